@@ -1,0 +1,126 @@
+/// One direction of one LSTM layer over a whole sequence as a single fused operation, with its
+/// hand-written backpropagation through time. Gate order is PyTorch's (i, f, g, o):
+///   gates = x_t·W_ihᵀ + b_ih + h_{t−1}·W_hhᵀ + b_hh
+///   c_t = σ(f)·c_{t−1} + σ(i)·tanh(g),   h_t = σ(o)·tanh(c_t)
+///
+/// Everything is time-major ([T, N, ·]) so each time step is a contiguous block: the input projection
+/// of all steps is one GEMM, the recurrent weight gradient is one GEMM after the loop, and the time loop
+/// allocates nothing.
+public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
+                         weightIH: Variable, weightHH: Variable, biasIH: Variable, biasHH: Variable,
+                         reverse: Bool) -> (output: Variable, h: Variable, c: Variable) {
+    precondition(x.value.rank == 3, "LSTM: input must be time-major [steps, batch, features], got \(x.shape)")
+    let T = x.shape[0], N = x.shape[1], I = x.shape[2]
+    let H4 = weightHH.shape[0], H = H4 / 4
+    precondition(H4 == 4 * H && weightHH.shape == [4 * H, H], "LSTM: weight_hh must be [4H, H], got \(weightHH.shape)")
+    precondition(weightIH.shape == [4 * H, I], "LSTM: weight_ih \(weightIH.shape) does not match input size \(I) (expects [\(4 * H), \(I)])")
+    precondition(biasIH.shape == [4 * H] && biasHH.shape == [4 * H], "LSTM: biases must be [\(4 * H)], got \(biasIH.shape) and \(biasHH.shape)")
+    precondition(h0.shape == [N, H] && c0.shape == [N, H], "LSTM: initial state must be [\(N), \(H)], got \(h0.shape) and \(c0.shape)")
+    precondition(T > 0, "LSTM: sequence has no steps")
+
+    let step = N * H
+    // gates [T·N, 4H]: pre-activations, then activations (i, f, g, o) kept for the backward.
+    var gates = [Float](repeating: 0, count: T * N * H4)
+    // states [(T+1)·N, H]: h and c of every step plus the initial one. Forward keeps h_t at block t+1
+    // (initial at 0); reverse keeps h_t at block t (initial at T). Either way the T "previous" blocks
+    // and the T output blocks are each contiguous.
+    var hs = [Float](repeating: 0, count: (T + 1) * step)
+    var cs = [Float](repeating: 0, count: (T + 1) * step)
+    var tanhC = [Float](repeating: 0, count: T * step)
+    let initialBlock = reverse ? T : 0
+    hs.replaceSubrange((initialBlock * step)..<((initialBlock + 1) * step), with: h0.value.scalars)
+    cs.replaceSubrange((initialBlock * step)..<((initialBlock + 1) * step), with: c0.value.scalars)
+
+    x.value.scalars.withUnsafeBufferPointer { xp in
+    weightIH.value.scalars.withUnsafeBufferPointer { wih in
+    weightHH.value.scalars.withUnsafeBufferPointer { whh in
+    gates.withUnsafeMutableBufferPointer { g in
+    hs.withUnsafeMutableBufferPointer { hp in
+    cs.withUnsafeMutableBufferPointer { cp in
+    tanhC.withUnsafeMutableBufferPointer { tc in
+        let g = g.baseAddress!, h = hp.baseAddress!, c = cp.baseAddress!, tc = tc.baseAddress!
+        // All steps' input projections in one GEMM: [T·N, I] · W_ihᵀ → [T·N, 4H], plus both biases.
+        BLAS.gemm(transA: false, transB: true, m: T * N, n: H4, k: I, a: xp.baseAddress!, lda: I,
+                  b: wih.baseAddress!, ldb: I, beta: 0, c: g, ldc: H4)
+        var bias = [Float](repeating: 0, count: H4)
+        for j in 0..<H4 { bias[j] = biasIH.value.scalars[j] + biasHH.value.scalars[j] }
+        bias.withUnsafeBufferPointer { b in
+            for r in 0..<(T * N) { let row = g + r * H4; for j in 0..<H4 { row[j] += b[j] } }
+        }
+        for s in 0..<T {
+            let t = reverse ? T - 1 - s : s
+            let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
+            let gt = g + t * N * H4
+            // Recurrent projection added in place: gates_t += h_{t−1} · W_hhᵀ.
+            BLAS.gemm(transA: false, transB: true, m: N, n: H4, k: H, a: h + prev * step, lda: H,
+                      b: whh.baseAddress!, ldb: H, beta: 1, c: gt, ldc: H4)
+            LSTMKernels.cellForward(gates: gt, cPrev: c + prev * step, c: c + cur * step, tanhC: tc + t * step,
+                                    h: h + cur * step, batch: N, hidden: H)
+        }
+    } } } } } } }
+
+    let outStart = reverse ? 0 : step
+    let output = Tensor(shape: [T, N, H], scalars: Array(hs[outStart..<(outStart + T * step)]))
+    let lastBlock = reverse ? 0 : T
+    let hT = Tensor(shape: [N, H], scalars: Array(hs[(lastBlock * step)..<((lastBlock + 1) * step)]))
+    let cT = Tensor(shape: [N, H], scalars: Array(cs[(lastBlock * step)..<((lastBlock + 1) * step)]))
+
+    let inputs = [x, h0, c0, weightIH, weightHH, biasIH, biasHH]
+    let outs = Autograd.results([output, hT, cT], inputs: inputs) { grads in
+        // Backward through time. dgates [T·N, 4H] holds the pre-activation gradients of every step.
+        var dgates = [Float](repeating: 0, count: T * N * H4)
+        var dh = grads[1]?.scalars ?? [Float](repeating: 0, count: step)
+        var dc = grads[2]?.scalars ?? [Float](repeating: 0, count: step)
+        let dy = grads[0]?.scalars
+        var dx = [Float](repeating: 0, count: T * N * I)
+        var dwih = [Float](repeating: 0, count: H4 * I)
+        var dwhh = [Float](repeating: 0, count: H4 * H)
+        gates.withUnsafeBufferPointer { gp in
+        cs.withUnsafeBufferPointer { cp in
+        tanhC.withUnsafeBufferPointer { tcp in
+        hs.withUnsafeBufferPointer { hp in
+        dgates.withUnsafeMutableBufferPointer { dgp in
+        dh.withUnsafeMutableBufferPointer { dhp in
+        dc.withUnsafeMutableBufferPointer { dcp in
+        weightHH.value.scalars.withUnsafeBufferPointer { whh in
+            let dg = dgp.baseAddress!, dhb = dhp.baseAddress!, dcb = dcp.baseAddress!
+            for s in (0..<T).reversed() {
+                let t = reverse ? T - 1 - s : s
+                let prev = reverse ? t + 1 : t
+                if let dy {
+                    dy.withUnsafeBufferPointer { d in for k in 0..<step { dhb[k] += d[t * step + k] } }
+                }
+                LSTMKernels.cellBackward(gates: gp.baseAddress! + t * N * H4, cPrev: cp.baseAddress! + prev * step,
+                                         tanhC: tcp.baseAddress! + t * step, dh: dhb, dc: dcb,
+                                         dgates: dg + t * N * H4, batch: N, hidden: H)
+                // dh_{t−1} = dgates_t · W_hh   ([N, 4H] · [4H, H]).
+                BLAS.gemm(transA: false, transB: false, m: N, n: H, k: H4, a: dg + t * N * H4, lda: H4,
+                          b: whh.baseAddress!, ldb: H, beta: 0, c: dhb, ldc: H)
+            }
+            // dW_hh = dgatesᵀ · H_prev over all steps in one GEMM ([4H, T·N] · [T·N, H]).
+            let prevStart = reverse ? step : 0
+            dwhh.withUnsafeMutableBufferPointer { w in
+                BLAS.gemm(transA: true, transB: false, m: H4, n: H, k: T * N, a: dg, lda: H4,
+                          b: hp.baseAddress! + prevStart, ldb: H, beta: 0, c: w.baseAddress!, ldc: H)
+            }
+            x.value.scalars.withUnsafeBufferPointer { xp in
+            weightIH.value.scalars.withUnsafeBufferPointer { wih in
+                if x.needsGrad {   // dX = dgates · W_ih   ([T·N, 4H] · [4H, I])
+                    dx.withUnsafeMutableBufferPointer { d in
+                        BLAS.gemm(transA: false, transB: false, m: T * N, n: I, k: H4, a: dg, lda: H4,
+                                  b: wih.baseAddress!, ldb: I, beta: 0, c: d.baseAddress!, ldc: I)
+                    }
+                }
+                dwih.withUnsafeMutableBufferPointer { w in   // dW_ih = dgatesᵀ · X
+                    BLAS.gemm(transA: true, transB: false, m: H4, n: I, k: T * N, a: dg, lda: H4,
+                              b: xp.baseAddress!, ldb: I, beta: 0, c: w.baseAddress!, ldc: I)
+                }
+            } }
+        } } } } } } } }
+        let db = Tensor(shape: [T * N, H4], scalars: dgates).sumRows()
+        return [x.needsGrad ? Tensor(shape: [T, N, I], scalars: dx) : nil,
+                Tensor(shape: [N, H], scalars: dh), Tensor(shape: [N, H], scalars: dc),
+                Tensor(shape: [H4, I], scalars: dwih), Tensor(shape: [H4, H], scalars: dwhh), db, db]
+    }
+    return (outs[0], outs[1], outs[2])
+}

@@ -1,0 +1,79 @@
+/// Operations that move data without arithmetic: reshape, axis swap, concatenation, stacking, selection.
+
+/// The same values in another shape.
+public func reshape(_ x: Variable, _ shape: [Int]) -> Variable {
+    let old = x.shape
+    return Autograd.result(x.value.reshaped(shape), inputs: [x]) { dy in [dy.reshaped(old)] }
+}
+
+/// Swaps the first two axes of a rank-3 tensor: [A, B, C] → [B, A, C] (batch-first ↔ time-major).
+public func swapLeadingAxes(_ x: Variable) -> Variable {
+    precondition(x.value.rank == 3, "swapLeadingAxes: needs rank 3, got \(x.shape)")
+    return Autograd.result(swapLeadingAxes(x.value), inputs: [x]) { dy in [swapLeadingAxes(dy)] }
+}
+
+func swapLeadingAxes(_ x: Tensor) -> Tensor {
+    let a = x.shape[0], b = x.shape[1], c = x.shape[2]
+    var out = [Float](repeating: 0, count: x.count)
+    x.scalars.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            for i in 0..<a { for j in 0..<b {
+                let s = src.baseAddress! + (i * b + j) * c, d = dst.baseAddress! + (j * a + i) * c
+                d.update(from: s, count: c)
+            } }
+        }
+    }
+    return Tensor(shape: [b, a, c], scalars: out)
+}
+
+/// Concatenates tensors along their last axis (all other axes equal).
+public func concatLast(_ xs: [Variable]) -> Variable {
+    precondition(!xs.isEmpty, "concatLast: no inputs")
+    if xs.count == 1 { return xs[0] }
+    let lead = Array(xs[0].shape.dropLast())
+    for x in xs { precondition(Array(x.shape.dropLast()) == lead, "concatLast: shapes \(xs.map(\.shape)) differ before the last axis") }
+    let widths = xs.map { $0.shape.last! }, total = widths.reduce(0, +), rows = lead.reduce(1, *)
+    var out = [Float](repeating: 0, count: rows * total)
+    var offset = 0
+    for (x, w) in zip(xs, widths) {
+        for r in 0..<rows { for c in 0..<w { out[r * total + offset + c] = x.value.scalars[r * w + c] } }
+        offset += w
+    }
+    return Autograd.result(Tensor(shape: lead + [total], scalars: out), inputs: xs) { dy in
+        var grads: [Tensor?] = []
+        var off = 0
+        for (x, w) in zip(xs, widths) {
+            var g = [Float](repeating: 0, count: rows * w)
+            for r in 0..<rows { for c in 0..<w { g[r * w + c] = dy.scalars[r * total + off + c] } }
+            grads.append(x.needsGrad ? Tensor(shape: x.shape, scalars: g) : nil)
+            off += w
+        }
+        return grads
+    }
+}
+
+/// Stacks equal-shaped tensors along a new first axis.
+public func stack(_ xs: [Variable]) -> Variable {
+    precondition(!xs.isEmpty, "stack: no inputs")
+    let shape = xs[0].shape
+    for x in xs { precondition(x.shape == shape, "stack: shapes \(xs.map(\.shape)) differ") }
+    let n = shape.reduce(1, *)
+    let y = Tensor(shape: [xs.count] + shape, scalars: xs.flatMap(\.value.scalars))
+    return Autograd.result(y, inputs: xs) { dy in
+        (0..<xs.count).map { k in Tensor(shape: shape, scalars: Array(dy.scalars[(k * n)..<((k + 1) * n)])) }
+    }
+}
+
+/// Selects index `i` of the first axis: [A, ...] → [...]; negative `i` counts from the end.
+public func select(_ x: Variable, _ i: Int) -> Variable {
+    let a = x.shape[0], k = i < 0 ? a + i : i
+    precondition(k >= 0 && k < a, "select: index \(i) out of range for first axis of \(x.shape)")
+    let inner = Array(x.shape.dropFirst()), n = inner.reduce(1, *)
+    let y = Tensor(shape: inner, scalars: Array(x.value.scalars[(k * n)..<((k + 1) * n)]))
+    let full = x.shape
+    return Autograd.result(y, inputs: [x]) { dy in
+        var dx = Tensor(zeros: full)
+        dx.scalars.replaceSubrange((k * n)..<((k + 1) * n), with: dy.scalars)
+        return [dx]
+    }
+}

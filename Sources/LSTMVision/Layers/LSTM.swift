@@ -1,0 +1,98 @@
+import Foundation
+
+/// A multi-layer, optionally bidirectional LSTM with `torch.nn.LSTM`'s semantics, parameter names
+/// (`weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}`, `_reverse` for the backward
+/// direction), gate order (i, f, g, o) and initialisation (uniform ±1/√hidden).
+public final class LSTM: Module {
+    public let inputSize: Int
+    public let hiddenSize: Int
+    public let numLayers: Int
+    public let bidirectional: Bool
+    /// Dropout probability applied to the outputs of every layer but the last, in training.
+    public var dropout: Float
+    public let batchFirst: Bool
+    /// When true (the default), dropout is active.
+    public var training = true
+    /// Weights per layer and direction: [layer][direction] = (W_ih, W_hh, b_ih, b_hh).
+    public let cells: [[(weightIH: Variable, weightHH: Variable, biasIH: Variable, biasHH: Variable)]]
+    private var dropoutGenerator: SeededGenerator
+
+    public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, bidirectional: Bool = false,
+                dropout: Float = 0, batchFirst: Bool = true, generator: inout SeededGenerator) {
+        precondition(inputSize > 0 && hiddenSize > 0 && numLayers > 0,
+                     "LSTM: sizes must be positive (input \(inputSize), hidden \(hiddenSize), layers \(numLayers))")
+        self.inputSize = inputSize
+        self.hiddenSize = hiddenSize
+        self.numLayers = numLayers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.batchFirst = batchFirst
+        let bound = 1 / Float(hiddenSize).squareRoot()
+        let dirs = bidirectional ? 2 : 1
+        var cells: [[(Variable, Variable, Variable, Variable)]] = []
+        for layer in 0..<numLayers {
+            let inSize = layer == 0 ? inputSize : hiddenSize * dirs
+            var row: [(Variable, Variable, Variable, Variable)] = []
+            for _ in 0..<dirs {
+                func param(_ shape: [Int]) -> Variable {
+                    Variable(.uniform(shape, low: -bound, high: bound, generator: &generator), requiresGrad: true)
+                }
+                row.append((param([4 * hiddenSize, inSize]), param([4 * hiddenSize, hiddenSize]),
+                            param([4 * hiddenSize]), param([4 * hiddenSize])))
+            }
+            cells.append(row)
+        }
+        self.cells = cells.map { $0.map { (weightIH: $0.0, weightHH: $0.1, biasIH: $0.2, biasHH: $0.3) } }
+        self.dropoutGenerator = SeededGenerator(seed: generator.next())
+    }
+
+    public var directions: Int { bidirectional ? 2 : 1 }
+
+    public var namedParameters: [(name: String, variable: Variable)] {
+        var out: [(name: String, variable: Variable)] = []
+        for (layer, row) in cells.enumerated() {
+            for (d, cell) in row.enumerated() {
+                let suffix = "l\(layer)" + (d == 1 ? "_reverse" : "")
+                out += [("weight_ih_\(suffix)", cell.weightIH), ("weight_hh_\(suffix)", cell.weightHH),
+                        ("bias_ih_\(suffix)", cell.biasIH), ("bias_hh_\(suffix)", cell.biasHH)]
+            }
+        }
+        return out
+    }
+
+    /// Runs the sequence `x` ([batch, steps, input] when batch-first, else [steps, batch, input]).
+    /// `initialState` (h0, c0) are each [layers·directions, batch, hidden]; zeros when absent.
+    /// Returns the last layer's outputs ([batch, steps, directions·hidden] when batch-first) and
+    /// the final states h, c, each [layers·directions, batch, hidden].
+    public func callAsFunction(_ x: Variable, initialState: (h: Variable, c: Variable)? = nil)
+        -> (output: Variable, h: Variable, c: Variable) {
+        precondition(x.value.rank == 3, "LSTM: input must be rank 3 ([batch, steps, features] when batch-first), got \(x.shape)")
+        let featureAxis = 2
+        precondition(x.shape[featureAxis] == inputSize, "LSTM: input has \(x.shape[featureAxis]) features, the layer expects \(inputSize)")
+        var seq = batchFirst ? swapLeadingAxes(x) : x   // time-major [T, N, F]
+        let batch = seq.shape[1]
+        if let s = initialState {
+            let expected = [numLayers * directions, batch, hiddenSize]
+            precondition(s.h.shape == expected && s.c.shape == expected,
+                         "LSTM: initial state must be \(expected), got \(s.h.shape) and \(s.c.shape)")
+        }
+        let zero = Variable(Tensor(zeros: [batch, hiddenSize]))
+        var hs: [Variable] = [], cs: [Variable] = []
+        for (layer, row) in cells.enumerated() {
+            var outs: [Variable] = []
+            for (d, cell) in row.enumerated() {
+                let k = layer * directions + d
+                let h0 = initialState.map { select($0.h, k) } ?? zero
+                let c0 = initialState.map { select($0.c, k) } ?? zero
+                let r = lstmSequence(seq, h0: h0, c0: c0, weightIH: cell.weightIH, weightHH: cell.weightHH,
+                                     biasIH: cell.biasIH, biasHH: cell.biasHH, reverse: d == 1)
+                outs.append(r.output); hs.append(r.h); cs.append(r.c)
+            }
+            seq = concatLast(outs)
+            if layer < numLayers - 1 {
+                seq = LSTMVision.dropout(seq, probability: dropout, training: training, generator: &dropoutGenerator)
+            }
+        }
+        return (batchFirst ? swapLeadingAxes(seq) : seq, stack(hs), stack(cs))
+    }
+}

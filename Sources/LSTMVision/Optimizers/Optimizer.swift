@@ -1,0 +1,145 @@
+import Foundation
+
+/// Updates parameters from their gradients. State (moments, step count) is kept per parameter name
+/// so that it can be saved in a checkpoint and restored to resume training exactly.
+public protocol Optimizer: AnyObject {
+    /// The learning rate of the next step (schedules set it).
+    var learningRate: Float { get set }
+    /// Applies one update to every parameter that has a gradient.
+    func step(_ parameters: [(name: String, variable: Variable)])
+    /// The optimiser's state as named tensors (e.g. `exp_avg.lstm.weight_ih_l0`, `step`).
+    func stateDict() -> [String: Tensor]
+    /// Restores the state written by `stateDict()`.
+    func loadStateDict(_ state: [String: Tensor]) throws
+}
+
+/// Stochastic gradient descent with PyTorch's momentum, dampening-free Nesterov and L2 weight decay.
+public final class SGD: Optimizer {
+    public var learningRate: Float
+    public let momentum: Float
+    public let nesterov: Bool
+    public let weightDecay: Float
+    private var velocity: [String: Tensor] = [:]
+
+    public init(learningRate: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
+        precondition(!nesterov || momentum > 0, "SGD: Nesterov needs momentum > 0")
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+    }
+
+    public func step(_ parameters: [(name: String, variable: Variable)]) {
+        for (name, p) in parameters {
+            guard var g = p.grad else { continue }
+            if weightDecay != 0 { g.add(p.value, scale: weightDecay) }
+            if momentum != 0 {
+                var buf: Tensor
+                if var v = velocity[name] { v.scale(by: momentum); v.add(g); buf = v } else { buf = g }
+                velocity[name] = buf
+                if nesterov { g.add(buf, scale: momentum) } else { g = buf }
+            }
+            p.value.add(g, scale: -learningRate)
+        }
+    }
+
+    public func stateDict() -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: velocity.map { ("momentum_buffer.\($0.key)", $0.value) })
+    }
+
+    public func loadStateDict(_ state: [String: Tensor]) throws {
+        velocity = [:]
+        for (k, v) in state where k.hasPrefix("momentum_buffer.") { velocity[String(k.dropFirst(16))] = v }
+    }
+}
+
+/// Adam (Kingma & Ba) with bias correction, as `torch.optim.Adam`; with `decoupled` weight decay it is
+/// `torch.optim.AdamW`, otherwise weight decay is added to the gradient (L2).
+public final class Adam: Optimizer {
+    public var learningRate: Float
+    public let beta1: Float, beta2: Float, epsilon: Float
+    public let weightDecay: Float
+    public let decoupledWeightDecay: Bool
+    private var m: [String: Tensor] = [:]
+    private var v: [String: Tensor] = [:]
+    private var steps: [String: Int] = [:]
+
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                weightDecay: Float = 0, decoupledWeightDecay: Bool = false) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupledWeightDecay = decoupledWeightDecay
+    }
+
+    /// AdamW: Adam with decoupled weight decay (PyTorch's default decay 0.01).
+    public static func adamW(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+                             epsilon: Float = 1e-8, weightDecay: Float = 0.01) -> Adam {
+        Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+             weightDecay: weightDecay, decoupledWeightDecay: true)
+    }
+
+    public func step(_ parameters: [(name: String, variable: Variable)]) {
+        for (name, p) in parameters {
+            guard let grad = p.grad else { continue }
+            let t = (steps[name] ?? 0) + 1
+            steps[name] = t
+            var mt = m[name] ?? Tensor(zeros: p.value.shape)
+            var vt = v[name] ?? Tensor(zeros: p.value.shape)
+            let lr = learningRate, b1 = beta1, b2 = beta2, wd = weightDecay, eps = epsilon
+            let bc1 = 1 - powf(b1, Float(t)), bc2 = 1 - powf(b2, Float(t))
+            let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
+            let decoupled = decoupledWeightDecay
+            p.value.scalars.withUnsafeMutableBufferPointer { w in
+                grad.scalars.withUnsafeBufferPointer { g in
+                    mt.scalars.withUnsafeMutableBufferPointer { mp in
+                        vt.scalars.withUnsafeMutableBufferPointer { vp in
+                            for i in 0..<w.count {
+                                var gi = g[i]
+                                if wd != 0 {
+                                    if decoupled { w[i] *= 1 - lr * wd } else { gi += wd * w[i] }
+                                }
+                                mp[i] = b1 * mp[i] + (1 - b1) * gi
+                                vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
+                                w[i] -= stepSize * mp[i] / (vp[i].squareRoot() / bc2Sqrt + eps)
+                            }
+                        }
+                    }
+                }
+            }
+            m[name] = mt
+            v[name] = vt
+        }
+    }
+
+    public func stateDict() -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for (k, t) in m { out["exp_avg.\(k)"] = t }
+        for (k, t) in v { out["exp_avg_sq.\(k)"] = t }
+        for (k, s) in steps { out["step.\(k)"] = Tensor(scalar: Float(s)) }
+        return out
+    }
+
+    public func loadStateDict(_ state: [String: Tensor]) throws {
+        m = [:]; v = [:]; steps = [:]
+        for (k, t) in state {
+            if k.hasPrefix("exp_avg_sq.") { v[String(k.dropFirst(11))] = t }
+            else if k.hasPrefix("exp_avg.") { m[String(k.dropFirst(8))] = t }
+            else if k.hasPrefix("step.") { steps[String(k.dropFirst(5))] = Int(t.scalar) }
+        }
+    }
+}
+
+/// Scales all gradients down so that their joint L2 norm is at most `maxNorm`, as
+/// `torch.nn.utils.clip_grad_norm_`; returns the norm before clipping.
+@discardableResult
+public func clipGradientNorm(_ parameters: [Variable], maxNorm: Float) -> Float {
+    var total: Double = 0
+    for p in parameters { if let g = p.grad { total += g.squaredNorm() } }
+    let norm = Float(total.squareRoot())
+    let scale = maxNorm / (norm + 1e-6)
+    if scale < 1 { for p in parameters { if var g = p.grad { g.scale(by: scale); p.grad = g } } }
+    return norm
+}

@@ -1,0 +1,98 @@
+/// Elementwise arithmetic and reductions on tensors, written as simple pointer loops the compiler
+/// vectorises, and split over the cores for large tensors.
+extension Tensor {
+    /// self += other (same shape).
+    public mutating func add(_ other: Tensor, scale: Float = 1) {
+        precondition(shape == other.shape, "add: shapes \(shape) and \(other.shape) differ")
+        let n = count
+        scalars.withUnsafeMutableBufferPointer { y in
+            other.scalars.withUnsafeBufferPointer { x in
+                let yp = y.baseAddress, xp = x.baseAddress
+                nonisolated(unsafe) let (ys, xs) = (yp, xp)
+                Parallel.forChunks(n) { r in for i in r { ys![i] += scale * xs![i] } }
+            }
+        }
+    }
+
+    /// self *= s.
+    public mutating func scale(by s: Float) {
+        scalars.withUnsafeMutableBufferPointer { y in for i in 0..<y.count { y[i] *= s } }
+    }
+
+    /// Elementwise sum.
+    public static func + (a: Tensor, b: Tensor) -> Tensor { var r = a; r.add(b); return r }
+
+    /// Elementwise difference.
+    public static func - (a: Tensor, b: Tensor) -> Tensor { var r = a; r.add(b, scale: -1); return r }
+
+    /// Elementwise (Hadamard) product.
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        precondition(a.shape == b.shape, "multiply: shapes \(a.shape) and \(b.shape) differ")
+        var r = a
+        r.scalars.withUnsafeMutableBufferPointer { y in
+            b.scalars.withUnsafeBufferPointer { x in for i in 0..<y.count { y[i] *= x[i] } }
+        }
+        return r
+    }
+
+    /// Tensor times a scalar.
+    public static func * (a: Tensor, s: Float) -> Tensor { var r = a; r.scale(by: s); return r }
+
+    /// Sum of all elements (accumulated in Double).
+    public func sum() -> Float {
+        var s: Double = 0
+        scalars.withUnsafeBufferPointer { x in for v in x { s += Double(v) } }
+        return Float(s)
+    }
+
+    /// Sum of squares of all elements (accumulated in Double).
+    public func squaredNorm() -> Double {
+        var s: Double = 0
+        scalars.withUnsafeBufferPointer { x in for v in x { s += Double(v) * Double(v) } }
+        return s
+    }
+
+    /// Sums a [rows, cols] tensor over its rows, giving [cols].
+    public func sumRows() -> Tensor {
+        precondition(rank == 2, "sumRows: needs rank 2, got \(shape)")
+        let rows = shape[0], cols = shape[1]
+        var out = [Float](repeating: 0, count: cols)
+        scalars.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { o in
+                for r in 0..<rows { for c in 0..<cols { o[c] += x[r * cols + c] } }
+            }
+        }
+        return Tensor(shape: [cols], scalars: out)
+    }
+
+    /// The index of the largest element of each row of a [rows, cols] tensor.
+    public func argmaxRows() -> [Int] {
+        precondition(rank == 2, "argmaxRows: needs rank 2, got \(shape)")
+        let cols = shape[1]
+        return (0..<shape[0]).map { r in
+            var best = 0
+            for c in 1..<max(cols, 1) where scalars[r * cols + c] > scalars[r * cols + best] { best = c }
+            return best
+        }
+    }
+
+    /// Row-wise softmax of a [rows, cols] tensor.
+    public func softmaxRows() -> Tensor {
+        precondition(rank == 2, "softmaxRows: needs rank 2, got \(shape)")
+        let cols = shape[1]
+        var out = scalars
+        out.withUnsafeMutableBufferPointer { y in
+            for r in 0..<shape[0] {
+                let row = y.baseAddress! + r * cols
+                var m = -Float.infinity
+                for c in 0..<cols { m = max(m, row[c]) }
+                var s: Float = 0
+                for c in 0..<cols { row[c] = expf(row[c] - m); s += row[c] }
+                for c in 0..<cols { row[c] /= s }
+            }
+        }
+        return Tensor(shape: shape, scalars: out)
+    }
+}
+
+import Foundation

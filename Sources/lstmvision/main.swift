@@ -1,0 +1,2 @@
+import LSTMVision
+print("lstmvision")

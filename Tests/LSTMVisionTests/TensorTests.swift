@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+@testable import LSTMVision
+
+@Suite struct TensorTests {
+    @Test func gemmMatchesReferenceForAllTransposes() {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let m = 7, n = 5, k = 9
+            let a = randomTensor(ta ? [k, m] : [m, k], seed: 1), b = randomTensor(tb ? [n, k] : [k, n], seed: 2)
+            var c0 = randomTensor([m, n], seed: 3).scalars
+            var c1 = c0
+            BLAS.gemmReference(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a.scalars, lda: a.shape[1],
+                               b: b.scalars, ldb: b.shape[1], beta: 2, c: &c0, ldc: n)
+            a.scalars.withUnsafeBufferPointer { ap in b.scalars.withUnsafeBufferPointer { bp in c1.withUnsafeMutableBufferPointer { cp in
+                BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: ap.baseAddress!, lda: a.shape[1],
+                          b: bp.baseAddress!, ldb: b.shape[1], beta: 2, c: cp.baseAddress!, ldc: n)
+            } } }
+            let d = Tensor(shape: [m, n], scalars: c0).maxAbsDifference(Tensor(shape: [m, n], scalars: c1))
+            #expect(d < 1e-5, "transA \(ta) transB \(tb): \(d)")
+        }
+    }
+
+    @Test func matmulShapes() {
+        let a = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        let b = Tensor(shape: [3, 1], scalars: [1, 0, -1])
+        #expect(a.matmul(b).scalars == [-2, -2])
+        #expect(a.matmul(a, transposeOther: true).scalars == [14, 32, 32, 77])
+        #expect(a.matmul(a, transposeSelf: true).shape == [3, 3])
+    }
+
+    @Test func vectorMathMatchesLibm() {
+        var x = [Float]()
+        var v: Float = -30
+        while v <= 30 { x.append(v); v += 0.0137 }
+        x += [-100, 100, 0, -0.0, 1e-8, -1e-8, 88, -88]
+        for (name, f, ref) in [("exp", VectorMath.exp as (VectorMath.V) -> VectorMath.V, VectorMath.expReference),
+                               ("sigmoid", VectorMath.sigmoid, VectorMath.sigmoidReference),
+                               ("tanh", VectorMath.tanh, VectorMath.tanhReference)] {
+            var y = [Float](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+                VectorMath.map(xp.baseAddress!, yp.baseAddress!, x.count, f)
+            } }
+            var worst: Float = 0
+            for i in 0..<x.count {
+                let r = ref(x[i])
+                let err = name == "exp" ? abs(y[i] - r) / max(abs(r), 1e-30) : abs(y[i] - r)
+                if r.isFinite && r < 1e38 { worst = max(worst, err) }
+            }
+            print("  \(name): worst error \(worst)")
+            #expect(worst < (name == "exp" ? 1e-6 : 2e-7), "\(name): worst error \(worst)")
+        }
+    }
+
+    @Test func lstmCellKernelsMatchReference() {
+        for (batch, hidden) in [(3, 5), (2, 16), (4, 37)] {
+            var gates = randomTensor([batch, 4 * hidden], seed: 10, scale: 2).scalars
+            let cPrev = randomTensor([batch, hidden], seed: 11).scalars
+            var refGates = gates
+            var c = [Float](repeating: 0, count: batch * hidden), tc = c, h = c
+            var rc = c, rtc = c, rh = c
+            LSTMKernels.cellForwardReference(gates: &refGates, cPrev: cPrev, c: &rc, tanhC: &rtc, h: &rh, batch: batch, hidden: hidden)
+            gates.withUnsafeMutableBufferPointer { g in cPrev.withUnsafeBufferPointer { cp in
+                c.withUnsafeMutableBufferPointer { cc in tc.withUnsafeMutableBufferPointer { t in h.withUnsafeMutableBufferPointer { hh in
+                    LSTMKernels.cellForward(gates: g.baseAddress!, cPrev: cp.baseAddress!, c: cc.baseAddress!, tanhC: t.baseAddress!,
+                                            h: hh.baseAddress!, batch: batch, hidden: hidden)
+                } } }
+            } }
+            for (a, b, what) in [(gates, refGates, "gates"), (c, rc, "c"), (tc, rtc, "tanh c"), (h, rh, "h")] {
+                let d = Tensor(shape: [a.count], scalars: a).maxAbsDifference(Tensor(shape: [b.count], scalars: b))
+                #expect(d < 1e-6, "forward \(what) \(batch)x\(hidden): \(d)")
+            }
+            let dh = randomTensor([batch, hidden], seed: 12).scalars
+            var dc = randomTensor([batch, hidden], seed: 13).scalars, rdc = dc
+            var dg = [Float](repeating: 0, count: batch * 4 * hidden), rdg = dg
+            LSTMKernels.cellBackwardReference(gates: refGates, cPrev: cPrev, tanhC: rtc, dh: dh, dc: &rdc, dgates: &rdg, batch: batch, hidden: hidden)
+            gates.withUnsafeBufferPointer { g in cPrev.withUnsafeBufferPointer { cp in tc.withUnsafeBufferPointer { t in
+                dh.withUnsafeBufferPointer { d in dc.withUnsafeMutableBufferPointer { dcp in dg.withUnsafeMutableBufferPointer { dgp in
+                    LSTMKernels.cellBackward(gates: g.baseAddress!, cPrev: cp.baseAddress!, tanhC: t.baseAddress!, dh: d.baseAddress!,
+                                             dc: dcp.baseAddress!, dgates: dgp.baseAddress!, batch: batch, hidden: hidden)
+                } } }
+            } } }
+            #expect(Tensor(shape: [dc.count], scalars: dc).maxAbsDifference(Tensor(shape: [dc.count], scalars: rdc)) < 1e-6)
+            #expect(Tensor(shape: [dg.count], scalars: dg).maxAbsDifference(Tensor(shape: [dg.count], scalars: rdg)) < 1e-6)
+        }
+    }
+
+    @Test func seededGeneratorRepeatsAndRestores() {
+        var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42)
+        let xs = (0..<5).map { _ in a.next() }
+        #expect(xs == (0..<5).map { _ in b.next() })
+        var c = SeededGenerator(state: a.state)!
+        #expect(a.next() == c.next())
+        #expect(SeededGenerator(seed: 1).state != SeededGenerator(seed: 2).state)
+        var g = SeededGenerator(seed: 7)
+        let u = (0..<10_000).map { _ in g.uniform() }
+        #expect(u.allSatisfy { $0 >= 0 && $0 < 1 })
+        let mean = u.reduce(0, +) / 10_000
+        #expect(abs(mean - 0.5) < 0.02)
+    }
+
+    @Test func reductionsAndSoftmax() {
+        let t = Tensor(shape: [2, 3], scalars: [1, 2, 3, -1, 5, 0])
+        #expect(t.sumRows().scalars == [0, 7, 3])
+        #expect(t.argmaxRows() == [2, 1])
+        let s = t.softmaxRows()
+        #expect(abs(s.scalars[0..<3].reduce(0, +) - 1) < 1e-6)
+        #expect(abs(s.scalars[2] - 0.66524096) < 1e-6)
+        #expect(t.reshaped([3, -1]).shape == [3, 2])
+    }
+}
