@@ -125,7 +125,7 @@ public enum SafeTensors {
     private static func integers(_ a: [Any]) -> [Int]? {
         var out: [Int] = []
         for v in a {
-            guard let n = v as? NSNumber, !(v is Bool) else { return nil }
+            guard let n = v as? NSNumber else { return nil }
             let d = n.doubleValue
             guard d == d.rounded() else { return nil }
             guard d >= 0, d < 9.0e15 else { return nil }

@@ -1,0 +1,56 @@
+import Foundation
+
+/// Labelled images of one size held in memory, pixels interleaved per row ([H, W·C] per image).
+public struct ImageDataset: Sendable {
+    public let height: Int
+    public let width: Int
+    public let channels: Int
+    /// count × height × width × channels values.
+    public var pixels: [Float]
+    public var labels: [Int]
+    public var classNames: [String]
+
+    public init(height: Int, width: Int, channels: Int, pixels: [Float], labels: [Int], classNames: [String]) {
+        precondition(pixels.count == labels.count * height * width * channels,
+                     "ImageDataset: \(pixels.count) pixels for \(labels.count) images of \(height)×\(width)×\(channels)")
+        self.height = height
+        self.width = width
+        self.channels = channels
+        self.pixels = pixels
+        self.labels = labels
+        self.classNames = classNames
+    }
+
+    public var count: Int { labels.count }
+    public var imageSize: Int { height * width * channels }
+    public var classes: Int { classNames.count }
+
+    /// The images at `indices` as [n, height, width·channels] and their labels.
+    public func batch(_ indices: some Collection<Int>) -> (images: Tensor, labels: [Int]) {
+        let size = imageSize
+        var out = [Float](repeating: 0, count: indices.count * size)
+        var labs: [Int] = []
+        labs.reserveCapacity(indices.count)
+        out.withUnsafeMutableBufferPointer { o in
+            pixels.withUnsafeBufferPointer { p in
+                for (k, i) in indices.enumerated() {
+                    (o.baseAddress! + k * size).update(from: p.baseAddress! + i * size, count: size)
+                    labs.append(labels[i])
+                }
+            }
+        }
+        return (Tensor(shape: [indices.count, height, width * channels], scalars: out), labs)
+    }
+
+    /// The first `n` images (or all when fewer).
+    public func prefix(_ n: Int) -> ImageDataset {
+        let k = min(n, count)
+        return ImageDataset(height: height, width: width, channels: channels, pixels: Array(pixels[0..<(k * imageSize)]),
+                            labels: Array(labels[0..<k]), classNames: classNames)
+    }
+
+    /// Normalises every pixel as (x − mean) / std.
+    public mutating func normalize(mean: Float, std: Float) {
+        for i in 0..<pixels.count { pixels[i] = (pixels[i] - mean) / std }
+    }
+}

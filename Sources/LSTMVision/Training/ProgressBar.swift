@@ -1,0 +1,45 @@
+import Foundation
+
+/// A live progress line (bar, loss, accuracy, images/s, ETA) redrawn in place on a terminal;
+/// when output is not a terminal it prints a plain line at every tenth of the epoch instead.
+public final class ProgressBar {
+    let total: Int
+    let label: String
+    let isTerminal: Bool
+    let start = Date()
+    var lastDraw = Date.distantPast
+    var lastDecile = -1
+
+    public init(total: Int, label: String, isTerminal: Bool = isatty(STDOUT_FILENO) != 0) {
+        self.total = total
+        self.label = label
+        self.isTerminal = isTerminal
+    }
+
+    /// Reports `done` of `total` steps with the running figures.
+    public func update(done: Int, loss: Double, accuracy: Double, images: Int) {
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(images) / elapsed : 0
+        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+        let figures = String(format: "loss %.4f  acc %.2f%%  %.0f img/s  ETA %@", loss, accuracy * 100, rate, Self.clock(eta))
+        if isTerminal {
+            guard done == total || Date().timeIntervalSince(lastDraw) > 0.1 else { return }
+            lastDraw = Date()
+            let width = 24, filled = total > 0 ? width * done / total : width
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            print("\r\(label) \(bar) \(done)/\(total)  \(figures)\u{1B}[K", terminator: done == total ? "\n" : "")
+            fflush(nil)
+        } else {
+            let decile = total > 0 ? 10 * done / total : 10
+            guard decile != lastDecile, decile > 0 || done == total else { return }
+            lastDecile = decile
+            print("\(label) \(done)/\(total)  \(figures)")
+            fflush(nil)
+        }
+    }
+
+    static func clock(_ s: Double) -> String {
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    }
+}
