@@ -1,5 +1,21 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
+
+/// Vector kernels are compiled for the building machine's vector unit (as `-march=native` would):
+/// AVX-512 (skylake-avx512) or AVX2+FMA (haswell) when /proc/cpuinfo lists them. Set
+/// LSTMVISION_PORTABLE=1 for a baseline x86-64 build that runs on any machine.
+func vectorFlags() -> [SwiftSetting] {
+    guard ProcessInfo.processInfo.environment["LSTMVISION_PORTABLE"] == nil,
+          let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+    let flags = Set(line.split(separator: " ").map(String.init))
+    if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx2", "fma"]) {
+        return [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+    }
+    if flags.isSuperset(of: ["avx2", "fma", "bmi2"]) { return [.unsafeFlags(["-target-cpu", "haswell"])] }
+    return []
+}
 
 let package = Package(
     name: "LSTMVision",
@@ -15,9 +31,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .target(name: "CImageShim", linkerSettings: [.linkedLibrary("jpeg")]),
         .target(
             name: "LSTMVision",
-            dependencies: ["COpenBLAS", "CZlib", "CPNG", "CJPEG"]
+            dependencies: ["COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim"],
+            swiftSettings: vectorFlags()
         ),
         .executableTarget(
             name: "lstmvision",

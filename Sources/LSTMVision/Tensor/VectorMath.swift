@@ -6,11 +6,15 @@ import Foundation
 public enum VectorMath {
     public typealias V = SIMD16<Float>
 
-    /// e^x for 16 lanes; inputs are clamped to [-87.3, 88.7] so the result stays finite and normal.
+    /// e^x for 16 lanes; inputs are clamped to [-87.3, 88.3] so the result stays finite and normal.
     @inline(__always)
     public static func exp(_ x: V) -> V {
-        let xc = x.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.7))
-        let n = (xc * 1.442_695_040_888_963_4).rounded(.toNearestOrEven)
+        let lo = V(repeating: -87.3), hi = V(repeating: 88.3)
+        var xc = x.replacing(with: lo, where: x .< lo)
+        xc.replace(with: hi, where: xc .> hi)
+        // n = round(x / ln 2) by the 1.5·2²³ trick (plain vector adds; no libm call per lane).
+        let magic = V(repeating: 12_582_912)
+        let n = (xc * 1.442_695_040_888_963_4 + magic) - magic
         var r = xc - n * 0.693_359_375
         r = r + n * 2.121_944_400_546_905_8e-4
         var p = V(repeating: 1.987_569_150_0e-4)
@@ -20,8 +24,9 @@ public enum VectorMath {
         p = p * r + 1.666_666_545_9e-1
         p = p * r + 5.000_000_120_1e-1
         p = p * r * r + r + 1
-        let e = SIMD16<Int32>(n, rounding: .toNearestOrEven) &+ 127
-        let scale = unsafeBitCast(e &<< 23, to: V.self)
+        // 2ⁿ: n + 127 + 2²³ holds the biased exponent in its low mantissa bits; shift it into place.
+        let biased = unsafeBitCast(n + 8_388_735, to: SIMD16<UInt32>.self) & 0xFF
+        let scale = unsafeBitCast(biased &<< 23, to: V.self)
         return p * scale
     }
 

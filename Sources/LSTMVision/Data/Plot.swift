@@ -1,0 +1,220 @@
+import Foundation
+
+/// An RGB drawing colour with components in [0, 255]; on grey images its BT.601 luma is drawn.
+public struct Colour: Sendable, Equatable {
+    public var r: Float
+    public var g: Float
+    public var b: Float
+
+    public init(_ r: Float, _ g: Float, _ b: Float) {
+        self.r = r
+        self.g = g
+        self.b = b
+    }
+
+    public static let black = Colour(0, 0, 0)
+    public static let white = Colour(255, 255, 255)
+    public static let red = Colour(214, 39, 40)
+    public static let green = Colour(44, 160, 44)
+    public static let blue = Colour(31, 119, 180)
+
+    /// Ten well-separated colours (matplotlib's tab10) for chart series and box labels, used in turn.
+    public static let palette: [Colour] = [
+        Colour(31, 119, 180), Colour(255, 127, 14), Colour(44, 160, 44), Colour(214, 39, 40), Colour(148, 103, 189),
+        Colour(140, 86, 75), Colour(227, 119, 194), Colour(127, 127, 127), Colour(188, 189, 34), Colour(23, 190, 207),
+    ]
+}
+
+/// Simple raster drawing on images (boxes, lines, 5x7 bitmap text), for training curves and detector output.
+/// Everything is clipped to the image, so shapes may extend past its edges.
+extension Image {
+    /// Sets one pixel if it lies inside the image.
+    public mutating func setPixel(x: Int, y: Int, colour: Colour) {
+        guard x >= 0 && x < width && y >= 0 && y < height else { return }
+        let i = (y * width + x) * channels
+        if channels == 3 {
+            pixels[i] = colour.r
+            pixels[i + 1] = colour.g
+            pixels[i + 2] = colour.b
+        } else {
+            pixels[i] = 0.299 * colour.r + 0.587 * colour.g + 0.114 * colour.b
+        }
+    }
+
+    /// Fills the rectangle with top-left corner (x, y).
+    public mutating func fillRect(x: Int, y: Int, width w: Int, height h: Int, colour: Colour) {
+        let x0 = max(x, 0), x1 = min(x + w, width), y0 = max(y, 0), y1 = min(y + h, height)
+        guard x0 < x1 && y0 < y1 else { return }
+        for yy in y0..<y1 {
+            for xx in x0..<x1 { setPixel(x: xx, y: yy, colour: colour) }
+        }
+    }
+
+    /// Outlines the rectangle with top-left corner (x, y); the border of `thickness` pixels lies inside it.
+    public mutating func drawBox(x: Int, y: Int, width w: Int, height h: Int, colour: Colour, thickness: Int = 1) {
+        let t = max(1, min(thickness, (min(w, h) + 1) / 2))
+        fillRect(x: x, y: y, width: w, height: t, colour: colour)
+        fillRect(x: x, y: y + h - t, width: w, height: t, colour: colour)
+        fillRect(x: x, y: y + t, width: t, height: h - 2 * t, colour: colour)
+        fillRect(x: x + w - t, y: y + t, width: t, height: h - 2 * t, colour: colour)
+    }
+
+    /// Draws a straight line (Bresenham) with a square pen `thickness` pixels wide.
+    public mutating func drawLine(x0: Int, y0: Int, x1: Int, y1: Int, colour: Colour, thickness: Int = 1) {
+        let dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1
+        let offset = (thickness - 1) / 2
+        var x = x0, y = y0, err = dx + dy
+        while true {
+            fillRect(x: x - offset, y: y - offset, width: thickness, height: thickness, colour: colour)
+            if x == x1 && y == y1 { return }
+            let e2 = 2 * err
+            if e2 >= dy { err += dy; x += sx }
+            if e2 <= dx { err += dx; y += sy }
+        }
+    }
+
+    /// Draws `text` with its top-left corner at (x, y) in a 5x7 bitmap font magnified `scale` times.
+    /// Covers digits, letters (lower case drawn as upper case) and ` .,:;-+=%/()_?`; others draw as `?`.
+    public mutating func drawText(_ text: String, x: Int, y: Int, colour: Colour, scale: Int = 1) {
+        var left = x
+        for ch in text.uppercased() {
+            let rows = BitmapFont.glyphs[ch] ?? BitmapFont.glyphs["?"]!
+            for (r, bits) in rows.enumerated() {
+                for c in 0..<5 where bits & (0x10 >> c) != 0 {
+                    fillRect(x: left + c * scale, y: y + r * scale, width: scale, height: scale, colour: colour)
+                }
+            }
+            left += BitmapFont.advance * scale
+        }
+    }
+
+    /// Draws a detector-style label: `text` in white on a filled box of `colour` whose bottom-left is (x, y).
+    public mutating func drawLabel(_ text: String, x: Int, y: Int, colour: Colour, scale: Int = 1) {
+        let size = BitmapFont.size(of: text, scale: scale)
+        let top = y - size.height - 2 * scale
+        fillRect(x: x, y: top, width: size.width + 2 * scale, height: size.height + 2 * scale, colour: colour)
+        drawText(text, x: x + scale, y: top + scale, colour: .white, scale: scale)
+    }
+}
+
+/// The fixed-size bitmap font used by `Image.drawText`: 5x7 glyphs on a 6-pixel advance, rows as 5-bit masks.
+public enum BitmapFont {
+    /// Horizontal distance from one character to the next, before scaling.
+    public static let advance = 6
+    public static let glyphHeight = 7
+
+    /// Width and height in pixels of `text` drawn at `scale` (no trailing gap after the last character).
+    public static func size(of text: String, scale: Int = 1) -> (width: Int, height: Int) {
+        (text.isEmpty ? 0 : (text.count * advance - 1) * scale, glyphHeight * scale)
+    }
+
+    static let glyphs: [Character: [UInt8]] = [
+        "0": [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E], "1": [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        "2": [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F], "3": [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
+        "4": [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02], "5": [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+        "6": [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E], "7": [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        "8": [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E], "9": [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
+        "A": [0x0E, 0x11, 0x11, 0x11, 0x1F, 0x11, 0x11], "B": [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
+        "C": [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E], "D": [0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C],
+        "E": [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F], "F": [0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10],
+        "G": [0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F], "H": [0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        "I": [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E], "J": [0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C],
+        "K": [0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11], "L": [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F],
+        "M": [0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11], "N": [0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11],
+        "O": [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E], "P": [0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10],
+        "Q": [0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D], "R": [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
+        "S": [0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E], "T": [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+        "U": [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E], "V": [0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04],
+        "W": [0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A], "X": [0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11],
+        "Y": [0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04], "Z": [0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F],
+        " ": [0, 0, 0, 0, 0, 0, 0], ".": [0, 0, 0, 0, 0, 0x0C, 0x0C],
+        ",": [0, 0, 0, 0, 0x0C, 0x04, 0x08], ":": [0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0],
+        ";": [0, 0x0C, 0x0C, 0, 0x0C, 0x04, 0x08], "-": [0, 0, 0, 0x1F, 0, 0, 0],
+        "+": [0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0], "=": [0, 0, 0x1F, 0, 0x1F, 0, 0],
+        "%": [0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03], "/": [0, 0x01, 0x02, 0x04, 0x08, 0x10, 0],
+        "(": [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02], ")": [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
+        "_": [0, 0, 0, 0, 0, 0, 0x1F], "?": [0x0E, 0x11, 0x01, 0x02, 0x04, 0, 0x04],
+    ]
+}
+
+/// Raster charts written as PNG, such as the per-epoch loss and accuracy curves of a training run.
+public enum Plot {
+    /// A white RGB line chart of `series` against their index (1, 2, ... along the x axis, labelled `xLabel`),
+    /// with a title, a grid, numbered ticks on both axes and a legend. Non-finite values leave gaps.
+    public static func lineChart(series: [(name: String, values: [Float])], title: String, xLabel: String = "epoch",
+                                 width: Int = 640, height: Int = 400) -> Image {
+        precondition(width >= 160 && height >= 120, "lineChart: size \(width)x\(height) is below 160x120")
+        var image = Image(width: width, height: height, channels: 3, repeating: 255)
+        let titleSize = BitmapFont.size(of: title, scale: 2)
+        image.drawText(title, x: (width - titleSize.width) / 2, y: 8, colour: .black, scale: 2)
+
+        let left = 64, right = width - 16, top = 34, bottom = height - 36
+        let count = series.map(\.values.count).max() ?? 0
+        let finite = series.flatMap(\.values).filter(\.isFinite)
+        var lo = finite.min() ?? 0, hi = finite.max() ?? 1
+        if hi - lo < 1e-6 * max(abs(hi), 1) {
+            let pad = max(abs(lo), 1) / 2
+            lo -= pad
+            hi += pad
+        }
+        let yStep = niceStep((hi - lo) / 5)
+        let yLo = (lo / yStep).rounded(.down) * yStep, yHi = (hi / yStep).rounded(.up) * yStep
+        let xHi = Float(max(count, 2))
+        let xStep = max(1, niceStep((xHi - 1) / 8).rounded(.up))
+        func px(_ x: Float) -> Int { left + Int(((x - 1) / (xHi - 1) * Float(right - left)).rounded()) }
+        func py(_ y: Float) -> Int { bottom - Int(((y - yLo) / (yHi - yLo) * Float(bottom - top)).rounded()) }
+
+        let grid = Colour(225, 225, 225), decimals = max(0, Int(-log10(yStep).rounded(.down)))
+        for k in 0...Int(((yHi - yLo) / yStep).rounded()) {
+            let v = yLo + Float(k) * yStep, y = py(v)
+            image.drawLine(x0: left, y0: y, x1: right, y1: y, colour: grid)
+            image.drawLine(x0: left - 4, y0: y, x1: left, y1: y, colour: .black)
+            let label = String(format: "%.\(decimals)f", v == 0 ? 0 : v)
+            image.drawText(label, x: left - 7 - BitmapFont.size(of: label).width, y: y - 3, colour: .black)
+        }
+        var xv: Float = 1
+        while xv <= xHi + 1e-3 {
+            let x = px(xv), label = String(Int(xv))
+            image.drawLine(x0: x, y0: top, x1: x, y1: bottom, colour: grid)
+            image.drawLine(x0: x, y0: bottom, x1: x, y1: bottom + 4, colour: .black)
+            image.drawText(label, x: x - BitmapFont.size(of: label).width / 2, y: bottom + 7, colour: .black)
+            xv += xStep
+        }
+        image.drawBox(x: left, y: top, width: right - left + 1, height: bottom - top + 1, colour: .black)
+        let xLabelSize = BitmapFont.size(of: xLabel)
+        image.drawText(xLabel, x: (left + right - xLabelSize.width) / 2, y: bottom + 20, colour: .black)
+
+        for (s, entry) in series.enumerated() {
+            let colour = Colour.palette[s % Colour.palette.count]
+            var previous: (Int, Int)?
+            for (i, v) in entry.values.enumerated() {
+                guard v.isFinite else { previous = nil; continue }
+                let point = (px(Float(i + 1)), py(v))
+                if let p = previous {
+                    image.drawLine(x0: p.0, y0: p.1, x1: point.0, y1: point.1, colour: colour, thickness: 2)
+                }
+                if count <= 40 { image.fillRect(x: point.0 - 2, y: point.1 - 2, width: 5, height: 5, colour: colour) }
+                previous = point
+            }
+        }
+
+        guard !series.isEmpty else { return image }
+        let legendWidth = (series.map { BitmapFont.size(of: $0.name).width }.max() ?? 0) + 30
+        let legendX = right - legendWidth - 8, legendY = top + 8
+        image.fillRect(x: legendX, y: legendY, width: legendWidth, height: series.count * 12 + 6, colour: .white)
+        image.drawBox(x: legendX, y: legendY, width: legendWidth, height: series.count * 12 + 6, colour: Colour(160, 160, 160))
+        for (s, entry) in series.enumerated() {
+            let y = legendY + 5 + s * 12, colour = Colour.palette[s % Colour.palette.count]
+            image.fillRect(x: legendX + 5, y: y + 2, width: 16, height: 3, colour: colour)
+            image.drawText(entry.name, x: legendX + 25, y: y, colour: .black)
+        }
+        return image
+    }
+
+    /// A round step (1, 2 or 5 times a power of ten) close to `raw`, for axis ticks.
+    private static func niceStep(_ raw: Float) -> Float {
+        guard raw > 0 && raw.isFinite else { return 1 }
+        let magnitude = powf(10, log10(raw).rounded(.down)), norm = raw / magnitude
+        return (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * magnitude
+    }
+}

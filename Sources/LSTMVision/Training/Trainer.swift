@@ -1,0 +1,209 @@
+import Foundation
+
+/// The training loop: shuffled mini-batches, forward, loss, backward, clipping, optimiser step and
+/// schedule; validation each epoch; the best model kept; atomic checkpoints with the optimiser state
+/// and the data position, from which `resume` continues exactly; a CSV log and a PNG plot of the curves.
+public final class Trainer {
+    public let model: any Classifier
+    public let options: TrainingOptions
+    public let train: ImageDataset
+    public let validation: ImageDataset?
+    /// Folder receiving `model.safetensors` (best), `last.safetensors`, `last.state.safetensors`, `log.csv`, `curves.png`.
+    public let directory: String
+    /// Where progress goes (lines are printed; set `quiet` to silence).
+    public var quiet = false
+    /// Stops training (after validating) once this many seconds have passed; nil trains all epochs.
+    public var timeLimit: TimeInterval?
+
+    let optimizer: any Optimizer
+    var epoch = 0
+    var batchIndex = 0
+    var step = 0
+    var bestAccuracy = -1.0
+    var skipped = 0
+    var history: [EpochRecord] = []
+
+    /// One row of the training log.
+    public struct EpochRecord: Codable, Sendable {
+        public var epoch: Int
+        public var trainLoss: Double
+        public var trainAccuracy: Double
+        public var validationLoss: Double
+        public var validationAccuracy: Double
+        public var learningRate: Double
+        public var seconds: Double
+        public var imagesPerSecond: Double
+    }
+
+    public init(model: any Classifier, options: TrainingOptions, train: ImageDataset, validation: ImageDataset?, directory: String) throws {
+        try options.validate()
+        self.model = model
+        self.options = options
+        self.train = train
+        self.validation = validation
+        self.directory = directory
+        self.optimizer = options.makeOptimizer()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    public var bestModelPath: String { directory + "/model.safetensors" }
+    public var lastModelPath: String { directory + "/last.safetensors" }
+    public var statePath: String { directory + "/last.state.safetensors" }
+    public var logPath: String { directory + "/log.csv" }
+    public var plotPath: String { directory + "/curves.png" }
+
+    /// Sets every LSTM's forget-gate biases so that b_ih + b_hh = `value` for that gate.
+    public static func setForgetBias(_ model: any Classifier, _ value: Float) {
+        for (name, p) in model.namedParameters where name.contains("bias_ih_l") || name.contains("bias_hh_l") {
+            let h = p.value.count / 4
+            for j in h..<(2 * h) { p.value.scalars[j] = name.contains("bias_ih_l") ? value : 0 }
+        }
+    }
+
+    /// Trains to `options.epochs`, returning the log. Throws on non-finite values (unless skipping).
+    @discardableResult
+    public func run() throws -> [EpochRecord] {
+        let loader = DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed)
+        let schedule = options.makeSchedule(stepsPerEpoch: loader.batchesPerEpoch)
+        let baseRate = options.learningRate
+        model.training = true
+        let runStart = Date()
+        var outOfTime = false
+        while epoch < options.epochs && !outOfTime {
+            let order = loader.order(epoch: epoch)
+            let bar = ProgressBar(total: loader.batchesPerEpoch, label: "epoch \(epoch + 1)/\(options.epochs)")
+            let started = Date()
+            var lossSum = 0.0, correct = 0, seen = 0
+            while batchIndex < loader.batchesPerEpoch {
+                let (x, y) = loader.batch(batchIndex, of: order)
+                optimizer.learningRate = schedule.rate(base: baseRate, step: step)
+                model.zeroGrad()
+                let logits = model(Variable(x))
+                let loss = crossEntropy(logits, labels: y, labelSmoothing: options.labelSmoothing)
+                let lossValue = loss.value.scalar
+                var finite = lossValue.isFinite
+                if finite {
+                    loss.backward()
+                    finite = model.parameters.allSatisfy { $0.grad?.isFinite ?? true }
+                }
+                if !finite {
+                    guard options.skipNonFinite else {
+                        throw TrainingError.nonFinite("non-finite \(lossValue.isFinite ? "gradient" : "loss (\(lossValue))") at step \(step + 1) (epoch \(epoch + 1), batch \(batchIndex + 1)); the last good checkpoint is \(lastModelPath)")
+                    }
+                    skipped += 1
+                } else {
+                    if options.clipNorm > 0 { clipGradientNorm(model.parameters, maxNorm: options.clipNorm) }
+                    optimizer.step(model.namedParameters)
+                    lossSum += Double(lossValue) * Double(y.count)
+                    correct += zip(logits.value.argmaxRows(), y).filter { $0 == $1 }.count
+                    seen += y.count
+                }
+                step += 1
+                batchIndex += 1
+                if !quiet {
+                    bar.update(done: batchIndex, loss: seen > 0 ? lossSum / Double(seen) : .nan,
+                               accuracy: seen > 0 ? Double(correct) / Double(seen) : 0, images: seen)
+                }
+                if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && batchIndex < loader.batchesPerEpoch {
+                    try saveLast()
+                }
+                if let limit = timeLimit, Date().timeIntervalSince(runStart) > limit {
+                    outOfTime = true
+                    if !quiet { print("time limit of \(Int(limit)) s reached after \(batchIndex) of \(loader.batchesPerEpoch) batches") }
+                    break
+                }
+            }
+            let seconds = Date().timeIntervalSince(started)
+            let finished = batchIndex >= loader.batchesPerEpoch
+            var record = EpochRecord(epoch: epoch + 1, trainLoss: seen > 0 ? lossSum / Double(seen) : .nan,
+                                     trainAccuracy: seen > 0 ? Double(correct) / Double(seen) : 0,
+                                     validationLoss: .nan, validationAccuracy: .nan,
+                                     learningRate: Double(optimizer.learningRate), seconds: seconds,
+                                     imagesPerSecond: Double(seen) / max(seconds, 1e-9))
+            if finished {
+                epoch += 1
+                batchIndex = 0
+            }
+            if let validation {
+                let e = Evaluation.run(model, on: validation)
+                model.training = true
+                record.validationLoss = e.loss
+                record.validationAccuracy = e.accuracy
+                if e.accuracy > bestAccuracy {
+                    bestAccuracy = e.accuracy
+                    try ModelFile.save(model, to: bestModelPath, metadata: ["accuracy": String(e.accuracy), "step": String(step)])
+                }
+                if !quiet {
+                    print(String(format: "epoch %d%@: validation accuracy %.2f%%, loss %.4f (%.1f s, %.0f img/s)%@", record.epoch,
+                                 finished ? "" : " (partial)", e.accuracy * 100, e.loss, seconds, record.imagesPerSecond,
+                                 skipped > 0 ? " [\(skipped) non-finite steps skipped]" : ""))
+                }
+            } else {
+                try ModelFile.save(model, to: bestModelPath, metadata: ["step": String(step)])
+            }
+            if finished { history.append(record) }
+            try saveLast()
+            try writeLog()
+        }
+        return history
+    }
+
+    /// Writes the state needed to resume (optimiser, position, history and a copy of the weights) as
+    /// one atomic file, then the latest model alone for users; a crash at any moment leaves a consistent state.
+    func saveLast() throws {
+        var state = optimizer.stateDict().mapKeys { "optimizer.\($0)" }
+        for (name, t) in model.stateDict() { state["model.\(name)"] = t }
+        state["history"] = Tensor(shape: [history.count, 8], scalars: history.flatMap {
+            [Float($0.epoch), Float($0.trainLoss), Float($0.trainAccuracy), Float($0.validationLoss),
+             Float($0.validationAccuracy), Float($0.learningRate), Float($0.seconds), Float($0.imagesPerSecond)]
+        })
+        let meta: [String: String] = [
+            "epoch": String(epoch), "batch": String(batchIndex), "step": String(step),
+            "best_accuracy": String(bestAccuracy), "skipped": String(skipped),
+            "options": String(decoding: try JSONEncoder().encode(options), as: UTF8.self),
+            ModelFile.configKey: model.config.json(),
+        ]
+        try SafeTensors.write(state, metadata: meta, to: statePath)
+        try ModelFile.save(model, to: lastModelPath, metadata: ["epoch": String(epoch), "step": String(step)])
+    }
+
+    /// Continues from the state file in `directory`, written by an earlier run of the same model.
+    public func resume() throws {
+        let (state, meta) = try SafeTensors.read(statePath)
+        guard let e = meta["epoch"].flatMap(Int.init), let b = meta["batch"].flatMap(Int.init), let s = meta["step"].flatMap(Int.init) else {
+            throw TrainingError.resume("\(statePath): missing epoch/batch/step metadata")
+        }
+        guard meta[ModelFile.configKey] == model.config.json() else {
+            throw TrainingError.resume("\(statePath): saved for another model (\(meta[ModelFile.configKey] ?? "unknown")), not \(model.config.json())")
+        }
+        try model.loadStateDict(state.filter { $0.key.hasPrefix("model.") }.mapKeys { String($0.dropFirst(6)) }, source: statePath)
+        try optimizer.loadStateDict(state.filter { $0.key.hasPrefix("optimizer.") }.mapKeys { String($0.dropFirst(10)) })
+        epoch = e; batchIndex = b; step = s
+        bestAccuracy = meta["best_accuracy"].flatMap(Double.init) ?? -1
+        skipped = meta["skipped"].flatMap(Int.init) ?? 0
+        if let h = state["history"], h.rank == 2, h.shape[1] == 8 {
+            history = (0..<h.shape[0]).map { r in
+                let v = (0..<8).map { Double(h.scalars[r * 8 + $0]) }
+                return EpochRecord(epoch: Int(v[0]), trainLoss: v[1], trainAccuracy: v[2], validationLoss: v[3],
+                                   validationAccuracy: v[4], learningRate: v[5], seconds: v[6], imagesPerSecond: v[7])
+            }
+        }
+        if !quiet { print("resumed from \(statePath) at epoch \(epoch + 1), batch \(batchIndex + 1) (step \(step))") }
+    }
+
+    /// Writes `log.csv` and `curves.png`.
+    func writeLog() throws {
+        var csv = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,learning_rate,seconds,images_per_second\n"
+        for r in history {
+            csv += "\(r.epoch),\(r.trainLoss),\(r.trainAccuracy),\(r.validationLoss),\(r.validationAccuracy),\(r.learningRate),\(r.seconds),\(r.imagesPerSecond)\n"
+        }
+        try AtomicFile.write(Data(csv.utf8), to: logPath)
+        try TrainingPlot.write(history, to: plotPath)
+    }
+}
+
+extension Dictionary {
+    func mapKeys<K: Hashable>(_ f: (Key) -> K) -> [K: Value] {
+        Dictionary<K, Value>(uniqueKeysWithValues: map { (f($0.key), $0.value) })
+    }
+}

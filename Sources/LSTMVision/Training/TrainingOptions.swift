@@ -1,0 +1,80 @@
+import Foundation
+
+/// Everything that decides a training run, saved with its checkpoints so a resumed run goes on alike.
+/// The defaults are LSTMVision's recipe for MNIST-sized data: Adam at 2e-3, batch 64, linear warm-up
+/// then cosine decay, gradient-norm clipping at 1, forget-gate bias 1.
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    public var epochs = 10
+    public var batchSize = 64
+    /// `adam`, `adamw` or `sgd`.
+    public var optimizer = "adam"
+    public var learningRate: Float = 2e-3
+    public var weightDecay: Float = 0
+    public var momentum: Float = 0.9
+    public var nesterov = false
+    /// `constant`, `step`, `cosine` or `warmup-cosine`.
+    public var schedule = "warmup-cosine"
+    public var warmupSteps = 200
+    /// For `step`: the rate is halved every `stepEpochs` epochs.
+    public var stepEpochs = 3
+    public var minimumLearningRate: Float = 1e-5
+    /// Gradient-norm clipping threshold (0: off).
+    public var clipNorm: Float = 1
+    public var labelSmoothing: Float = 0
+    /// Initial forget-gate bias of every LSTM (PyTorch's default init leaves it random; 1 helps memory).
+    public var forgetBias: Float? = 1
+    public var seed: UInt64 = 1
+    /// Also checkpoint every this many steps (0: at the end of each epoch only).
+    public var checkpointEvery = 0
+    /// Skip (and count) steps whose loss or gradients are not finite, instead of stopping.
+    public var skipNonFinite = false
+
+    public init() {}
+
+    /// Checks the values; the message names the option.
+    public func validate() throws {
+        func bad(_ m: String) -> TrainingError { .invalidOption(m) }
+        guard epochs > 0 else { throw bad("--epochs must be positive, got \(epochs)") }
+        guard batchSize > 0, batchSize <= 65_536 else { throw bad("--batch-size must be in 1...65536, got \(batchSize)") }
+        guard ["adam", "adamw", "sgd"].contains(optimizer) else { throw bad("--optimizer must be adam, adamw or sgd, got '\(optimizer)'") }
+        guard ["constant", "step", "cosine", "warmup-cosine"].contains(schedule) else {
+            throw bad("--schedule must be constant, step, cosine or warmup-cosine, got '\(schedule)'")
+        }
+        guard learningRate > 0, learningRate.isFinite else { throw bad("--lr must be positive, got \(learningRate)") }
+        guard weightDecay >= 0, clipNorm >= 0, labelSmoothing >= 0, labelSmoothing < 1 else {
+            throw bad("--weight-decay and --clip must be ≥ 0, --label-smoothing in [0, 1)")
+        }
+        guard checkpointEvery >= 0 else { throw bad("--checkpoint-every must be ≥ 0") }
+    }
+
+    /// The optimiser these options name.
+    public func makeOptimizer() -> any Optimizer {
+        switch optimizer {
+        case "adamw": return Adam.adamW(learningRate: learningRate, weightDecay: weightDecay)
+        case "sgd": return SGD(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
+        default: return Adam(learningRate: learningRate, weightDecay: weightDecay)
+        }
+    }
+
+    /// The learning-rate schedule over `stepsPerEpoch × epochs` steps.
+    public func makeSchedule(stepsPerEpoch: Int) -> LearningRateSchedule {
+        let total = stepsPerEpoch * epochs
+        switch schedule {
+        case "step": return .step(stepSize: stepEpochs * stepsPerEpoch, gamma: 0.5)
+        case "cosine": return .cosine(totalSteps: total, minimum: minimumLearningRate)
+        case "warmup-cosine": return .warmupCosine(warmupSteps: min(warmupSteps, total / 4), totalSteps: total, minimum: minimumLearningRate)
+        default: return .constant
+        }
+    }
+}
+
+/// Training that cannot go on; the message says why and where.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case invalidOption(String)
+    case nonFinite(String)
+    case resume(String)
+
+    public var description: String {
+        switch self { case let .invalidOption(m), let .nonFinite(m), let .resume(m): return m }
+    }
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import LSTMVision
+
+/// `lstmvision train`: trains a classifier, validating on the test split each epoch.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train an LSTM image classifier (row, patch or ReNet) with live progress and checkpoints.")
+
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var threadOptions: ThreadOptions
+
+    @Option(help: "Model: row, patch or renet.")
+    var model: String = "row"
+    @Option(help: "LSTM hidden size.") var hidden: Int = 128
+    @Option(help: "Stacked LSTM layers (ReNet: sweep layers).") var layers: Int = 1
+    @Flag(help: "Bidirectional LSTMs (ReNet is always bidirectional).") var bidirectional = false
+    @Option(help: "Patch side for patch and renet models.") var patch: Int = 2
+    @Option(help: "ReNet's hidden fully connected width (0: none).") var fc: Int = 0
+    @Option(help: "Dropout between LSTM layers and before ReNet's classifier.") var dropout: Float = 0
+
+    @Option(help: "Epochs.") var epochs: Int?
+    @Option(help: "Batch size.") var batchSize: Int?
+    @Option(help: "Optimiser: adam, adamw or sgd.") var optimizer: String?
+    @Option(help: "Base learning rate.") var lr: Float?
+    @Option(help: "Weight decay (L2 for adam/sgd, decoupled for adamw).") var weightDecay: Float?
+    @Option(help: "SGD momentum.") var momentum: Float?
+    @Option(help: "Learning-rate schedule: constant, step, cosine, warmup-cosine.") var schedule: String?
+    @Option(help: "Warm-up steps of warmup-cosine.") var warmup: Int?
+    @Option(help: "Gradient-norm clipping threshold (0: off).") var clip: Float?
+    @Option(help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float?
+    @Option(help: "Initial forget-gate bias (PyTorch's default init when 'none').") var forgetBias: String?
+    @Option(help: "Random seed (weights, shuffling).") var seed: UInt64?
+    @Option(help: "Also checkpoint every N steps.") var checkpointEvery: Int?
+    @Flag(help: "Skip steps with NaN/Inf loss or gradients instead of stopping.") var skipNonfinite = false
+    @Option(help: "Stop after this many seconds (then validate and save).") var timeLimit: Double?
+
+    @Option(help: "Output folder for model.safetensors (best), last.*, log.csv and curves.png.")
+    var out: String = "runs/train"
+    @Flag(help: "Resume the run in --out from its last checkpoint.") var resume = false
+
+    func trainingOptions(base: TrainingOptions) throws -> TrainingOptions {
+        var o = base
+        if let epochs { o.epochs = epochs }
+        if let batchSize { o.batchSize = batchSize }
+        if let optimizer { o.optimizer = optimizer }
+        if let lr { o.learningRate = lr }
+        if let weightDecay { o.weightDecay = weightDecay }
+        if let momentum { o.momentum = momentum }
+        if let schedule { o.schedule = schedule }
+        if let warmup { o.warmupSteps = warmup }
+        if let clip { o.clipNorm = clip }
+        if let labelSmoothing { o.labelSmoothing = labelSmoothing }
+        if let forgetBias {
+            if forgetBias == "none" { o.forgetBias = nil } else {
+                guard let v = Float(forgetBias), v.isFinite else { throw CLIError("--forget-bias must be a number or 'none', got '\(forgetBias)'") }
+                o.forgetBias = v
+            }
+        }
+        if let seed { o.seed = seed }
+        if let checkpointEvery { o.checkpointEvery = checkpointEvery }
+        if skipNonfinite { o.skipNonFinite = true }
+        try o.validate()
+        return o
+    }
+
+    func run() throws {
+        try threadOptions.apply()
+        let train = try dataOptions.load(.train)
+        let test = try dataOptions.load(.test)
+        var options: TrainingOptions
+        let classifier: any Classifier
+        let statePath = out + "/last.state.safetensors"
+        if resume {
+            guard FileManager.default.fileExists(atPath: statePath) else { throw CLIError("\(statePath): no checkpoint to resume from") }
+            let (_, meta) = try SafeTensors.read(statePath)
+            guard let json = meta["options"], let saved = try? JSONDecoder().decode(TrainingOptions.self, from: Data(json.utf8)),
+                  let cjson = meta[ModelFile.configKey], let config = try? JSONDecoder().decode(ModelConfig.self, from: Data(cjson.utf8)) else {
+                throw CLIError("\(statePath): checkpoint lacks its training options or model config")
+            }
+            options = try trainingOptions(base: saved)
+            classifier = try makeClassifier(config, seed: options.seed)
+        } else {
+            options = try trainingOptions(base: TrainingOptions())
+            guard let kind = ModelConfig.Kind(rawValue: model) else { throw CLIError("--model must be row, patch or renet, got '\(model)'") }
+            let config = ModelConfig(kind: kind, height: train.height, width: train.width, channels: train.channels,
+                                     hidden: hidden, layers: layers, bidirectional: bidirectional || kind == .renet,
+                                     classes: train.classes, patch: patch, fcHidden: fc, dropout: dropout)
+            classifier = try makeClassifier(config, seed: options.seed)
+            if let fb = options.forgetBias { Trainer.setForgetBias(classifier, fb) }
+        }
+        let c = classifier.config
+        print("model \(c.kind) hidden \(c.hidden) layers \(c.layers)\(c.bidirectional ? " bidirectional" : ""): \(classifier.parameterCount) parameters")
+        print("data \(dataOptions.directory): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
+        let trainer = try Trainer(model: classifier, options: options, train: train, validation: test, directory: out)
+        trainer.timeLimit = timeLimit
+        if resume { try trainer.resume() }
+        let history = try trainer.run()
+        if let last = history.last {
+            print(String(format: "done: validation accuracy %.2f%% after %d epochs; best model %@, log %@, plot %@",
+                         last.validationAccuracy * 100, last.epoch, trainer.bestModelPath, trainer.logPath, trainer.plotPath))
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import LSTMVision
-print("lstmvision")

@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+@testable import LSTMVision
+
+/// The training loop learns, checkpoints, and resumes to exactly the weights of an uninterrupted run.
+@Suite(.serialized) struct TrainingTests {
+    /// A small synthetic task: 8×8 noisy images whose class is the column holding a bright bar.
+    static func bars(_ n: Int, seed: UInt64) -> ImageDataset {
+        var g = SeededGenerator(seed: seed)
+        var pixels = [Float](repeating: 0, count: n * 64), labels: [Int] = []
+        for i in 0..<n {
+            let c = Int(g.next() % 4)
+            labels.append(c)
+            for j in 0..<64 { pixels[i * 64 + j] = 0.2 * g.uniform() }
+            for y in 0..<8 { pixels[i * 64 + y * 8 + 2 * c] += 0.8 }
+        }
+        return ImageDataset(height: 8, width: 8, channels: 1, pixels: pixels, labels: labels, classNames: ["0", "1", "2", "3"])
+    }
+
+    func tempDir(_ name: String) -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-\(name)-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: d)
+        return d
+    }
+
+    func options(epochs: Int) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = epochs
+        o.batchSize = 16
+        o.learningRate = 1e-2
+        o.warmupSteps = 5
+        return o
+    }
+
+    @Test func learnsAndWritesCheckpoints() throws {
+        let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 12, classes: 4)
+        let model = try makeClassifier(config, seed: 3)
+        let dir = tempDir("learn")
+        let trainer = try Trainer(model: model, options: options(epochs: 3), train: Self.bars(320, seed: 1),
+                                  validation: Self.bars(100, seed: 2), directory: dir)
+        trainer.quiet = true
+        let log = try trainer.run()
+        #expect(log.count == 3)
+        #expect(log.last!.validationAccuracy > 0.9, "validation accuracy \(log.last!.validationAccuracy)")
+        let best = try ModelFile.load(trainer.bestModelPath)
+        #expect(Evaluation.run(best, on: Self.bars(100, seed: 2)).accuracy > 0.9)
+        let csv = try String(contentsOfFile: trainer.logPath, encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 4)
+        #expect(FileManager.default.fileExists(atPath: trainer.plotPath))
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    @Test(arguments: [ModelConfig.Kind.patch, .renet])
+    func otherModelsLearn(_ kind: ModelConfig.Kind) throws {
+        let config = ModelConfig(kind: kind, height: 8, width: 8, hidden: 8, classes: 4, patch: 2, fcHidden: kind == .renet ? 16 : 0)
+        let model = try makeClassifier(config, seed: 5)
+        let dir = tempDir("\(kind)")
+        let trainer = try Trainer(model: model, options: options(epochs: 6), train: Self.bars(320, seed: 1),
+                                  validation: Self.bars(100, seed: 2), directory: dir)
+        trainer.quiet = true
+        let log = try trainer.run()
+        #expect(log.last!.validationAccuracy > 0.85, "\(kind): validation accuracy \(log.last!.validationAccuracy)")
+        let reloaded = try ModelFile.load(trainer.lastModelPath)
+        let x = Self.bars(4, seed: 9).batch(0..<4).images
+        #expect(reloaded.probabilities(x).maxAbsDifference(model.probabilities(x)) < 1e-6)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    @Test func resumeEndsWithTheSameWeights() throws {
+        let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 10, classes: 4)
+        let train = Self.bars(200, seed: 1)
+        // Uninterrupted: 3 epochs.
+        let a = try makeClassifier(config, seed: 4)
+        let ta = try Trainer(model: a, options: options(epochs: 3), train: train, validation: nil, directory: tempDir("a"))
+        ta.quiet = true
+        try ta.run()
+        // Interrupted mid-way through epoch 2 (a checkpoint every 5 steps), then resumed in a new trainer.
+        var o = options(epochs: 3)
+        o.checkpointEvery = 5
+        let dir = tempDir("b")
+        let b = try makeClassifier(config, seed: 4)
+        let tb = try Trainer(model: b, options: o, train: train, validation: nil, directory: dir)
+        tb.quiet = true
+        tb.timeLimit = 0   // stops after the first batch
+        try tb.run()
+        var steps = 0
+        while true {   // keep stopping and resuming until done, one short stretch at a time
+            let c = try makeClassifier(config, seed: 99)
+            let tc = try Trainer(model: c, options: o, train: train, validation: nil, directory: dir)
+            tc.quiet = true
+            try tc.resume()
+            if tc.epoch >= 3 { break }
+            tc.timeLimit = 0
+            try tc.run()
+            steps += 1
+            #expect(steps < 100)
+            if steps >= 100 { break }
+        }
+        let c = try makeClassifier(config, seed: 99)
+        let tc = try Trainer(model: c, options: o, train: train, validation: nil, directory: dir)
+        try tc.resume()
+        for ((n1, p1), (_, p2)) in zip(a.namedParameters, c.namedParameters) {
+            #expect(p1.value == p2.value, "\(n1) differs after resume: \(p1.value.maxAbsDifference(p2.value))")
+        }
+        #expect(steps > 3)
+    }
+
+    @Test func nonFiniteLossStopsWithStepAndKeepsCheckpoint() throws {
+        let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 6, classes: 4)
+        var data = Self.bars(64, seed: 1)
+        data.pixels[20 * 64 + 3] = .nan   // image 20 is poisoned
+        let dir = tempDir("nan")
+        var o = options(epochs: 1)
+        o.batchSize = 8
+        let t = try Trainer(model: try makeClassifier(config, seed: 1), options: o, train: data, validation: nil, directory: dir)
+        t.quiet = true
+        do {
+            try t.run()
+            Issue.record("NaN input did not stop training")
+        } catch let e as TrainingError {
+            #expect("\(e)".contains("non-finite") && "\(e)".contains("step"))
+        }
+        o.skipNonFinite = true
+        let t2 = try Trainer(model: try makeClassifier(config, seed: 1), options: o, train: data, validation: nil, directory: dir)
+        t2.quiet = true
+        try t2.run()
+        #expect(t2.skipped == 1)
+        #expect(try ModelFile.load(t2.lastModelPath).parameters.allSatisfy { $0.value.isFinite })
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
