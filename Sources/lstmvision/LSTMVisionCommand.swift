@@ -8,7 +8,7 @@ struct LSTMVisionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lstmvision",
         abstract: "Image classification with LSTM networks, on the CPU.",
-        subcommands: [Train.self, Eval.self, Bench.self])
+        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, Bench.self])
 
     /// Runs the command; any failure becomes one line on stderr and a non-zero exit, never a trap.
     static func main() {
@@ -23,7 +23,7 @@ struct LSTMVisionCommand: ParsableCommand {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            let message = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError
+            let message = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError || error is ImageError || error is ImageTransformError
                 || error is ModelError ? "\(error)" : message(for: error)
             FileHandle.standardError.write(Data("lstmvision: error: \(message.split(separator: "\n").first ?? "")\n".utf8))
             Foundation.exit(code == .success ? 1 : max(code.rawValue, 1))

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+@testable import LSTMVision
+
+/// Runs the built `lstmvision` executable: bad input gives one clear stderr line and a non-zero exit.
+@Suite struct CLITests {
+    static let root = FileFormatTests.repoRoot
+    static let fixtures = root + "/Tests/LSTMVisionTests/Fixtures"
+
+    /// The executable next to the test bundle (`swift build --build-tests` builds it too).
+    static var executable: String {
+        Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("lstmvision").path
+    }
+
+    func run(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.executable)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: Self.root)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    static func tempFile(_ name: String, _ bytes: Data) -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(getpid())-\(name)").path
+        _ = FileManager.default.createFile(atPath: path, contents: bytes)
+        return path
+    }
+
+    @Test(arguments: [
+        (["eval", "--model", "/nonexistent.safetensors"], "/nonexistent.safetensors: no such file"),
+        (["train", "--bogus"], "Unknown option '--bogus'"),
+        (["train", "--epochs", "0"], "--epochs must be positive"),
+        (["train", "--model", "lstm9"], "--model must be row, patch or renet"),
+        (["train", "--data", "/tmp/definitely-not-mnist"], "no such file"),
+        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "/nope.png"], "/nope.png: cannot read"),
+        (["eval", "--model", fixtures + "/lstm_1layer.safetensors"], "not a row-LSTM checkpoint"),
+        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", tempFile("trunc.png", Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]))], "truncated PNG"),
+        (["eval", "--model", tempFile("bad.safetensors", Data([255, 255, 255, 255, 0, 0, 0, 0, 1]))], "not a valid safetensors file"),
+        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--data", "/tmp/definitely-not-mnist"], "no such file"),
+        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--top-k", "0", "x.png"], "--top-k must be positive"),
+    ])
+    func badInputGivesOneLineAndFailure(_ args: [String], _ expected: String) throws {
+        let r = try run(args)
+        #expect(r.code != 0, "\(args): exit code 0")
+        let lines = r.err.split(separator: "\n")
+        #expect(lines.count == 1, "\(args): stderr was \(r.err)")
+        #expect(r.err.contains(expected), "\(args): stderr was \(r.err)")
+        #expect(!r.err.contains("Fatal error") && !r.err.contains("Stack dump"))
+    }
+
+    @Test func predictAndEvalWorkOnAPyTorchModel() throws {
+        // A test image written as PNG, predicted by the PyTorch-trained fixture model.
+        let png = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(getpid())-digit.png").path
+        try ImageCodecs.writePNG(Image(width: 28, height: 28, channels: 1, repeating: 128), to: png)
+        let r = try run(["predict", "--model", Self.fixtures + "/row_lstm_bi.safetensors", "--json", "--top-k", "2", png])
+        #expect(r.code == 0, "\(r.err)")
+        let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
+        let preds = obj?["predictions"] as? [[String: Any]]
+        #expect(preds?.count == 2)
+        let e = try run(["eval", "--model", Self.fixtures + "/row_lstm_bi.safetensors", "--limit", "50", "--json"])
+        #expect(e.code == 0, "\(e.err)")
+        let eval = try JSONSerialization.jsonObject(with: Data(e.out.utf8)) as? [String: Any]
+        #expect(eval?["count"] as? Int == 50)
+        #expect((eval?["confusion"] as? [[Int]])?.count == 10)
+    }
+}
