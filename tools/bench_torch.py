@@ -1,0 +1,106 @@
+"""Measures the PyTorch side of `make bench`: the same row-LSTM configurations, batches and method as
+`lstmvision bench` (warm-up, median of 5 timed windows, 2 threads), one JSON line per measurement."""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from torch import nn
+
+
+class RowLSTM(nn.Module):
+    def __init__(self, hidden, layers, bidirectional, classes=10):
+        super().__init__()
+        self.lstm = nn.LSTM(28, hidden, layers, batch_first=True, bidirectional=bidirectional)
+        self.fc = nn.Linear(hidden * (2 if bidirectional else 1), classes)
+
+    def forward(self, x):
+        _, (h, _) = self.lstm(x)
+        feat = torch.cat([h[-2], h[-1]], 1) if self.lstm.bidirectional else h[-1]
+        return self.fc(feat)
+
+
+CONFIGS = {"1x128": (128, 1, False), "2x128-bi": (128, 2, True)}
+
+
+def flops(config, batch, training):
+    hidden, layers, bi = CONFIGS[config]
+    dirs = 2 if bi else 1
+    total = 0.0
+    for layer in range(layers):
+        inp = 28 if layer == 0 else hidden * dirs
+        total += dirs * 2 * batch * 28 * 4 * hidden * (inp + hidden)
+    return 3 * total if training else total
+
+
+def rate(body, window, windows):
+    start = time.perf_counter()
+    while time.perf_counter() - start < window / 2:
+        body()
+    rates = []
+    for _ in range(windows):
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < window:
+            body()
+            n += 1
+        rates.append(n / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def sgemm_peak(n=1536, seconds=0.6):
+    a = torch.full((n, n), 0.5)
+    b = a.clone()
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def measure(config, mode, batch, peak, window):
+    torch.manual_seed(1)
+    model = RowLSTM(*CONFIGS[config])
+    x = torch.rand(batch, 28, 28)
+    labels = torch.arange(batch) % 10
+    if mode == "train":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        loss_fn = nn.CrossEntropyLoss()
+
+        def body():
+            opt.zero_grad()
+            loss_fn(model(x), labels).backward()
+            opt.step()
+    else:
+        model.eval()
+
+        def body():
+            with torch.no_grad():
+                model(x)
+    per_second = rate(body, window, 5)
+    gflops = per_second * flops(config, batch, mode == "train") / 1e9
+    return {"config": config, "mode": mode, "batch": batch, "images_per_second": per_second * batch,
+            "gflops": gflops, "peak_fraction": gflops / peak, "sgemm_peak_gflops": peak,
+            "threads": torch.get_num_threads(), "framework": f"pytorch {torch.__version__}"}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--configs", default="1x128,2x128-bi")
+    p.add_argument("--modes", default="train,infer")
+    p.add_argument("--infer-batches", default="1,64,256")
+    p.add_argument("--train-batches", default="64,256")
+    p.add_argument("--window", type=float, default=0.5)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    peak = sgemm_peak()
+    for config in a.configs.split(","):
+        for mode in a.modes.split(","):
+            for batch in (a.train_batches if mode == "train" else a.infer_batches).split(","):
+                print(json.dumps(measure(config, mode, int(batch), peak, a.window)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
