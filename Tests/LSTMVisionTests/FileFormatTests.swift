@@ -51,6 +51,22 @@ import Testing
         #expect(throws: DataError.self) { try MNIST.load(directory: "/nonexistent", split: .test) }
     }
 
+    @Test func mnistRejectsBadLabelsAndMismatchedCounts() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mnist-bad-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try idx([2, 2, 2], payload: 8).write(to: URL(fileURLWithPath: dir + "/t10k-images-idx3-ubyte"))
+        var labels = idx([2], payload: 0)
+        labels.append(contentsOf: [3, 12])   // 12 is no digit
+        try labels.write(to: URL(fileURLWithPath: dir + "/t10k-labels-idx1-ubyte"))
+        do {
+            _ = try MNIST.load(directory: dir, split: .test)
+            Issue.record("label 12 accepted")
+        } catch let e as DataError { #expect("\(e)".contains("label 12 at index 1 is out of range")) }
+        try idx([3], payload: 3).write(to: URL(fileURLWithPath: dir + "/t10k-labels-idx1-ubyte"))
+        #expect(throws: DataError.self) { try MNIST.load(directory: dir, split: .test) }   // 3 labels for 2 images
+    }
+
     func header(_ json: String, data: Int) -> Data {
         var d = Data()
         withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { d.append(contentsOf: $0) }
@@ -64,7 +80,7 @@ import Testing
         let data = try SafeTensors.encode(t, metadata: ["k": "v"])
         let (back, meta) = try SafeTensors.decode(data)
         #expect(back == t && meta == ["k": "v"])
-        #expect((data.count - 8) % 8 == 0 || true)
+        #expect(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } % 8 == 0)   // header padded to 8
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("st-\(getpid()).safetensors").path
         try SafeTensors.write(t, to: path)
         #expect(try SafeTensors.read(path).tensors == t)
