@@ -8,17 +8,7 @@ import time
 import torch
 from torch import nn
 
-
-class RowLSTM(nn.Module):
-    def __init__(self, hidden, layers, bidirectional, classes=10):
-        super().__init__()
-        self.lstm = nn.LSTM(28, hidden, layers, batch_first=True, bidirectional=bidirectional)
-        self.fc = nn.Linear(hidden * (2 if bidirectional else 1), classes)
-
-    def forward(self, x):
-        _, (h, _) = self.lstm(x)
-        feat = torch.cat([h[-2], h[-1]], 1) if self.lstm.bidirectional else h[-1]
-        return self.fc(feat)
+from make_reference import RowLSTM  # the reference module, defined once
 
 
 CONFIGS = {"1x128": (128, 1, False), "2x128-bi": (128, 2, True)}
