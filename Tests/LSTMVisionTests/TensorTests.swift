@@ -33,7 +33,7 @@ import Testing
         var v: Float = -30
         while v <= 30 { x.append(v); v += 0.0137 }
         x += [-100, 100, 0, -0.0, 1e-8, -1e-8, 88, -88]
-        for (name, f, ref) in [("exp", VectorMath.exp as (VectorMath.V) -> VectorMath.V, VectorMath.expReference),
+        for (name, f, ref) in [("exp", VectorMath.exp as (Float) -> Float, VectorMath.expReference),
                                ("sigmoid", VectorMath.sigmoid, VectorMath.sigmoidReference),
                                ("tanh", VectorMath.tanh, VectorMath.tanhReference)] {
             var y = [Float](repeating: 0, count: x.count)

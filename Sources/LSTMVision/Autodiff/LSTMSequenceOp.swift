@@ -38,7 +38,7 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
     hs.withUnsafeMutableBufferPointer { hp in
     cs.withUnsafeMutableBufferPointer { cp in
     tanhC.withUnsafeMutableBufferPointer { tc in
-        let g = g.baseAddress!, h = hp.baseAddress!, c = cp.baseAddress!, tc = tc.baseAddress!
+        nonisolated(unsafe) let (g, h, c, tc) = (g.baseAddress!, hp.baseAddress!, cp.baseAddress!, tc.baseAddress!)
         // All steps' input projections in one GEMM: [T·N, I] · W_ihᵀ → [T·N, 4H], plus both biases.
         BLAS.gemm(transA: false, transB: true, m: T * N, n: H4, k: I, a: xp.baseAddress!, lda: I,
                   b: wih.baseAddress!, ldb: I, beta: 0, c: g, ldc: H4)
@@ -47,15 +47,21 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
         bias.withUnsafeBufferPointer { b in
             for r in 0..<(T * N) { let row = g + r * H4; for j in 0..<H4 { row[j] += b[j] } }
         }
-        for s in 0..<T {
-            let t = reverse ? T - 1 - s : s
-            let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
-            let gt = g + t * N * H4
-            // Recurrent projection added in place: gates_t += h_{t−1} · W_hhᵀ.
-            BLAS.gemm(transA: false, transB: true, m: N, n: H4, k: H, a: h + prev * step, lda: H,
-                      b: whh.baseAddress!, ldb: H, beta: 1, c: gt, ldc: H4)
-            LSTMKernels.cellForward(gates: gt, cPrev: c + prev * step, c: c + cur * step, tanhC: tc + t * step,
-                                    h: h + cur * step, batch: N, hidden: H)
+        // The time loop: batch rows are independent, so each core runs every step on its own rows with
+        // single-threaded GEMMs (one synchronisation per sequence instead of one per step).
+        nonisolated(unsafe) let w = whh.baseAddress!
+        Parallel.forRowBlocks(N) { rows in
+            let lo = rows.lowerBound, n = rows.count
+            for s in 0..<T {
+                let t = reverse ? T - 1 - s : s
+                let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
+                let gt = g + t * N * H4 + lo * H4
+                // Recurrent projection added in place: gates_t += h_{t−1} · W_hhᵀ.
+                BLAS.gemm(transA: false, transB: true, m: n, n: H4, k: H, a: h + prev * step + lo * H, lda: H,
+                          b: w, ldb: H, beta: 1, c: gt, ldc: H4)
+                LSTMKernels.cellForward(gates: gt, cPrev: c + prev * step + lo * H, c: c + cur * step + lo * H,
+                                        tanhC: tc + t * step + lo * H, h: h + cur * step + lo * H, batch: n, hidden: H)
+            }
         }
     } } } } } } }
 
@@ -84,18 +90,26 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
         dc.withUnsafeMutableBufferPointer { dcp in
         weightHH.value.scalars.withUnsafeBufferPointer { whh in
             let dg = dgp.baseAddress!, dhb = dhp.baseAddress!, dcb = dcp.baseAddress!
-            for s in (0..<T).reversed() {
-                let t = reverse ? T - 1 - s : s
-                let prev = reverse ? t + 1 : t
-                if let dy {
-                    dy.withUnsafeBufferPointer { d in for k in 0..<step { dhb[k] += d[t * step + k] } }
+            nonisolated(unsafe) let (gb, cb, tcb, w) = (gp.baseAddress!, cp.baseAddress!, tcp.baseAddress!, whh.baseAddress!)
+            nonisolated(unsafe) let (dgs, dhs, dcs) = (dg, dhb, dcb)
+            Parallel.forRowBlocks(N) { rows in
+                let lo = rows.lowerBound, n = rows.count
+                for s in (0..<T).reversed() {
+                    let t = reverse ? T - 1 - s : s
+                    let prev = reverse ? t + 1 : t
+                    if let dy {
+                        dy.withUnsafeBufferPointer { d in
+                            for k in (lo * H)..<((lo + n) * H) { dhs[k] += d[t * step + k] }
+                        }
+                    }
+                    let rowGates = t * N * H4 + lo * H4
+                    LSTMKernels.cellBackward(gates: gb + rowGates, cPrev: cb + prev * step + lo * H,
+                                             tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
+                                             dgates: dgs + rowGates, batch: n, hidden: H)
+                    // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]).
+                    BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dgs + rowGates, lda: H4,
+                              b: w, ldb: H, beta: 0, c: dhs + lo * H, ldc: H)
                 }
-                LSTMKernels.cellBackward(gates: gp.baseAddress! + t * N * H4, cPrev: cp.baseAddress! + prev * step,
-                                         tanhC: tcp.baseAddress! + t * step, dh: dhb, dc: dcb,
-                                         dgates: dg + t * N * H4, batch: N, hidden: H)
-                // dh_{t−1} = dgates_t · W_hh   ([N, 4H] · [4H, H]).
-                BLAS.gemm(transA: false, transB: false, m: N, n: H, k: H4, a: dg + t * N * H4, lda: H4,
-                          b: whh.baseAddress!, ldb: H, beta: 0, c: dhb, ldc: H)
             }
             // dW_hh = dgatesᵀ · H_prev over all steps in one GEMM ([4H, T·N] · [T·N, H]).
             let prevStart = reverse ? step : 0
