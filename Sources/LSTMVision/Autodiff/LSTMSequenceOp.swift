@@ -20,13 +20,13 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
 
     let step = N * H
     // gates [T·N, 4H]: pre-activations, then activations (i, f, g, o) kept for the backward.
-    var gates = [Float](repeating: 0, count: T * N * H4)
+    var gates = uninitializedFloats(T * N * H4)          // every element written by the GEMM below
     // states [(T+1)·N, H]: h and c of every step plus the initial one. Forward keeps h_t at block t+1
     // (initial at 0); reverse keeps h_t at block t (initial at T). Either way the T "previous" blocks
     // and the T output blocks are each contiguous.
-    var hs = [Float](repeating: 0, count: (T + 1) * step)
-    var cs = [Float](repeating: 0, count: (T + 1) * step)
-    var tanhC = [Float](repeating: 0, count: T * step)
+    var hs = uninitializedFloats((T + 1) * step)         // initial block copied in, the rest written by each step
+    var cs = uninitializedFloats((T + 1) * step)
+    var tanhC = uninitializedFloats(T * step)
     let initialBlock = reverse ? T : 0
     hs.replaceSubrange((initialBlock * step)..<((initialBlock + 1) * step), with: h0.value.scalars)
     cs.replaceSubrange((initialBlock * step)..<((initialBlock + 1) * step), with: c0.value.scalars)
@@ -74,13 +74,13 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
     let inputs = [x, h0, c0, weightIH, weightHH, biasIH, biasHH]
     let outs = Autograd.results([output, hT, cT], inputs: inputs) { grads in
         // Backward through time. dgates [T·N, 4H] holds the pre-activation gradients of every step.
-        var dgates = [Float](repeating: 0, count: T * N * H4)
+        var dgates = uninitializedFloats(T * N * H4)      // every step writes its block
         var dh = grads[1]?.scalars ?? [Float](repeating: 0, count: step)
         var dc = grads[2]?.scalars ?? [Float](repeating: 0, count: step)
         let dy = grads[0]?.scalars
-        var dx = [Float](repeating: 0, count: T * N * I)
-        var dwih = [Float](repeating: 0, count: H4 * I)
-        var dwhh = [Float](repeating: 0, count: H4 * H)
+        var dx = uninitializedFloats(x.needsGrad ? T * N * I : 0)
+        var dwih = uninitializedFloats(H4 * I)
+        var dwhh = uninitializedFloats(H4 * H)
         gates.withUnsafeBufferPointer { gp in
         cs.withUnsafeBufferPointer { cp in
         tanhC.withUnsafeBufferPointer { tcp in
@@ -131,7 +131,7 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
                 }
             } }
         } } } } } } } }
-        let db = Tensor(shape: [T * N, H4], scalars: dgates).sumRows()
+        let db = Tensor(shape: [T * N, H4], scalars: dgates).sumRows()   // db_ih = db_hh = Σ_rows dgates
         return [x.needsGrad ? Tensor(shape: [T, N, I], scalars: dx) : nil,
                 Tensor(shape: [N, H], scalars: dh), Tensor(shape: [N, H], scalars: dc),
                 Tensor(shape: [H4, I], scalars: dwih), Tensor(shape: [H4, H], scalars: dwhh), db, db]

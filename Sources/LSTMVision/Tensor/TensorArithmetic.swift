@@ -52,14 +52,18 @@ extension Tensor {
         return s
     }
 
-    /// Sums a [rows, cols] tensor over its rows, giving [cols].
+    /// Sums a [rows, cols] tensor over its rows, giving [cols] (one matrix-vector product with ones).
     public func sumRows() -> Tensor {
         precondition(rank == 2, "sumRows: needs rank 2, got \(shape)")
         let rows = shape[0], cols = shape[1]
         var out = [Float](repeating: 0, count: cols)
+        guard rows > 0, cols > 0 else { return Tensor(shape: [cols], scalars: out) }
+        let ones = [Float](repeating: 1, count: rows)
         scalars.withUnsafeBufferPointer { x in
-            out.withUnsafeMutableBufferPointer { o in
-                for r in 0..<rows { for c in 0..<cols { o[c] += x[r * cols + c] } }
+            ones.withUnsafeBufferPointer { o in
+                out.withUnsafeMutableBufferPointer { y in
+                    BLAS.gemv(transA: true, m: rows, n: cols, a: x.baseAddress!, lda: cols, x: o.baseAddress!, y: y.baseAddress!)
+                }
             }
         }
         return Tensor(shape: [cols], scalars: out)
@@ -96,3 +100,9 @@ extension Tensor {
 }
 
 import Foundation
+
+/// An array of `count` floats whose contents the caller overwrites entirely (skips zero-filling).
+@inline(__always)
+func uninitializedFloats(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+}
