@@ -66,6 +66,7 @@ public final class Trainer {
         let loader = DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed)
         let schedule = options.makeSchedule(stepsPerEpoch: loader.batchesPerEpoch)
         let baseRate = options.learningRate
+        let attack = try options.makeAttack()
         model.training = true
         let runStart = Date()
         var outOfTime = false
@@ -77,9 +78,15 @@ public final class Trainer {
             while batchIndex < loader.batchesPerEpoch {
                 let (x, y) = loader.batch(batchIndex, of: order)
                 optimizer.learningRate = schedule.rate(base: baseRate, step: step)
+                // The attack's random start depends on the step alone, so a resumed run repeats it exactly.
+                var attackGenerator = SeededGenerator(seed: options.seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
+                let adversarial = attack.map { $0.perturb(model, x, labels: y, generator: &attackGenerator) }
                 model.zeroGrad()
                 let logits = model(Variable(x))
-                let loss = crossEntropy(logits, labels: y, labelSmoothing: options.labelSmoothing)
+                var loss = crossEntropy(logits, labels: y, labelSmoothing: options.labelSmoothing)
+                if let adversarial {
+                    loss = (loss + crossEntropy(model(Variable(adversarial)), labels: y, labelSmoothing: options.labelSmoothing)) * 0.5
+                }
                 let lossValue = loss.value.scalar
                 var finite = lossValue.isFinite
                 if finite {

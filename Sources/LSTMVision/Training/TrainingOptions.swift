@@ -28,6 +28,21 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var checkpointEvery = 0
     /// Skip (and count) steps whose loss or gradients are not finite, instead of stopping.
     public var skipNonFinite = false
+    /// Adversarial training (`fgsm` or `pgd`): the loss is the mean of the clean and adversarial losses.
+    public var adversarial: String?
+    public var adversarialEpsilon: Float = 0.1
+    public var adversarialSteps = 7
+
+    /// The attack that adversarial training uses, if any.
+    public func makeAttack() throws -> Attack? {
+        guard let adversarial else { return nil }
+        guard let method = Attack.Method(rawValue: adversarial) else {
+            throw TrainingError.invalidOption("--adversarial must be fgsm or pgd, got '\(adversarial)'")
+        }
+        let attack = Attack(method: method, epsilon: adversarialEpsilon, steps: adversarialSteps)
+        try attack.validate()
+        return attack
+    }
 
     public init() {}
 
@@ -45,6 +60,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             throw bad("--weight-decay and --clip must be ≥ 0, --label-smoothing in [0, 1)")
         }
         guard checkpointEvery >= 0 else { throw bad("--checkpoint-every must be ≥ 0") }
+        _ = try makeAttack()
     }
 
     /// The optimiser these options name.
