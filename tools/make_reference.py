@@ -16,6 +16,8 @@ Families written (see Fixtures/README.md for the tensor names in each file):
 * ``schedules.safetensors``      -- StepLR and CosineAnnealingLR learning rates
 * ``row_lstm_bi*.safetensors``   -- a row-wise LSTM image classifier state_dict + I/O,
                                     for checking PyTorch <-> Swift weight interop
+* ``conv2d*.safetensors``        -- nn.Conv2d forward + backward (padded, and strided)
+* ``maxpool.safetensors``        -- MaxPool2d(2, 2) forward + backward, with tied maxima
 
 Everything is float32 (integer labels are stored as float32), contiguous, and
 deterministic: every case seeds torch with its own fixed seed, dropout is 0.
@@ -335,6 +337,60 @@ def make_row_lstm(out_dir):
           {"hidden": 16, "layers": 2, "bidirectional": "true", "classes": 10})
 
 
+# --------------------------------------------------------------------------- G) convolution
+
+
+CONV_CASES = [
+    # file, N, C, H, W, out channels, kernel, stride, padding, seed
+    ("conv2d.safetensors", 2, 3, 9, 8, 4, 3, 1, 1, 701),
+    # 10x9 with stride 2 and no padding: the last input row is read by no window (its gradient is 0).
+    ("conv2d_stride.safetensors", 3, 2, 10, 9, 5, 3, 2, 0, 702),
+]
+
+
+def make_conv(out_dir, fname, N, C, H, W, O, k, stride, padding, seed):
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(C, O, k, stride=stride, padding=padding)
+    x = torch.randn(N, C, H, W, requires_grad=True)
+    y = conv(x)
+    w = torch.randn_like(y)
+    loss = (y * w).sum()
+    loss.backward()
+    t = {
+        "param.weight": conv.weight,
+        "param.bias": conv.bias,
+        "input": x,
+        "output": y,
+        "loss_weight": w,
+        "loss": _scalar(loss),
+        "grad.input": x.grad,
+        "grad.param.weight": conv.weight.grad,
+        "grad.param.bias": conv.bias.grad,
+    }
+    meta = {"in_channels": C, "out_channels": O, "kernel_size": k, "stride": stride, "padding": padding}
+    write(out_dir, fname, t, meta)
+
+
+def make_maxpool(out_dir):
+    torch.manual_seed(703)
+    x = torch.randn(2, 3, 8, 8)
+    # Tied maxima: PyTorch routes the gradient to the first one in row-major window order.
+    x[0, 0, 0:2, 0:2] = 3.0           # all four equal: (0, 0) wins
+    x[0, 1, 2, 3] = x[0, 1, 3, 2] = 5.0  # window rows 2-3, cols 2-3: (2, 3) wins
+    x.requires_grad_(True)
+    y = nn.MaxPool2d(2, 2)(x)
+    w = torch.randn_like(y)
+    (y * w).sum().backward()
+    t = {"input": x, "output": y, "loss_weight": w, "grad.input": x.grad}
+    write(out_dir, "maxpool.safetensors", t, {"kernel_size": 2, "stride": 2})
+
+
+def make_conv_family(out_dir):
+    for case in CONV_CASES:
+        make_conv(out_dir, *case)
+    make_maxpool(out_dir)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -361,6 +417,7 @@ def main():
     make_optim_family(args.out)
     make_schedules(args.out)
     make_row_lstm(args.out)
+    make_conv_family(args.out)
 
     written = sorted(
         os.path.join(args.out, f) for f in os.listdir(args.out) if f.endswith(".safetensors")

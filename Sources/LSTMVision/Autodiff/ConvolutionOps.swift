@@ -1,0 +1,203 @@
+/// Convolution and max pooling on NCHW tensors with their backward passes, as `torch.nn.functional`'s
+/// `conv2d` and `max_pool2d`. Convolution unfolds each image into columns (im2col) so that it is one
+/// GEMM per image; the input gradient folds the column gradients back (col2im). Only one image's
+/// unfolding exists at a time: the backward unfolds again instead of keeping the whole batch's.
+
+/// The output length of a sliding window: ⌊(size + 2·padding − kernel) / stride⌋ + 1.
+func slidingOutputSize(_ size: Int, kernel: Int, stride: Int, padding: Int) -> Int {
+    (size + 2 * padding - kernel) / stride + 1
+}
+
+/// The sizes of one image's unfolding.
+struct ConvGeometry {
+    let channels: Int, height: Int, width: Int
+    let kernelH: Int, kernelW: Int, stride: Int, padding: Int
+    var outH: Int { slidingOutputSize(height, kernel: kernelH, stride: stride, padding: padding) }
+    var outW: Int { slidingOutputSize(width, kernel: kernelW, stride: stride, padding: padding) }
+    /// Rows of the column matrix: C·kh·kw.
+    var patch: Int { channels * kernelH * kernelW }
+    /// Columns of the column matrix: H'·W'.
+    var positions: Int { outH * outW }
+}
+
+/// Unfolds one image x [C, H, W] into cols [C·kh·kw, H'·W']: row (c, i, j) holds, for every output
+/// position (oy, ox), the input pixel (c, oy·stride − padding + i, ox·stride − padding + j), 0 outside.
+func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>) {
+    let oh = g.outH, ow = g.outW
+    for c in 0..<g.channels {
+        let plane = x + c * g.height * g.width
+        for i in 0..<g.kernelH {
+            for j in 0..<g.kernelW {
+                let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * oh * ow
+                for oy in 0..<oh {
+                    let iy = oy * g.stride - g.padding + i
+                    let out = row + oy * ow
+                    guard iy >= 0 && iy < g.height else { out.update(repeating: 0, count: ow); continue }
+                    let src = plane + iy * g.width
+                    for ox in 0..<ow {
+                        let ix = ox * g.stride - g.padding + j
+                        out[ox] = ix >= 0 && ix < g.width ? src[ix] : 0
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2col`: adds each entry of cols [C·kh·kw, H'·W'] into the pixel of dx [C, H, W]
+/// it was read from (padding entries are dropped).
+func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>) {
+    let oh = g.outH, ow = g.outW
+    for c in 0..<g.channels {
+        let plane = dx + c * g.height * g.width
+        for i in 0..<g.kernelH {
+            for j in 0..<g.kernelW {
+                let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * oh * ow
+                for oy in 0..<oh {
+                    let iy = oy * g.stride - g.padding + i
+                    guard iy >= 0 && iy < g.height else { continue }
+                    let src = row + oy * ow, dst = plane + iy * g.width
+                    for ox in 0..<ow {
+                        let ix = ox * g.stride - g.padding + j
+                        if ix >= 0 && ix < g.width { dst[ix] += src[ox] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks conv2d's operand shapes and returns the geometry of one image.
+private func convGeometry(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int, padding: Int) -> ConvGeometry {
+    precondition(x.rank == 4, "conv2d: input must be [batch, channels, height, width], got \(x.shape)")
+    precondition(weight.rank == 4 && weight.shape[1] == x.shape[1],
+                 "conv2d: weight \(weight.shape) does not match input \(x.shape) (expects [out, \(x.shape[1]), kh, kw])")
+    precondition(stride > 0 && padding >= 0, "conv2d: stride must be positive and padding non-negative, got \(stride), \(padding)")
+    if let bias { precondition(bias.shape == [weight.shape[0]], "conv2d: bias \(bias.shape) does not match \(weight.shape[0]) outputs") }
+    let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3],
+                         kernelH: weight.shape[2], kernelW: weight.shape[3], stride: stride, padding: padding)
+    precondition(g.kernelH > 0 && g.kernelW > 0 && g.outH > 0 && g.outW > 0,
+                 "conv2d: kernel \(g.kernelH)×\(g.kernelW) does not fit input \(g.height)×\(g.width) with padding \(padding)")
+    return g
+}
+
+/// 2-D convolution (cross-correlation, as PyTorch): x [N, C, H, W] ⋆ weight [O, C, kh, kw] + bias [O]
+/// → [N, O, H', W'] with H' = ⌊(H + 2·padding − kh) / stride⌋ + 1 (likewise W'), zero padding.
+public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) -> Variable {
+    let g = convGeometry(x.value, weight.value, bias?.value, stride: stride, padding: padding)
+    let N = x.shape[0], O = weight.shape[0], K = g.patch, L = g.positions
+    let imageSize = g.channels * g.height * g.width
+    // cols [K, L]: one image unfolded at a time (the backward unfolds again rather than keep N of them).
+    var cols = [Float](repeating: 0, count: K * L)
+    var y = [Float](repeating: 0, count: N * O * L)
+    x.value.scalars.withUnsafeBufferPointer { xp in
+    weight.value.scalars.withUnsafeBufferPointer { wp in
+    cols.withUnsafeMutableBufferPointer { cp in
+    y.withUnsafeMutableBufferPointer { yp in
+        for n in 0..<N {
+            let c = cp.baseAddress!, yn = yp.baseAddress! + n * O * L
+            im2col(xp.baseAddress! + n * imageSize, g, c)
+            if let bias {   // Y_n starts as the bias broadcast over positions, then += W · cols_n.
+                for o in 0..<O { (yn + o * L).update(repeating: bias.value.scalars[o], count: L) }
+            }
+            // Y_n [O, L] = W [O, K] · cols_n [K, L]
+            BLAS.gemm(transA: false, transB: false, m: O, n: L, k: K, a: wp.baseAddress!, lda: K,
+                      b: c, ldb: L, beta: bias == nil ? 0 : 1, c: yn, ldc: L)
+        }
+    } } } }
+    let output = Tensor(shape: [N, O, g.outH, g.outW], scalars: y)
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    return Autograd.result(output, inputs: inputs) { dy in
+        var dx = [Float](repeating: 0, count: x.needsGrad ? N * imageSize : 0)
+        var dw = [Float](repeating: 0, count: weight.needsGrad ? O * K : 0)
+        var cols = [Float](repeating: 0, count: weight.needsGrad ? K * L : 0)
+        var dcols = [Float](repeating: 0, count: x.needsGrad ? K * L : 0)
+        dy.scalars.withUnsafeBufferPointer { dyp in
+        x.value.scalars.withUnsafeBufferPointer { xp in
+        cols.withUnsafeMutableBufferPointer { cp in
+        weight.value.scalars.withUnsafeBufferPointer { wp in
+        dw.withUnsafeMutableBufferPointer { dwp in
+        dx.withUnsafeMutableBufferPointer { dxp in
+        dcols.withUnsafeMutableBufferPointer { dcp in
+            for n in 0..<N {
+                let dyn = dyp.baseAddress! + n * O * L
+                if weight.needsGrad {   // dW [O, K] += dY_n [O, L] · cols_nᵀ [L, K]
+                    im2col(xp.baseAddress! + n * imageSize, g, cp.baseAddress!)
+                    BLAS.gemm(transA: false, transB: true, m: O, n: K, k: L, a: dyn, lda: L,
+                              b: cp.baseAddress!, ldb: L, beta: n == 0 ? 0 : 1, c: dwp.baseAddress!, ldc: K)
+                }
+                if x.needsGrad {
+                    // dcols_n [K, L] = Wᵀ [K, O] · dY_n [O, L], folded back into dX_n.
+                    BLAS.gemm(transA: true, transB: false, m: K, n: L, k: O, a: wp.baseAddress!, lda: K,
+                              b: dyn, ldb: L, beta: 0, c: dcp.baseAddress!, ldc: L)
+                    col2im(dcp.baseAddress!, g, dxp.baseAddress! + n * imageSize)
+                }
+            }
+        } } } } } } }
+        var grads: [Tensor?] = [x.needsGrad ? Tensor(shape: x.shape, scalars: dx) : nil,
+                                weight.needsGrad ? Tensor(shape: weight.shape, scalars: dw) : nil]
+        if let bias {   // db[o] = Σ_n Σ_positions dY[n, o, ·]
+            var db: Tensor?
+            if bias.needsGrad {
+                var sums = [Float](repeating: 0, count: O)
+                for n in 0..<N { for o in 0..<O { for l in 0..<L { sums[o] += dy.scalars[(n * O + o) * L + l] } } }
+                db = Tensor(shape: [O], scalars: sums)
+            }
+            grads.append(db)
+        }
+        return grads
+    }
+}
+
+/// Direct six-loop convolution with conv2d's semantics, the reference the im2col version is tested against.
+func conv2dReference(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) -> Tensor {
+    let g = convGeometry(x, weight, bias, stride: stride, padding: padding)
+    let N = x.shape[0], O = weight.shape[0], C = g.channels, H = g.height, W = g.width
+    var y = Tensor(zeros: [N, O, g.outH, g.outW])
+    for n in 0..<N { for o in 0..<O { for oy in 0..<g.outH { for ox in 0..<g.outW {
+        var s = bias?.scalars[o] ?? 0
+        for c in 0..<C { for i in 0..<g.kernelH { for j in 0..<g.kernelW {
+            let iy = oy * stride - padding + i, ix = ox * stride - padding + j
+            guard iy >= 0 && iy < H && ix >= 0 && ix < W else { continue }
+            s += x.scalars[((n * C + c) * H + iy) * W + ix] * weight.scalars[((o * C + c) * g.kernelH + i) * g.kernelW + j]
+        } } }
+        y.scalars[((n * O + o) * g.outH + oy) * g.outW + ox] = s
+    } } } }
+    return y
+}
+
+/// 2-D max pooling without padding, as `torch.nn.functional.max_pool2d`: x [N, C, H, W] →
+/// [N, C, H', W'] with H' = ⌊(H − kernel) / stride⌋ + 1. The gradient goes to the first maximum of each
+/// window in row-major order (NaN wins, as in PyTorch); overlapping windows add up.
+public func maxPool2d(_ x: Variable, kernel: Int, stride: Int) -> Variable {
+    precondition(x.value.rank == 4, "maxPool2d: input must be [batch, channels, height, width], got \(x.shape)")
+    precondition(kernel > 0 && stride > 0, "maxPool2d: kernel and stride must be positive, got \(kernel), \(stride)")
+    let planes = x.shape[0] * x.shape[1], H = x.shape[2], W = x.shape[3]
+    precondition(kernel <= H && kernel <= W, "maxPool2d: kernel \(kernel) does not fit input \(H)×\(W)")
+    let oh = slidingOutputSize(H, kernel: kernel, stride: stride, padding: 0)
+    let ow = slidingOutputSize(W, kernel: kernel, stride: stride, padding: 0)
+    var y = [Float](repeating: 0, count: planes * oh * ow)
+    // argmax [N·C·H'·W']: the flat input index each output was taken from.
+    var argmax = [Int](repeating: 0, count: y.count)
+    x.value.scalars.withUnsafeBufferPointer { xp in
+        for p in 0..<planes {
+            let plane = xp.baseAddress! + p * H * W
+            for oy in 0..<oh { for ox in 0..<ow {
+                var best = -Float.infinity, at = oy * stride * W + ox * stride
+                for iy in (oy * stride)..<(oy * stride + kernel) { for ix in (ox * stride)..<(ox * stride + kernel) {
+                    let v = plane[iy * W + ix]
+                    if v > best || v.isNaN { best = v; at = iy * W + ix }
+                } }
+                let o = (p * oh + oy) * ow + ox
+                y[o] = best
+                argmax[o] = p * H * W + at
+            } }
+        }
+    }
+    let output = Tensor(shape: [x.shape[0], x.shape[1], oh, ow], scalars: y)
+    return Autograd.result(output, inputs: [x]) { dy in
+        var dx = Tensor(zeros: x.shape)
+        for (o, i) in argmax.enumerated() { dx.scalars[i] += dy.scalars[o] }   // dX[argmax] += dY
+        return [dx]
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+
+/// Reads YOLO-format detection data: `images/` holding the pictures (PNG, JPEG, PGM, PPM, in subfolders too)
+/// and `labels/` holding, for each image, a text file of the same relative name ending in `.txt`, with one
+/// `class cx cy w h` line per box (class a 0-based index; centre and size normalised to [0, 1]). The result is
+/// a `COCODataset`, so the evaluator and the trainers see one format.
+public enum YOLO {
+    /// Image file extensions looked for, lower-case.
+    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "pgm", "ppm"]
+
+    /// Reads `directory/images` and `directory/labels`; see `read(images:labels:classNames:)`.
+    public static func read(directory: String, classNames: [String]) throws -> COCODataset {
+        try read(images: directory + "/images", labels: directory + "/labels", classNames: classNames)
+    }
+
+    /// Reads a YOLO image folder and its label folder. Images get ids 1, 2, … in file-name order and
+    /// `file_name` their path relative to `images`; class `c` becomes category id `c` named `classNames[c]`;
+    /// annotation ids count from 1 and each `area` is its box's. An image without a label file has no
+    /// objects. Boxes reaching more than 1 px outside their image are clipped, and label files without
+    /// an image are skipped, each noted in `warnings`.
+    public static func read(images: String, labels: String, classNames: [String]) throws -> COCODataset {
+        for folder in [images, labels] {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw DataError.missing("\(folder): no such folder")
+            }
+        }
+        let imageFiles = try files(in: images).filter { imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+        var labelFiles = Set(try files(in: labels).filter { $0.hasSuffix(".txt") })
+        var dataset = COCODataset(images: [], annotations: [],
+                                  categories: classNames.enumerated().map { COCODataset.Category(id: $0, name: $1) })
+        var labelOwner: [String: String] = [:]
+        for (k, file) in imageFiles.enumerated() {
+            let size = try imageSize(images + "/" + file)
+            let image = COCODataset.Image(id: k + 1, fileName: file, width: size.width, height: size.height)
+            dataset.images.append(image)
+            let labelName = (file as NSString).deletingPathExtension + ".txt"
+            if let other = labelOwner.updateValue(file, forKey: labelName) {
+                throw DataError.invalid("\(images): images \(other) and \(file) share the label file \(labelName)")
+            }
+            guard labelFiles.remove(labelName) != nil else { continue }
+            for box in try readLabels(labels + "/" + labelName, image: image, classes: classNames.count) {
+                dataset.annotations.append(COCODataset.Annotation(id: dataset.annotations.count + 1, imageID: image.id,
+                                                                  categoryID: box.category, bbox: box.bbox))
+            }
+        }
+        try dataset.validate(source: labels)
+        for k in dataset.annotations.indices { dataset.annotations[k].area = dataset.annotations[k].bbox.area }
+        if let orphan = labelFiles.sorted().first {
+            dataset.warnings.append("\(labels): \(labelFiles.count) label file\(labelFiles.count == 1 ? " has" : "s have")"
+                                    + " no image and \(labelFiles.count == 1 ? "was" : "were") skipped (first: \(orphan))")
+        }
+        return dataset
+    }
+
+    /// Reads class names, one per line (YOLO's `classes.txt` or `obj.names`); blank lines at the end are ignored.
+    public static func readClassNames(_ path: String) throws -> [String] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw DataError.missing("\(path): cannot read a UTF-8 text file")
+        }
+        var names = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        while names.last?.isEmpty == true { names.removeLast() }
+        guard !names.isEmpty else { throw DataError.invalid("\(path): no class names") }
+        if let blank = names.firstIndex(of: "") { throw DataError.invalid("\(path): line \(blank + 1) is blank") }
+        return names
+    }
+
+    /// The boxes of one label file, in pixels of `image`.
+    private static func readLabels(_ path: String, image: COCODataset.Image, classes: Int) throws -> [(category: Int, bbox: Box)] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw DataError.invalid("\(path): cannot read as UTF-8 text")
+        }
+        var boxes: [(category: Int, bbox: Box)] = []
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            func fail(_ m: String) -> DataError { .invalid("\(path): line \(n + 1): \(m)") }
+            let fields = line.split(whereSeparator: \.isWhitespace)
+            if fields.isEmpty { continue }
+            guard fields.count == 5 else { throw fail("expected 5 fields 'class cx cy w h', got \(fields.count)") }
+            guard let c = Int(fields[0]) else { throw fail("class '\(fields[0])' is not an integer") }
+            guard (0..<classes).contains(c) else { throw fail("class \(c) is outside 0..<\(classes)") }
+            var v: [Double] = []
+            for (name, field) in zip(["cx", "cy", "w", "h"], fields.dropFirst()) {
+                guard let x = Double(field), x.isFinite else { throw fail("\(name) '\(field)' is not a finite number") }
+                guard (0...1).contains(x) else { throw fail("\(name) \(x) is outside [0, 1]") }
+                v.append(x)
+            }
+            let w = Double(image.width), h = Double(image.height)
+            boxes.append((c, Box(centerX: v[0] * w, centerY: v[1] * h, width: v[2] * w, height: v[3] * h)))
+        }
+        return boxes
+    }
+
+    /// Regular files under `folder`, as sorted relative paths.
+    private static func files(in folder: String) throws -> [String] {
+        guard let walker = FileManager.default.enumerator(atPath: folder) else { throw DataError.missing("\(folder): cannot list") }
+        var out: [String] = []
+        while let path = walker.nextObject() as? String {
+            if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular { out.append(path) }
+        }
+        return out.sorted()
+    }
+
+    /// An image's width and height from its PNG or JPEG header without decoding the pixels; other files
+    /// (PGM, PPM, or headers these quick paths do not follow) are decoded by `ImageCodecs`.
+    static func imageSize(_ path: String) throws -> (width: Int, height: Int) {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+            throw ImageError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        let quick = data.withUnsafeBytes { b in pngSize(b) ?? jpegSize(b) }
+        if let quick, quick.width > 0, quick.height > 0, ImageLimits.default.allows(width: quick.width, height: quick.height) {
+            return quick
+        }
+        let image = try ImageCodecs.read(path)
+        return (image.width, image.height)
+    }
+
+    /// The size in a PNG's IHDR chunk, which the format requires to come first.
+    private static func pngSize(_ b: UnsafeRawBufferPointer) -> (width: Int, height: Int)? {
+        let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        guard b.count >= 24, b.prefix(8).elementsEqual(signature), b[12..<16].elementsEqual("IHDR".utf8) else { return nil }
+        func be32(_ o: Int) -> Int { Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3]) }
+        return (be32(16), be32(20))
+    }
+
+    /// The size in a JPEG's start-of-frame segment, found by walking the marker segments before it.
+    private static func jpegSize(_ b: UnsafeRawBufferPointer) -> (width: Int, height: Int)? {
+        guard b.count >= 4, b[0] == 0xFF, b[1] == 0xD8 else { return nil }
+        var p = 2
+        while p + 1 < b.count {
+            guard b[p] == 0xFF else { return nil }
+            var marker = b[p + 1]
+            p += 2
+            while marker == 0xFF, p < b.count { marker = b[p]; p += 1 }   // fill bytes
+            if marker == 0x01 || (0xD0...0xD7).contains(marker) { continue }   // segments without a length
+            if marker == 0xD9 || marker == 0xDA { return nil }               // end of image or scan before a frame
+            guard p + 1 < b.count else { return nil }
+            let length = Int(b[p]) << 8 | Int(b[p + 1])
+            guard length >= 2 else { return nil }
+            if (0xC0...0xCF).contains(marker), ![0xC4, 0xC8, 0xCC].contains(marker) {
+                guard p + 6 < b.count else { return nil }
+                return (Int(b[p + 5]) << 8 | Int(b[p + 6]), Int(b[p + 3]) << 8 | Int(b[p + 4]))
+            }
+            p += length
+        }
+        return nil
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+@testable import LSTMVision
+
+/// conv2d and maxPool2d: PyTorch fixtures (outputs to 1e-5, gradients to 1e-4), finite differences,
+/// and the im2col convolution against the direct-loop reference.
+@Suite struct ConvolutionTests {
+    @Test(arguments: ["conv2d", "conv2d_stride"])
+    func conv2dMatchesPyTorch(_ name: String) throws {
+        print("\(name):")
+        let (t, meta) = try fixture("\(name).safetensors")
+        var g = SeededGenerator(seed: 0)
+        let conv = Conv2D(Int(meta["in_channels"]!)!, Int(meta["out_channels"]!)!, kernelSize: Int(meta["kernel_size"]!)!,
+                          stride: Int(meta["stride"]!)!, padding: Int(meta["padding"]!)!, generator: &g)
+        try conv.loadStateDict(["weight": t["param.weight"]!, "bias": t["param.bias"]!])
+        let x = Variable(try #require(t["input"]), requiresGrad: true)
+        let y = conv(x)
+        expectClose(y.value, t["output"], 1e-5, "output")
+        let loss = (y * Variable(t["loss_weight"]!)).sum()
+        expectClose(loss.value.reshaped([1]), t["loss"], 1e-4, "loss")
+        loss.backward()
+        expectClose(x.grad!, t["grad.input"], 1e-4, "grad input")
+        expectClose(conv.weight.grad!, t["grad.param.weight"], 1e-4, "grad weight")
+        expectClose(conv.bias!.grad!, t["grad.param.bias"], 1e-4, "grad bias")
+    }
+
+    @Test func maxPoolMatchesPyTorch() throws {
+        print("maxpool:")
+        let (t, _) = try fixture("maxpool.safetensors")
+        let x = Variable(try #require(t["input"]), requiresGrad: true)
+        let y = maxPool2d(x, kernel: 2, stride: 2)
+        expectClose(y.value, t["output"], 1e-5, "output")
+        (y * Variable(t["loss_weight"]!)).sum().backward()
+        expectClose(x.grad!, t["grad.input"], 1e-4, "grad input")
+        // The fixture's tied windows: the gradient goes to the first maximum only.
+        #expect(x.grad![0, 0, 0, 1] == 0 && x.grad![0, 0, 1, 0] == 0 && x.grad![0, 0, 1, 1] == 0)
+        #expect(x.grad![0, 1, 3, 2] == 0 && x.grad![0, 1, 2, 3] != 0)
+    }
+
+    /// (N, C, H, W, O, kh, kw, stride, padding): padded, strided, non-square, 1×1, kernel as large as the input.
+    static let geometries: [[Int]] = [
+        [2, 3, 7, 6, 4, 3, 3, 1, 1], [1, 2, 9, 11, 3, 3, 2, 2, 0], [2, 1, 5, 5, 2, 1, 1, 1, 0],
+        [1, 3, 4, 5, 2, 4, 5, 1, 0], [3, 2, 8, 7, 5, 5, 3, 3, 2],
+    ]
+
+    @Test(arguments: geometries)
+    func im2colMatchesDirectLoops(_ c: [Int]) {
+        let x = randomTensor([c[0], c[1], c[2], c[3]], seed: 40)
+        let w = randomTensor([c[4], c[1], c[5], c[6]], seed: 41), b = randomTensor([c[4]], seed: 42)
+        let expected = conv2dReference(x, weight: w, bias: b, stride: c[7], padding: c[8])
+        expectClose(conv2d(Variable(x), weight: Variable(w), bias: Variable(b), stride: c[7], padding: c[8]).value,
+                    expected, 1e-5, "im2col vs direct \(c)")
+        let noBias = conv2dReference(x, weight: w, bias: nil, stride: c[7], padding: c[8])
+        expectClose(conv2d(Variable(x), weight: Variable(w), bias: nil, stride: c[7], padding: c[8]).value,
+                    noBias, 1e-5, "without bias")
+    }
+
+    @Test(arguments: geometries)
+    func conv2dGradients(_ c: [Int]) {
+        let x = Variable(randomTensor([c[0], c[1], c[2], c[3]], seed: 43), requiresGrad: true)
+        let w = Variable(randomTensor([c[4], c[1], c[5], c[6]], seed: 44, scale: 0.5), requiresGrad: true)
+        let b = Variable(randomTensor([c[4]], seed: 45), requiresGrad: true)
+        let probe = conv2dReference(x.value, weight: w.value, bias: nil, stride: c[7], padding: c[8])
+        let r = Variable(randomTensor(probe.shape, seed: 46))
+        let worst = checkGradients([x, w, b], samples: 20) { (conv2d(x, weight: w, bias: b, stride: c[7], padding: c[8]) * r).sum() }
+        print("  conv2d \(c): worst relative gradient error \(worst)")
+    }
+
+    @Test func conv2dGradientOfInputAlone() {
+        // Only the input wants a gradient (as for an attack on a frozen model); the others stay nil.
+        let x = Variable(randomTensor([1, 2, 5, 5], seed: 47), requiresGrad: true)
+        let w = Variable(randomTensor([3, 2, 3, 3], seed: 48)), b = Variable(randomTensor([3], seed: 49))
+        let r = Variable(randomTensor([1, 3, 5, 5], seed: 50))
+        checkGradients([x]) { (conv2d(x, weight: w, bias: b, stride: 1, padding: 1) * r).sum() }
+        #expect(w.grad == nil && b.grad == nil)
+    }
+
+    @Test(arguments: [[2, 2], [3, 2], [3, 1], [2, 3]])
+    func maxPoolGradients(_ ks: [Int]) {
+        // Distinct values spaced well beyond epsilon, so no perturbation changes which element is the maximum.
+        var g = SeededGenerator(seed: 51)
+        var values = (0..<(2 * 3 * 7 * 8)).map { Float($0) * 0.1 }
+        values.shuffle(using: &g)
+        let x = Variable(Tensor(shape: [2, 3, 7, 8], scalars: values), requiresGrad: true)
+        let y = maxPool2d(x, kernel: ks[0], stride: ks[1])
+        let r = Variable(randomTensor(y.shape, seed: 52))
+        let worst = checkGradients([x], samples: 40) { (maxPool2d(x, kernel: ks[0], stride: ks[1]) * r).sum() }
+        print("  maxPool2d kernel \(ks[0]) stride \(ks[1]): worst relative gradient error \(worst)")
+    }
+
+    @Test func maxPoolShapesAndTies() {
+        // 5×5 with kernel 2, stride 2: the last row and column are dropped, as PyTorch's floor mode.
+        let x = Variable(Tensor(repeating: 1, shape: [1, 1, 5, 5]), requiresGrad: true)
+        let y = maxPool2d(x, kernel: 2, stride: 2)
+        #expect(y.shape == [1, 1, 2, 2])
+        y.sum().backward()
+        let expected: [Float] = [1, 0, 1, 0, 0,
+                                 0, 0, 0, 0, 0,
+                                 1, 0, 1, 0, 0,
+                                 0, 0, 0, 0, 0,
+                                 0, 0, 0, 0, 0]
+        #expect(x.grad!.scalars == expected)
+    }
+
+    @Test func conv2DLayerInitialisation() {
+        var g = SeededGenerator(seed: 3)
+        let conv = Conv2D(4, 6, kernelSize: 3, stride: 2, padding: 1, generator: &g)
+        #expect(conv.namedParameters.map(\.name) == ["weight", "bias"])
+        #expect(conv.weight.shape == [6, 4, 3, 3] && conv.bias!.shape == [6])
+        let bound = 1 / Float(36).squareRoot()
+        #expect(conv.weight.value.scalars.allSatisfy { abs($0) <= bound })
+        #expect(conv.bias!.value.scalars.allSatisfy { abs($0) <= bound })
+        #expect(conv.weight.value.scalars.map(abs).max()! > 0.8 * bound)
+        #expect(conv(Variable(Tensor(zeros: [2, 4, 9, 8]))).shape == [2, 6, 5, 4])
+        #expect(Conv2D(4, 6, kernelSize: 3, bias: false, generator: &g).namedParameters.map(\.name) == ["weight"])
+    }
+}
