@@ -108,3 +108,26 @@ import Testing
         #expect(t.reshaped([3, -1]).shape == [3, 2])
     }
 }
+
+@Suite struct SmallGEMMTests {
+    /// The register-blocked kernel against the plain triple loop, on every row/column remainder.
+    @Test(arguments: [(1, 16, 3), (3, 32, 5), (4, 64, 7), (5, 80, 128), (9, 512, 128), (32, 128, 512), (7, 48, 1)])
+    func matchesReference(_ m: Int, _ n: Int, _ k: Int) {
+        let a = randomTensor([m, k + 2], seed: 1), b = randomTensor([k, n], seed: 2)
+        for accumulate in [false, true] {
+            var c = randomTensor([m, n + 3], seed: 3).scalars
+            var ref = c
+            BLAS.gemmReference(transA: false, transB: false, m: m, n: n, k: k, a: a.scalars, lda: k + 2, b: b.scalars, ldb: n,
+                               beta: accumulate ? 1 : 0, c: &ref, ldc: n + 3)
+            a.scalars.withUnsafeBufferPointer { ap in b.scalars.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                SmallGEMM.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: k + 2, b: bp.baseAddress!, c: cp.baseAddress!,
+                                   ldc: n + 3, accumulate: accumulate)
+            } } }
+            var worst: Float = 0
+            for r in 0..<m { for j in 0..<n { worst = max(worst, abs(c[r * (n + 3) + j] - ref[r * (n + 3) + j])) } }
+            #expect(worst < 1e-4, "\(m)×\(n)×\(k) accumulate \(accumulate): \(worst)")
+            // Columns beyond n (the leading-dimension padding) are untouched.
+            #expect(c[n] == randomTensor([m, n + 3], seed: 3).scalars[n])
+        }
+    }
+}

@@ -47,9 +47,15 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
         bias.withUnsafeBufferPointer { b in
             for r in 0..<(T * N) { let row = g + r * H4; for j in 0..<H4 { row[j] += b[j] } }
         }
+        // W_hhᵀ [H, 4H], laid out once so the per-step kernel reads it in place (see SmallGEMM).
+        var whhT = uninitializedFloats(H * H4)
+        for r in 0..<H4 { for k in 0..<H { whhT[k * H4 + r] = whh[r * H + k] } }
+        let fast = SmallGEMM.supports(n: H4)
+        nonisolated(unsafe) let w = whh.baseAddress!
+        whhT.withUnsafeBufferPointer { wT in
+        nonisolated(unsafe) let wT = wT.baseAddress!
         // The time loop: batch rows are independent, so each core runs every step on its own rows with
         // single-threaded GEMMs (one synchronisation per sequence instead of one per step).
-        nonisolated(unsafe) let w = whh.baseAddress!
         Parallel.forRowBlocks(N) { rows in
             let lo = rows.lowerBound, n = rows.count
             for s in 0..<T {
@@ -57,11 +63,17 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
                 let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
                 let gt = g + t * N * H4 + lo * H4
                 // Recurrent projection added in place: gates_t += h_{t−1} · W_hhᵀ.
-                BLAS.gemm(transA: false, transB: true, m: n, n: H4, k: H, a: h + prev * step + lo * H, lda: H,
-                          b: w, ldb: H, beta: 1, c: gt, ldc: H4)
+                if fast {
+                    SmallGEMM.multiply(m: n, n: H4, k: H, a: h + prev * step + lo * H, lda: H, b: wT,
+                                       c: gt, ldc: H4, accumulate: true)
+                } else {
+                    BLAS.gemm(transA: false, transB: true, m: n, n: H4, k: H, a: h + prev * step + lo * H, lda: H,
+                              b: w, ldb: H, beta: 1, c: gt, ldc: H4)
+                }
                 LSTMKernels.cellForward(gates: gt, cPrev: c + prev * step + lo * H, c: c + cur * step + lo * H,
                                         tanhC: tc + t * step + lo * H, h: h + cur * step + lo * H, batch: n, hidden: H)
             }
+        }
         }
     } } } } } } }
 
@@ -107,8 +119,13 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
                                              tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
                                              dgates: dgs + rowGates, batch: n, hidden: H)
                     // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]).
-                    BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dgs + rowGates, lda: H4,
-                              b: w, ldb: H, beta: 0, c: dhs + lo * H, ldc: H)
+                    if SmallGEMM.supports(n: H) {
+                        SmallGEMM.multiply(m: n, n: H, k: H4, a: dgs + rowGates, lda: H4, b: w, c: dhs + lo * H, ldc: H,
+                                           accumulate: false)
+                    } else {
+                        BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dgs + rowGates, lda: H4,
+                                  b: w, ldb: H, beta: 0, c: dhs + lo * H, ldc: H)
+                    }
                 }
             }
             // dW_hh = dgatesᵀ · H_prev over all steps in one GEMM ([4H, T·N] · [T·N, H]).
