@@ -34,6 +34,7 @@ struct Train: ParsableCommand {
     @Option(help: "Also checkpoint every N steps.") var checkpointEvery: Int?
     @Flag(help: "Skip steps with NaN/Inf loss or gradients instead of stopping.") var skipNonfinite = false
     @Option(help: "Stop after this many seconds (then validate and save).") var timeLimit: Double?
+    @Option(help: "Augmentation of training images, e.g. 'shift=2,rotate=10' (size-preserving pipeline steps).") var augment: String?
     @Option(help: "Adversarial training against fgsm or pgd (loss: mean of clean and adversarial).") var adversarial: String?
     @Option(help: "L∞ radius of the adversarial training attack (pixels in [0,1]).") var eps: Float?
     @Option(help: "PGD steps of adversarial training.") var pgdSteps: Int?
@@ -63,6 +64,7 @@ struct Train: ParsableCommand {
         if let seed { o.seed = seed }
         if let checkpointEvery { o.checkpointEvery = checkpointEvery }
         if skipNonfinite { o.skipNonFinite = true }
+        if let augment { o.augment = augment }
         if let adversarial { o.adversarial = adversarial }
         if let eps { o.adversarialEpsilon = eps }
         if let pgdSteps { o.adversarialSteps = pgdSteps }

@@ -69,13 +69,15 @@ import Testing
     @Test func resumeEndsWithTheSameWeights() throws {
         let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 10, classes: 4)
         let train = Self.bars(200, seed: 1)
-        // Uninterrupted: 3 epochs.
+        // Uninterrupted: 3 epochs, with random augmentation (which must repeat on resume too).
+        var plain = options(epochs: 3)
+        plain.augment = "shift=1"
         let a = try makeClassifier(config, seed: 4)
-        let ta = try Trainer(model: a, options: options(epochs: 3), train: train, validation: nil, directory: tempDir("a"))
+        let ta = try Trainer(model: a, options: plain, train: train, validation: nil, directory: tempDir("a"))
         ta.quiet = true
         try ta.run()
         // Interrupted mid-way through epoch 2 (a checkpoint every 5 steps), then resumed in a new trainer.
-        var o = options(epochs: 3)
+        var o = plain
         o.checkpointEvery = 5
         let dir = tempDir("b")
         let b = try makeClassifier(config, seed: 4)

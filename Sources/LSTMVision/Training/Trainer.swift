@@ -67,6 +67,7 @@ public final class Trainer {
         let schedule = options.makeSchedule(stepsPerEpoch: loader.batchesPerEpoch)
         let baseRate = options.learningRate
         let attack = try options.makeAttack()
+        let augmentation = try options.augment.map { try ImagePipeline(spec: $0) }
         model.training = true
         let runStart = Date()
         var outOfTime = false
@@ -76,7 +77,8 @@ public final class Trainer {
             let started = Date()
             var lossSum = 0.0, correct = 0, seen = 0
             while batchIndex < loader.batchesPerEpoch {
-                let (x, y) = loader.batch(batchIndex, of: order)
+                var (x, y) = loader.batch(batchIndex, of: order)
+                if let augmentation { x = try augment(x, with: augmentation) }
                 optimizer.learningRate = schedule.rate(base: baseRate, step: step)
                 // The attack's random start depends on the step alone, so a resumed run repeats it exactly.
                 var attackGenerator = SeededGenerator(seed: options.seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
@@ -153,6 +155,23 @@ public final class Trainer {
             try writeLog()
         }
         return history
+    }
+
+    /// Applies the augmentation pipeline to every image of a batch [n, H, W·C]; the randomness depends on
+    /// the step alone, so a resumed run draws the same augmentations.
+    func augment(_ x: Tensor, with pipeline: ImagePipeline) throws -> Tensor {
+        var g = SeededGenerator(seed: options.seed &+ 0x5DEECE66D &+ UInt64(step))
+        let h = train.height, w = train.width, c = train.channels, size = h * w * c
+        var out = x
+        for i in 0..<x.shape[0] {
+            let image = Image(width: w, height: h, channels: c, pixels: Array(x.scalars[(i * size)..<((i + 1) * size)]))
+            let a = try pipeline.apply(image, generator: &g)
+            guard a.width == w, a.height == h, a.channels == c else {
+                throw TrainingError.invalidOption("--augment must keep the image size \(w)×\(h)×\(c); '\(pipeline)' gives \(a.width)×\(a.height)×\(a.channels)")
+            }
+            out.scalars.replaceSubrange((i * size)..<((i + 1) * size), with: a.pixels)
+        }
+        return out
     }
 
     /// Writes the state needed to resume (optimiser, position, history and a copy of the weights) as

@@ -28,6 +28,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var checkpointEvery = 0
     /// Skip (and count) steps whose loss or gradients are not finite, instead of stopping.
     public var skipNonFinite = false
+    /// Training augmentation: an image-pipeline spec of size-preserving steps applied to every training
+    /// image each time it is drawn, e.g. `shift=2,rotate=10` (see `ImageTransform.parse`).
+    public var augment: String?
     /// Adversarial training (`fgsm` or `pgd`): the loss is the mean of the clean and adversarial losses.
     public var adversarial: String?
     public var adversarialEpsilon: Float = 0.1
@@ -61,6 +64,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         }
         guard checkpointEvery >= 0 else { throw bad("--checkpoint-every must be ≥ 0") }
         _ = try makeAttack()
+        if let augment { _ = try ImagePipeline(spec: augment) }
     }
 
     /// The optimiser these options name.
