@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/release/lstmvision
 VENV ?= .venv
 
-.PHONY: deps build demo test bench reference clean
+.PHONY: deps build demo test sanitize fuzz bench reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -17,6 +17,29 @@ demo: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The test suite under AddressSanitizer (with LeakSanitizer), then ThreadSanitizer, each in its own build folder.
+# tools/lsan-suppressions.txt lists leaks inside the toolchain's XCTest and Foundation. OpenBLAS is a system
+# library built without instrumentation: neither sanitizer sees its own memory accesses or threads.
+sanitize: deps
+	LSAN_OPTIONS="suppressions=$(CURDIR)/tools/lsan-suppressions.txt $(LSAN_OPTIONS)" \
+		$(SWIFT) test --sanitize=address --scratch-path .build-asan
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+# libFuzzer with AddressSanitizer on each file parser for FUZZ_SECONDS seconds, one after the other, starting
+# from Tests/Fuzz/corpus and Tests/Fuzz/regressions; findings land in .build-fuzz/ (see Tests/Fuzz/README.md).
+# One -sanitize= list: swiftc keeps only the last of several -sanitize= flags.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= idx safetensors image coco
+fuzz: deps
+	$(SWIFT) build -c release --scratch-path .build-fuzz --product lstmvision-fuzz \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DLIBFUZZER -Xcc -fsanitize=fuzzer-no-link,address
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p .build-fuzz/corpus/$$t .build-fuzz/findings/$$t && \
+		FUZZ_TARGET=$$t nice -n 19 .build-fuzz/release/lstmvision-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-print_final_stats=1 -artifact_prefix=.build-fuzz/findings/$$t/ .build-fuzz/corpus/$$t Tests/Fuzz/corpus/$$t \
+			$$(test -d Tests/Fuzz/regressions/$$t && echo Tests/Fuzz/regressions/$$t) || exit 1; \
+	done
 
 # Side-by-side speed against PyTorch (installs torch into $(VENV) from PyPI on first use).
 bench: build

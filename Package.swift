@@ -22,6 +22,7 @@ let package = Package(
     products: [
         .library(name: "LSTMVision", targets: ["LSTMVision"]),
         .executable(name: "lstmvision", targets: ["lstmvision"]),
+        .executable(name: "lstmvision-fuzz", targets: ["LSTMVisionFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,9 +42,12 @@ let package = Package(
             name: "lstmvision",
             dependencies: ["LSTMVision", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Fuzzing of the file parsers: a seeded mutation harness in a plain build, a libFuzzer target when built
+        // with `-Xswiftc -sanitize=fuzzer,address -Xswiftc -DLIBFUZZER` (`make fuzz`; see Sources/LSTMVisionFuzz/main.swift).
+        .executableTarget(name: "LSTMVisionFuzz", dependencies: ["LSTMVision"]),
         .testTarget(
             name: "LSTMVisionTests",
-            dependencies: ["LSTMVision"],
+            dependencies: ["LSTMVision", "LSTMVisionFuzz"],
             resources: [.copy("Fixtures")]
         ),
     ]

@@ -3,15 +3,17 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision demo`: the README's main job, on the embedded MNIST: trains a row-LSTM for about a
-/// minute, evaluates it on the 10,000 test images, and classifies a few test images written as PNG files.
+/// minute, evaluates it on the 10,000 test images, and classifies a few test images written as PNG files;
+/// then trains the LSTM detector for about a minute on synthetic multi-digit canvases (`DemoDetection.swift`).
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a row-LSTM on the embedded MNIST for about a minute, evaluate it and predict a few images.")
+        abstract: "Train a row-LSTM on the embedded MNIST for about a minute, evaluate it and predict a few images; then train and try the LSTM detector.")
 
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output folder.") var out: String = "runs/demo"
     @Option(help: "Training epochs (the demo stops earlier if --seconds runs out).") var epochs: Int = 3
     @Option(help: "Time budget for training, in seconds.") var seconds: Double = 75
+    @Option(help: "Time budget for training the detector, in seconds (0: skip detection).") var detectionSeconds: Double = 60
 
     func run() throws {
         let train = try dataOptions.load(.train)
@@ -51,5 +53,6 @@ struct Demo: ParsableCommand {
         print("model:   \(trainer.bestModelPath)  (safetensors, PyTorch state_dict names)")
         print("curves:  \(trainer.plotPath), log \(trainer.logPath)")
         print("next:    .build/release/lstmvision predict --model \(trainer.bestModelPath) \(files[0])")
+        if detectionSeconds > 0 { try runDetectionDemo() }
     }
 }

@@ -2,12 +2,15 @@ import ArgumentParser
 import Foundation
 import LSTMVision
 
-/// `lstmvision train`: trains a classifier, validating on the test split each epoch.
+/// `lstmvision train`: trains a classifier (or, with `--task detection`, a detector), validating on the test split each epoch.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an LSTM image classifier (row, patch or ReNet) with live progress and checkpoints.")
+        abstract: "Train an LSTM image classifier (row, patch or ReNet) or an LSTM object detector, with live progress and checkpoints.")
 
+    @Option(help: "What to train: classification (an image classifier) or detection (an LSTM box detector; --data then names a detect-data folder).")
+    var task: String = "classification"
     @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var detection: DetectionOptions
     @OptionGroup var threadOptions: ThreadOptions
 
     @Option(help: "Model: row, patch or renet.")
@@ -74,6 +77,8 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try threadOptions.apply()
+        guard task == "classification" || task == "detection" else { throw CLIError("--task must be classification or detection, got '\(task)'") }
+        if task == "detection" { return try runDetection() }
         let train = try dataOptions.load(.train)
         let test = try dataOptions.load(.test)
         var options: TrainingOptions

@@ -77,3 +77,40 @@ public func select(_ x: Variable, _ i: Int) -> Variable {
         return [dx]
     }
 }
+
+/// Swaps the last two axes of a rank-3 tensor: [A, B, C] → [A, C, B] (e.g. [N, channels, cells] feature
+/// maps to [N, cells, channels] rows). The backward is the same swap of the gradient.
+public func swapTrailingAxes(_ x: Variable) -> Variable {
+    precondition(x.value.rank == 3, "swapTrailingAxes: needs rank 3, got \(x.shape)")
+    return Autograd.result(swapTrailingAxes(x.value), inputs: [x]) { dy in [swapTrailingAxes(dy)] }
+}
+
+func swapTrailingAxes(_ x: Tensor) -> Tensor {
+    let a = x.shape[0], b = x.shape[1], c = x.shape[2]
+    var out = uninitializedFloats(x.count)   // every element written below
+    x.scalars.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            for i in 0..<a {
+                let s = src.baseAddress! + i * b * c, d = dst.baseAddress! + i * b * c
+                for j in 0..<b { for k in 0..<c { d[k * b + j] = s[j * c + k] } }
+            }
+        }
+    }
+    return Tensor(shape: [a, c, b], scalars: out)
+}
+
+/// Repeats a tensor along a new leading axis: [B, F] → [count, B, F] (the same input at every time step
+/// of a sequence). The backward sums the gradients of the copies.
+public func repeatLeading(_ x: Variable, count: Int) -> Variable {
+    precondition(count > 0, "repeatLeading: count must be positive, got \(count)")
+    let n = x.value.count, shape = x.shape
+    var out = uninitializedFloats(count * n)   // every copy written below
+    for k in 0..<count { out.replaceSubrange((k * n)..<((k + 1) * n), with: x.value.scalars) }
+    return Autograd.result(Tensor(shape: [count] + shape, scalars: out), inputs: [x]) { dy in
+        var dx = [Float](repeating: 0, count: n)   // dx = Σ_k dy[k]
+        dy.scalars.withUnsafeBufferPointer { d in
+            for k in 0..<count { for i in 0..<n { dx[i] += d[k * n + i] } }
+        }
+        return [Tensor(shape: shape, scalars: dx)]
+    }
+}

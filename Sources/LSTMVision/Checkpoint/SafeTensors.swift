@@ -4,8 +4,8 @@ import Foundation
 /// then the raw little-endian data), compatible with `safetensors.torch.save_file` / `load_file`.
 /// Reading validates the whole header against the real file size before allocating anything it claims.
 public enum SafeTensors {
-    /// The largest header accepted (the reference implementation's limit).
-    public static let maxHeaderBytes = 100_000_000
+    /// The largest JSON header accepted, in bytes (default 100 MB, the reference implementation's limit).
+    public nonisolated(unsafe) static var maxHeaderBytes = 100_000_000
 
     /// Encodes named tensors as F32 with optional string metadata.
     public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:]) throws -> Data {

@@ -15,6 +15,9 @@ public enum IDX {
     /// Reads an unsigned-byte IDX file (type 0x08), such as MNIST images or labels.
     public static func read(_ path: String) throws -> Array {
         guard FileManager.default.fileExists(atPath: path) else { throw DataError.missing("\(path): no such file") }
+        // A file over the limit is refused before it is read into memory.
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= maxBytes else { throw DataError.tooLarge("\(path): \(size) bytes, over the limit of \(maxBytes)") }
         guard let raw = FileManager.default.contents(atPath: path) else { throw DataError.missing("\(path): cannot read") }
         let data = Gzip.isGzip(raw) ? try Gzip.decompress(raw, limit: maxBytes, source: path) : raw
         return try parse(data, source: path)

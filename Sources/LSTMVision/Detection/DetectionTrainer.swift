@@ -1,0 +1,273 @@
+import Foundation
+
+/// The training loop of `LSTMDetector`, as `Trainer`'s for classifiers: shuffled mini-batches, forward,
+/// `HungarianLoss`, backward, clipping, optimiser step and schedule (all from `TrainingOptions`); COCO
+/// AP on the validation set each epoch, the best model by AP kept; atomic checkpoints holding the
+/// weights, the optimiser state and the data position, from which `resume` continues exactly; a CSV log
+/// and a PNG plot of loss and AP.
+public final class DetectionTrainer {
+    public let model: LSTMDetector
+    public let options: TrainingOptions
+    public let loss: HungarianLoss
+    public let postProcessing: PostProcessing
+    public let train: DetectionDataset
+    public let validation: DetectionDataset?
+    /// Folder receiving `model.safetensors` (best), `last.safetensors`, `last.state.safetensors`, `log.csv`, `curves.png`.
+    public let directory: String
+    /// Silences the progress lines.
+    public var quiet = false
+    /// Stops training (after validating) once this many seconds have passed; nil trains all epochs.
+    public var timeLimit: TimeInterval?
+    /// When set, epoch e > 0 trains on `refresh(e)` instead of `train`: new synthetic canvases every epoch, so that
+    /// the model cannot memorise them. It must depend on the epoch alone (a resumed run sees the same data) and
+    /// give sets of `train`'s size and kind.
+    public var refresh: ((Int) throws -> DetectionDataset)?
+
+    let optimizer: any Optimizer
+    var epoch = 0
+    var batchIndex = 0
+    var step = 0
+    var bestAP = -1.0
+    var skipped = 0
+    var history: [EpochRecord] = []
+
+    /// One row of the training log. `trainRecall` is the fraction of training boxes whose matched step
+    /// said "object" (P > 0.5) with the right class, over the epoch.
+    public struct EpochRecord: Codable, Sendable, Equatable {
+        public var epoch: Int
+        public var trainLoss: Double
+        public var trainRecall: Double
+        public var validationLoss: Double
+        public var validationAP: Double
+        public var validationAP50: Double
+        public var learningRate: Double
+        public var seconds: Double
+        public var imagesPerSecond: Double
+
+        var values: [Double] {
+            [Double(epoch), trainLoss, trainRecall, validationLoss, validationAP, validationAP50, learningRate, seconds, imagesPerSecond]
+        }
+
+        init(_ v: [Double]) {
+            self.init(epoch: Int(v[0]), trainLoss: v[1], trainRecall: v[2], validationLoss: v[3], validationAP: v[4],
+                      validationAP50: v[5], learningRate: v[6], seconds: v[7], imagesPerSecond: v[8])
+        }
+
+        init(epoch: Int, trainLoss: Double, trainRecall: Double, validationLoss: Double, validationAP: Double,
+             validationAP50: Double, learningRate: Double, seconds: Double, imagesPerSecond: Double) {
+            self.epoch = epoch
+            self.trainLoss = trainLoss
+            self.trainRecall = trainRecall
+            self.validationLoss = validationLoss
+            self.validationAP = validationAP
+            self.validationAP50 = validationAP50
+            self.learningRate = learningRate
+            self.seconds = seconds
+            self.imagesPerSecond = imagesPerSecond
+        }
+    }
+
+    public init(model: LSTMDetector, options: TrainingOptions, loss: HungarianLoss = HungarianLoss(),
+                postProcessing: PostProcessing = PostProcessing(), train: DetectionDataset, validation: DetectionDataset?,
+                directory: String) throws {
+        try options.validate()
+        guard options.augment == nil, options.adversarial == nil else {
+            throw TrainingError.invalidOption("--augment and --adversarial are for classification; the detector trains on the images as they are")
+        }
+        guard loss.boxWeight >= 0, loss.classWeight >= 0, loss.boxWeight.isFinite, loss.classWeight.isFinite else {
+            throw TrainingError.invalidOption("--box-weight and --class-weight must be finite and ≥ 0")
+        }
+        for (name, data) in [("training", train)] + (validation.map { [("validation", $0)] } ?? []) {
+            guard data.count > 0 else { throw TrainingError.invalidOption("the \(name) set has no images") }
+            try model.checkInput([data.count, data.height, data.width * data.channels])
+            guard data.classes == model.config.classes else {
+                throw TrainingError.invalidOption("the \(name) set has \(data.classes) classes, the detector \(model.config.classes)")
+            }
+        }
+        self.model = model
+        self.options = options
+        self.loss = loss
+        self.postProcessing = postProcessing
+        self.train = train
+        self.validation = validation
+        self.directory = directory
+        self.optimizer = options.makeOptimizer()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    public var bestModelPath: String { directory + "/model.safetensors" }
+    public var lastModelPath: String { directory + "/last.safetensors" }
+    public var statePath: String { directory + "/last.state.safetensors" }
+    public var logPath: String { directory + "/log.csv" }
+    public var plotPath: String { directory + "/curves.png" }
+
+    /// The sample order of `epoch`, a function of (seed, epoch) alone, so a resumed run sees the same batches.
+    func order(epoch: Int) -> [Int] {
+        var idx = Array(0..<train.count)
+        var g = SeededGenerator(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        idx.shuffle(using: &g)
+        return idx
+    }
+
+    /// The training images of `epoch`: `train`, or `refresh(epoch)` after the first epoch.
+    func trainingSet(epoch: Int) throws -> DetectionDataset {
+        guard epoch > 0, let refresh else { return train }
+        let data = try refresh(epoch)
+        guard data.count == train.count, data.height == train.height, data.width == train.width, data.channels == train.channels,
+              data.categoryIDs == train.categoryIDs else {
+            throw TrainingError.invalidOption("the training set of epoch \(epoch + 1) differs in size or kind from the first")
+        }
+        return data
+    }
+
+    /// Trains to `options.epochs`, returning the log. Throws on non-finite values (unless skipping).
+    @discardableResult
+    public func run() throws -> [EpochRecord] {
+        let batchSize = options.batchSize, batches = (train.count + batchSize - 1) / batchSize
+        let schedule = options.makeSchedule(stepsPerEpoch: batches)
+        let runStart = Date()
+        var outOfTime = false
+        while epoch < options.epochs && !outOfTime {
+            let data = try trainingSet(epoch: epoch)
+            let order = self.order(epoch: epoch)
+            let bar = ProgressBar(total: batches, label: "epoch \(epoch + 1)/\(options.epochs)")
+            let started = Date()
+            var lossSum = 0.0, found = 0, boxes = 0, seen = 0
+            while batchIndex < batches {
+                let (x, targets) = data.batch(order[(batchIndex * batchSize)..<min(train.count, (batchIndex + 1) * batchSize)])
+                optimizer.learningRate = schedule.rate(base: options.learningRate, step: step)
+                model.zeroGrad()
+                let output = try model(Variable(x))
+                let result = loss(output, targets: targets, config: model.config)
+                let lossValue = result.loss.value.scalar
+                var finite = lossValue.isFinite
+                if finite {
+                    result.loss.backward()
+                    finite = model.parameters.allSatisfy { $0.grad?.isFinite ?? true }
+                }
+                if !finite {
+                    guard options.skipNonFinite else {
+                        throw TrainingError.nonFinite("non-finite \(lossValue.isFinite ? "gradient" : "loss (\(lossValue))") at step \(step + 1) (epoch \(epoch + 1), batch \(batchIndex + 1)); the last good checkpoint is \(lastModelPath)")
+                    }
+                    skipped += 1
+                } else {
+                    if options.clipNorm > 0 { clipGradientNorm(model.parameters, maxNorm: options.clipNorm) }
+                    optimizer.step(model.namedParameters)
+                    lossSum += Double(lossValue) * Double(targets.count)
+                    found += Self.found(output.value, result.matching)
+                    boxes += result.matching.matches.count
+                    seen += targets.count
+                }
+                step += 1
+                batchIndex += 1
+                if !quiet {
+                    bar.update(done: batchIndex, loss: seen > 0 ? lossSum / Double(seen) : .nan,
+                               accuracy: boxes > 0 ? Double(found) / Double(boxes) : 0, images: seen)
+                }
+                if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && batchIndex < batches {
+                    try saveLast()
+                }
+                if let limit = timeLimit, Date().timeIntervalSince(runStart) > limit {
+                    outOfTime = true
+                    if !quiet { print("time limit of \(Int(limit)) s reached after \(batchIndex) of \(batches) batches") }
+                    break
+                }
+            }
+            let seconds = Date().timeIntervalSince(started)
+            let finished = batchIndex >= batches
+            var record = EpochRecord(epoch: epoch + 1, trainLoss: seen > 0 ? lossSum / Double(seen) : .nan,
+                                     trainRecall: boxes > 0 ? Double(found) / Double(boxes) : 0,
+                                     validationLoss: .nan, validationAP: .nan, validationAP50: .nan,
+                                     learningRate: Double(optimizer.learningRate), seconds: seconds,
+                                     imagesPerSecond: Double(seen) / max(seconds, 1e-9))
+            if finished {
+                epoch += 1
+                batchIndex = 0
+            }
+            if let validation {
+                let e = try DetectionEvaluation.run(model, on: validation, loss: loss, postProcessing: postProcessing)
+                record.validationLoss = e.loss
+                record.validationAP = e.metrics.AP
+                record.validationAP50 = e.metrics.AP50
+                if e.metrics.AP > bestAP {
+                    bestAP = e.metrics.AP
+                    try DetectorFile.save(model, to: bestModelPath, metadata: ["AP": String(e.metrics.AP), "AP50": String(e.metrics.AP50), "step": String(step)])
+                }
+                if !quiet {
+                    print(String(format: "epoch %d%@: validation AP %.4f, AP50 %.4f, loss %.4f (%.1f s, %.0f img/s)%@", record.epoch,
+                                 finished ? "" : " (partial)", e.metrics.AP, e.metrics.AP50, e.loss, seconds, record.imagesPerSecond,
+                                 skipped > 0 ? " [\(skipped) non-finite steps skipped]" : ""))
+                }
+            } else {
+                try DetectorFile.save(model, to: bestModelPath, metadata: ["step": String(step)])
+            }
+            if finished { history.append(record) }
+            try saveLast()
+            try writeLog()
+        }
+        return history
+    }
+
+    /// How many matched boxes of `matching` have P(object) > 0.5 and the right class as most likely at their step.
+    static func found(_ output: Tensor, _ matching: HungarianLoss.Matching) -> Int {
+        let B = matching.shape[1], D = matching.shape[2]
+        return matching.matches.filter { m in
+            let row = Array(output.scalars[((m.step * B + m.cell) * D)..<((m.step * B + m.cell + 1) * D)])
+            let classes = row[6...]
+            return row[5] > row[4] && classes.indices.max(by: { classes[$0] < classes[$1] }) == 6 + m.classIndex
+        }.count
+    }
+
+    /// Writes the state needed to resume (optimiser, position, history and the weights) as one atomic file,
+    /// then the latest model alone for users; a crash at any moment leaves a consistent state.
+    func saveLast() throws {
+        var state = optimizer.stateDict().mapKeys { "optimizer.\($0)" }
+        for (name, t) in model.stateDict() { state["model.\(name)"] = t }
+        state["history"] = Tensor(shape: [history.count, 9], scalars: history.flatMap { $0.values.map(Float.init) })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let meta: [String: String] = [
+            "epoch": String(epoch), "batch": String(batchIndex), "step": String(step),
+            "best_ap": String(bestAP), "skipped": String(skipped),
+            "options": String(decoding: try encoder.encode(options), as: UTF8.self),
+            "loss": String(decoding: try encoder.encode(loss), as: UTF8.self),
+            DetectorFile.configKey: model.config.json(),
+        ]
+        try SafeTensors.write(state, metadata: meta, to: statePath)
+        try DetectorFile.save(model, to: lastModelPath, metadata: ["epoch": String(epoch), "step": String(step)])
+    }
+
+    /// Continues from the state file in `directory`, written by an earlier run of the same detector.
+    public func resume() throws {
+        let (state, meta) = try SafeTensors.read(statePath)
+        guard let e = meta["epoch"].flatMap(Int.init), let b = meta["batch"].flatMap(Int.init), let s = meta["step"].flatMap(Int.init) else {
+            throw TrainingError.resume("\(statePath): missing epoch/batch/step metadata")
+        }
+        guard meta[DetectorFile.configKey] == model.config.json() else {
+            throw TrainingError.resume("\(statePath): saved for another detector (\(meta[DetectorFile.configKey] ?? "none")), not \(model.config.json())")
+        }
+        try model.loadStateDict(state.filter { $0.key.hasPrefix("model.") }.mapKeys { String($0.dropFirst(6)) }, source: statePath)
+        try optimizer.loadStateDict(state.filter { $0.key.hasPrefix("optimizer.") }.mapKeys { String($0.dropFirst(10)) })
+        epoch = e; batchIndex = b; step = s
+        bestAP = meta["best_ap"].flatMap(Double.init) ?? -1
+        skipped = meta["skipped"].flatMap(Int.init) ?? 0
+        if let h = state["history"], h.rank == 2, h.shape[1] == 9 {
+            history = (0..<h.shape[0]).map { r in EpochRecord((0..<9).map { Double(h.scalars[r * 9 + $0]) }) }
+        }
+        if !quiet { print("resumed from \(statePath) at epoch \(epoch + 1), batch \(batchIndex + 1) (step \(step))") }
+    }
+
+    /// Writes `log.csv` and `curves.png` (loss above AP).
+    func writeLog() throws {
+        var csv = "epoch,train_loss,train_recall,val_loss,val_AP,val_AP50,learning_rate,seconds,images_per_second\n"
+        for r in history { csv += r.values.enumerated().map { $0.offset == 0 ? String(Int($0.element)) : String($0.element) }.joined(separator: ",") + "\n" }
+        try AtomicFile.write(Data(csv.utf8), to: logPath)
+        let lossChart = Plot.lineChart(series: [("train loss", history.map { Float($0.trainLoss) }),
+                                                ("validation loss", history.map { Float($0.validationLoss) })],
+                                       title: "Loss", width: 640, height: 300)
+        let apChart = Plot.lineChart(series: [("validation AP %", history.map { Float($0.validationAP * 100) }),
+                                              ("validation AP50 %", history.map { Float($0.validationAP50 * 100) })],
+                                     title: "Average precision", width: 640, height: 300)
+        try ImageCodecs.writePNG(Image(width: 640, height: 600, channels: 3, pixels: lossChart.pixels + apChart.pixels), to: plotPath)
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+
+/// What an `LSTMDetector` is and how big: enough to rebuild it, stored as JSON in its checkpoints'
+/// safetensors `__metadata__` under `DetectorFile.configKey`. The defaults are the synthetic multi-digit
+/// set's: 64×64 grey canvases, an 8×8 grid of 8-pixel cells, up to 3 boxes per cell, the digits 0...9.
+public struct DetectorConfig: Codable, Sendable, Equatable {
+    /// Input height and width in pixels (multiples of `stride`).
+    public var height: Int
+    public var width: Int
+    /// 1 (grey) or 3 (RGB).
+    public var channels: Int
+    /// Cell size of the output grid in pixels: a power of two, 2^(pooling stages).
+    public var stride: Int
+    /// Output channels of the encoder's 3×3 convolutions; the first log₂(stride) are each followed by a
+    /// 2×2 max pooling, the rest keep the grid size.
+    public var convWidths: [Int]
+    /// The decoder LSTM's hidden size.
+    public var hidden: Int
+    /// K: boxes the decoder emits per cell (its time steps).
+    public var maxBoxes: Int
+    /// When true the head reads the cell's feature beside the LSTM's hidden state (a skip connection), so that
+    /// what the encoder knows about the object (its class, its extent) need not pass through the LSTM.
+    public var skipFeatures: Bool
+    /// Class names, one per class index.
+    public var classNames: [String]
+    /// The COCO category id of each class index (results files use them).
+    public var categoryIDs: [Int]
+
+    public init(height: Int = 64, width: Int = 64, channels: Int = 1, stride: Int = 8, convWidths: [Int] = [16, 32, 64, 64],
+                hidden: Int = 128, maxBoxes: Int = 3, skipFeatures: Bool = true, classNames: [String] = (0...9).map(String.init), categoryIDs: [Int]? = nil) {
+        self.height = height
+        self.width = width
+        self.channels = channels
+        self.stride = stride
+        self.convWidths = convWidths
+        self.hidden = hidden
+        self.maxBoxes = maxBoxes
+        self.skipFeatures = skipFeatures
+        self.classNames = classNames
+        self.categoryIDs = categoryIDs ?? Array(0..<classNames.count)
+    }
+
+    /// The number of classes.
+    public var classes: Int { classNames.count }
+    /// Pooling stages: log₂(stride).
+    public var poolingStages: Int { stride.trailingZeroBitCount }
+    /// Grid rows and columns.
+    public var gridHeight: Int { height / stride }
+    public var gridWidth: Int { width / stride }
+    /// Cells per image.
+    public var cells: Int { gridHeight * gridWidth }
+    /// Raw outputs per decoder step: box (4), confidence logits (2), class logits.
+    public var outputsPerStep: Int { 6 + classes }
+    /// Feature size of one cell: the last convolution's width.
+    public var featureSize: Int { convWidths.last ?? 0 }
+    /// The head's input size: the hidden state, plus the cell's feature with `skipFeatures`.
+    public var headInputSize: Int { hidden + (skipFeatures ? featureSize : 0) }
+
+    /// Checks the sizes fit together; the message says which does not.
+    public func validate() throws {
+        func bad(_ m: String) -> ModelError { .invalidConfig(m) }
+        guard channels == 1 || channels == 3 else { throw bad("detector channels must be 1 or 3, got \(channels)") }
+        guard stride >= 2, stride <= 64, stride.nonzeroBitCount == 1 else { throw bad("grid stride \(stride) must be a power of two in 2...64") }
+        guard height > 0, width > 0, height <= 4096, width <= 4096, height % stride == 0, width % stride == 0 else {
+            throw bad("image size \(height)×\(width) must be a positive multiple of the stride \(stride), at most 4096")
+        }
+        guard convWidths.count >= poolingStages, convWidths.count <= 16, convWidths.allSatisfy({ (1...4096).contains($0) }) else {
+            throw bad("conv widths \(convWidths) need at least \(poolingStages) entries (one per pooling stage), each in 1...4096")
+        }
+        guard hidden > 0, hidden <= 8192 else { throw bad("hidden size \(hidden) must be in 1...8192") }
+        guard maxBoxes > 0, maxBoxes <= 64 else { throw bad("boxes per cell \(maxBoxes) must be in 1...64") }
+        guard classes > 0, classes <= 100_000 else { throw bad("classes \(classes) must be in 1...100000") }
+        guard categoryIDs.count == classes, Set(categoryIDs).count == classes else {
+            throw bad("\(categoryIDs.count) category ids for \(classes) classes (they must be distinct)")
+        }
+    }
+
+    /// The JSON form stored in checkpoints.
+    public func json() -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? enc.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+
+/// An end-to-end object detector in the design of Stewart, Andriluka & Ng, "End-to-end people detection
+/// in crowded scenes" (CVPR 2016): a convolutional encoder turns the image into a grid of cell features,
+/// and per cell an LSTM decoder emits up to K boxes one step at a time, each with a confidence and a class.
+/// Trained with `HungarianLoss`, which matches each cell's ground truth to the steps, so that the cell
+/// learns to emit its objects first and then "no object"; `PostProcessing` turns the outputs into detections.
+///
+/// Parameter names follow a PyTorch module with `encoder = nn.Sequential(Conv2d, ReLU, MaxPool2d, ...)`
+/// (`encoder.0.weight`, `encoder.3.weight`, ...), `decoder.lstm = nn.LSTM(...)` and `head = nn.Linear(...)`.
+public final class LSTMDetector: Module {
+    public let config: DetectorConfig
+    /// The encoder's 3×3 convolutions (padding 1), each followed by ReLU and, for the first log₂(stride), 2×2 max pooling.
+    public let convolutions: [Conv2D]
+    /// The decoder: time-major, one sequence of K steps per cell, fed the cell's feature at every step.
+    public let lstm: LSTM
+    /// Per step: hidden state (and, with `skipFeatures`, the cell's feature) → box (4), confidence logits (2), class logits.
+    public let head: Linear
+
+    /// A detector with fresh weights (PyTorch's default initialisation); `config` must be valid.
+    public init(_ config: DetectorConfig, generator: inout SeededGenerator) {
+        precondition((try? config.validate()) != nil, "LSTMDetector: invalid config \(config.json())")
+        self.config = config
+        var inChannels = config.channels
+        var convolutions: [Conv2D] = []
+        for width in config.convWidths {
+            let conv = Conv2D(inChannels, width, kernelSize: 3, padding: 1, generator: &generator)
+            // He initialisation (`kaiming_normal_`, zero bias) keeps the activations' scale through the ReLU stack;
+            // PyTorch's default shrinks it layer by layer, leaving the cells' features nearly alike and learning slow.
+            conv.weight.value = .normal(conv.weight.shape, std: (2 / Float(inChannels * 9)).squareRoot(), generator: &generator)
+            conv.bias?.value = Tensor(zeros: [width])
+            convolutions.append(conv)
+            inChannels = width
+        }
+        self.convolutions = convolutions
+        lstm = LSTM(inputSize: config.featureSize, hiddenSize: config.hidden, batchFirst: false, generator: &generator)
+        head = Linear(config.headInputSize, config.outputsPerStep, generator: &generator)
+        // The confidence starts at the prior P(object) = 1 %, as in RetinaNet, so that the many empty steps do
+        // not swamp the first updates.
+        head.bias?.value.scalars[4] = 0
+        head.bias?.value.scalars[5] = -logf(99)
+    }
+
+    /// Checks `config` and builds a detector with fresh weights from `seed`.
+    public static func make(_ config: DetectorConfig, seed: UInt64) throws -> LSTMDetector {
+        try config.validate()
+        var g = SeededGenerator(seed: seed)
+        return LSTMDetector(config, generator: &g)
+    }
+
+    public var namedParameters: [(name: String, variable: Variable)] {
+        var out: [(name: String, variable: Variable)] = []
+        for (i, conv) in convolutions.enumerated() {
+            // nn.Sequential index: (conv, ReLU, MaxPool2d) per pooling stage, then (conv, ReLU).
+            let pooled = min(i, config.poolingStages)
+            out += prefixed("encoder.\(3 * pooled + 2 * (i - pooled))", conv)
+        }
+        return out + prefixed("decoder.lstm", lstm) + prefixed("head", head)
+    }
+
+    /// Sets the decoder LSTM's forget-gate biases so that b_ih + b_hh = `value` for that gate.
+    public func setForgetBias(_ value: Float) {
+        for cell in lstm.cells.flatMap({ $0 }) {
+            let h = config.hidden
+            for j in h..<(2 * h) {
+                cell.biasIH.value.scalars[j] = value
+                cell.biasHH.value.scalars[j] = 0
+            }
+        }
+    }
+
+    /// Checks that `shape` is a batch of this detector's images: [N, height, width·channels].
+    public func checkInput(_ shape: [Int]) throws {
+        let c = config
+        guard shape.count == 3, shape[0] > 0, shape[1] == c.height, shape[2] == c.width * c.channels else {
+            let got = shape.count == 3 ? "\(shape[0]) images of \(shape[2] / max(c.channels, 1))×\(shape[1])" : "shape \(shape)"
+            throw DataError.invalid("the detector needs \(c.width)×\(c.height) images with \(c.channels) channel(s), got \(got)")
+        }
+    }
+
+    /// Raw outputs for images [N, height, width·channels] (rows of interleaved channels, pixels in [0, 1]):
+    /// [K, N·cells, 6 + classes], cells of image n at n·cells + row·gridWidth + column. Per step the
+    /// outputs are (cx, cy) of the box centre relative to the cell centre in cell units, (w, h) relative
+    /// to the image size, the confidence logits (no object, object) and the class logits.
+    public func callAsFunction(_ images: Variable) throws -> Variable {
+        try checkInput(images.shape)
+        let c = config, n = images.shape[0]
+        // HWC rows → NCHW: [N, H·W, C] → [N, C, H·W] → [N, C, H, W].
+        var x = reshape(images, [n, c.height * c.width, c.channels])
+        if c.channels > 1 { x = swapTrailingAxes(x) }
+        x = reshape(x, [n, c.channels, c.height, c.width])
+        for (i, conv) in convolutions.enumerated() {
+            x = relu(conv(x))
+            if i < c.poolingStages { x = maxPool2d(x, kernel: 2, stride: 2) }
+        }
+        // Feature grid [N, F, gh, gw] → one row per cell [N·cells, F].
+        let f = c.featureSize
+        let cells = reshape(swapTrailingAxes(reshape(x, [n, f, c.cells])), [n * c.cells, f])
+        let steps = repeatLeading(cells, count: c.maxBoxes)                    // [K, N·cells, F]
+        var hidden = lstm(steps).output                                         // [K, N·cells, hidden]
+        if c.skipFeatures { hidden = concatLast([hidden, steps]) }              // [K, N·cells, hidden + F]
+        let out = head(reshape(hidden, [c.maxBoxes * n * c.cells, c.headInputSize]))   // [K·N·cells, 6 + classes]
+        return reshape(out, [c.maxBoxes, n * c.cells, c.outputsPerStep])
+    }
+
+    /// Detects objects in images [N, height, width·channels] (pixels in [0, 1]) without recording gradients,
+    /// `batchSize` images at a time: per image, the post-processed detections, best first.
+    public func detect(_ images: Tensor, postProcessing: PostProcessing = PostProcessing(), batchSize: Int = 128) throws -> [[ScoredBox]] {
+        try checkInput(images.shape)
+        let n = images.shape[0], size = images.count / n
+        var out: [[ScoredBox]] = []
+        for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
+            let end = min(n, start + max(batchSize, 1))
+            let batch = Tensor(shape: [end - start] + images.shape.dropFirst(), scalars: Array(images.scalars[(start * size)..<(end * size)]))
+            let output = try Autograd.withoutGradients { try self(Variable(batch)) }
+            out += postProcessing(output.value, config: config)
+        }
+        return out
+    }
+}

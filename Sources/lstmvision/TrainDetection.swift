@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import LSTMVision
+
+/// The options of `lstmvision train --task detection` that classification does not have.
+struct DetectionOptions: ParsableArguments {
+    @Option(help: "Detection: synthetic training canvases made in memory from MNIST's training digits when --data is not given.")
+    var trainCount: Int = 10000
+    @Option(help: "Detection: synthetic test canvases (from MNIST's test digits), the validation set.")
+    var testCount: Int = 1000
+    @Flag(inversion: .prefixedNo, help: "Detection on synthetic canvases: new canvases every epoch (seeded by the epoch), so that the model cannot memorise them.")
+    var freshCanvases = true
+    @Option(help: "Detection: boxes the decoder emits per grid cell.") var maxBoxes: Int = 3
+    @Option(help: "Detection: output channels of the encoder's 3×3 convolutions (the first three are pooled).")
+    var convWidths: String = "16,32,64,64"
+    @Flag(inversion: .prefixedNo, help: "Detection: the head also reads each cell's feature (a skip connection around the LSTM).")
+    var skipFeatures = true
+    @Option(help: "Detection: weight λ of the L1 box loss.") var boxWeight: Float = 5
+    @Option(help: "Detection: weight of the class cross-entropy.") var classWeight: Float = 3
+
+    /// The detection set's training and validation splits: `directory` (a `detect-data` folder), or synthetic canvases;
+    /// for synthetic canvases with `freshCanvases`, also the training set of each later epoch.
+    func load(directory: String?, limit: Int?) throws -> (train: DetectionDataset, test: DetectionDataset, refresh: ((Int) throws -> DetectionDataset)?) {
+        if let limit, limit <= 0 { throw CLIError("--limit must be positive, got \(limit)") }
+        if let directory {
+            let train = try DetectionDataset.load(directory: directory, split: "train")
+            let test = try DetectionDataset.load(directory: directory, split: "test")
+            guard train.height == test.height, train.width == test.width, train.channels == test.channels, train.categoryIDs == test.categoryIDs else {
+                throw CLIError("\(directory): the train and test splits differ in image size or categories")
+            }
+            return (train.prefix(limit ?? train.count), test.prefix(limit ?? test.count), nil)
+        }
+        guard trainCount > 0, testCount > 0 else { throw CLIError("--train-count and --test-count must be positive, got \(trainCount), \(testCount)") }
+        let trainN = min(trainCount, limit ?? trainCount), testN = min(testCount, limit ?? testCount)
+        // `lstmvision detect-data`'s default seeds (training 0, test 1), so that its test split is this validation set.
+        let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train)
+        let train = DetectionDataset.synthetic(from: digits, count: trainN, epoch: 0)
+        let test = DetectionDataset(samples: MultiDigitDetection.generate(from: try MNIST.load(directory: mnist, split: .test), count: testN, seed: 1))
+        return (train, test, freshCanvases ? { DetectionDataset.synthetic(from: digits, count: trainN, epoch: $0) } : nil)
+    }
+
+    /// The encoder widths parsed from `--conv-widths`.
+    func widths() throws -> [Int] {
+        let parts = convWidths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw CLIError("--conv-widths must be comma-separated integers, got '\(convWidths)'") }
+        return parts.map { $0! }
+    }
+}
+
+extension Train {
+    /// The training recipe of the detector where the command line leaves it open.
+    static var detectionDefaults: TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = 20
+        o.batchSize = 32
+        o.learningRate = 2e-3
+        o.clipNorm = 5
+        return o
+    }
+
+    /// `train --task detection`: trains an `LSTMDetector`, scoring COCO AP on the test split each epoch.
+    func runDetection() throws {
+        if dataOptions.images != nil { throw CLIError("--images is for classification; detection reads --data DIR from detect-data") }
+        let statePath = out + "/last.state.safetensors"
+        let options: TrainingOptions, loss: HungarianLoss, saved: DetectorConfig?
+        if resume {
+            guard FileManager.default.fileExists(atPath: statePath) else { throw CLIError("\(statePath): no checkpoint to resume from") }
+            let (_, meta) = try SafeTensors.read(statePath)
+            guard let json = meta["options"], let savedOptions = try? JSONDecoder().decode(TrainingOptions.self, from: Data(json.utf8)),
+                  let lossJSON = meta["loss"], let savedLoss = try? JSONDecoder().decode(HungarianLoss.self, from: Data(lossJSON.utf8)) else {
+                throw CLIError("\(statePath): checkpoint lacks its training options or loss weights")
+            }
+            options = try trainingOptions(base: savedOptions)
+            loss = savedLoss
+            saved = try DetectorFile.config(in: meta, source: statePath)
+        } else {
+            options = try trainingOptions(base: Self.detectionDefaults)
+            loss = HungarianLoss(boxWeight: detection.boxWeight, classWeight: detection.classWeight)
+            saved = nil
+        }
+        if options.augment != nil || options.adversarial != nil { throw CLIError("--augment and --adversarial are for classification") }
+        let widths = try detection.widths()
+        let (train, test, refresh) = try detection.load(directory: dataOptions.data, limit: dataOptions.limit)
+        let config = saved ?? DetectorConfig(height: train.height, width: train.width, channels: train.channels, convWidths: widths, hidden: hidden,
+                                             maxBoxes: detection.maxBoxes, skipFeatures: detection.skipFeatures, classNames: train.classNames, categoryIDs: train.categoryIDs)
+        let model = try LSTMDetector.make(config, seed: options.seed)
+        if !resume, let fb = options.forgetBias { model.setForgetBias(fb) }
+        let c = model.config
+        print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, conv \(c.convWidths), hidden \(c.hidden), \(c.maxBoxes) boxes per cell: \(model.parameterCount) parameters")
+        print("data \(dataOptions.data ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
+        let trainer = try DetectionTrainer(model: model, options: options, loss: loss, train: train, validation: test, directory: out)
+        trainer.timeLimit = timeLimit
+        trainer.refresh = refresh
+        if resume { try trainer.resume() }
+        let started = Date()
+        let history = try trainer.run()
+        if let last = history.last {
+            print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs; best model %@, log %@, plot %@",
+                         Date().timeIntervalSince(started), last.validationAP, last.validationAP50, last.epoch,
+                         trainer.bestModelPath, trainer.logPath, trainer.plotPath))
+        }
+    }
+}

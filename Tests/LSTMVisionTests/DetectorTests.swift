@@ -1,0 +1,318 @@
+import Foundation
+import Testing
+@testable import LSTMVision
+
+/// The LSTM detector: its shape ops, the Hungarian loss (gradient and matching), post-processing,
+/// a tiny training run that learns, checkpoints with exact resume, and bad input.
+@Suite(.serialized) struct DetectorTests {
+    /// A small detector for 32×32 grey canvases: a 4×4 grid of 8-pixel cells, 2 boxes per cell.
+    static let small = DetectorConfig(height: 32, width: 32, convWidths: [8, 16, 16], hidden: 24, maxBoxes: 2)
+
+    /// Synthetic 32×32 canvases with 1–2 digits from MNIST's test digits (only 0s and 1s with `easy`).
+    static func canvases(_ n: Int, seed: UInt64, easy: Bool = false) -> DetectionDataset {
+        var digits = MultiDigitDetectionTests.digits
+        if easy {
+            let keep = digits.labels.indices.filter { digits.labels[$0] < 2 }.prefix(200)
+            digits = ImageDataset(height: 28, width: 28, channels: 1, pixels: keep.flatMap { digits.pixels[($0 * 784)..<(($0 + 1) * 784)] },
+                                  labels: keep.map { digits.labels[$0] }, classNames: digits.classNames)
+        }
+        return DetectionDataset(samples: MultiDigitDetection.generate(from: digits, count: n, canvas: 32, maxDigits: 2, seed: seed))
+    }
+
+    func tempDir(_ name: String) -> String {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-det-\(name)-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: d)
+        return d
+    }
+
+    // MARK: - Shape ops
+
+    @Test func swapTrailingAxesAndRepeatLeading() {
+        let x = Tensor(shape: [2, 2, 3], scalars: (0..<12).map(Float.init))
+        #expect(swapTrailingAxes(x) == Tensor(shape: [2, 3, 2], scalars: [0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11]))
+        let v = Variable(randomTensor([2, 3, 4], seed: 1), requiresGrad: true)
+        let w = randomTensor([2, 4, 3], seed: 2)
+        checkGradients([v]) { (swapTrailingAxes(v) * Variable(w)).sum() }
+
+        let r = repeatLeading(Variable(Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])), count: 3)
+        #expect(r.value == Tensor(shape: [3, 2, 2], scalars: [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]))
+        let u = Variable(randomTensor([3, 5], seed: 3), requiresGrad: true)
+        let m = randomTensor([4, 3, 5], seed: 4)
+        checkGradients([u]) { (repeatLeading(u, count: 4) * Variable(m)).sum() }
+    }
+
+    // MARK: - Hungarian loss
+
+    /// A raw output [K, cells, 6 + classes] for one 64×64 image whose every step predicts `boxes[k]`
+    /// (centre offset, size as the detector's outputs), with zero logits.
+    func output(steps boxes: [[Float]], config c: DetectorConfig, cell: Int) -> Tensor {
+        var t = Tensor(zeros: [c.maxBoxes, c.cells, c.outputsPerStep])
+        for (k, b) in boxes.enumerated() { for i in 0..<4 { t.scalars[(k * c.cells + cell) * c.outputsPerStep + i] = b[i] } }
+        return t
+    }
+
+    @Test func matchingPrefersOverlapThenEarlierSteps() {
+        let c = DetectorConfig()   // 64×64, stride 8, K = 3
+        // A 16×16 box centred at (20, 28): cell (2, 3), whose centre is (20, 28), so the exact box is (0, 0, 0.25, 0.25).
+        let truth = DetectionTarget(boxes: [Box(centerX: 20, centerY: 28, width: 16, height: 16)], classes: [7])
+        let cell = 3 * 8 + 2
+        let exact: [Float] = [0, 0, 0.25, 0.25], near: [Float] = [0.3, 0, 0.25, 0.25], far: [Float] = [3, 3, 0.25, 0.25]
+        // Only the last step overlaps: it wins although it comes last.
+        var m = HungarianLoss.match(output(steps: [far, far, near], config: c, cell: cell), targets: [truth], config: c)
+        #expect(m.matches.map(\.step) == [2] && m.matches[0].cell == cell && m.matches[0].classIndex == 7)
+        #expect(m.matches[0].target.enumerated().allSatisfy { abs($0.element - exact[$0.offset]) < 1e-6 })
+        // Steps 1 and 2 overlap, step 2 exactly: the earlier overlapping step wins.
+        m = HungarianLoss.match(output(steps: [far, near, exact], config: c, cell: cell), targets: [truth], config: c)
+        #expect(m.matches.map(\.step) == [1])
+        // Two boxes in one cell, every step overlapping both: the first two steps, paired by L1 distance.
+        let two = DetectionTarget(boxes: [Box(centerX: 22.4, centerY: 28, width: 16, height: 16), Box(centerX: 20, centerY: 28, width: 16, height: 16)],
+                                  classes: [1, 2])
+        m = HungarianLoss.match(output(steps: [exact, near, exact], config: c, cell: cell), targets: [two], config: c)
+        #expect(Set(m.matches.map(\.step)) == [0, 1])
+        #expect(m.matches.first { $0.classIndex == 1 }?.step == 1 && m.matches.first { $0.classIndex == 2 }?.step == 0)
+        // Four centres in one cell: K = 3 are kept, one is dropped; a box in another cell is matched there.
+        let crowd = DetectionTarget(boxes: (0..<4).map { Box(centerX: 17 + Double($0), centerY: 25, width: 10, height: 10) }
+                                    + [Box(centerX: 60, centerY: 60, width: 8, height: 8)], classes: [0, 1, 2, 3, 4])
+        m = HungarianLoss.match(Tensor(zeros: [3, 64, 16]), targets: [crowd], config: c)
+        #expect(m.dropped == 1 && m.matches.count == 4)
+        #expect(m.matches.contains { $0.cell == 63 && $0.classIndex == 4 })
+        // The numerical cost orders (overlap, step, L1) lexicographically.
+        #expect(HungarianLoss.cost(iou: 0, step: 0, l1: 0) > HungarianLoss.cost(iou: 0.01, step: 2, l1: 50))
+        #expect(HungarianLoss.cost(iou: 0.01, step: 1, l1: 0) > HungarianLoss.cost(iou: 0.9, step: 0, l1: 50))
+    }
+
+    @Test func lossGradientMatchesFiniteDifferences() {
+        let c = DetectorConfig(height: 16, width: 24, stride: 8, convWidths: [4, 4, 4], maxBoxes: 2, classNames: ["a", "b", "c"])
+        let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 10, height: 9), Box(x: 3, y: 1, width: 4, height: 5), Box(x: 14, y: 6, width: 9, height: 9)],
+                                       classes: [0, 2, 1]),
+                       DetectionTarget(boxes: [Box(x: 8, y: 8, width: 8, height: 8)], classes: [1])]
+        var x = randomTensor([2, 2 * c.cells, c.outputsPerStep], seed: 5, scale: 0.5)
+        let matching = HungarianLoss.match(x, targets: targets, config: c)
+        #expect(matching.matches.count == 4 && matching.dropped == 0)
+        // Keep every box output away from its target, where the L1 term has a kink.
+        for m in matching.matches {
+            for i in 0..<4 {
+                let at = (m.step * 2 * c.cells + m.cell) * c.outputsPerStep + i
+                if abs(x.scalars[at] - m.target[i]) < 0.1 { x.scalars[at] += 0.2 }
+            }
+        }
+        let v = Variable(x, requiresGrad: true)
+        let loss = HungarianLoss(boxWeight: 3, classWeight: 0.7)
+        checkGradients([v], samples: 60, epsilon: 1e-2, tolerance: 1e-2) { loss.loss(v, matching: matching).loss }
+        let r = loss.loss(v, matching: matching)
+        #expect(abs(Double(r.loss.value.scalar) - (r.confidence + r.box + r.classification)) < 1e-4)
+    }
+
+    @Test func detectorGradientsMatchFiniteDifferences() throws {
+        let c = DetectorConfig(height: 16, width: 16, channels: 3, convWidths: [3, 4, 4, 5], hidden: 6, maxBoxes: 2, classNames: ["a", "b", "c"])
+        let model = try LSTMDetector.make(c, seed: 8)
+        let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 6, height: 9), Box(x: 8, y: 8, width: 7, height: 7)], classes: [0, 2]),
+                       DetectionTarget(boxes: [Box(x: 2, y: 9, width: 5, height: 6)], classes: [1])]
+        var g = SeededGenerator(seed: 9)
+        let x = Variable(Tensor.uniform([2, 16, 48], low: 0, high: 1, generator: &g), requiresGrad: true)
+        let loss = HungarianLoss()
+        let matching = HungarianLoss.match(try model(x).value, targets: targets, config: c)
+        #expect(matching.matches.count == 3)
+        let worst = checkGradients([x] + model.parameters, samples: 6, epsilon: 1e-3, tolerance: 3e-2) {
+            loss.loss(try! model(x), matching: matching).loss
+        }
+        print("  detector gradients: worst relative error \(worst)")
+    }
+
+    // MARK: - Post-processing
+
+    @Test func proposalsDecodeScoresAndBoxes() {
+        let c = DetectorConfig(height: 16, width: 16, stride: 8, convWidths: [2, 2, 2], maxBoxes: 1, classNames: ["a", "b"])
+        var out = Tensor(zeros: [1, 4, 8])
+        // Cell 3 (column 1, row 1, centre (12, 12)): P(object) = σ(2), classes 0.2 / 0.8 (logit difference ln 4).
+        out.scalars.replaceSubrange(24..<32, with: [-0.25, -0.5, 0.5, 0.25, 0, 2, 0, Float(log(4.0))])
+        let proposals = PostProcessing(scoreThreshold: 0.3).proposals(out, config: c)
+        #expect(proposals.count == 1 && proposals[0].count == 1)
+        let p = proposals[0][0]
+        #expect(p.classIndex == 1 && abs(p.score - 0.8 / (1 + exp(-2))) < 1e-5)
+        // Centre (12 − 2, 12 − 4), size 8 × 4.
+        #expect(abs(p.box.x - 6) < 1e-5 && abs(p.box.y - 6) < 1e-5 && abs(p.box.width - 8) < 1e-5 && abs(p.box.height - 4) < 1e-5)
+        // The other cells score 0.5 · 0.5 = 0.25, under the threshold; at 0.2 they come too.
+        #expect(PostProcessing(scoreThreshold: 0.2).proposals(out, config: c)[0].count == 4)
+    }
+
+    @Test func mergingAndSuppression() {
+        let post = PostProcessing(scoreThreshold: 0.1, mergeIoU: 0.5, nmsIoU: 0.3)
+        let a = ScoredBox(box: Box(x: 10, y: 10, width: 10, height: 10), classIndex: 3, score: 0.9)
+        let b = ScoredBox(box: Box(x: 11, y: 10, width: 10, height: 10), classIndex: 3, score: 0.3)   // IoU 0.82 with a
+        let other = ScoredBox(box: Box(x: 11, y: 10, width: 10, height: 10), classIndex: 5, score: 0.5)   // another class
+        let apart = ScoredBox(box: Box(x: 40, y: 40, width: 10, height: 10), classIndex: 3, score: 0.6)
+        let merged = post.merge([b, apart, other, a])
+        #expect(merged.count == 3)
+        let m = merged.first { $0.classIndex == 3 && $0.score == 0.9 }
+        #expect(m != nil && abs(m!.box.x - 10.25) < 1e-9 && m!.box.width == 10)   // (0.9·10 + 0.3·11) / 1.2
+        #expect(merged.contains(apart) && merged.contains(other))
+        // NMS: IoU 0.43 (> 0.3) with a better box of its class drops a box; other classes stay.
+        let c = ScoredBox(box: Box(x: 14, y: 10, width: 10, height: 10), classIndex: 3, score: 0.4)
+        #expect(post.suppress([c, a, other]) == [a, other])
+        // The whole pipeline: sorted by score, at most maxDetections.
+        var capped = post
+        capped.maxDetections = 2
+        #expect(capped.process([b, apart, other, a]).map(\.score) == [0.9, 0.6])
+        #expect(post.process([]).isEmpty)
+    }
+
+    // MARK: - Training, checkpoints, bad input
+
+    func options(epochs: Int) -> TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = epochs
+        o.batchSize = 4
+        o.learningRate = 1e-2
+        o.warmupSteps = 5
+        o.clipNorm = 5
+        return o
+    }
+
+    @Test func tinyTrainingRunLearns() throws {
+        let data = Self.canvases(16, seed: 3, easy: true)
+        let model = try LSTMDetector.make(Self.small, seed: 2)
+        model.setForgetBias(1)
+        let before = try DetectionEvaluation.run(model, on: data)
+        let dir = tempDir("learn")
+        let trainer = try DetectionTrainer(model: model, options: options(epochs: 30), train: data, validation: nil, directory: dir)
+        trainer.quiet = true
+        let log = try trainer.run()
+        let after = try DetectionEvaluation.run(model, on: data)
+        print("  tiny detector: loss \(log.first!.trainLoss) → \(log.last!.trainLoss), training AP50 \(before.metrics.AP50) → \(after.metrics.AP50)")
+        #expect(log.last!.trainLoss < 0.5 * log.first!.trainLoss)
+        #expect(after.metrics.AP50 > before.metrics.AP50 + 0.3, "AP50 \(before.metrics.AP50) → \(after.metrics.AP50)")
+        #expect(FileManager.default.fileExists(atPath: trainer.plotPath))
+        #expect(try String(contentsOfFile: trainer.logPath, encoding: .utf8).split(separator: "\n").count == 31)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    @Test func checkpointRoundTripAndExactResume() throws {
+        let data = Self.canvases(12, seed: 4)
+        let model = try LSTMDetector.make(Self.small, seed: 1)
+        let names = model.namedParameters.map(\.name)
+        #expect(names.prefix(6) == ["encoder.0.weight", "encoder.0.bias", "encoder.3.weight", "encoder.3.bias", "encoder.6.weight", "encoder.6.bias"])
+        #expect(names.suffix(6) == ["decoder.lstm.weight_ih_l0", "decoder.lstm.weight_hh_l0", "decoder.lstm.bias_ih_l0", "decoder.lstm.bias_hh_l0",
+                                    "head.weight", "head.bias"])
+        // Uninterrupted: 3 epochs (validating each, which writes the best model).
+        let dirA = tempDir("a")
+        // Later epochs train on new canvases, as the command line's synthetic data does.
+        let refresh = { (epoch: Int) in Self.canvases(12, seed: 100 + UInt64(epoch)) }
+        let a = try DetectionTrainer(model: model, options: options(epochs: 3), train: data, validation: data.prefix(4), directory: dirA)
+        a.quiet = true
+        a.refresh = refresh
+        try a.run()
+        let loaded = try DetectorFile.load(a.lastModelPath)
+        #expect(loaded.config == Self.small)
+        let x = data.batch(0..<3).images
+        let y1 = try Autograd.withoutGradients { try model(Variable(x)).value }, y2 = try Autograd.withoutGradients { try loaded(Variable(x)).value }
+        #expect(y1 == y2)
+        #expect(try DetectorFile.load(a.bestModelPath).config == Self.small)
+        // Stopped after every batch and resumed by a fresh trainer until done: the same weights.
+        let dirB = tempDir("b")
+        var o = options(epochs: 3)
+        o.checkpointEvery = 1
+        var stops = 0
+        while true {
+            let b = try DetectionTrainer(model: try LSTMDetector.make(Self.small, seed: stops == 0 ? 1 : 77), options: o, train: data,
+                                         validation: nil, directory: dirB)
+            b.quiet = true
+            b.refresh = refresh
+            if stops > 0 { try b.resume() }
+            if b.epoch >= 3 {
+                for ((name, p), (_, q)) in zip(model.namedParameters, b.model.namedParameters) {
+                    #expect(p.value == q.value, "\(name) differs after resume: \(p.value.maxAbsDifference(q.value))")
+                }
+                break
+            }
+            b.timeLimit = 0
+            try b.run()
+            stops += 1
+            if stops > 20 { Issue.record("resume did not finish"); break }
+        }
+        #expect(stops == 9)   // 3 batches of 4 per epoch, 3 epochs
+        try? FileManager.default.removeItem(atPath: dirA)
+        try? FileManager.default.removeItem(atPath: dirB)
+    }
+
+    @Test func badInputThrowsClearErrors() throws {
+        let model = try LSTMDetector.make(DetectorConfig(), seed: 0)   // 64×64
+        #expect { try model(Variable(Tensor(zeros: [2, 32, 32]))) } throws: { "\($0)".contains("needs 64×64 images") && "\($0)".contains("32×32") }
+        #expect(throws: DataError.self) { try model.detect(Tensor(zeros: [1, 64, 63])) }
+        #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(height: 60), seed: 0) }
+        #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(convWidths: [8, 8]), seed: 0) }
+        // A training set of another size or class count is refused before training.
+        #expect(throws: DataError.self) {
+            try DetectionTrainer(model: model, options: options(epochs: 1), train: Self.canvases(2, seed: 1), validation: nil, directory: tempDir("bad"))
+        }
+        // New canvases of another count are refused when their epoch begins.
+        let small = try DetectionTrainer(model: try LSTMDetector.make(Self.small, seed: 0), options: options(epochs: 2), train: Self.canvases(4, seed: 1),
+                                         validation: nil, directory: tempDir("refresh"))
+        small.quiet = true
+        small.refresh = { _ in Self.canvases(3, seed: 2) }
+        #expect { try small.run() } throws: { "\($0)".contains("epoch 2 differs in size or kind") }
+        // A classifier checkpoint is not a detector.
+        let classifier = FileManager.default.temporaryDirectory.appendingPathComponent("det-classifier-\(getpid()).safetensors").path
+        try ModelFile.save(try makeClassifier(ModelConfig(hidden: 4), seed: 0), to: classifier)
+        #expect { try DetectorFile.load(classifier) } throws: { "\($0)".contains("not a detector checkpoint") }
+        try? FileManager.default.removeItem(atPath: classifier)
+        // A COCO folder whose images differ in size names the odd file.
+        let dir = tempDir("sizes")
+        try MultiDigitDetection.write(MultiDigitDetection.generate(from: MultiDigitDetectionTests.digits, count: 2, canvas: 32, seed: 1), to: dir, split: "test")
+        try ImageCodecs.writePNG(Image(width: 30, height: 32, channels: 1), to: dir + "/test/images/000002.png")
+        #expect { try DetectionDataset.load(directory: dir, split: "test") } throws: { "\($0)".contains("000002.png: 30×32 image") }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    @Test func cocoFolderLoadsAsGenerated() throws {
+        let samples = MultiDigitDetection.generate(from: MultiDigitDetectionTests.digits, count: 5, canvas: 32, seed: 2)
+        let dir = tempDir("coco")
+        try MultiDigitDetection.write(samples, to: dir, split: "train")
+        let loaded = try DetectionDataset.load(directory: dir, split: "train")
+        let memory = DetectionDataset(samples: samples)
+        #expect(loaded.targets == memory.targets && loaded.imageIDs == memory.imageIDs && loaded.categoryIDs == memory.categoryIDs)
+        #expect(zip(loaded.pixels, memory.pixels).allSatisfy { abs($0 - $1) <= 0.5 / 255 + 1e-6 })
+        #expect(loaded.groundTruth().annotations.map(\.bbox) == memory.groundTruth().annotations.map(\.bbox))
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+/// The detector's commands, run as the built `lstmvision` executable.
+@Suite struct DetectorCLITests {
+    @Test(arguments: [
+        (["train", "--task", "segmentation"], "--task must be classification or detection"),
+        (["train", "--task", "detection", "--augment", "shift=2"], "--augment and --adversarial are for classification"),
+        (["train", "--task", "detection", "--conv-widths", "16,x"], "--conv-widths must be comma-separated integers"),
+        (["train", "--task", "detection", "--data", "/tmp/definitely-not-coco"], "/tmp/definitely-not-coco/train/annotations.json: no such file"),
+        (["detect", "--model", CLITests.fixtures + "/row_lstm_bi.safetensors", "x.png"], "not a detector checkpoint"),
+    ])
+    func badInputGivesOneLineAndFailure(_ args: [String], _ expected: String) throws {
+        let r = try CLITests().run(args)
+        #expect(r.code != 0, "\(args): exit code 0")
+        #expect(r.err.split(separator: "\n").count == 1 && r.err.contains(expected), "\(args): stderr was \(r.err)")
+    }
+
+    @Test func detectWritesImagesAndCOCOResultsThatEvaluate() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-detect-cli-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let annotations = try MultiDigitDetection.write(MultiDigitDetection.generate(from: MultiDigitDetectionTests.digits, count: 2, canvas: 32, seed: 5),
+                                                        to: dir, split: "test")
+        let model = dir + "/detector.safetensors"
+        try DetectorFile.save(try LSTMDetector.make(DetectorTests.small, seed: 1), to: model)
+        var r = try CLITests().run(["detect", "--model", model, "--annotations", annotations, "--out", dir + "/out", "--threshold", "0"])
+        #expect(r.code == 0, "stderr: \(r.err)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/out/000002_detections.png"))
+        let image = try ImageCodecs.read(dir + "/out/000001_detections.png")
+        #expect(image.width == 128 && image.height == 128 && image.channels == 3)   // 32×32 drawn ×4
+        let truth = try COCODataset.read(annotations)
+        let found = try COCODetection.read(dir + "/out/detections.json", for: truth)
+        #expect(Set(found.map(\.imageID)) == [1, 2] && found.count <= 2 * 16 * 2)   // at most one per (cell, step)
+        r = try CLITests().run(["evaluate", "--gt", annotations, "--detections", dir + "/out/detections.json", "--json"])
+        #expect(r.code == 0 && r.out.contains("\"AP50\""), "stderr: \(r.err)")
+        // An image of another size is refused with its name.
+        try ImageCodecs.writePNG(Image(width: 20, height: 32, channels: 1), to: dir + "/odd.png")
+        r = try CLITests().run(["detect", "--model", model, dir + "/odd.png", "--out", dir + "/out2"])
+        #expect(r.code != 0 && r.err.contains("odd.png: 20×32 image, the detector needs 32×32"), "stderr: \(r.err)")
+    }
+}
