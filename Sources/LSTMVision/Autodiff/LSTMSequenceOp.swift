@@ -48,9 +48,10 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
             for r in 0..<(T * N) { let row = g + r * H4; for j in 0..<H4 { row[j] += b[j] } }
         }
         // W_hhᵀ [H, 4H], laid out once so the per-step kernel reads it in place (see SmallGEMM).
-        var whhT = uninitializedFloats(H * H4)
-        for r in 0..<H4 { for k in 0..<H { whhT[k * H4 + r] = whh[r * H + k] } }
-        let fast = SmallGEMM.supports(n: H4)
+        // Measured: it beats OpenBLAS for 8–64 rows per core; for one row or many, OpenBLAS wins.
+        let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N)
+        var whhT = uninitializedFloats(fast ? H * H4 : 0)
+        if fast { for r in 0..<H4 { for k in 0..<H { whhT[k * H4 + r] = whh[r * H + k] } } }
         nonisolated(unsafe) let w = whh.baseAddress!
         whhT.withUnsafeBufferPointer { wT in
         nonisolated(unsafe) let wT = wT.baseAddress!
@@ -119,7 +120,7 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
                                              tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
                                              dgates: dgs + rowGates, batch: n, hidden: H)
                     // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]).
-                    if SmallGEMM.supports(n: H) {
+                    if SmallGEMM.supports(n: H) && SmallGEMM.pays(rows: N) {
                         SmallGEMM.multiply(m: n, n: H, k: H4, a: dgs + rowGates, lda: H4, b: w, c: dhs + lo * H, ldc: H,
                                            accumulate: false)
                     } else {

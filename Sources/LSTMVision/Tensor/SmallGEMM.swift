@@ -10,6 +10,13 @@ public enum SmallGEMM {
     /// True when this kernel handles `n` columns (multiples of 16); otherwise use `BLAS.gemm`.
     public static func supports(n: Int) -> Bool { enabled && n > 0 && n % 16 == 0 }
 
+    /// True when a batch of `rows` split over the cores leaves 8–64 rows per core, where this kernel
+    /// measured faster than OpenBLAS (fewer rows: OpenBLAS's vector path; more: its packing pays off).
+    public static func pays(rows: Int) -> Bool {
+        let perCore = rows / max(1, min(Parallel.cores, rows / 8))
+        return rows >= 8 && perCore <= 64
+    }
+
     /// Off when LSTMVISION_SMALL_GEMM=0 (then OpenBLAS does every product), for comparisons.
     public static let enabled = ProcessInfo.processInfo.environment["LSTMVISION_SMALL_GEMM"] != "0"
 
