@@ -36,10 +36,14 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     }
 
     /// Parses `bytes`, trapping (so that libFuzzer or the harness records the input) on an undocumented error.
-    func run(_ bytes: [UInt8]) {
+    /// Returns true when the input parsed, false when it was refused.
+    @discardableResult
+    func run(_ bytes: [UInt8]) -> Bool {
         do {
             try parse(bytes)
+            return true
         } catch where Self.isParserError(error) {
+            return false
         } catch {
             fatalError("\(rawValue): unexpected error type \(type(of: error)): \(error)")
         }

@@ -115,14 +115,14 @@ func harness(_ args: [String]) -> Int32 {
     for seedInput in corpus { currentInput = seedInput; target.run(seedInput) }
     var mutator = Mutator(state: seed)
     let start = Date()
-    var slowest = 0.0
+    var slowest = 0.0, accepted = 0
     for i in 0..<iterations {
         // Mostly mutate a seed; sometimes keep mutating the previous input for deeper changes.
         let base = i > 0 && mutator.below(4) == 0 ? currentInput : corpus[mutator.below(corpus.count)]
         let input = mutator.mutate(base, corpus: corpus)
         currentInput = input
         let t0 = Date()
-        target.run(input)
+        if target.run(input) { accepted += 1 }
         let dt = Date().timeIntervalSince(t0)
         if dt > slowest { slowest = dt }
         if dt > 2 {
@@ -133,7 +133,7 @@ func harness(_ args: [String]) -> Int32 {
         if (i + 1) % 100_000 == 0 { print("\(target.rawValue): \(i + 1) executions, \(Int(Date().timeIntervalSince(start))) s") }
     }
     let seconds = Date().timeIntervalSince(start)
-    print("\(target.rawValue): \(iterations) executions over \(corpus.count) seeds in \(String(format: "%.1f", seconds)) s,"
+    print("\(target.rawValue): \(iterations) executions (\(accepted) parsed, the rest refused) over \(corpus.count) seeds in \(String(format: "%.1f", seconds)) s,"
           + " slowest \(String(format: "%.3f", slowest)) s, peak memory \(peakMemoryMiB()) MiB, no crash")
     guard peakMemoryMiB() <= maxMemory else {
         print("peak memory \(peakMemoryMiB()) MiB is over --max-memory-mib \(maxMemory)")

@@ -41,6 +41,13 @@ import Testing
         checkGradients([u]) { (repeatLeading(u, count: 4) * Variable(m)).sum() }
     }
 
+    @Test func cellBlocksAreTheFineMapUnderEachCell() throws {
+        let model = try LSTMDetector.make(DetectorConfig(height: 16, width: 16, convWidths: [1, 1, 1]), seed: 0)   // 2×2 cells
+        let x = Variable(Tensor(shape: [1, 1, 4, 4], scalars: (0..<16).map(Float.init)))
+        // Per cell (row-major), the pixels (x, y) of its 2×2 block in the order (0, 0), (0, 1), (1, 0), (1, 1).
+        #expect(model.cellBlocks(x).value == Tensor(shape: [4, 4], scalars: [0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15]))
+    }
+
     // MARK: - Hungarian loss
 
     /// A raw output [K, cells, 6 + classes] for one 64×64 image whose every step predicts `boxes[k]`

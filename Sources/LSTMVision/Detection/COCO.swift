@@ -234,10 +234,32 @@ private enum COCOJSON {
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data, source: String, what: String) throws -> T {
+        try checkNesting(data, source: source, what: what)
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch let error as DecodingError {
             throw DataError.invalid("\(source): not valid \(what) JSON: \(message(error))")
+        }
+    }
+
+    /// Foundation's JSONDecoder (Swift 6.3.1) traps instead of throwing when the data ends while more than
+    /// 512 arrays or objects are open (513 bytes of `[` crash it; found by fuzzing, see
+    /// Tests/Fuzz/regressions/coco), so deeper nesting is refused here first. COCO files nest 4 levels deep.
+    static func checkNesting(_ data: Data, source: String, what: String) throws {
+        var depth = 0, inString = false, escaped = false
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+          for byte in bytes {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            } else if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
+                depth += 1
+                guard depth <= 512 else { throw DataError.invalid("\(source): not valid \(what) JSON: nested more than 512 levels deep") }
+            } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
+                depth -= 1
+            }
+          }
         }
     }
 

@@ -21,13 +21,16 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     /// When true the head reads the cell's feature beside the LSTM's hidden state (a skip connection), so that
     /// what the encoder knows about the object (its class, its extent) need not pass through the LSTM.
     public var skipFeatures: Bool
+    /// When true the head also reads, per cell, the 2×2 block of the finer feature map under it (the last one
+    /// before the final pooling, stride/2 per pixel), laid side by side: sub-cell detail for the box edges.
+    public var fineFeatures: Bool
     /// Class names, one per class index.
     public var classNames: [String]
     /// The COCO category id of each class index (results files use them).
     public var categoryIDs: [Int]
 
     public init(height: Int = 64, width: Int = 64, channels: Int = 1, stride: Int = 8, convWidths: [Int] = [16, 32, 64, 64],
-                hidden: Int = 128, maxBoxes: Int = 3, skipFeatures: Bool = true, classNames: [String] = (0...9).map(String.init), categoryIDs: [Int]? = nil) {
+                hidden: Int = 128, maxBoxes: Int = 3, skipFeatures: Bool = true, fineFeatures: Bool = true, classNames: [String] = (0...9).map(String.init), categoryIDs: [Int]? = nil) {
         self.height = height
         self.width = width
         self.channels = channels
@@ -36,6 +39,7 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
         self.hidden = hidden
         self.maxBoxes = maxBoxes
         self.skipFeatures = skipFeatures
+        self.fineFeatures = fineFeatures
         self.classNames = classNames
         self.categoryIDs = categoryIDs ?? Array(0..<classNames.count)
     }
@@ -53,8 +57,10 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     public var outputsPerStep: Int { 6 + classes }
     /// Feature size of one cell: the last convolution's width.
     public var featureSize: Int { convWidths.last ?? 0 }
-    /// The head's input size: the hidden state, plus the cell's feature with `skipFeatures`.
-    public var headInputSize: Int { hidden + (skipFeatures ? featureSize : 0) }
+    /// Per cell, the size of the `fineFeatures` block: 4 × the channels of the map before the last pooling.
+    public var fineFeatureSize: Int { fineFeatures ? 4 * convWidths[poolingStages - 1] : 0 }
+    /// The head's input size: the hidden state, plus the cell's feature with `skipFeatures`, plus the fine block.
+    public var headInputSize: Int { hidden + (skipFeatures ? featureSize : 0) + fineFeatureSize }
 
     /// Checks the sizes fit together; the message says which does not.
     public func validate() throws {

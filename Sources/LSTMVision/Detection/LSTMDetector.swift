@@ -14,10 +14,12 @@ public final class LSTMDetector: Module {
     public let convolutions: [Conv2D]
     /// The decoder: time-major, one sequence of K steps per cell, fed the cell's feature at every step.
     public let lstm: LSTM
-    /// Per step: hidden state (and, with `skipFeatures`, the cell's feature) → box (4), confidence logits (2), class logits.
+    /// Per step: hidden state (and, with `skipFeatures` and `fineFeatures`, the cell's features) → box (4), confidence
+    /// logits (2), class logits.
     public let head: Linear
 
-    /// A detector with fresh weights (PyTorch's default initialisation); `config` must be valid.
+    /// A detector with fresh weights: He-initialised convolutions, PyTorch's default for the LSTM and the head, and a
+    /// confidence prior; `config` must be valid (`make` checks it and throws).
     public init(_ config: DetectorConfig, generator: inout SeededGenerator) {
         precondition((try? config.validate()) != nil, "LSTMDetector: invalid config \(config.json())")
         self.config = config
@@ -89,8 +91,10 @@ public final class LSTMDetector: Module {
         var x = reshape(images, [n, c.height * c.width, c.channels])
         if c.channels > 1 { x = swapTrailingAxes(x) }
         x = reshape(x, [n, c.channels, c.height, c.width])
+        var fine: Variable?
         for (i, conv) in convolutions.enumerated() {
             x = relu(conv(x))
+            if c.fineFeatures && i == c.poolingStages - 1 { fine = cellBlocks(x) }
             if i < c.poolingStages { x = maxPool2d(x, kernel: 2, stride: 2) }
         }
         // Feature grid [N, F, gh, gw] → one row per cell [N·cells, F].
@@ -99,8 +103,18 @@ public final class LSTMDetector: Module {
         let steps = repeatLeading(cells, count: c.maxBoxes)                    // [K, N·cells, F]
         var hidden = lstm(steps).output                                         // [K, N·cells, hidden]
         if c.skipFeatures { hidden = concatLast([hidden, steps]) }              // [K, N·cells, hidden + F]
+        if let fine { hidden = concatLast([hidden, repeatLeading(fine, count: c.maxBoxes)]) }   // [K, N·cells, … + 4C]
         let out = head(reshape(hidden, [c.maxBoxes * n * c.cells, c.headInputSize]))   // [K·N·cells, 6 + classes]
         return reshape(out, [c.maxBoxes, n * c.cells, c.outputsPerStep])
+    }
+
+    /// The 2×2 block of a [N, C, 2·gh, 2·gw] map under each cell, side by side: [N·cells, 4C] (space to depth).
+    func cellBlocks(_ x: Variable) -> Variable {
+        let n = x.shape[0], ch = x.shape[1], gh = config.gridHeight, gw = config.gridWidth
+        // [(n, c, gy), (sy), (gx, sx)] → [(n, c, gy), (gx, sx), (sy)] → [n, c, (gy, gx, sx, sy)] → [n, (gy, gx, sx, sy), c].
+        let rows = swapTrailingAxes(reshape(x, [n * ch * gh, 2, 2 * gw]))
+        let cellMajor = swapTrailingAxes(reshape(rows, [n, ch, 4 * gh * gw]))
+        return reshape(cellMajor, [n * gh * gw, 4 * ch])
     }
 
     /// Detects objects in images [N, height, width·channels] (pixels in [0, 1]) without recording gradients,
