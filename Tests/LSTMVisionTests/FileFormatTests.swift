@@ -134,6 +134,13 @@ import Testing
         state["fc.weight"] = Tensor(repeating: .nan, shape: [10, 8])
         try SafeTensors.write(state, to: path)
         #expect(throws: CheckpointError.self) { try ModelFile.load(path) }
+        // Settings that claim a huge model in a tiny file are refused before anything is allocated.
+        let hostile = ModelConfig(hidden: 8192, layers: 16, bidirectional: true)
+        try SafeTensors.write(["fc.weight": Tensor(zeros: [2, 2])], metadata: [ModelFile.configKey: hostile.json()], to: path)
+        #expect(throws: CheckpointError.self) { try ModelFile.load(path) }
+        // Deeply nested settings JSON (JSONDecoder would trap) is an error too.
+        try SafeTensors.write(["fc.weight": Tensor(zeros: [2, 2])], metadata: [ModelFile.configKey: String(repeating: "[", count: 600)], to: path)
+        #expect(throws: (any Error).self) { try ModelFile.load(path) }
         try FileManager.default.removeItem(atPath: path)
     }
 }

@@ -221,7 +221,7 @@ public struct COCODetection: Codable, Sendable, Equatable {
 private func describe(_ b: Box) -> String { "[\(b.x), \(b.y), \(b.width), \(b.height)]" }
 
 /// Reading and writing the JSON of both COCO file kinds, with errors that name the file and the place.
-private enum COCOJSON {
+enum COCOJSON {
     static func load(_ path: String, maxBytes: Int) throws -> Data {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataError.missing("\(path): no such file") }

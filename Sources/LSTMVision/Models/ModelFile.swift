@@ -19,6 +19,7 @@ public enum ModelFile {
         let (tensors, metadata) = try SafeTensors.read(path)
         let config: ModelConfig
         if let json = metadata[configKey] {
+            try COCOJSON.checkNesting(Data(json.utf8), source: path, what: configKey)   // JSONDecoder traps on deep nesting
             guard let c = try? JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) else {
                 throw CheckpointError.invalid("\(path): unreadable \(configKey) metadata")
             }
@@ -27,6 +28,13 @@ public enum ModelFile {
             config = try inferRowLSTM(tensors, source: path)
         }
         do { try config.validate() } catch { throw CheckpointError.invalid("\(path): \(error)") }
+        // The recurrent weights alone hold layers·directions·4·hidden² values: a config that claims more
+        // than the file holds is refused before the model is allocated.
+        let stored = tensors.values.reduce(0) { $0 + $1.count }
+        let claimed = config.layers * (config.bidirectional ? 2 : 1) * 4 * config.hidden * config.hidden
+        guard claimed <= stored else {
+            throw CheckpointError.mismatch("\(path): its settings (hidden \(config.hidden), \(config.layers) layers) need more weights than the file's \(stored) values")
+        }
         let model = try makeClassifier(config, seed: 0)
         try model.loadStateDict(tensors, source: path)
         model.training = false

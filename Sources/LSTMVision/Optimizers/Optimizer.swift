@@ -127,7 +127,12 @@ public final class Adam: Optimizer {
         for (k, t) in state {
             if k.hasPrefix("exp_avg_sq.") { v[String(k.dropFirst(11))] = t }
             else if k.hasPrefix("exp_avg.") { m[String(k.dropFirst(8))] = t }
-            else if k.hasPrefix("step.") { steps[String(k.dropFirst(5))] = Int(t.scalar) }
+            else if k.hasPrefix("step.") {
+                guard t.count == 1, t.scalars[0].isFinite, t.scalars[0] >= 0, t.scalars[0] < 1e9 else {
+                    throw CheckpointError.invalid("optimizer state '\(k)' is not a step count")
+                }
+                steps[String(k.dropFirst(5))] = Int(t.scalars[0])
+            }
         }
     }
 }
