@@ -53,16 +53,7 @@ public enum Parallel {
 
     /// Runs `body(range)` over `0..<n` in contiguous chunks, in parallel when `n >= minimum`.
     public static func forChunks(_ n: Int, minimum: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
-        let parts = n >= minimum ? min(cores, n) : 1
-        if parts <= 1 { body(0..<n); return }
-        let step = (n + parts - 1) / parts
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
-                let lo = p * step, hi = min(n, lo + step)
-                if lo < hi { body(lo..<hi) }
-            }
-        }
+        split(n, parts: n >= minimum ? min(cores, n) : 1, body)
     }
 
     /// Splits `0..<rows` into one block per core (when there are at least `minimum` rows per block) and
@@ -74,11 +65,17 @@ public enum Parallel {
         let saved = BLAS.threads
         BLAS.setThreads(1)
         defer { BLAS.setThreads(saved) }
-        let step = (rows + parts - 1) / parts
+        split(rows, parts: parts, body)
+    }
+
+    /// Runs `body` on `parts` contiguous, near-equal ranges of `0..<n` concurrently.
+    private static func split(_ n: Int, parts: Int, _ body: (Range<Int>) -> Void) {
+        if parts <= 1 { body(0..<n); return }
+        let step = (n + parts - 1) / parts
         withoutActuallyEscaping(body) { body in
             nonisolated(unsafe) let body = body
             DispatchQueue.concurrentPerform(iterations: parts) { p in
-                let lo = p * step, hi = min(rows, lo + step)
+                let lo = p * step, hi = min(n, lo + step)
                 if lo < hi { body(lo..<hi) }
             }
         }
