@@ -29,7 +29,7 @@ public func relu(_ x: Variable) -> Variable {
 }
 
 /// Applies a vectorised map to a tensor.
-func mapTensor(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+func mapTensor(_ x: Tensor, _ f: (VectorMath.V) -> VectorMath.V) -> Tensor {
     var y = x
     y.scalars.withUnsafeMutableBufferPointer { p in
         guard let base = p.baseAddress else { return }

@@ -47,11 +47,10 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
         bias.withUnsafeBufferPointer { b in
             for r in 0..<(T * N) { let row = g + r * H4; for j in 0..<H4 { row[j] += b[j] } }
         }
-        // W_hhᵀ [H, 4H], laid out once so the per-step kernel reads it in place (see SmallGEMM).
-        // Measured: it beats OpenBLAS for 8–64 rows per core; for one row or many, OpenBLAS wins.
+        // W_hhᵀ [H, 4H], laid out once per weight update so the per-step kernel reads it in place (see
+        // SmallGEMM). Measured: it beats OpenBLAS up to 64 rows per core; for more, OpenBLAS wins.
         let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N)
-        var whhT = uninitializedFloats(fast ? H * H4 : 0)
-        if fast { for r in 0..<H4 { for k in 0..<H { whhT[k * H4 + r] = whh[r * H + k] } } }
+        let whhT = fast ? weightHH.transposedScalars : []
         nonisolated(unsafe) let w = whh.baseAddress!
         whhT.withUnsafeBufferPointer { wT in
         nonisolated(unsafe) let wT = wT.baseAddress!
@@ -69,7 +68,7 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
                                        c: gt, ldc: H4, accumulate: true)
                 } else {
                     BLAS.gemm(transA: false, transB: true, m: n, n: H4, k: H, a: h + prev * step + lo * H, lda: H,
-                              b: w, ldb: H, beta: 1, c: gt, ldc: H4)
+                              b: w, ldb: H, beta: 1, c: gt, ldc: H4, threads: 1)
                 }
                 LSTMKernels.cellForward(gates: gt, cPrev: c + prev * step + lo * H, c: c + cur * step + lo * H,
                                         tanhC: tc + t * step + lo * H, h: h + cur * step + lo * H, batch: n, hidden: H)
@@ -125,7 +124,7 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
                                            accumulate: false)
                     } else {
                         BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dgs + rowGates, lda: H4,
-                                  b: w, ldb: H, beta: 0, c: dhs + lo * H, ldc: H)
+                                  b: w, ldb: H, beta: 0, c: dhs + lo * H, ldc: H, threads: 1)
                     }
                 }
             }

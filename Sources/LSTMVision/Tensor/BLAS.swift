@@ -3,23 +3,59 @@ import COpenBLAS
 /// Matrix products through OpenBLAS `cblas_sgemm`; transposes are BLAS flags, never copies.
 public enum BLAS {
     /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, all row-major with leading dimensions.
+    /// Products of at least `parallelWork` multiply-adds are split into row (or column) blocks, one per
+    /// thread, each a single-threaded OpenBLAS call: OpenBLAS's own threads spin in `sched_yield` after
+    /// every call and steal the cores from the LSTM's time loop. Pass `threads: 1` inside parallel code.
     @inlinable
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = Parallel.threads) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
+        let parts = m * n * k >= parallelWork ? min(threads, max(m, n) / 16) : 1
+        if parts <= 1 {
+            gemmOneThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                          beta: beta, c: c, ldc: ldc)
+        } else if m >= n {   // row blocks of C: rows of op(A)
+            nonisolated(unsafe) let (a, b, c) = (a, b, c)
+            Parallel.forParts(m, parts: parts) { r in
+                gemmOneThread(transA: transA, transB: transB, m: r.count, n: n, k: k, alpha: alpha,
+                              a: a + r.lowerBound * (transA ? 1 : lda), lda: lda, b: b, ldb: ldb,
+                              beta: beta, c: c + r.lowerBound * ldc, ldc: ldc)
+            }
+        } else {             // column blocks of C: columns of op(B)
+            nonisolated(unsafe) let (a, b, c) = (a, b, c)
+            Parallel.forParts(n, parts: parts) { r in
+                gemmOneThread(transA: transA, transB: transB, m: m, n: r.count, k: k, alpha: alpha, a: a, lda: lda,
+                              b: b + r.lowerBound * (transB ? ldb : 1), ldb: ldb, beta: beta, c: c + r.lowerBound, ldc: ldc)
+            }
+        }
+    }
+
+    /// Multiply-adds from which `gemm` splits a product over threads (below, thread wake-up costs more).
+    public static let parallelWork = 1 << 19
+
+    /// One single-threaded `cblas_sgemm` call (OpenBLAS's own threading is switched off once).
+    @inlinable
+    static func gemmOneThread(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = openBLASSingleThreaded
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+
+    /// Switches OpenBLAS's thread pool off on first use; `Parallel` does the threading.
+    @usableFromInline static let openBLASSingleThreaded: Void = openblas_set_num_threads(1)
 
     /// y = alpha · op(A) · x + beta · y for a row-major A [m×n] (op transposes when `transA`).
     @inlinable
     public static func gemv(transA: Bool, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                             x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>) {
+        _ = openBLASSingleThreaded
         cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
                     x, 1, beta, y, 1)
     }
@@ -41,11 +77,11 @@ public enum BLAS {
         }
     }
 
-    /// Sets the number of threads OpenBLAS uses for one call.
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// Sets the number of threads matrix products and parallel loops use (`Parallel.threads`).
+    public static func setThreads(_ n: Int) { Parallel.threads = max(1, n) }
 
-    /// The number of threads OpenBLAS uses.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// The number of threads matrix products use.
+    public static var threads: Int { Parallel.threads }
 }
 
 extension Tensor {

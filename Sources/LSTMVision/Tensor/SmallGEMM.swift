@@ -10,11 +10,10 @@ public enum SmallGEMM {
     /// True when this kernel handles `n` columns (multiples of 16); otherwise use `BLAS.gemm`.
     public static func supports(n: Int) -> Bool { enabled && n > 0 && n % 16 == 0 }
 
-    /// True when a batch of `rows` split over the cores leaves 8–64 rows per core, where this kernel
-    /// measured faster than OpenBLAS (fewer rows: OpenBLAS's vector path; more: its packing pays off).
+    /// True when a batch of `rows` split over the threads leaves at most 64 rows per thread, where this
+    /// kernel measured faster than OpenBLAS (with more rows, OpenBLAS's packing of B pays off).
     public static func pays(rows: Int) -> Bool {
-        let perCore = rows / max(1, min(Parallel.cores, rows / 8))
-        return rows >= 8 && perCore <= 64
+        rows / max(1, min(Parallel.threads, rows / 8)) <= 64
     }
 
     /// Off when LSTMVISION_SMALL_GEMM=0 (then OpenBLAS does every product), for comparisons.
@@ -24,22 +23,26 @@ public enum SmallGEMM {
     public static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                 b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         precondition(n % 16 == 0, "SmallGEMM: n = \(n) is not a multiple of 16")
-        // Column panels outside, rows inside: a k×64 panel of B stays in L1 while every row block uses it.
+        // Groups of 4 rows: column panels outside, rows inside, so a k×64 panel of B stays in L1 while
+        // every row block uses it.
+        let m4 = m - m % 4
         var j = 0
         while j + 64 <= n {
             var r = 0
-            while r + 4 <= m { block4x4(r, j, k, a, lda, b, n, c, ldc, accumulate); r += 4 }
-            while r < m {
-                for q in 0..<4 { block1x1(r, j + 16 * q, k, a, lda, b, n, c, ldc, accumulate) }
-                r += 1
-            }
+            while r < m4 { block4x4(r, j, k, a, lda, b, n, c, ldc, accumulate); r += 4 }
             j += 64
         }
         while j < n {
             var r = 0
-            while r + 4 <= m { block4x1(r, j, k, a, lda, b, n, c, ldc, accumulate); r += 4 }
-            while r < m { block1x1(r, j, k, a, lda, b, n, c, ldc, accumulate); r += 1 }
+            while r < m4 { block4x1(r, j, k, a, lda, b, n, c, ldc, accumulate); r += 4 }
             j += 16
+        }
+        // Remaining rows (a batch of one is all remainder): 128 columns at a time, so that eight
+        // independent accumulators hide the FMA latency while B streams through once.
+        for r in m4..<m {
+            j = 0
+            while j + 128 <= n { block1x8(r, j, k, a, lda, b, n, c, ldc, accumulate); j += 128 }
+            while j < n { block1x1(r, j, k, a, lda, b, n, c, ldc, accumulate); j += 16 }
         }
     }
 
@@ -90,6 +93,26 @@ public enum SmallGEMM {
         }
         let o0 = c + r * ldc + j
         store(c0, o0, accumulate); store(c1, o0 + ldc, accumulate); store(c2, o0 + 2 * ldc, accumulate); store(c3, o0 + 3 * ldc, accumulate)
+    }
+
+    /// Row r, columns j..<j+128.
+    @inline(__always)
+    static func block1x8(_ r: Int, _ j: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>,
+                         _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
+        let a0 = a + r * lda
+        var bp = b + j
+        for p in 0..<k {
+            let s = V(repeating: a0[p])
+            c0 = c0.addingProduct(s, load(bp)); c1 = c1.addingProduct(s, load(bp + 16))
+            c2 = c2.addingProduct(s, load(bp + 32)); c3 = c3.addingProduct(s, load(bp + 48))
+            c4 = c4.addingProduct(s, load(bp + 64)); c5 = c5.addingProduct(s, load(bp + 80))
+            c6 = c6.addingProduct(s, load(bp + 96)); c7 = c7.addingProduct(s, load(bp + 112))
+            bp += ldb
+        }
+        let o = c + r * ldc + j
+        store(c0, o, accumulate); store(c1, o + 16, accumulate); store(c2, o + 32, accumulate); store(c3, o + 48, accumulate)
+        store(c4, o + 64, accumulate); store(c5, o + 80, accumulate); store(c6, o + 96, accumulate); store(c7, o + 112, accumulate)
     }
 
     /// Row r, columns j..<j+16.

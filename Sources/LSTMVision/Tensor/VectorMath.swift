@@ -1,20 +1,22 @@
 import Dispatch
 import Foundation
 
-/// Transcendental kernels (exp, sigmoid, tanh) written branch-free on scalars so that the loops calling
-/// them vectorise (AVX-512/AVX2 when the build targets them), next to libm references for the tests.
-/// The polynomial is Cephes' `expf` (about 1 ulp on the reduced range); NaN stays NaN.
+/// Transcendental kernels (exp, sigmoid, tanh) on 16 lanes at a time (one AVX-512 register; two AVX2
+/// ones), branch-free, next to libm references for the tests. The polynomial is Cephes' `expf` (about
+/// 1 ulp on the reduced range); NaN stays NaN.
 public enum VectorMath {
+    /// Sixteen floats, the unit every kernel here works on.
+    public typealias V = SIMD16<Float>
+
     /// e^x; inputs are clamped to [-87.3, 88.3] so the result stays finite and normal.
     @inline(__always)
-    public static func exp(_ x: Float) -> Float {
-        var xc = x < -87.3 ? -87.3 : x
-        xc = xc > 88.3 ? 88.3 : xc
+    public static func exp(_ x: V) -> V {
+        let xc = pointwiseMin(pointwiseMax(x, V(repeating: -87.3)), V(repeating: 88.3))   // NaN passes through
         // n = round(x / ln 2) by the 1.5·2²³ trick (plain adds, no libm call).
         let n = (xc * 1.442_695_040_888_963_4 + 12_582_912) - 12_582_912
         var r = xc - n * 0.693_359_375
         r = r + n * 2.121_944_400_546_905_8e-4
-        var p: Float = 1.987_569_150_0e-4
+        var p = V(repeating: 1.987_569_150_0e-4)
         p = p * r + 1.398_199_950_7e-3
         p = p * r + 8.333_451_907_3e-3
         p = p * r + 4.166_579_589_4e-2
@@ -22,22 +24,35 @@ public enum VectorMath {
         p = p * r + 5.000_000_120_1e-1
         p = p * r * r + r + 1
         // 2ⁿ: n + 127 + 2²³ holds the biased exponent in its low mantissa bits; shift it into place.
-        let biased = (n + 8_388_735).bitPattern & 0xFF
-        return p * Float(bitPattern: biased << 23)
+        let biased = unsafeBitCast(n + 8_388_735, to: SIMD16<UInt32>.self) & 0xFF
+        return p * unsafeBitCast(biased &<< 23, to: V.self)
     }
 
     /// Logistic sigmoid 1 / (1 + e^-x).
     @inline(__always)
-    public static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
+    public static func sigmoid(_ x: V) -> V { 1 / (1 + exp(-x)) }
 
     /// Hyperbolic tangent, as 2·sigmoid(2x) − 1 (absolute error below 1e-7).
     @inline(__always)
-    public static func tanh(_ x: Float) -> Float { 2 / (1 + exp(-2 * x)) - 1 }
+    public static func tanh(_ x: V) -> V { 2 / (1 + exp(-2 * x)) - 1 }
 
-    /// Applies `f` to `n` floats from `x` into `y` (which may alias `x`).
+    /// Sixteen floats from `p` (any alignment).
+    @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    /// Stores sixteen floats at `p` (any alignment).
+    @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+
+    /// Applies `f` to `n` floats from `x` into `y` (which may alias `x`), 16 at a time.
     @inline(__always)
-    public static func map(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ f: (Float) -> Float) {
-        for i in 0..<n { y[i] = f(x[i]) }
+    public static func map(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ f: (V) -> V) {
+        let full = n - n % 16
+        var i = 0
+        while i < full { store(f(load(x + i)), y + i); i += 16 }
+        if full < n {
+            var t = V()
+            for l in 0..<(n - full) { t[l] = x[full + l] }
+            t = f(t)
+            for l in 0..<(n - full) { y[full + l] = t[l] }
+        }
     }
 
     /// Scalar references of the kernels above, through libm.
@@ -48,28 +63,26 @@ public enum VectorMath {
 
 /// Splits work over the machine's cores when it is large enough to pay for the threads.
 public enum Parallel {
-    /// The number of worker chunks used for parallel loops (the core count).
+    /// The number of cores of this machine.
     public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// The number of threads parallel loops and matrix products use (default: every core; `--threads`).
+    nonisolated(unsafe) public static var threads = cores
 
     /// Runs `body(range)` over `0..<n` in contiguous chunks, in parallel when `n >= minimum`.
     public static func forChunks(_ n: Int, minimum: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
-        split(n, parts: n >= minimum ? min(cores, n) : 1, body)
+        forParts(n, parts: n >= minimum ? min(threads, n) : 1, body)
     }
 
-    /// Splits `0..<rows` into one block per core (when there are at least `minimum` rows per block) and
-    /// runs `body` on each block concurrently, with OpenBLAS single-threaded inside (the blocks already
-    /// use every core). Used for the LSTM time loop, where batch rows are independent.
+    /// Splits `0..<rows` into one block per thread (when there are at least `minimum` rows per block) and
+    /// runs `body` on each block concurrently; matrix products inside must pass `threads: 1`. Used for the
+    /// LSTM time loop, where batch rows are independent.
     public static func forRowBlocks(_ rows: Int, minimum: Int = 8, _ body: (Range<Int>) -> Void) {
-        let parts = min(cores, rows / minimum)
-        if parts <= 1 { body(0..<rows); return }
-        let saved = BLAS.threads
-        BLAS.setThreads(1)
-        defer { BLAS.setThreads(saved) }
-        split(rows, parts: parts, body)
+        forParts(rows, parts: min(threads, rows / minimum), body)
     }
 
     /// Runs `body` on `parts` contiguous, near-equal ranges of `0..<n` concurrently.
-    private static func split(_ n: Int, parts: Int, _ body: (Range<Int>) -> Void) {
+    public static func forParts(_ n: Int, parts: Int, _ body: (Range<Int>) -> Void) {
         if parts <= 1 { body(0..<n); return }
         let step = (n + parts - 1) / parts
         withoutActuallyEscaping(body) { body in
