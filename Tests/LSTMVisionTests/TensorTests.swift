@@ -110,6 +110,30 @@ import Testing
 }
 
 @Suite struct SmallGEMMTests {
+    /// The fused step product bias + A₁·B₁ + A₂·B₂ against the triple loop, on row/column remainders.
+    @Test(arguments: [(1, 512, 28, 128), (3, 80, 5, 7), (32, 512, 28, 128), (6, 144, 256, 16)])
+    func twoTermsAndBiasMatchReference(_ m: Int, _ n: Int, _ k1: Int, _ k2: Int) {
+        let a1 = randomTensor([m, k1], seed: 4), b1 = randomTensor([k1, n], seed: 5)
+        let a2 = randomTensor([m, k2 + 1], seed: 6), b2 = randomTensor([k2, n], seed: 7), bias = randomTensor([n], seed: 8)
+        var ref = [Float](repeating: 0, count: m * n), second = ref
+        BLAS.gemmReference(transA: false, transB: false, m: m, n: n, k: k1, a: a1.scalars, lda: k1, b: b1.scalars, ldb: n,
+                           beta: 0, c: &ref, ldc: n)
+        BLAS.gemmReference(transA: false, transB: false, m: m, n: n, k: k2, a: a2.scalars, lda: k2 + 1, b: b2.scalars, ldb: n,
+                           beta: 0, c: &second, ldc: n)
+        for r in 0..<m { for j in 0..<n { ref[r * n + j] += second[r * n + j] + bias.scalars[j] } }
+        var c = [Float](repeating: .nan, count: m * n)
+        a1.scalars.withUnsafeBufferPointer { a1p in b1.scalars.withUnsafeBufferPointer { b1p in
+        a2.scalars.withUnsafeBufferPointer { a2p in b2.scalars.withUnsafeBufferPointer { b2p in
+        bias.scalars.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            SmallGEMM.multiply(m: m, n: n, .init(a: a1p.baseAddress!, lda: k1, b: b1p.baseAddress!, k: k1),
+                               .init(a: a2p.baseAddress!, lda: k2 + 1, b: b2p.baseAddress!, k: k2), bias: bp.baseAddress!,
+                               c: cp.baseAddress!, ldc: n, accumulate: false)
+        } } } } } }
+        let worst = zip(c, ref).map { abs($0 - $1) }.max()!
+        print("  SmallGEMM two terms \(m)×\(n)×(\(k1)+\(k2)): largest difference \(worst)")
+        #expect(worst < 1e-4)
+    }
+
     /// The register-blocked kernel against the plain triple loop, on every row/column remainder.
     @Test(arguments: [(1, 16, 3), (3, 32, 5), (4, 64, 7), (5, 80, 128), (9, 512, 128), (32, 128, 512), (7, 48, 1), (1, 512, 128), (2, 272, 9)])
     func matchesReference(_ m: Int, _ n: Int, _ k: Int) {

@@ -3,80 +3,142 @@
 ///   gates = x_t·W_ihᵀ + b_ih + h_{t−1}·W_hhᵀ + b_hh
 ///   c_t = σ(f)·c_{t−1} + σ(i)·tanh(g),   h_t = σ(o)·tanh(c_t)
 ///
-/// Everything is time-major ([T, N, ·]) so each time step is a contiguous block: the input projection
-/// of all steps is one GEMM, the recurrent weight gradient is one GEMM after the loop, and the time loop
+/// Everything is time-major ([T, N, ·]) so each time step is a contiguous block: each step's gates are
+/// one fused product, the weight gradients are one GEMM each after the loop, and the time loop
 /// allocates nothing.
 public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
                          weightIH: Variable, weightHH: Variable, biasIH: Variable, biasHH: Variable,
                          reverse: Bool) -> (output: Variable, h: Variable, c: Variable) {
+    lstmSequences(x, [LSTMDirection(h0: h0, c0: c0, weightIH: weightIH, weightHH: weightHH, biasIH: biasIH,
+                                    biasHH: biasHH, reverse: reverse)])[0]
+}
+
+/// The weights, initial state and direction of one `lstmSequence` over an input.
+public struct LSTMDirection {
+    public var h0, c0, weightIH, weightHH, biasIH, biasHH: Variable
+    public var reverse: Bool
+    public init(h0: Variable, c0: Variable, weightIH: Variable, weightHH: Variable, biasIH: Variable, biasHH: Variable, reverse: Bool) {
+        self.h0 = h0; self.c0 = c0; self.weightIH = weightIH; self.weightHH = weightHH
+        self.biasIH = biasIH; self.biasHH = biasHH; self.reverse = reverse
+    }
+}
+
+/// `lstmSequence` for several directions over the same input (a bidirectional layer). When the batch is
+/// too small to split by rows, the directions' forward passes run concurrently, one per thread.
+public func lstmSequences(_ x: Variable, _ directions: [LSTMDirection]) -> [(output: Variable, h: Variable, c: Variable)] {
     precondition(x.value.rank == 3, "LSTM: input must be time-major [steps, batch, features], got \(x.shape)")
-    let T = x.shape[0], N = x.shape[1], I = x.shape[2]
-    let H4 = weightHH.shape[0], H = H4 / 4
-    precondition(H4 == 4 * H && weightHH.shape == [4 * H, H], "LSTM: weight_hh must be [4H, H], got \(weightHH.shape)")
-    precondition(weightIH.shape == [4 * H, I], "LSTM: weight_ih \(weightIH.shape) does not match input size \(I) (expects [\(4 * H), \(I)])")
-    precondition(biasIH.shape == [4 * H] && biasHH.shape == [4 * H], "LSTM: biases must be [\(4 * H)], got \(biasIH.shape) and \(biasHH.shape)")
-    precondition(h0.shape == [N, H] && c0.shape == [N, H], "LSTM: initial state must be [\(N), \(H)], got \(h0.shape) and \(c0.shape)")
-    precondition(T > 0, "LSTM: sequence has no steps")
-
-    let step = N * H
-    // gates [T·N, 4H]: pre-activations, then activations (i, f, g, o) kept for the backward.
-    var gates = uninitializedFloats(T * N * H4)          // every element written by the GEMM below
-    // states [(T+1)·N, H]: h and c of every step plus the initial one. Forward keeps h_t at block t+1
-    // (initial at 0); reverse keeps h_t at block t (initial at T). Either way the T "previous" blocks
-    // and the T output blocks are each contiguous.
-    var hs = uninitializedFloats((T + 1) * step)         // initial block copied in, the rest written by each step
-    var cs = uninitializedFloats((T + 1) * step)
-    var tanhC = uninitializedFloats(T * step)
-    let initialBlock = reverse ? T : 0
-    hs.replaceSubrange((initialBlock * step)..<((initialBlock + 1) * step), with: h0.value.scalars)
-    cs.replaceSubrange((initialBlock * step)..<((initialBlock + 1) * step), with: c0.value.scalars)
-
-    x.value.scalars.withUnsafeBufferPointer { xp in
-    weightIH.value.scalars.withUnsafeBufferPointer { wih in
-    weightHH.value.scalars.withUnsafeBufferPointer { whh in
-    gates.withUnsafeMutableBufferPointer { g in
-    hs.withUnsafeMutableBufferPointer { hp in
-    cs.withUnsafeMutableBufferPointer { cp in
-    tanhC.withUnsafeMutableBufferPointer { tc in
-        nonisolated(unsafe) let (g, h, c, tc) = (g.baseAddress!, hp.baseAddress!, cp.baseAddress!, tc.baseAddress!)
-        // All steps' input projections in one GEMM: [T·N, I] · W_ihᵀ → [T·N, 4H], plus both biases.
-        BLAS.gemm(transA: false, transB: true, m: T * N, n: H4, k: I, a: xp.baseAddress!, lda: I,
-                  b: wih.baseAddress!, ldb: I, beta: 0, c: g, ldc: H4)
-        var bias = [Float](repeating: 0, count: H4)
-        for j in 0..<H4 { bias[j] = biasIH.value.scalars[j] + biasHH.value.scalars[j] }
-        bias.withUnsafeBufferPointer { b in
-            for r in 0..<(T * N) { let row = g + r * H4; for j in 0..<H4 { row[j] += b[j] } }
-        }
-        // W_hhᵀ [H, 4H], laid out once per weight update so the per-step kernel reads it in place (see
-        // SmallGEMM). Measured: it beats OpenBLAS up to 64 rows per core; for more, OpenBLAS wins.
-        let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N)
-        let whhT = fast ? weightHH.transposedScalars : []
-        nonisolated(unsafe) let w = whh.baseAddress!
-        whhT.withUnsafeBufferPointer { wT in
-        nonisolated(unsafe) let wT = wT.baseAddress!
-        // The time loop: batch rows are independent, so each core runs every step on its own rows with
-        // single-threaded GEMMs (one synchronisation per sequence instead of one per step).
-        Parallel.forRowBlocks(N) { rows in
-            let lo = rows.lowerBound, n = rows.count
-            for s in 0..<T {
-                let t = reverse ? T - 1 - s : s
-                let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
-                let gt = g + t * N * H4 + lo * H4
-                // Recurrent projection added in place: gates_t += h_{t−1} · W_hhᵀ.
-                if fast {
-                    SmallGEMM.multiply(m: n, n: H4, k: H, a: h + prev * step + lo * H, lda: H, b: wT,
-                                       c: gt, ldc: H4, accumulate: true)
-                } else {
-                    BLAS.gemm(transA: false, transB: true, m: n, n: H4, k: H, a: h + prev * step + lo * H, lda: H,
-                              b: w, ldb: H, beta: 1, c: gt, ldc: H4, threads: 1)
-                }
-                LSTMKernels.cellForward(gates: gt, cPrev: c + prev * step + lo * H, c: c + cur * step + lo * H,
-                                        tanhC: tc + t * step + lo * H, h: h + cur * step + lo * H, batch: n, hidden: H)
+    let N = x.shape[1]
+    let concurrent = directions.count > 1 && Parallel.rowBlocks(N) <= 1 && Parallel.threads > 1
+    var states = [LSTMForward?](repeating: nil, count: directions.count)
+    if concurrent {
+        states.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let out = out
+            Parallel.forParts(directions.count, parts: min(Parallel.threads, directions.count)) { r in
+                for d in r { out[d] = LSTMForward(x.value, directions[d], threads: 1) }
             }
         }
-        }
-    } } } } } } }
+    } else {
+        for d in directions.indices { states[d] = LSTMForward(x.value, directions[d], threads: Parallel.threads) }
+    }
+    return zip(directions, states).map { lstmBackwardNode(x, $0, $1!) }
+}
 
+/// The forward pass of one direction: the outputs, and the activations the backward reads.
+struct LSTMForward {
+    let T: Int, N: Int, I: Int, H: Int
+    /// gates [T·N, 4H]: the activations (i, f, g, o) of every step.
+    var gates: [Float]
+    /// h and c [(T+1)·N, H] of every step plus the initial one. Forward keeps h_t at block t+1 (initial
+    /// at 0); reverse keeps h_t at block t (initial at T). Either way the T "previous" blocks and the T
+    /// output blocks are each contiguous.
+    var hs: [Float], cs: [Float]
+    /// tanh(c_t) [T·N, H].
+    var tanhC: [Float]
+
+    init(_ xv: Tensor, _ d: LSTMDirection, threads: Int) {
+        let (h0, c0, weightIH, weightHH, biasIH, biasHH, reverse) = (d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH, d.reverse)
+        let T = xv.shape[0], N = xv.shape[1], I = xv.shape[2]
+        let H4 = weightHH.shape[0], H = H4 / 4
+        precondition(H4 == 4 * H && weightHH.shape == [4 * H, H], "LSTM: weight_hh must be [4H, H], got \(weightHH.shape)")
+        precondition(weightIH.shape == [4 * H, I], "LSTM: weight_ih \(weightIH.shape) does not match input size \(I) (expects [\(4 * H), \(I)])")
+        precondition(biasIH.shape == [4 * H] && biasHH.shape == [4 * H], "LSTM: biases must be [\(4 * H)], got \(biasIH.shape) and \(biasHH.shape)")
+        precondition(h0.shape == [N, H] && c0.shape == [N, H], "LSTM: initial state must be [\(N), \(H)], got \(h0.shape) and \(c0.shape)")
+        precondition(T > 0, "LSTM: sequence has no steps")
+        (self.T, self.N, self.I, self.H) = (T, N, I, H)
+        let step = N * H
+        var gates = uninitializedFloats(T * N * H4)          // every element written by the gate products below
+        var hs = uninitializedFloats((T + 1) * step)         // initial block copied in, the rest written by each step
+        var cs = uninitializedFloats((T + 1) * step)
+        var tanhC = uninitializedFloats(T * step)
+        let initialBlock = reverse ? T : 0
+        hs.replaceSubrange((initialBlock * step)..<((initialBlock + 1) * step), with: h0.value.scalars)
+        cs.replaceSubrange((initialBlock * step)..<((initialBlock + 1) * step), with: c0.value.scalars)
+
+        xv.scalars.withUnsafeBufferPointer { xp in
+        weightIH.value.scalars.withUnsafeBufferPointer { wih in
+        weightHH.value.scalars.withUnsafeBufferPointer { whh in
+        gates.withUnsafeMutableBufferPointer { g in
+        hs.withUnsafeMutableBufferPointer { hp in
+        cs.withUnsafeMutableBufferPointer { cp in
+        tanhC.withUnsafeMutableBufferPointer { tc in
+            nonisolated(unsafe) let (g, h, c, tc) = (g.baseAddress!, hp.baseAddress!, cp.baseAddress!, tc.baseAddress!)
+            var bias = [Float](repeating: 0, count: H4)
+            for j in 0..<H4 { bias[j] = biasIH.value.scalars[j] + biasHH.value.scalars[j] }
+            // Fast path: each step's gates in one SmallGEMM call, b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, reading the
+            // transposed weights (laid out once per weight update) in place; each gate block is written once
+            // and used while it is in cache. With fewer than 8 rows per thread, reading W_ih every step costs
+            // more than it saves, so all steps' input projections are one GEMM up front. With more than 64
+            // rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
+            let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N, threads: threads)
+            let fuseInput = fast && N / Parallel.rowBlocks(N, threads: threads) >= 8
+            let (wihT, whhT) = fast ? (weightIH.transposedScalars, weightHH.transposedScalars) : ([], [])
+            nonisolated(unsafe) let (x, w) = (xp.baseAddress!, whh.baseAddress!)
+            bias.withUnsafeBufferPointer { b in
+            wihT.withUnsafeBufferPointer { wiT in
+            whhT.withUnsafeBufferPointer { whT in
+            nonisolated(unsafe) let b = b.baseAddress!, whT = fast ? whT.baseAddress : nil
+            if fast && !fuseInput {   // [T·N, I] · W_ihᵀ + b → gates, all steps at once
+                SmallGEMM.multiply(m: T * N, n: H4, .init(a: x, lda: I, b: wiT.baseAddress!, k: I), bias: b, c: g, ldc: H4,
+                                   accumulate: false)
+            } else if !fast {
+                BLAS.gemm(transA: false, transB: true, m: T * N, n: H4, k: I, a: x, lda: I,
+                          b: wih.baseAddress!, ldb: I, beta: 0, c: g, ldc: H4, threads: threads)
+                for r in 0..<(T * N) { let row = g + r * H4; for j in 0..<H4 { row[j] += b[j] } }
+            }
+            nonisolated(unsafe) let wiT = fuseInput ? wiT.baseAddress : nil
+            // The time loop: batch rows are independent, so each core runs every step on its own rows with
+            // single-threaded products (one synchronisation per sequence instead of one per step).
+            Parallel.forRowBlocks(N, threads: threads) { rows in
+                let lo = rows.lowerBound, n = rows.count
+                for s in 0..<T {
+                    let t = reverse ? T - 1 - s : s
+                    let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
+                    let gt = g + t * N * H4 + lo * H4, hPrev = h + prev * step + lo * H
+                    if let wiT, let whT {
+                        SmallGEMM.multiply(m: n, n: H4, .init(a: x + (t * N + lo) * I, lda: I, b: wiT, k: I),
+                                           .init(a: hPrev, lda: H, b: whT, k: H), bias: b, c: gt, ldc: H4, accumulate: false)
+                    } else if let whT {   // gates_t += h_{t−1} · W_hhᵀ
+                        SmallGEMM.multiply(m: n, n: H4, k: H, a: hPrev, lda: H, b: whT, c: gt, ldc: H4, accumulate: true)
+                    } else {
+                        BLAS.gemm(transA: false, transB: true, m: n, n: H4, k: H, a: hPrev, lda: H,
+                                  b: w, ldb: H, beta: 1, c: gt, ldc: H4, threads: 1)
+                    }
+                    LSTMKernels.cellForward(gates: gt, cPrev: c + prev * step + lo * H, c: c + cur * step + lo * H,
+                                            tanhC: tc + t * step + lo * H, h: h + cur * step + lo * H, batch: n, hidden: H)
+                }
+            }
+            } } }
+        } } } } } } }
+
+        (self.gates, self.hs, self.cs, self.tanhC) = (gates, hs, cs, tanhC)
+    }
+}
+
+/// Wraps a direction's forward pass as one autograd node with its backpropagation through time.
+func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward) -> (output: Variable, h: Variable, c: Variable) {
+    let (h0, c0, weightIH, weightHH, biasIH, biasHH, reverse) = (d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH, d.reverse)
+    let (T, N, I, H, H4, step) = (f.T, f.N, f.I, f.H, 4 * f.H, f.N * f.H)
+    let (gates, hs, cs, tanhC) = (f.gates, f.hs, f.cs, f.tanhC)
     let outStart = reverse ? 0 : step
     let output = Tensor(shape: [T, N, H], scalars: Array(hs[outStart..<(outStart + T * step)]))
     let lastBlock = reverse ? 0 : T
@@ -119,7 +181,7 @@ public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
                                              tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
                                              dgates: dgs + rowGates, batch: n, hidden: H)
                     // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]).
-                    if SmallGEMM.supports(n: H) && SmallGEMM.pays(rows: N) {
+                    if SmallGEMM.supports(n: H) {
                         SmallGEMM.multiply(m: n, n: H, k: H4, a: dgs + rowGates, lda: H4, b: w, c: dhs + lo * H, ldc: H,
                                            accumulate: false)
                     } else {

@@ -79,16 +79,15 @@ public final class LSTM: Module {
         let zero = Variable(Tensor(zeros: [batch, hiddenSize]))
         var hs: [Variable] = [], cs: [Variable] = []
         for (layer, row) in cells.enumerated() {
-            var outs: [Variable] = []
-            for (d, cell) in row.enumerated() {
+            let dirs = row.enumerated().map { d, cell in
                 let k = layer * directions + d
-                let h0 = initialState.map { select($0.h, k) } ?? zero
-                let c0 = initialState.map { select($0.c, k) } ?? zero
-                let r = lstmSequence(seq, h0: h0, c0: c0, weightIH: cell.weightIH, weightHH: cell.weightHH,
-                                     biasIH: cell.biasIH, biasHH: cell.biasHH, reverse: d == 1)
-                outs.append(r.output); hs.append(r.h); cs.append(r.c)
+                return LSTMDirection(h0: initialState.map { select($0.h, k) } ?? zero, c0: initialState.map { select($0.c, k) } ?? zero,
+                                     weightIH: cell.weightIH, weightHH: cell.weightHH, biasIH: cell.biasIH, biasHH: cell.biasHH,
+                                     reverse: d == 1)
             }
-            seq = concatLast(outs)
+            let results = lstmSequences(seq, dirs)
+            hs += results.map(\.h); cs += results.map(\.c)
+            seq = concatLast(results.map(\.output))
             if layer < numLayers - 1 {
                 seq = LSTMVision.dropout(seq, probability: dropout, training: training, generator: &dropoutGenerator)
             }

@@ -1,19 +1,28 @@
 import Foundation
 
-/// A register-blocked GEMM for the LSTM's per-step products, C[m×n] (+)= A[m×k] · B[k×n] with B a
-/// row-major, already-laid-out matrix (the recurrent weights, transposed once per sequence). OpenBLAS
-/// repacks B on every call, which for a 32-row step costs as much as the arithmetic; this kernel reads
-/// B in place: 4 rows × 64 columns of C live in 16 SIMD16 accumulators while k runs.
+/// A register-blocked GEMM for the LSTM's per-step products, C[m×n] (+)= bias + A₁·B₁ + A₂·B₂ with each
+/// B a row-major, already-laid-out matrix (the weights, transposed once per update). OpenBLAS repacks B
+/// on every call, which for a 32-row step costs as much as the arithmetic; this kernel reads B in place.
+/// Two terms and the bias let one call compute a step's gates, b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, with each
+/// block of C written once: 4 rows × 64 columns live in 16 SIMD16 accumulators while k runs.
 public enum SmallGEMM {
     public typealias V = SIMD16<Float>
+
+    /// One product term: A [m×k] with leading dimension `lda`, times B [k×n] (leading dimension n).
+    public struct Term {
+        public var a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, k: Int
+        public init(a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, k: Int) {
+            self.a = a; self.lda = lda; self.b = b; self.k = k
+        }
+    }
 
     /// True when this kernel handles `n` columns (multiples of 16); otherwise use `BLAS.gemm`.
     public static func supports(n: Int) -> Bool { enabled && n > 0 && n % 16 == 0 }
 
-    /// True when a batch of `rows` split over the threads leaves at most 64 rows per thread, where this
-    /// kernel measured faster than OpenBLAS (with more rows, OpenBLAS's packing of B pays off).
-    public static func pays(rows: Int) -> Bool {
-        rows / max(1, min(Parallel.threads, rows / 8)) <= 64
+    /// True when a batch of `rows` split over the threads leaves at most 64 rows per thread: there the
+    /// fused step product measured faster than OpenBLAS; with more rows, OpenBLAS's packing of B pays off.
+    public static func pays(rows: Int, threads: Int = Parallel.threads) -> Bool {
+        rows / Parallel.rowBlocks(rows, threads: threads) <= 64
     }
 
     /// Off when LSTMVISION_SMALL_GEMM=0 (then OpenBLAS does every product), for comparisons.
@@ -22,54 +31,73 @@ public enum SmallGEMM {
     /// C = A·B (`accumulate` false) or C += A·B, row-major with leading dimensions; B is [k×n] with ldb = n.
     public static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                 b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+        multiply(m: m, n: n, Term(a: a, lda: lda, b: b, k: k), c: c, ldc: ldc, accumulate: accumulate)
+    }
+
+    /// C = bias + A₁·B₁ + A₂·B₂ (`accumulate` false) or C += that; `bias` is one row of n (or none).
+    public static func multiply(m: Int, n: Int, _ first: Term, _ second: Term? = nil, bias: UnsafePointer<Float>? = nil,
+                                c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         precondition(n % 16 == 0, "SmallGEMM: n = \(n) is not a multiple of 16")
-        // Groups of 4 rows: column panels outside, rows inside, so a k×64 panel of B stays in L1 while
-        // every row block uses it.
+        let terms = (first, second ?? Term(a: first.a, lda: first.lda, b: first.b, k: 0))
+        // Groups of 4 rows, at most 32 rows at a time (measured: more rows push the k×64 panel of B out
+        // of L1): column panels outside, rows inside, so the panel stays in L1 while every row block uses it.
         let m4 = m - m % 4
-        var j = 0
-        while j + 64 <= n {
-            var r = 0
-            while r < m4 { block4x4(r, j, k, a, lda, b, n, c, ldc, accumulate); r += 4 }
-            j += 64
-        }
-        while j < n {
-            var r = 0
-            while r < m4 { block4x1(r, j, k, a, lda, b, n, c, ldc, accumulate); r += 4 }
-            j += 16
+        var r0 = 0
+        while r0 < m4 {
+            let r1 = min(m4, r0 + 32)
+            var j = 0
+            while j + 64 <= n {
+                var r = r0
+                while r < r1 { block4x4(r, j, terms, n, bias, c, ldc, accumulate); r += 4 }
+                j += 64
+            }
+            while j < n {
+                var r = r0
+                while r < r1 { block4x1(r, j, terms, n, bias, c, ldc, accumulate); r += 4 }
+                j += 16
+            }
+            r0 = r1
         }
         // Remaining rows (a batch of one is all remainder): 128 columns at a time, so that eight
         // independent accumulators hide the FMA latency while B streams through once.
         for r in m4..<m {
-            j = 0
-            while j + 128 <= n { block1x8(r, j, k, a, lda, b, n, c, ldc, accumulate); j += 128 }
-            while j < n { block1x1(r, j, k, a, lda, b, n, c, ldc, accumulate); j += 16 }
+            var j = 0
+            while j + 128 <= n { block1x8(r, j, terms, n, bias, c, ldc, accumulate); j += 128 }
+            while j < n { block1x1(r, j, terms, n, bias, c, ldc, accumulate); j += 16 }
         }
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) static func start(_ bias: UnsafePointer<Float>?, _ j: Int) -> V { bias.map { load($0 + j) } ?? V() }
     @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
         UnsafeMutableRawPointer(p).storeBytes(of: accumulate ? v + load(p) : v, as: V.self)
     }
+    /// The two terms in turn (the second may have k = 0).
+    @inline(__always) static func term(_ terms: (Term, Term), _ s: Int) -> Term { s == 0 ? terms.0 : terms.1 }
 
     /// Rows r..<r+4, columns j..<j+64.
     @inline(__always)
-    static func block4x4(_ r: Int, _ j: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>,
-                         _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
-        var c00 = V(), c01 = V(), c02 = V(), c03 = V(), c10 = V(), c11 = V(), c12 = V(), c13 = V()
-        var c20 = V(), c21 = V(), c22 = V(), c23 = V(), c30 = V(), c31 = V(), c32 = V(), c33 = V()
-        let a0 = a + r * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda
-        var bp = b + j
-        for p in 0..<k {
-            let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
-            var s = V(repeating: a0[p])
-            c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1); c02 = c02.addingProduct(s, b2); c03 = c03.addingProduct(s, b3)
-            s = V(repeating: a1[p])
-            c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1); c12 = c12.addingProduct(s, b2); c13 = c13.addingProduct(s, b3)
-            s = V(repeating: a2[p])
-            c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1); c22 = c22.addingProduct(s, b2); c23 = c23.addingProduct(s, b3)
-            s = V(repeating: a3[p])
-            c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1); c32 = c32.addingProduct(s, b2); c33 = c33.addingProduct(s, b3)
-            bp += ldb
+    static func block4x4(_ r: Int, _ j: Int, _ terms: (Term, Term), _ ldb: Int, _ bias: UnsafePointer<Float>?,
+                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+        let b0i = start(bias, j), b1i = start(bias, j + 16), b2i = start(bias, j + 32), b3i = start(bias, j + 48)
+        var c00 = b0i, c01 = b1i, c02 = b2i, c03 = b3i, c10 = b0i, c11 = b1i, c12 = b2i, c13 = b3i
+        var c20 = b0i, c21 = b1i, c22 = b2i, c23 = b3i, c30 = b0i, c31 = b1i, c32 = b2i, c33 = b3i
+        for s in 0..<2 {
+            let t = term(terms, s)
+            let a0 = t.a + r * t.lda, a1 = a0 + t.lda, a2 = a1 + t.lda, a3 = a2 + t.lda
+            var bp = t.b + j
+            for p in 0..<t.k {
+                let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
+                var v = V(repeating: a0[p])
+                c00 = c00.addingProduct(v, b0); c01 = c01.addingProduct(v, b1); c02 = c02.addingProduct(v, b2); c03 = c03.addingProduct(v, b3)
+                v = V(repeating: a1[p])
+                c10 = c10.addingProduct(v, b0); c11 = c11.addingProduct(v, b1); c12 = c12.addingProduct(v, b2); c13 = c13.addingProduct(v, b3)
+                v = V(repeating: a2[p])
+                c20 = c20.addingProduct(v, b0); c21 = c21.addingProduct(v, b1); c22 = c22.addingProduct(v, b2); c23 = c23.addingProduct(v, b3)
+                v = V(repeating: a3[p])
+                c30 = c30.addingProduct(v, b0); c31 = c31.addingProduct(v, b1); c32 = c32.addingProduct(v, b2); c33 = c33.addingProduct(v, b3)
+                bp += ldb
+            }
         }
         let o0 = c + r * ldc + j, o1 = o0 + ldc, o2 = o1 + ldc, o3 = o2 + ldc
         store(c00, o0, accumulate); store(c01, o0 + 16, accumulate); store(c02, o0 + 32, accumulate); store(c03, o0 + 48, accumulate)
@@ -80,16 +108,19 @@ public enum SmallGEMM {
 
     /// Rows r..<r+4, columns j..<j+16.
     @inline(__always)
-    static func block4x1(_ r: Int, _ j: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>,
-                         _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
-        var c0 = V(), c1 = V(), c2 = V(), c3 = V()
-        let a0 = a + r * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda
-        var bp = b + j
-        for p in 0..<k {
-            let b0 = load(bp)
-            c0 = c0.addingProduct(V(repeating: a0[p]), b0); c1 = c1.addingProduct(V(repeating: a1[p]), b0)
-            c2 = c2.addingProduct(V(repeating: a2[p]), b0); c3 = c3.addingProduct(V(repeating: a3[p]), b0)
-            bp += ldb
+    static func block4x1(_ r: Int, _ j: Int, _ terms: (Term, Term), _ ldb: Int, _ bias: UnsafePointer<Float>?,
+                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+        var c0 = start(bias, j), c1 = c0, c2 = c0, c3 = c0
+        for s in 0..<2 {
+            let t = term(terms, s)
+            let a0 = t.a + r * t.lda, a1 = a0 + t.lda, a2 = a1 + t.lda, a3 = a2 + t.lda
+            var bp = t.b + j
+            for p in 0..<t.k {
+                let b0 = load(bp)
+                c0 = c0.addingProduct(V(repeating: a0[p]), b0); c1 = c1.addingProduct(V(repeating: a1[p]), b0)
+                c2 = c2.addingProduct(V(repeating: a2[p]), b0); c3 = c3.addingProduct(V(repeating: a3[p]), b0)
+                bp += ldb
+            }
         }
         let o0 = c + r * ldc + j
         store(c0, o0, accumulate); store(c1, o0 + ldc, accumulate); store(c2, o0 + 2 * ldc, accumulate); store(c3, o0 + 3 * ldc, accumulate)
@@ -97,18 +128,22 @@ public enum SmallGEMM {
 
     /// Row r, columns j..<j+128.
     @inline(__always)
-    static func block1x8(_ r: Int, _ j: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>,
-                         _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
-        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
-        let a0 = a + r * lda
-        var bp = b + j
-        for p in 0..<k {
-            let s = V(repeating: a0[p])
-            c0 = c0.addingProduct(s, load(bp)); c1 = c1.addingProduct(s, load(bp + 16))
-            c2 = c2.addingProduct(s, load(bp + 32)); c3 = c3.addingProduct(s, load(bp + 48))
-            c4 = c4.addingProduct(s, load(bp + 64)); c5 = c5.addingProduct(s, load(bp + 80))
-            c6 = c6.addingProduct(s, load(bp + 96)); c7 = c7.addingProduct(s, load(bp + 112))
-            bp += ldb
+    static func block1x8(_ r: Int, _ j: Int, _ terms: (Term, Term), _ ldb: Int, _ bias: UnsafePointer<Float>?,
+                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+        var c0 = start(bias, j), c1 = start(bias, j + 16), c2 = start(bias, j + 32), c3 = start(bias, j + 48)
+        var c4 = start(bias, j + 64), c5 = start(bias, j + 80), c6 = start(bias, j + 96), c7 = start(bias, j + 112)
+        for s in 0..<2 {
+            let t = term(terms, s)
+            let a0 = t.a + r * t.lda
+            var bp = t.b + j
+            for p in 0..<t.k {
+                let v = V(repeating: a0[p])
+                c0 = c0.addingProduct(v, load(bp)); c1 = c1.addingProduct(v, load(bp + 16))
+                c2 = c2.addingProduct(v, load(bp + 32)); c3 = c3.addingProduct(v, load(bp + 48))
+                c4 = c4.addingProduct(v, load(bp + 64)); c5 = c5.addingProduct(v, load(bp + 80))
+                c6 = c6.addingProduct(v, load(bp + 96)); c7 = c7.addingProduct(v, load(bp + 112))
+                bp += ldb
+            }
         }
         let o = c + r * ldc + j
         store(c0, o, accumulate); store(c1, o + 16, accumulate); store(c2, o + 32, accumulate); store(c3, o + 48, accumulate)
@@ -117,12 +152,15 @@ public enum SmallGEMM {
 
     /// Row r, columns j..<j+16.
     @inline(__always)
-    static func block1x1(_ r: Int, _ j: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>,
-                         _ ldb: Int, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
-        var c0 = V()
-        let a0 = a + r * lda
-        var bp = b + j
-        for p in 0..<k { c0 = c0.addingProduct(V(repeating: a0[p]), load(bp)); bp += ldb }
+    static func block1x1(_ r: Int, _ j: Int, _ terms: (Term, Term), _ ldb: Int, _ bias: UnsafePointer<Float>?,
+                         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+        var c0 = start(bias, j)
+        for s in 0..<2 {
+            let t = term(terms, s)
+            let a0 = t.a + r * t.lda
+            var bp = t.b + j
+            for p in 0..<t.k { c0 = c0.addingProduct(V(repeating: a0[p]), load(bp)); bp += ldb }
+        }
         store(c0, c + r * ldc + j, accumulate)
     }
 }

@@ -74,11 +74,16 @@ public enum Parallel {
         forParts(n, parts: n >= minimum ? min(threads, n) : 1, body)
     }
 
-    /// Splits `0..<rows` into one block per thread (when there are at least `minimum` rows per block) and
+    /// Splits `0..<rows` into one block per thread (when there are at least 8 rows per block) and
     /// runs `body` on each block concurrently; matrix products inside must pass `threads: 1`. Used for the
     /// LSTM time loop, where batch rows are independent.
-    public static func forRowBlocks(_ rows: Int, minimum: Int = 8, _ body: (Range<Int>) -> Void) {
-        forParts(rows, parts: min(threads, rows / minimum), body)
+    public static func forRowBlocks(_ rows: Int, threads: Int = Parallel.threads, _ body: (Range<Int>) -> Void) {
+        forParts(rows, parts: rowBlocks(rows, threads: threads), body)
+    }
+
+    /// The number of blocks `forRowBlocks` splits `rows` into: one per thread, at least 8 rows each.
+    public static func rowBlocks(_ rows: Int, threads: Int = Parallel.threads) -> Int {
+        max(1, min(threads, rows / 8))
     }
 
     /// Runs `body` on `parts` contiguous, near-equal ranges of `0..<n` concurrently.
