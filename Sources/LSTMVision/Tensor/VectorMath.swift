@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 
 /// Transcendental kernels (exp, sigmoid, tanh) on 16 lanes at a time (one AVX-512 register; two AVX2
@@ -59,43 +58,4 @@ public enum VectorMath {
     public static func expReference(_ x: Float) -> Float { Foundation.exp(x) }
     public static func sigmoidReference(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
     public static func tanhReference(_ x: Float) -> Float { Foundation.tanh(x) }
-}
-
-/// Splits work over the machine's cores when it is large enough to pay for the threads.
-public enum Parallel {
-    /// The number of cores of this machine.
-    public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
-
-    /// The number of threads parallel loops and matrix products use (default: every core; `--threads`).
-    nonisolated(unsafe) public static var threads = cores
-
-    /// Runs `body(range)` over `0..<n` in contiguous chunks, in parallel when `n >= minimum`.
-    public static func forChunks(_ n: Int, minimum: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
-        forParts(n, parts: n >= minimum ? min(threads, n) : 1, body)
-    }
-
-    /// Splits `0..<rows` into one block per thread (when there are at least 8 rows per block) and
-    /// runs `body` on each block concurrently; matrix products inside must pass `threads: 1`. Used for the
-    /// LSTM time loop, where batch rows are independent.
-    public static func forRowBlocks(_ rows: Int, threads: Int = Parallel.threads, _ body: (Range<Int>) -> Void) {
-        forParts(rows, parts: rowBlocks(rows, threads: threads), body)
-    }
-
-    /// The number of blocks `forRowBlocks` splits `rows` into: one per thread, at least 8 rows each.
-    public static func rowBlocks(_ rows: Int, threads: Int = Parallel.threads) -> Int {
-        max(1, min(threads, rows / 8))
-    }
-
-    /// Runs `body` on `parts` contiguous, near-equal ranges of `0..<n` concurrently.
-    public static func forParts(_ n: Int, parts: Int, _ body: (Range<Int>) -> Void) {
-        if parts <= 1 { body(0..<n); return }
-        let step = (n + parts - 1) / parts
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
-                let lo = p * step, hi = min(n, lo + step)
-                if lo < hi { body(lo..<hi) }
-            }
-        }
-    }
 }
