@@ -16,6 +16,8 @@ struct Demo: ParsableCommand {
     @Option(help: "Time budget for training the detector, in seconds (0: skip detection).") var detectionSeconds: Double = 60
 
     func run() throws {
+        try checkSeconds(seconds, "--seconds")
+        try checkSeconds(detectionSeconds, "--detection-seconds")
         let train = try dataOptions.load(.train)
         let test = try dataOptions.load(.test)
         print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row (28 steps of 28 pixels).")

@@ -32,18 +32,34 @@ import Testing
         return path
     }
 
+    static func fileSize(_ path: String) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+    }
+
+    /// A 28×28 grey PNG in the temporary folder.
+    static let digitPNG: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(getpid())-digit28.png").path
+        try? ImageCodecs.writePNG(Image(width: 28, height: 28, channels: 1, repeating: 128), to: path)
+        return path
+    }()
+
     @Test(arguments: [
         (["eval", "--model", "/nonexistent.safetensors"], "/nonexistent.safetensors: no such file"),
         (["train", "--bogus"], "Unknown option '--bogus'"),
         (["train", "--epochs", "0"], "--epochs must be positive"),
         (["train", "--model", "lstm9"], "--model must be row, patch or renet"),
         (["train", "--data", "/tmp/definitely-not-mnist"], "no such file"),
-        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "/nope.png"], "/nope.png: cannot read"),
+        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "/nope.png"], "/nope.png: no such file"),
         (["eval", "--model", fixtures + "/lstm_1layer.safetensors"], "not a row-LSTM checkpoint"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", tempFile("trunc.png", Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]))], "truncated PNG"),
         (["eval", "--model", tempFile("bad.safetensors", Data([255, 255, 255, 255, 0, 0, 0, 0, 1]))], "not a valid safetensors file"),
         (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--data", "/tmp/definitely-not-mnist"], "no such file"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--top-k", "0", "x.png"], "--top-k must be positive"),
+        (["train", "--time-limit", "1e300"], "--time-limit must be a number of seconds in 0...31536000"),
+        (["demo", "--detection-seconds", "nan"], "--detection-seconds must be a number of seconds"),
+        // Deeply nested JSON is refused before Foundation's JSONDecoder could trap on it.
+        (["evaluate", "--gt", tempFile("deep.json", Data(repeating: UInt8(ascii: "["), count: 100_000)), "--detections", "x.json"],
+         "deep.json: not valid COCO annotation JSON: nested more than 512 levels deep"),
     ])
     func badInputGivesOneLineAndFailure(_ args: [String], _ expected: String) throws {
         let r = try run(args)

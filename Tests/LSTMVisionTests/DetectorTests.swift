@@ -299,6 +299,23 @@ import Testing
         #expect(r.err.split(separator: "\n").count == 1 && r.err.contains(expected), "\(args): stderr was \(r.err)")
     }
 
+    /// `train --task detection --resume` reads the canvases the run began with unless told otherwise, and refuses others.
+    @Test func resumeKeepsTheDataOptions() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("det-cli-resume-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let first = try CLITests().run(["train", "--task", "detection", "--train-count", "8", "--test-count", "4", "--epochs", "1",
+                                        "--batch-size", "4", "--hidden", "8", "--conv-widths", "4,4,4", "--out", out])
+        try #require(first.code == 0, "\(first.err)")
+        let meta = try SafeTensors.read(out + "/last.state.safetensors").metadata
+        #expect(meta["data"] == #"{"freshCanvases":true,"testCount":4,"trainCount":8}"#)
+        let other = try CLITests().run(["train", "--task", "detection", "--resume", "--train-count", "16", "--out", out])
+        #expect(other.code != 0 && other.err == "lstmvision: error: \(out)/last.state.safetensors: the run was trained with --train-count 8, not 16:"
+                + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)\n", "\(other.err)")
+        let longer = try CLITests().run(["train", "--task", "detection", "--resume", "--epochs", "2", "--out", out])
+        #expect(longer.code == 0, "\(longer.err)")
+        #expect(longer.out.contains("8 training, 4 validation images") && longer.out.contains("after 2 epochs"), "\(longer.out)")
+    }
+
     @Test func detectWritesImagesAndCOCOResultsThatEvaluate() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-detect-cli-\(getpid())").path
         try? FileManager.default.removeItem(atPath: dir)
