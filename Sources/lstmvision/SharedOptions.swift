@@ -89,6 +89,36 @@ extension DataOptions {
     }
 }
 
+/// The limits on outside input (docs/limits.md), on every command that reads files; `LSTMVisionCommand.main`
+/// applies them before the command runs.
+struct LimitOptions: ParsableArguments {
+    @Option(help: "Largest file read (images, MNIST IDX, COCO and YOLO files, model and state files), and largest decompressed IDX data, in bytes (default \(InputLimits.maxFileBytes)).")
+    var maxFileBytes: Int?
+    @Option(help: "Largest image width or height accepted, in pixels (default \(ImageLimits.default.maxWidth)).")
+    var maxImageSide: Int?
+    @Option(help: "Largest image accepted, in pixels (default \(ImageLimits.default.maxPixels)).")
+    var maxImagePixels: Int?
+    @Option(help: "Largest safetensors JSON header accepted, in bytes (default \(SafeTensors.maxHeaderBytes)).")
+    var maxHeaderBytes: Int?
+
+    /// Sets the process-wide limits from the options given; each must be positive.
+    func apply() throws {
+        for (name, value) in [("--max-file-bytes", maxFileBytes), ("--max-image-side", maxImageSide),
+                              ("--max-image-pixels", maxImagePixels), ("--max-header-bytes", maxHeaderBytes)] {
+            if let value, value <= 0 { throw CLIError("\(name) must be positive, got \(value)") }
+        }
+        if let maxFileBytes { InputLimits.maxFileBytes = maxFileBytes }
+        if let maxImageSide { ImageLimits.default.maxWidth = maxImageSide; ImageLimits.default.maxHeight = maxImageSide }
+        if let maxImagePixels { ImageLimits.default.maxPixels = maxImagePixels }
+        if let maxHeaderBytes { SafeTensors.maxHeaderBytes = maxHeaderBytes }
+    }
+}
+
+/// A command that reads outside files, and so takes `LimitOptions`.
+protocol ReadsFiles {
+    var limits: LimitOptions { get }
+}
+
 /// Refuses a time budget that is negative, not a number, or over a year; `name` is its option.
 func checkSeconds(_ value: Double?, _ name: String) throws {
     if let value, !(value >= 0 && value <= 365 * 86_400) { throw CLIError("\(name) must be a number of seconds in 0...31536000, got \(value)") }

@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision train`: trains a classifier (or, with `--task detection`, a detector), validating on the test split each epoch.
-struct Train: ParsableCommand {
+struct Train: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Train an LSTM image classifier (row, patch or ReNet) or an LSTM object detector, with live progress and checkpoints.")
 
@@ -12,6 +12,7 @@ struct Train: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var detection: DetectionOptions
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var limits: LimitOptions
 
     @Option(help: "Model: row, patch or renet.")
     var model: String = "row"

@@ -55,6 +55,15 @@ import Testing
         (["eval", "--model", tempFile("bad.safetensors", Data([255, 255, 255, 255, 0, 0, 0, 0, 1]))], "not a valid safetensors file"),
         (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--data", "/tmp/definitely-not-mnist"], "no such file"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--top-k", "0", "x.png"], "--top-k must be positive"),
+        // The limits on outside input, set by options shared by every command that reads files.
+        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-file-bytes", "100"],
+         "row_lstm_bi.safetensors: \(fileSize(fixtures + "/row_lstm_bi.safetensors")) bytes, over the limit of 100 bytes (--max-file-bytes)"),
+        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-header-bytes", "10"], "exceeds the limit of 10 bytes (--max-header-bytes)"),
+        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-side", "8", digitPNG],
+         "image of 28x28 exceeds the limits of 8x8 and 100000000 pixels (--max-image-side, --max-image-pixels)"),
+        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "783", digitPNG], "exceeds the limits of 16384x16384 and 783 pixels"),
+        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "0"], "--max-image-pixels must be positive, got 0"),
+        (["train", "--limit", "64", "--epochs", "1", "--max-file-bytes", "1000"], "over the limit of 1000 bytes (--max-file-bytes)"),
         (["train", "--time-limit", "1e300"], "--time-limit must be a number of seconds in 0...31536000"),
         (["demo", "--detection-seconds", "nan"], "--detection-seconds must be a number of seconds"),
         // Deeply nested JSON is refused before Foundation's JSONDecoder could trap on it.
