@@ -46,7 +46,7 @@ import Testing
     @Test(arguments: [
         (["eval", "--model", "/nonexistent.safetensors"], "/nonexistent.safetensors: no such file"),
         (["train", "--bogus"], "Unknown option '--bogus'"),
-        (["train", "--epochs", "0"], "--epochs must be positive"),
+        (["train", "--epochs", "0"], "--epochs must be in 1...1000000, got 0"),
         (["train", "--model", "lstm9"], "--model must be row, patch or renet"),
         (["train", "--data", "/tmp/definitely-not-mnist"], "no such file"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "/nope.png"], "/nope.png: no such file"),
@@ -64,6 +64,7 @@ import Testing
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "783", digitPNG], "exceeds the limits of 16384x16384 and 783 pixels"),
         (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "0"], "--max-image-pixels must be positive, got 0"),
         (["train", "--limit", "64", "--epochs", "1", "--max-file-bytes", "1000"], "over the limit of 1000 bytes (--max-file-bytes)"),
+        (["train", "--epochs", "9223372036854775807"], "--epochs must be in 1...1000000"),
         (["train", "--time-limit", "1e300"], "--time-limit must be a number of seconds in 0...31536000"),
         (["demo", "--detection-seconds", "nan"], "--detection-seconds must be a number of seconds"),
         // Deeply nested JSON is refused before Foundation's JSONDecoder could trap on it.

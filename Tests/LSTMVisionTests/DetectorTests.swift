@@ -141,6 +141,10 @@ import Testing
         #expect(abs(p.box.x - 6) < 1e-5 && abs(p.box.y - 6) < 1e-5 && abs(p.box.width - 8) < 1e-5 && abs(p.box.height - 4) < 1e-5)
         // The other cells score 0.5 · 0.5 = 0.25, under the threshold; at 0.2 they come too.
         #expect(PostProcessing(scoreThreshold: 0.2).proposals(out, config: c)[0].count == 4)
+        // A box output that overflowed gives no proposal (drawing it converted NaN to Int and trapped).
+        out.scalars[26] = .infinity
+        out.scalars[1] = .nan
+        #expect(PostProcessing(scoreThreshold: 0.2).proposals(out, config: c)[0].count == 2)
     }
 
     @Test func mergingAndSuppression() {

@@ -105,6 +105,16 @@ import Testing
         #expect(try resumeAltered(dir) { _, m in m["options"] = String(repeating: "[", count: 600) }
                 == "\(state): not valid training options JSON: nested more than 512 levels deep")
         #expect(try resumeAltered(dir) { _, m in m[ModelFile.configKey] = "{}" }.contains("saved for another model"))
+        // Saved options whose step counts would overflow (epochs × batches) are refused when the trainer is made.
+        let (_, meta) = try SafeTensors.read(state)
+        var options = try JSONDecoder().decode(TrainingOptions.self, from: Data(meta["options"]!.utf8))
+        for change: (inout TrainingOptions) -> Void in [{ $0.epochs = .max }, { $0.warmupSteps = .min }, { $0.stepEpochs = 0 }, { $0.momentum = .nan }] {
+            var o = options
+            change(&o)
+            #expect(throws: TrainingError.self) { try o.validate() }
+        }
+        options.epochs = .max
+        #expect(message { _ = try trainer(dir, options: options) } == "--epochs must be in 1...1000000, got \(Int.max)")
         // Optimiser state that does not fit the parameters would make Adam read out of bounds.
         let w = "lstm.weight_hh_l0"
         #expect(try resumeAltered(dir) { t, _ in t["optimizer.exp_avg.\(w)"] = Tensor(zeros: [3]) }
