@@ -14,10 +14,17 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .idx:
             // As IDX.read does with the file's bytes: gzip or zlib data is inflated first.
             let raw = Data(bytes)
-            let data = Gzip.isGzip(raw) ? try Gzip.decompress(raw, limit: IDX.maxBytes, source: "fuzz") : raw
+            let data = Gzip.isGzip(raw) ? try Gzip.decompress(raw, limit: InputLimits.maxFileBytes, source: "fuzz") : raw
             _ = try IDX.parse(data, source: "fuzz")
         case .safetensors:
-            _ = try SafeTensors.decode(Data(bytes), source: "fuzz")
+            // As the model and detector loaders do: the file, then the settings in its metadata (or, for a model
+            // file without them, the row-LSTM its tensor names and shapes describe). A file that holds neither
+            // is still a valid safetensors file, so those refusals are not this target's result.
+            let (tensors, metadata) = try SafeTensors.decode(Data(bytes), source: "fuzz")
+            for settings in [{ _ = try ModelFile.config(in: metadata, tensors: tensors, source: "fuzz") },
+                             { _ = try DetectorFile.config(in: metadata, tensors: tensors, source: "fuzz") }] {
+                do { try settings() } catch where Self.isParserError(error) {}
+            }
         case .image:
             _ = try ImageCodecs.decode(fixPNGChecksums(bytes), source: "fuzz")
         case .coco:

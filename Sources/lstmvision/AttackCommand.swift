@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision attack`: clean and robust accuracy of a classifier under an L∞ FGSM or PGD attack.
-struct AttackCommand: ParsableCommand {
+struct AttackCommand: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         commandName: "attack",
         abstract: "Measure robustness: clean and robust accuracy under FGSM or PGD (L∞, pixels in [0,1]).")
@@ -17,6 +17,7 @@ struct AttackCommand: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var threadOptions: ThreadOptions
     @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var limits: LimitOptions
 
     struct Report: Codable {
         let model: String, method: String, eps: Float, steps: Int, images: Int

@@ -5,7 +5,7 @@ import LSTMVision
 /// `lstmvision demo`: the README's main job, on the embedded MNIST: trains a row-LSTM for about a
 /// minute, evaluates it on the 10,000 test images, and classifies a few test images written as PNG files;
 /// then trains the LSTM detector for about a minute on synthetic multi-digit canvases (`DemoDetection.swift`).
-struct Demo: ParsableCommand {
+struct Demo: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Train a row-LSTM on the embedded MNIST for about a minute, evaluate it and predict a few images; then train and try the LSTM detector.")
 
@@ -14,8 +14,11 @@ struct Demo: ParsableCommand {
     @Option(help: "Training epochs (the demo stops earlier if --seconds runs out).") var epochs: Int = 3
     @Option(help: "Time budget for training, in seconds.") var seconds: Double = 75
     @Option(help: "Time budget for training the detector, in seconds (0: skip detection).") var detectionSeconds: Double = 60
+    @OptionGroup var limits: LimitOptions
 
     func run() throws {
+        try checkSeconds(seconds, "--seconds")
+        try checkSeconds(detectionSeconds, "--detection-seconds")
         let train = try dataOptions.load(.train)
         let test = try dataOptions.load(.test)
         print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row (28 steps of 28 pixels).")

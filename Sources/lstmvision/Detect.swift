@@ -5,7 +5,7 @@ import LSTMVision
 /// `lstmvision detect`: runs a trained LSTM detector on image files, writes each image with its boxes,
 /// labels and scores drawn, and all detections as a COCO results file (`OUT/detections.json`) that
 /// `lstmvision evaluate` scores.
-struct Detect: ParsableCommand {
+struct Detect: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Detect objects in images with a trained LSTM detector; write annotated PNGs and COCO results JSON.",
         discussion: """
@@ -24,6 +24,7 @@ struct Detect: ParsableCommand {
     @Option(help: "Boxes of one class overlapping a better one by more than this IoU are merged into it.") var mergeIou: Double = 0.5
     @Option(help: "IoU above which non-maximum suppression drops the worse of two boxes of one class.") var nmsIou: Double = 0.5
     @Flag(help: "Print one JSON object per image.") var json = false
+    @OptionGroup var limits: LimitOptions
 
     struct Result: Codable {
         let file: String

@@ -4,7 +4,7 @@ import LSTMVision
 
 /// `lstmvision detect-data`: writes the synthetic multi-digit detection set (PNG canvases and COCO
 /// annotations), training canvases from MNIST's training digits and test canvases from its test digits.
-struct DetectData: ParsableCommand {
+struct DetectData: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         commandName: "detect-data",
         abstract: "Write a synthetic detection dataset: MNIST digits scattered on canvases, with COCO box annotations.")
@@ -18,6 +18,7 @@ struct DetectData: ParsableCommand {
     @Option(help: "Canvas width and height in pixels.") var canvas: Int = 64
     @Option(help: "Most digits on one canvas (each canvas draws 1...N).") var maxDigits: Int = 5
     @Option(help: "Random seed (the test split uses seed + 1).") var seed: UInt64 = 0
+    @OptionGroup var limits: LimitOptions
 
     func run() throws {
         guard train >= 0, test >= 0, train + test > 0 else { throw CLIError("--train and --test must be non-negative and not both 0, got \(train), \(test)") }

@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision eval`: accuracy, per-class precision and recall, and the confusion matrix on the test split.
-struct Eval: ParsableCommand {
+struct Eval: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(abstract: "Evaluate a classifier on the MNIST test images.")
 
     @Option(help: "Model file (safetensors, from lstmvision or a PyTorch RowLSTM state_dict).")
@@ -11,6 +11,7 @@ struct Eval: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var threadOptions: ThreadOptions
     @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var limits: LimitOptions
 
     func run() throws {
         try threadOptions.apply()

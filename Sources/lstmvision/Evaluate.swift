@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision evaluate`: COCO box-detection metrics (pycocotools' rules) of a results file against ground truth.
-struct Evaluate: ParsableCommand {
+struct Evaluate: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Score detections against COCO ground truth (AP, AR as pycocotools computes them).")
 
@@ -12,6 +12,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Detections: a COCO results JSON file (a list of {image_id, category_id, bbox, score}).")
     var detections: String
     @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var limits: LimitOptions
 
     func run() throws {
         let truth = try COCODataset.read(gt)

@@ -16,6 +16,7 @@ struct LSTMVisionCommand: ParsableCommand {
         BLAS.keepFreedMemory()
         do {
             var command = try parseAsRoot()
+            try (command as? ReadsFiles)?.limits.apply()
             try command.run()
         } catch {
             let code = exitCode(for: error)

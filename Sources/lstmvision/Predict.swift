@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision predict`: top-k classes with probabilities for image files.
-struct Predict: ParsableCommand {
+struct Predict: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Classify image files (PNG, JPEG, PGM, PPM) with a trained model.",
         discussion: "Images are converted to the model's channels, resized to its input size and scaled to [0,1].")
@@ -13,6 +13,7 @@ struct Predict: ParsableCommand {
     @Option(help: "How many classes to show per image.") var topK: Int = 3
     @Flag(help: "Invert grey levels first (dark digits on a light background, unlike MNIST).") var invert = false
     @Flag(help: "Print one JSON object per image.") var json = false
+    @OptionGroup var limits: LimitOptions
 
     struct Result: Codable {
         let file: String

@@ -10,8 +10,8 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Image-folder dataset instead of MNIST: DIR/train/<class>/*.png|jpg|pgm|ppm and DIR/test/<class>/...")
     var images: String?
 
-    @Option(help: "Preprocessing of --images, e.g. 'grey,resize=28x28,scale' (steps: scale, normalize=M/S, grey, rgb2hsv, hsv2rgb, rgb2ycbcr, ycbcr2rgb, crop=WxH, randomcrop=WxH, resize=WxH, shift=K, rotate=D).")
-    var transform: String = "scale"
+    @Option(help: "Preprocessing of --images, e.g. 'grey,resize=28x28,scale' (steps: scale, normalize=M/S, grey, rgb2hsv, hsv2rgb, rgb2ycbcr, ycbcr2rgb, crop=WxH, randomcrop=WxH, resize=WxH, shift=K, rotate=D). Default: scale.")
+    var transform: String?
 
     @Option(help: "Use only the first N images of each split (quick runs).")
     var limit: Int?
@@ -23,12 +23,105 @@ struct DataOptions: ParsableArguments {
         let set: ImageDataset
         if let images {
             if data != nil { throw CLIError("--data and --images exclude each other") }
-            set = try ImageFolder.load(images + "/" + split.rawValue, pipeline: try ImagePipeline(spec: transform))
+            set = try ImageFolder.load(images + "/" + split.rawValue, pipeline: try ImagePipeline(spec: transform ?? "scale"))
         } else {
             set = try MNIST.load(directory: directory, split: split)
         }
         return limit.map { set.prefix($0) } ?? set
     }
+}
+
+/// The options that decide a training run's data, as `train` keeps them in its checkpoints (metadata entry
+/// `data`): `train --resume` reads the same data when they are not given again, and refuses different ones,
+/// since an exact resumption needs the very same training images (the trainers also check their fingerprint).
+/// Detection adds its synthetic-canvas options; classification leaves them nil.
+struct SavedDataOptions: Codable, Equatable {
+    var data: String?, images: String?, transform: String?, limit: Int?
+    var trainCount: Int?, testCount: Int?, freshCanvases: Bool?
+
+    static let key = "data"
+
+    /// The options saved in a state file's metadata, or none (a checkpoint written before they were kept).
+    static func read(_ metadata: [String: String], source: String) throws -> SavedDataOptions? {
+        guard let json = metadata[key] else { return nil }
+        return try InputLimits.decodeJSON(SavedDataOptions.self, from: Data(json.utf8), source: source, what: "data options")
+    }
+
+    /// The JSON kept in the state file, keys sorted.
+    var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// `given` (the options of this command line, nil where not given) completed from `self` (the checkpoint's).
+    /// An option given with another value than the checkpoint's is an error naming both; one the checkpoint left
+    /// unset may be given (the trainers' fingerprint check still refuses other training images).
+    func completing(_ given: SavedDataOptions, source: String) throws -> SavedDataOptions {
+        func pick<T: Equatable>(_ name: String, _ saved: T?, _ new: T?) throws -> T? {
+            guard let new else { return saved }
+            guard saved == nil || saved == new else {
+                throw CLIError("\(source): the run was trained with \(name) \(saved!), not \(new):"
+                               + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)")
+            }
+            return new
+        }
+        return SavedDataOptions(data: try pick("--data", data, given.data), images: try pick("--images", images, given.images),
+                                transform: try pick("--transform", transform, given.transform), limit: try pick("--limit", limit, given.limit),
+                                trainCount: try pick("--train-count", trainCount, given.trainCount),
+                                testCount: try pick("--test-count", testCount, given.testCount),
+                                freshCanvases: try pick("--fresh-canvases", freshCanvases, given.freshCanvases))
+    }
+}
+
+extension DataOptions {
+    /// The options given on the command line, as saved in checkpoints.
+    var saved: SavedDataOptions { SavedDataOptions(data: data, images: images, transform: transform, limit: limit) }
+
+    /// These options replaced by `saved` (all of them: `saved` already holds the command line's where given).
+    func replacing(with saved: SavedDataOptions) -> DataOptions {
+        var o = self
+        o.data = saved.data
+        o.images = saved.images
+        o.transform = saved.transform
+        o.limit = saved.limit
+        return o
+    }
+}
+
+/// The limits on outside input (docs/limits.md), on every command that reads files; `LSTMVisionCommand.main`
+/// applies them before the command runs.
+struct LimitOptions: ParsableArguments {
+    @Option(help: "Largest file read (images, MNIST IDX, COCO and YOLO files, model and state files), and largest decompressed IDX data, in bytes (default \(InputLimits.maxFileBytes)).")
+    var maxFileBytes: Int?
+    @Option(help: "Largest image width or height accepted, in pixels (default \(ImageLimits.default.maxWidth)).")
+    var maxImageSide: Int?
+    @Option(help: "Largest image accepted, in pixels (default \(ImageLimits.default.maxPixels)).")
+    var maxImagePixels: Int?
+    @Option(help: "Largest safetensors JSON header accepted, in bytes (default \(SafeTensors.maxHeaderBytes)).")
+    var maxHeaderBytes: Int?
+
+    /// Sets the process-wide limits from the options given; each must be positive.
+    func apply() throws {
+        for (name, value) in [("--max-file-bytes", maxFileBytes), ("--max-image-side", maxImageSide),
+                              ("--max-image-pixels", maxImagePixels), ("--max-header-bytes", maxHeaderBytes)] {
+            if let value, value <= 0 { throw CLIError("\(name) must be positive, got \(value)") }
+        }
+        if let maxFileBytes { InputLimits.maxFileBytes = maxFileBytes }
+        if let maxImageSide { ImageLimits.default.maxWidth = maxImageSide; ImageLimits.default.maxHeight = maxImageSide }
+        if let maxImagePixels { ImageLimits.default.maxPixels = maxImagePixels }
+        if let maxHeaderBytes { SafeTensors.maxHeaderBytes = maxHeaderBytes }
+    }
+}
+
+/// A command that reads outside files, and so takes `LimitOptions`.
+protocol ReadsFiles {
+    var limits: LimitOptions { get }
+}
+
+/// Refuses a time budget that is negative, not a number, or over a year; `name` is its option.
+func checkSeconds(_ value: Double?, _ name: String) throws {
+    if let value, !(value >= 0 && value <= 365 * 86_400) { throw CLIError("\(name) must be a number of seconds in 0...31536000, got \(value)") }
 }
 
 /// Sets the number of BLAS threads (default: all cores).

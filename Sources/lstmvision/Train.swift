@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision train`: trains a classifier (or, with `--task detection`, a detector), validating on the test split each epoch.
-struct Train: ParsableCommand {
+struct Train: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Train an LSTM image classifier (row, patch or ReNet) or an LSTM object detector, with live progress and checkpoints.")
 
@@ -12,6 +12,7 @@ struct Train: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var detection: DetectionOptions
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var limits: LimitOptions
 
     @Option(help: "Model: row, patch or renet.")
     var model: String = "row"
@@ -46,6 +47,18 @@ struct Train: ParsableCommand {
     var out: String = "runs/train"
     @Flag(help: "Resume the run in --out from its last checkpoint.") var resume = false
 
+    /// The state file that `--resume` continues from.
+    var statePath: String { out + "/last.state.safetensors" }
+
+    /// The state file to resume from (its tensors and metadata) and the training options saved in it.
+    func resumeState() throws -> (tensors: [String: Tensor], metadata: [String: String], options: TrainingOptions) {
+        guard FileManager.default.fileExists(atPath: statePath) else { throw CLIError("\(statePath): no checkpoint to resume from") }
+        let (tensors, meta) = try SafeTensors.read(statePath)
+        guard let json = meta["options"] else { throw CLIError("\(statePath): checkpoint lacks its training options") }
+        return (tensors, meta, try InputLimits.decodeJSON(TrainingOptions.self, from: Data(json.utf8), source: statePath, what: "training options"))
+    }
+
+    /// The training options: `base` (the defaults, or the checkpoint's when resuming) with those given on the command line.
     func trainingOptions(base: TrainingOptions) throws -> TrainingOptions {
         var o = base
         if let epochs { o.epochs = epochs }
@@ -77,23 +90,26 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try threadOptions.apply()
+        try checkSeconds(timeLimit, "--time-limit")
         guard task == "classification" || task == "detection" else { throw CLIError("--task must be classification or detection, got '\(task)'") }
         if task == "detection" { return try runDetection() }
-        let train = try dataOptions.load(.train)
-        let test = try dataOptions.load(.test)
         var options: TrainingOptions
         let classifier: any Classifier
-        let statePath = out + "/last.state.safetensors"
+        let data: DataOptions, train: ImageDataset, test: ImageDataset
         if resume {
-            guard FileManager.default.fileExists(atPath: statePath) else { throw CLIError("\(statePath): no checkpoint to resume from") }
-            let (_, meta) = try SafeTensors.read(statePath)
-            guard let json = meta["options"], let saved = try? JSONDecoder().decode(TrainingOptions.self, from: Data(json.utf8)),
-                  let cjson = meta[ModelFile.configKey], let config = try? JSONDecoder().decode(ModelConfig.self, from: Data(cjson.utf8)) else {
-                throw CLIError("\(statePath): checkpoint lacks its training options or model config")
-            }
+            let (tensors, meta, saved) = try resumeState()
+            let savedData = try SavedDataOptions.read(meta, source: statePath)
+            data = try savedData.map { dataOptions.replacing(with: try $0.completing(dataOptions.saved, source: statePath)) } ?? dataOptions
+            train = try data.load(.train)
+            test = try data.load(.test)
+            guard meta[ModelFile.configKey] != nil else { throw CLIError("\(statePath): checkpoint lacks its model config") }
+            let config = try ModelFile.config(in: meta, tensors: tensors, source: statePath)
             options = try trainingOptions(base: saved)
             classifier = try makeClassifier(config, seed: options.seed)
         } else {
+            data = dataOptions
+            train = try data.load(.train)
+            test = try data.load(.test)
             options = try trainingOptions(base: TrainingOptions())
             guard let kind = ModelConfig.Kind(rawValue: model) else { throw CLIError("--model must be row, patch or renet, got '\(model)'") }
             let config = ModelConfig(kind: kind, height: train.height, width: train.width, channels: train.channels,
@@ -104,9 +120,10 @@ struct Train: ParsableCommand {
         }
         let c = classifier.config
         print("model \(c.kind) hidden \(c.hidden) layers \(c.layers)\(c.bidirectional ? " bidirectional" : ""): \(classifier.parameterCount) parameters")
-        print("data \(dataOptions.directory): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
+        print("data \(data.directory): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
         let trainer = try Trainer(model: classifier, options: options, train: train, validation: test, directory: out)
         trainer.timeLimit = timeLimit
+        trainer.runMetadata[SavedDataOptions.key] = data.saved.json
         if resume { try trainer.resume() }
         let history = try trainer.run()
         if let last = history.last {

@@ -4,12 +4,12 @@ import LSTMVision
 
 /// The options of `lstmvision train --task detection` that classification does not have.
 struct DetectionOptions: ParsableArguments {
-    @Option(help: "Detection: synthetic training canvases made in memory from MNIST's training digits when --data is not given.")
-    var trainCount: Int = 10000
-    @Option(help: "Detection: synthetic test canvases (from MNIST's test digits), the validation set.")
-    var testCount: Int = 1000
-    @Flag(inversion: .prefixedNo, help: "Detection on synthetic canvases: new canvases every epoch (seeded by the epoch), so that the model cannot memorise them.")
-    var freshCanvases = true
+    @Option(help: "Detection: synthetic training canvases made in memory from MNIST's training digits when --data is not given (default 10000).")
+    var trainCount: Int?
+    @Option(help: "Detection: synthetic test canvases (from MNIST's test digits), the validation set (default 1000).")
+    var testCount: Int?
+    @Flag(inversion: .prefixedNo, help: "Detection on synthetic canvases: new canvases every epoch (seeded by the epoch), so that the model cannot memorise them (default: on).")
+    var freshCanvases: Bool?
     @Option(help: "Detection: boxes the decoder emits per grid cell.") var maxBoxes: Int = 3
     @Option(help: "Detection: output channels of the encoder's 3×3 convolutions (the first three are pooled).")
     var convWidths: String = "16,32,64,64"
@@ -20,9 +20,30 @@ struct DetectionOptions: ParsableArguments {
     @Option(help: "Detection: weight λ of the L1 box loss.") var boxWeight: Float = 5
     @Option(help: "Detection: weight of the class cross-entropy.") var classWeight: Float = 3
 
-    /// The detection set's training and validation splits: `directory` (a `detect-data` folder), or synthetic canvases;
-    /// for synthetic canvases with `freshCanvases`, also the training set of each later epoch.
-    func load(directory: String?, limit: Int?) throws -> (train: DetectionDataset, test: DetectionDataset, refresh: ((Int) throws -> DetectionDataset)?) {
+    /// Synthetic canvases when `--train-count`/`--test-count` are not given.
+    static let defaultTrainCount = 10000, defaultTestCount = 1000
+
+    /// The data options of this command line as checkpoints keep them (nil where not given).
+    func given(data: String?, limit: Int?) -> SavedDataOptions {
+        SavedDataOptions(data: data, limit: limit, trainCount: trainCount, testCount: testCount, freshCanvases: freshCanvases)
+    }
+
+    /// `options` with the synthetic-canvas defaults filled in when it names no folder, so that a checkpoint records
+    /// which canvases its run was trained on.
+    static func withDefaults(_ options: SavedDataOptions) -> SavedDataOptions {
+        guard options.data == nil else { return options }
+        var o = options
+        o.trainCount = o.trainCount ?? defaultTrainCount
+        o.testCount = o.testCount ?? defaultTestCount
+        o.freshCanvases = o.freshCanvases ?? true
+        return o
+    }
+
+    /// The detection set's training and validation splits as `options` (see `withDefaults`) describe them: `data` (a
+    /// `detect-data` folder), or synthetic canvases; for synthetic canvases with `freshCanvases`, also the training
+    /// set of each later epoch.
+    static func load(_ options: SavedDataOptions) throws -> (train: DetectionDataset, test: DetectionDataset, refresh: ((Int) throws -> DetectionDataset)?) {
+        let directory = options.data, limit = options.limit
         if let limit, limit <= 0 { throw CLIError("--limit must be positive, got \(limit)") }
         if let directory {
             let train = try DetectionDataset.load(directory: directory, split: "train")
@@ -32,13 +53,14 @@ struct DetectionOptions: ParsableArguments {
             }
             return (train.prefix(limit ?? train.count), test.prefix(limit ?? test.count), nil)
         }
+        let trainCount = options.trainCount ?? defaultTrainCount, testCount = options.testCount ?? defaultTestCount
         guard trainCount > 0, testCount > 0 else { throw CLIError("--train-count and --test-count must be positive, got \(trainCount), \(testCount)") }
         let trainN = min(trainCount, limit ?? trainCount), testN = min(testCount, limit ?? testCount)
         // `lstmvision detect-data`'s default seeds (training 0, test 1), so that its test split is this validation set.
         let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train)
         let train = DetectionDataset.synthetic(from: digits, count: trainN, epoch: 0)
         let test = DetectionDataset(samples: MultiDigitDetection.generate(from: try MNIST.load(directory: mnist, split: .test), count: testN, seed: 1))
-        return (train, test, freshCanvases ? { DetectionDataset.synthetic(from: digits, count: trainN, epoch: $0) } : nil)
+        return (train, test, options.freshCanvases ?? true ? { DetectionDataset.synthetic(from: digits, count: trainN, epoch: $0) } : nil)
     }
 
     /// The encoder widths parsed from `--conv-widths`.
@@ -64,18 +86,17 @@ extension Train {
     /// `train --task detection`: trains an `LSTMDetector`, scoring COCO AP on the test split each epoch.
     func runDetection() throws {
         if dataOptions.images != nil { throw CLIError("--images is for classification; detection reads --data DIR from detect-data") }
-        let statePath = out + "/last.state.safetensors"
         let options: TrainingOptions, loss: HungarianLoss, saved: DetectorConfig?
+        var data = detection.given(data: dataOptions.data, limit: dataOptions.limit)
         if resume {
-            guard FileManager.default.fileExists(atPath: statePath) else { throw CLIError("\(statePath): no checkpoint to resume from") }
-            let (_, meta) = try SafeTensors.read(statePath)
-            guard let json = meta["options"], let savedOptions = try? JSONDecoder().decode(TrainingOptions.self, from: Data(json.utf8)),
-                  let lossJSON = meta["loss"], let savedLoss = try? JSONDecoder().decode(HungarianLoss.self, from: Data(lossJSON.utf8)) else {
-                throw CLIError("\(statePath): checkpoint lacks its training options or loss weights")
-            }
+            let (tensors, meta, savedOptions) = try resumeState()
+            guard let lossJSON = meta["loss"] else { throw CLIError("\(statePath): checkpoint lacks its loss weights") }
             options = try trainingOptions(base: savedOptions)
-            loss = savedLoss
-            saved = try DetectorFile.config(in: meta, source: statePath)
+            loss = try InputLimits.decodeJSON(HungarianLoss.self, from: Data(lossJSON.utf8), source: statePath, what: "loss weights")
+            saved = try DetectorFile.config(in: meta, tensors: tensors, source: statePath)
+            if let savedData = try SavedDataOptions.read(meta, source: statePath) {
+                data = try savedData.completing(data, source: statePath)
+            }
         } else {
             options = try trainingOptions(base: Self.detectionDefaults)
             loss = HungarianLoss(boxWeight: detection.boxWeight, classWeight: detection.classWeight)
@@ -83,7 +104,8 @@ extension Train {
         }
         if options.augment != nil || options.adversarial != nil { throw CLIError("--augment and --adversarial are for classification") }
         let widths = try detection.widths()
-        let (train, test, refresh) = try detection.load(directory: dataOptions.data, limit: dataOptions.limit)
+        data = DetectionOptions.withDefaults(data)
+        let (train, test, refresh) = try DetectionOptions.load(data)
         let config = saved ?? DetectorConfig(height: train.height, width: train.width, channels: train.channels, convWidths: widths, hidden: hidden,
                                              maxBoxes: detection.maxBoxes, skipFeatures: detection.skipFeatures,
                                              fineFeatures: detection.fineFeatures, classNames: train.classNames, categoryIDs: train.categoryIDs)
@@ -91,10 +113,11 @@ extension Train {
         if !resume, let fb = options.forgetBias { model.setForgetBias(fb) }
         let c = model.config
         print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, conv \(c.convWidths), hidden \(c.hidden), \(c.maxBoxes) boxes per cell: \(model.parameterCount) parameters")
-        print("data \(dataOptions.data ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
+        print("data \(data.data ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
         let trainer = try DetectionTrainer(model: model, options: options, loss: loss, train: train, validation: test, directory: out)
         trainer.timeLimit = timeLimit
         trainer.refresh = refresh
+        trainer.runMetadata[SavedDataOptions.key] = data.json
         if resume { try trainer.resume() }
         let started = Date()
         let history = try trainer.run()

@@ -3,8 +3,8 @@ import Testing
 @testable import LSTMVision
 
 /// A training process killed with SIGKILL at a random moment after its first checkpoint leaves loadable
-/// checkpoints, and `train --resume` then ends with exactly (bit for bit) the weights and optimiser state
-/// of an uninterrupted run of the same command.
+/// checkpoints, and `train --resume` (without the data options, which the checkpoint holds) then ends with
+/// exactly (bit for bit) the weights and optimiser state of an uninterrupted run of the same command.
 @Suite(.serialized) struct CrashSafetyTests {
     static let root = FileFormatTests.repoRoot
 
@@ -82,8 +82,8 @@ import Testing
         let last = try ModelFile.load(killed + "/last.safetensors")
         #expect(last.parameters.allSatisfy { $0.value.isFinite })
 
-        // Resumed to completion (the data options are not part of the checkpoint, so --limit is given again).
-        let resumed = try runToEnd(["train", "--resume", "--limit", "640", "--out", killed], log: base + "/resumed.log")
+        // Resumed to completion; the checkpoint holds the data options, so --limit need not be given again.
+        let resumed = try runToEnd(["train", "--resume", "--out", killed], log: base + "/resumed.log")
         try #require(resumed == 0, "resume failed: \(tail(base + "/resumed.log"))")
 
         reference.waitUntilExit()
@@ -106,5 +106,11 @@ import Testing
         let metaA = try SafeTensors.read(whole + "/last.state.safetensors").metadata
         let metaB = try SafeTensors.read(killed + "/last.state.safetensors").metadata
         #expect(metaA["step"] == "30" && metaB["step"] == "30" && metaA["epoch"] == "3" && metaB["epoch"] == "3")
+
+        // Resuming with other data options is refused in one line, before anything is trained.
+        let other = try runToEnd(["train", "--resume", "--limit", "320", "--epochs", "4", "--out", killed], log: base + "/other.log")
+        #expect(other != 0)
+        #expect(tail(base + "/other.log") == "lstmvision: error: \(killed)/last.state.safetensors: the run was trained with --limit 640, not 320:"
+                + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)")
     }
 }

@@ -217,7 +217,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: png) }
         try ImageCodecs.writePNG(Image(width: 7, height: 3, channels: 1, repeating: 0), to: png)
         #expect(try YOLO.imageSize(png) == (7, 3))
-        #expect(throws: ImageError.self) { try YOLO.imageSize(png + ".missing") }
+        #expect(throws: DataError.missing(png + ".missing: no such file")) { try YOLO.imageSize(png + ".missing") }
     }
 
     // MARK: - Evaluator against pycocotools

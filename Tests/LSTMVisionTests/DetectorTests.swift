@@ -141,6 +141,10 @@ import Testing
         #expect(abs(p.box.x - 6) < 1e-5 && abs(p.box.y - 6) < 1e-5 && abs(p.box.width - 8) < 1e-5 && abs(p.box.height - 4) < 1e-5)
         // The other cells score 0.5 · 0.5 = 0.25, under the threshold; at 0.2 they come too.
         #expect(PostProcessing(scoreThreshold: 0.2).proposals(out, config: c)[0].count == 4)
+        // A box output that overflowed gives no proposal (drawing it converted NaN to Int and trapped).
+        out.scalars[26] = .infinity
+        out.scalars[1] = .nan
+        #expect(PostProcessing(scoreThreshold: 0.2).proposals(out, config: c)[0].count == 2)
     }
 
     @Test func mergingAndSuppression() {
@@ -297,6 +301,23 @@ import Testing
         let r = try CLITests().run(args)
         #expect(r.code != 0, "\(args): exit code 0")
         #expect(r.err.split(separator: "\n").count == 1 && r.err.contains(expected), "\(args): stderr was \(r.err)")
+    }
+
+    /// `train --task detection --resume` reads the canvases the run began with unless told otherwise, and refuses others.
+    @Test func resumeKeepsTheDataOptions() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("det-cli-resume-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let first = try CLITests().run(["train", "--task", "detection", "--train-count", "8", "--test-count", "4", "--epochs", "1",
+                                        "--batch-size", "4", "--hidden", "8", "--conv-widths", "4,4,4", "--out", out])
+        try #require(first.code == 0, "\(first.err)")
+        let meta = try SafeTensors.read(out + "/last.state.safetensors").metadata
+        #expect(meta["data"] == #"{"freshCanvases":true,"testCount":4,"trainCount":8}"#)
+        let other = try CLITests().run(["train", "--task", "detection", "--resume", "--train-count", "16", "--out", out])
+        #expect(other.code != 0 && other.err == "lstmvision: error: \(out)/last.state.safetensors: the run was trained with --train-count 8, not 16:"
+                + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)\n", "\(other.err)")
+        let longer = try CLITests().run(["train", "--task", "detection", "--resume", "--epochs", "2", "--out", out])
+        #expect(longer.code == 0, "\(longer.err)")
+        #expect(longer.out.contains("8 training, 4 validation images") && longer.out.contains("after 2 epochs"), "\(longer.out)")
     }
 
     @Test func detectWritesImagesAndCOCOResultsThatEvaluate() throws {

@@ -95,21 +95,43 @@ import Testing
         #expect(seconds < 30, "parsing \(dir) took \(seconds) s")
     }
 
-    /// IDX.maxBytes also bounds the file itself: one over it is refused before it is read (a sparse file
-    /// of 1 GiB + 1 byte, which takes no disk space).
-    @Test func idxFileOverTheLimitIsRefusedUnread() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(getpid())-huge.idx").path
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        try #require(fd >= 0)
-        defer { unlink(path) }
-        let sized = ftruncate(fd, off_t(IDX.maxBytes) + 1) == 0
-        close(fd)
-        try #require(sized)
-        do {
-            _ = try IDX.read(path)
-            Issue.record("a file over IDX.maxBytes was accepted")
-        } catch let e as DataError {
-            #expect("\(e)".contains("over the limit"), "\(e)")
+    /// Every reader of outside files refuses one over `InputLimits.maxFileBytes` before reading it: a sparse file
+    /// of 1 GiB + 1 byte (which takes no disk space) given to each is one "over the limit" error, at once.
+    @Test func everyReaderRefusesAFileOverTheLimitUnread() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(getpid())-huge").path
+        try FileManager.default.createDirectory(atPath: dir + "/images", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/labels", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func sparse(_ path: String) throws -> String {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            try #require(ftruncate(fd, off_t(InputLimits.maxFileBytes) + 1) == 0)
+            return path
+        }
+        let huge = try sparse(dir + "/huge.bin")
+        try ImageCodecs.writePNG(Image(width: 2, height: 2, channels: 1), to: dir + "/images/a.png")
+        _ = try sparse(dir + "/labels/a.txt")
+        let readers: [(String, () throws -> Void)] = [
+            ("IDX", { _ = try IDX.read(huge) }),
+            ("image", { _ = try ImageCodecs.read(huge) }),
+            ("safetensors", { _ = try SafeTensors.read(huge) }),
+            ("model file", { _ = try ModelFile.load(huge) }),
+            ("detector file", { _ = try DetectorFile.load(huge) }),
+            ("COCO annotations", { _ = try COCODataset.read(huge) }),
+            ("COCO results", { _ = try COCODetection.read(huge, for: COCODataset(images: [], annotations: [], categories: [])) }),
+            ("YOLO class names", { _ = try YOLO.readClassNames(huge) }),
+            ("YOLO labels", { _ = try YOLO.read(directory: dir, classNames: ["a"]) }),
+        ]
+        for (name, read) in readers {
+            let started = Date()
+            do {
+                try read()
+                Issue.record("\(name): a file over the limit was accepted")
+            } catch let e as DataError {
+                #expect("\(e)".hasSuffix("bytes, over the limit of \(InputLimits.maxFileBytes) bytes (--max-file-bytes)"), "\(name): \(e)")
+            }
+            #expect(Date().timeIntervalSince(started) < 1, "\(name) read the file before refusing it")
         }
     }
 

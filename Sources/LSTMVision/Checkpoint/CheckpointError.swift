@@ -10,3 +10,12 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+/// Refuses a checkpoint whose settings describe a model needing at least `needed` weights when the file holds
+/// only `stored` values: every weight must come from the file, so such settings are damaged or hostile, and
+/// refusing them before the model is built keeps a small file from making the process allocate gigabytes.
+func checkWeightClaim(needed: Int, stored: Int, settings: String, source: String) throws {
+    guard needed <= stored else {
+        throw CheckpointError.mismatch("\(source): its settings (\(settings)) need at least \(needed) weights, the file holds \(stored) values")
+    }
+}

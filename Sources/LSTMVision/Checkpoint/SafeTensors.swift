@@ -4,7 +4,8 @@ import Foundation
 /// then the raw little-endian data), compatible with `safetensors.torch.save_file` / `load_file`.
 /// Reading validates the whole header against the real file size before allocating anything it claims.
 public enum SafeTensors {
-    /// The largest JSON header accepted, in bytes (default 100 MB, the reference implementation's limit).
+    /// The largest JSON header accepted, in bytes (default 100 MB, the reference implementation's limit;
+    /// `--max-header-bytes` sets it). A process-wide setting: set it once at start-up.
     public nonisolated(unsafe) static var maxHeaderBytes = 100_000_000
 
     /// Encodes named tensors as F32 with optional string metadata.
@@ -40,14 +41,10 @@ public enum SafeTensors {
         try AtomicFile.write(try encode(tensors, metadata: metadata), to: path)
     }
 
-    /// Reads a safetensors file; every fault becomes one `CheckpointError` naming the file.
+    /// Reads a safetensors file of at most `InputLimits.maxFileBytes` bytes (checked before it is read);
+    /// every fault becomes one error naming the file.
     public static func read(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
-        guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.io("\(path): no such file") }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw CheckpointError.io("\(path): cannot read: \(error.localizedDescription)")
-        }
-        return try decode(data, source: path)
+        try decode(InputLimits.readFile(path), source: path)
     }
 
     /// Parses safetensors bytes; `source` names the input in errors.
@@ -55,11 +52,14 @@ public enum SafeTensors {
         func fail(_ m: String) -> CheckpointError { .invalid("\(source): not a valid safetensors file: \(m)") }
         guard data.count >= 8 else { throw fail("\(data.count) bytes, shorter than the 8-byte header length") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | (UInt64($1.element) << (8 * UInt64($1.offset))) }
-        guard headerLength <= UInt64(maxHeaderBytes) else { throw fail("header length \(headerLength) exceeds the limit of \(maxHeaderBytes) bytes") }
+        guard headerLength <= UInt64(maxHeaderBytes) else {
+            throw fail("header length \(headerLength) exceeds the limit of \(maxHeaderBytes) bytes (--max-header-bytes)")
+        }
         guard headerLength <= UInt64(data.count - 8) else { throw fail("header length \(headerLength) runs past the end of the \(data.count)-byte file") }
         let hl = Int(headerLength)
         let headerBytes = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + hl))
         guard headerBytes.first == UInt8(ascii: "{") else { throw fail("header does not start with '{'") }
+        try InputLimits.checkNesting(headerBytes, source: source, what: "safetensors header")
         guard let object = try? JSONSerialization.jsonObject(with: headerBytes), let header = object as? [String: Any] else {
             throw fail("header is not a JSON object")
         }

@@ -30,7 +30,7 @@ public enum Gzip {
                     }
                     out.append(b.baseAddress!, count: chunk - Int(stream.avail_out))
                 }
-                guard out.count <= limit else { throw DataError.tooLarge("\(source): decompresses to more than \(limit) bytes") }
+                guard out.count <= limit else { throw DataError.tooLarge("\(source): decompresses to more than \(limit) bytes (--max-file-bytes)") }
                 if status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0 {
                     throw DataError.invalid("\(source): truncated gzip data")
                 }

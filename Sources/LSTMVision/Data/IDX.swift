@@ -1,11 +1,9 @@
 import Foundation
 
-/// Reads IDX files (the MNIST format), plain or gzip-compressed. The header's dimensions are checked
-/// against the real data size and the limit before anything is allocated.
+/// Reads IDX files (the MNIST format), plain or gzip-compressed. The file, its decompressed data and the
+/// header's dimensions are each checked against `InputLimits.maxFileBytes` and the real data size before
+/// anything is allocated.
 public enum IDX {
-    /// The largest decompressed file accepted, in bytes (default 1 GiB).
-    public nonisolated(unsafe) static var maxBytes = 1 << 30
-
     /// An IDX array of unsigned bytes: its dimensions and its data.
     public struct Array: Sendable {
         public let dimensions: [Int]
@@ -14,12 +12,8 @@ public enum IDX {
 
     /// Reads an unsigned-byte IDX file (type 0x08), such as MNIST images or labels.
     public static func read(_ path: String) throws -> Array {
-        guard FileManager.default.fileExists(atPath: path) else { throw DataError.missing("\(path): no such file") }
-        // A file over the limit is refused before it is read into memory.
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
-        guard size <= maxBytes else { throw DataError.tooLarge("\(path): \(size) bytes, over the limit of \(maxBytes)") }
-        guard let raw = FileManager.default.contents(atPath: path) else { throw DataError.missing("\(path): cannot read") }
-        let data = Gzip.isGzip(raw) ? try Gzip.decompress(raw, limit: maxBytes, source: path) : raw
+        let raw = try InputLimits.readFile(path)
+        let data = Gzip.isGzip(raw) ? try Gzip.decompress(raw, limit: InputLimits.maxFileBytes, source: path) : raw
         return try parse(data, source: path)
     }
 
@@ -41,7 +35,8 @@ public enum IDX {
             dims.append(d)
             total = total.multipliedReportingOverflow(by: d).overflow ? Int.max : total * d
         }
-        guard total <= maxBytes else { throw DataError.tooLarge("\(source): IDX header claims \(dims) = \(total) bytes, over the limit of \(maxBytes)") }
+        let limit = InputLimits.maxFileBytes
+        guard total <= limit else { throw DataError.tooLarge("\(source): IDX header claims \(dims) = \(total) bytes, over the limit of \(limit) (--max-file-bytes)") }
         let available = b.count - headerSize
         guard available >= total else { throw DataError.invalid("\(source): truncated IDX data: header \(dims) needs \(total) bytes, file has \(available)") }
         guard available == total else { throw DataError.invalid("\(source): IDX file has \(available - total) bytes after the data its header \(dims) describes") }

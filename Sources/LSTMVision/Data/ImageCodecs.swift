@@ -4,7 +4,6 @@ import Foundation
 
 /// Why an image file could not be read or written; the message names the file and the fault.
 public enum ImageError: Error, CustomStringConvertible, Equatable {
-    case unreadable(path: String, reason: String)
     case unknownFormat(path: String)
     case truncated(path: String, format: String)
     case corrupt(path: String, format: String, detail: String)
@@ -14,14 +13,13 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .unreadable(path, reason): return "\(path): cannot read: \(reason)"
         case let .unknownFormat(path): return "\(path): not a PNG, JPEG, PGM or PPM file"
         case let .truncated(path, format): return "\(path): truncated \(format) data"
         case let .corrupt(path, format, detail): return "\(path): corrupt \(format) data: \(detail)"
         case let .unsupported(path, detail): return "\(path): unsupported \(detail)"
         case let .tooLarge(path, width, height, limits):
             return "\(path): image of \(width)x\(height) exceeds the limits of \(limits.maxWidth)x\(limits.maxHeight)"
-                + " and \(limits.maxPixels) pixels"
+                + " and \(limits.maxPixels) pixels (--max-image-side, --max-image-pixels)"
         case let .writeFailed(path, reason): return "\(path): cannot write: \(reason)"
         }
     }
@@ -40,8 +38,10 @@ public struct ImageLimits: Sendable, Equatable {
         self.maxPixels = maxPixels
     }
 
-    /// 16384 x 16384 and at most 100 million pixels.
-    public static let `default` = ImageLimits()
+    /// The limits of every read that names none: 16384 x 16384 and at most 100 million pixels unless
+    /// `--max-image-side` and `--max-image-pixels` change them. A process-wide setting: set it once at
+    /// start-up, before images are read on other threads.
+    public nonisolated(unsafe) static var `default` = ImageLimits()
 
     /// True when an image of this size is allowed (the product is computed without overflow).
     public func allows(width: Int, height: Int) -> Bool {
@@ -53,9 +53,10 @@ public struct ImageLimits: Sendable, Equatable {
 /// Reads PNG, JPEG and binary PGM/PPM files into `Image` (values in [0, 255]) and writes PNG and PGM/PPM.
 /// The format is chosen from the file's magic bytes, never its extension.
 public enum ImageCodecs {
-    /// Reads the image at `path`; throws `ImageError` for unreadable, damaged, unsupported or oversized files.
+    /// Reads the image at `path`; throws `ImageError` for damaged, unsupported or oversized images and
+    /// `DataError` for a missing file or one over `InputLimits.maxFileBytes` (refused before it is read).
     public static func read(_ path: String, limits: ImageLimits = .default) throws -> Image {
-        try decode(readFile(path), source: path, limits: limits)
+        try decode([UInt8](InputLimits.readFile(path)), source: path, limits: limits)
     }
 
     /// Decodes an encoded image held in memory; `source` names it in error messages.
@@ -231,23 +232,6 @@ public enum ImageCodecs {
 
     private static func quantize(_ image: Image) -> [UInt8] {
         image.pixels.map { $0.isNaN ? 0 : UInt8(min(max($0, 0), 255).rounded()) }
-    }
-
-    private static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw ImageError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var bytes = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ImageError.unreadable(path: path, reason: String(cString: strerror(errno)))
-            }
-            if n == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
     }
 
     private static func writeFile(_ data: Data, to path: String) throws {

@@ -150,7 +150,8 @@ public enum Plot {
 
         let left = 64, right = width - 16, top = 34, bottom = height - 36
         let count = series.map(\.values.count).max() ?? 0
-        let finite = series.flatMap(\.values).filter(\.isFinite)
+        // The y range in Double: Float's extremes (±3e38, from a diverging run) would overflow hi − lo.
+        let finite = series.flatMap(\.values).filter(\.isFinite).map(Double.init)
         var lo = finite.min() ?? 0, hi = finite.max() ?? 1
         if hi - lo < 1e-6 * max(abs(hi), 1) {
             let pad = max(abs(lo), 1) / 2
@@ -159,20 +160,20 @@ public enum Plot {
         }
         let yStep = niceStep((hi - lo) / 5)
         let yLo = (lo / yStep).rounded(.down) * yStep, yHi = (hi / yStep).rounded(.up) * yStep
-        let xHi = Float(max(count, 2))
+        let xHi = Double(max(count, 2))
         let xStep = max(1, niceStep((xHi - 1) / 8).rounded(.up))
-        func px(_ x: Float) -> Int { left + Int(((x - 1) / (xHi - 1) * Float(right - left)).rounded()) }
-        func py(_ y: Float) -> Int { bottom - Int(((y - yLo) / (yHi - yLo) * Float(bottom - top)).rounded()) }
+        func px(_ x: Double) -> Int { left + Int(((x - 1) / (xHi - 1) * Double(right - left)).rounded()) }
+        func py(_ y: Double) -> Int { bottom - Int(((y - yLo) / (yHi - yLo) * Double(bottom - top)).rounded()) }
 
         let grid = Colour(225, 225, 225), decimals = max(0, Int(-log10(yStep).rounded(.down)))
         for k in 0...Int(((yHi - yLo) / yStep).rounded()) {
-            let v = yLo + Float(k) * yStep, y = py(v)
+            let v = yLo + Double(k) * yStep, y = py(v)
             image.drawLine(x0: left, y0: y, x1: right, y1: y, colour: grid)
             image.drawLine(x0: left - 4, y0: y, x1: left, y1: y, colour: .black)
             let label = String(format: "%.\(decimals)f", v == 0 ? 0 : v)
             image.drawText(label, x: left - 7 - BitmapFont.size(of: label).width, y: y - 3, colour: .black)
         }
-        var xv: Float = 1
+        var xv: Double = 1
         while xv <= xHi + 1e-3 {
             let x = px(xv), label = String(Int(xv))
             image.drawLine(x0: x, y0: top, x1: x, y1: bottom, colour: grid)
@@ -189,7 +190,7 @@ public enum Plot {
             var previous: (Int, Int)?
             for (i, v) in entry.values.enumerated() {
                 guard v.isFinite else { previous = nil; continue }
-                let point = (px(Float(i + 1)), py(v))
+                let point = (px(Double(i + 1)), py(Double(v)))
                 if let p = previous {
                     image.drawLine(x0: p.0, y0: p.1, x1: point.0, y1: point.1, colour: colour, thickness: 2)
                 }
@@ -212,9 +213,9 @@ public enum Plot {
     }
 
     /// A round step (1, 2 or 5 times a power of ten) close to `raw`, for axis ticks.
-    private static func niceStep(_ raw: Float) -> Float {
+    private static func niceStep(_ raw: Double) -> Double {
         guard raw > 0 && raw.isFinite else { return 1 }
-        let magnitude = powf(10, log10(raw).rounded(.down)), norm = raw / magnitude
+        let magnitude = pow(10, log10(raw).rounded(.down)), norm = raw / magnitude
         return (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * magnitude
     }
 }

@@ -152,6 +152,12 @@ public enum ImageTransform: Sendable, Equatable, CustomStringConvertible {
             guard dims.count == 2, let w = Int(dims[0]), let h = Int(dims[1]), w > 0, h > 0 else {
                 throw fail("\(name) expects WIDTHxHEIGHT with positive sizes, got '\(text)'")
             }
+            // The images a pipeline makes are held to the limits of the images it may read.
+            let limits = ImageLimits.default
+            guard limits.allows(width: w, height: h) else {
+                throw fail("\(name) size \(w)x\(h) exceeds the image limits of \(limits.maxWidth)x\(limits.maxHeight)"
+                           + " and \(limits.maxPixels) pixels (--max-image-side, --max-image-pixels)")
+            }
             return (w, h)
         }
         let simple: [String: ImageTransform] = [
@@ -184,7 +190,8 @@ public enum ImageTransform: Sendable, Equatable, CustomStringConvertible {
             return .resize(width: w, height: h)
         case "shift":
             let text = try required("shift=PIXELS")
-            guard let k = Int(text), k >= 0 else { throw fail("shift expects a whole number of pixels >= 0, got '\(text)'") }
+            let most = max(ImageLimits.default.maxWidth, ImageLimits.default.maxHeight)
+            guard let k = Int(text), k >= 0, k <= most else { throw fail("shift expects a whole number of pixels in 0...\(most), got '\(text)'") }
             return .randomShift(k)
         case "rotate":
             let text = try required("rotate=DEGREES")

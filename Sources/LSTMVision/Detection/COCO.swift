@@ -102,17 +102,14 @@ public struct COCODataset: Codable, Sendable, Equatable {
         self.categories = categories
     }
 
-    /// The largest file `read` accepts by default: 1 GiB.
-    public static let defaultMaxBytes = 1 << 30
-
     /// Reads and validates a COCO instance-annotation file of at most `maxBytes` bytes.
-    public static func read(_ path: String, maxBytes: Int = defaultMaxBytes) throws -> COCODataset {
-        try decode(COCOJSON.load(path, maxBytes: maxBytes), source: path)
+    public static func read(_ path: String, maxBytes: Int = InputLimits.maxFileBytes) throws -> COCODataset {
+        try decode(InputLimits.readFile(path, limit: maxBytes), source: path)
     }
 
     /// Parses and validates COCO instance-annotation JSON; `source` names the input in errors and warnings.
     public static func decode(_ data: Data, source: String) throws -> COCODataset {
-        var dataset = try COCOJSON.decode(COCODataset.self, from: data, source: source, what: "COCO annotation")
+        var dataset = try InputLimits.decodeJSON(COCODataset.self, from: data, source: source, what: "COCO annotation")
         try dataset.validate(source: source)
         return dataset
     }
@@ -192,13 +189,13 @@ public struct COCODetection: Codable, Sendable, Equatable {
     /// Reads a COCO results file (a JSON array of detections) of at most `maxBytes` bytes, checked
     /// against the images and categories of `dataset`.
     public static func read(_ path: String, for dataset: COCODataset,
-                            maxBytes: Int = COCODataset.defaultMaxBytes) throws -> [COCODetection] {
-        try decode(COCOJSON.load(path, maxBytes: maxBytes), source: path, for: dataset)
+                            maxBytes: Int = InputLimits.maxFileBytes) throws -> [COCODetection] {
+        try decode(InputLimits.readFile(path, limit: maxBytes), source: path, for: dataset)
     }
 
     /// Parses and validates COCO results JSON; `source` names the input in errors.
     public static func decode(_ data: Data, source: String, for dataset: COCODataset) throws -> [COCODetection] {
-        let detections = try COCOJSON.decode([COCODetection].self, from: data, source: source, what: "COCO results")
+        let detections = try InputLimits.decodeJSON([COCODetection].self, from: data, source: source, what: "COCO results")
         let imageIDs = Set(dataset.images.map(\.id)), categoryIDs = Set(dataset.categories.map(\.id))
         for (k, d) in detections.enumerated() {
             func fail(_ m: String) -> DataError { .invalid("\(source): detection \(k): \(m)") }
@@ -220,73 +217,11 @@ public struct COCODetection: Codable, Sendable, Equatable {
 
 private func describe(_ b: Box) -> String { "[\(b.x), \(b.y), \(b.width), \(b.height)]" }
 
-/// Reading and writing the JSON of both COCO file kinds, with errors that name the file and the place.
+/// Writing the JSON of both COCO file kinds (reading goes through `InputLimits.decodeJSON`).
 enum COCOJSON {
-    static func load(_ path: String, maxBytes: Int) throws -> Data {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataError.missing("\(path): no such file") }
-        guard !isDirectory.boolValue else { throw DataError.invalid("\(path): is a directory, not a JSON file") }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
-        guard size <= maxBytes else { throw DataError.tooLarge("\(path): \(size) bytes, over the limit of \(maxBytes)") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError.missing("\(path): cannot read") }
-        guard data.count <= maxBytes else { throw DataError.tooLarge("\(path): \(data.count) bytes, over the limit of \(maxBytes)") }
-        return data
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, from data: Data, source: String, what: String) throws -> T {
-        try checkNesting(data, source: source, what: what)
-        do {
-            return try JSONDecoder().decode(type, from: data)
-        } catch let error as DecodingError {
-            throw DataError.invalid("\(source): not valid \(what) JSON: \(message(error))")
-        }
-    }
-
-    /// Foundation's JSONDecoder (Swift 6.3.1) traps instead of throwing when the data ends while more than
-    /// 512 arrays or objects are open (513 bytes of `[` crash it; found by fuzzing, see
-    /// Tests/Fuzz/regressions/coco), so deeper nesting is refused here first. COCO files nest 4 levels deep.
-    static func checkNesting(_ data: Data, source: String, what: String) throws {
-        var depth = 0, inString = false, escaped = false
-        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-          for byte in bytes {
-            if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-            } else if byte == UInt8(ascii: "\"") {
-                inString = true
-            } else if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
-                depth += 1
-                guard depth <= 512 else { throw DataError.invalid("\(source): not valid \(what) JSON: nested more than 512 levels deep") }
-            } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
-                depth -= 1
-            }
-          }
-        }
-    }
-
     static func encode<T: Encodable>(_ value: T) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return try encoder.encode(value)
-    }
-
-    /// "annotations[3].bbox: expected Double, found a string" rather than Foundation's nested description.
-    private static func message(_ error: DecodingError) -> String {
-        func place(_ path: [any CodingKey]) -> String {
-            let p = path.enumerated().map { k, key in
-                key.intValue.map { "[\($0)]" } ?? (k == 0 ? key.stringValue : "." + key.stringValue)
-            }.joined()
-            return p.isEmpty ? "" : p + ": "
-        }
-        switch error {
-        case let .keyNotFound(key, c):
-            return "\(place(c.codingPath))missing key '\(key.stringValue)'"
-        case let .typeMismatch(type, c), let .valueNotFound(type, c):
-            return "\(place(c.codingPath))expected \(type): \(c.debugDescription)"
-        case let .dataCorrupted(c):
-            let cause = (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return place(c.codingPath) + c.debugDescription + (cause.map { " (\($0))" } ?? "")
-        @unknown default:
-            return "\(error)"
-        }
     }
 }

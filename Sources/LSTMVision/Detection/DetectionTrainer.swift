@@ -18,6 +18,9 @@ public final class DetectionTrainer {
     public var quiet = false
     /// Stops training (after validating) once this many seconds have passed; nil trains all epochs.
     public var timeLimit: TimeInterval?
+    /// Entries added to the state file's metadata (the CLI keeps its data options there, so that `train --resume`
+    /// reads the same data without being told again).
+    public var runMetadata: [String: String] = [:]
     /// When set, epoch e > 0 trains on `refresh(e)` instead of `train`: new synthetic canvases every epoch, so that
     /// the model cannot memorise them. It must depend on the epoch alone (a resumed run sees the same data) and
     /// give sets of `train`'s size and kind.
@@ -48,8 +51,9 @@ public final class DetectionTrainer {
             [Double(epoch), trainLoss, trainRecall, validationLoss, validationAP, validationAP50, learningRate, seconds, imagesPerSecond]
         }
 
-        init(_ v: [Double]) {
-            self.init(epoch: Int(v[0]), trainLoss: v[1], trainRecall: v[2], validationLoss: v[3], validationAP: v[4],
+        /// The record of epoch `epoch` from the log row `v` (`values`).
+        init(epoch: Int, _ v: [Double]) {
+            self.init(epoch: epoch, trainLoss: v[1], trainRecall: v[2], validationLoss: v[3], validationAP: v[4],
                       validationAP50: v[5], learningRate: v[6], seconds: v[7], imagesPerSecond: v[8])
         }
 
@@ -101,6 +105,9 @@ public final class DetectionTrainer {
     public var logPath: String { directory + "/log.csv" }
     public var plotPath: String { directory + "/curves.png" }
 
+    /// Mini-batches per epoch, the last one possibly smaller.
+    var batchesPerEpoch: Int { (train.count + options.batchSize - 1) / options.batchSize }
+
     /// The sample order of `epoch`, a function of (seed, epoch) alone, so a resumed run sees the same batches.
     func order(epoch: Int) -> [Int] {
         var idx = Array(0..<train.count)
@@ -123,7 +130,7 @@ public final class DetectionTrainer {
     /// Trains to `options.epochs`, returning the log. Throws on non-finite values (unless skipping).
     @discardableResult
     public func run() throws -> [EpochRecord] {
-        let batchSize = options.batchSize, batches = (train.count + batchSize - 1) / batchSize
+        let batchSize = options.batchSize, batches = batchesPerEpoch
         let schedule = options.makeSchedule(stepsPerEpoch: batches)
         let runStart = Date()
         var outOfTime = false
@@ -169,7 +176,7 @@ public final class DetectionTrainer {
                 }
                 if let limit = timeLimit, Date().timeIntervalSince(runStart) > limit {
                     outOfTime = true
-                    if !quiet { print("time limit of \(Int(limit)) s reached after \(batchIndex) of \(batches) batches") }
+                    if !quiet { print("time limit of \(String(format: "%.0f", limit)) s reached after \(batchIndex) of \(batches) batches") }
                     break
                 }
             }
@@ -218,49 +225,37 @@ public final class DetectionTrainer {
         }.count
     }
 
-    /// Writes the state needed to resume (optimiser, position, history and the weights) as one atomic file,
-    /// then the latest model alone for users; a crash at any moment leaves a consistent state.
+    /// Writes the state needed to resume (`TrainingState`: optimiser, position, history, the weights, the loss
+    /// weights and what identifies the training set) as one atomic file, then the latest model alone for users;
+    /// a crash at any moment leaves a consistent state.
     func saveLast() throws {
-        var state = optimizer.stateDict().mapKeys { "optimizer.\($0)" }
-        for (name, t) in model.stateDict() { state["model.\(name)"] = t }
-        state["history"] = Tensor(shape: [history.count, 9], scalars: history.flatMap { $0.values.map(Float.init) })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let meta: [String: String] = [
-            "epoch": String(epoch), "batch": String(batchIndex), "step": String(step),
-            "best_ap": String(bestAP), "skipped": String(skipped),
-            "options": String(decoding: try encoder.encode(options), as: UTF8.self),
-            "loss": String(decoding: try encoder.encode(loss), as: UTF8.self),
-            DetectorFile.configKey: model.config.json(),
-        ]
-        try SafeTensors.write(state, metadata: meta, to: statePath)
+        var extra = runMetadata
+        extra["best_ap"] = String(bestAP)
+        extra["loss"] = String(decoding: try encoder.encode(loss), as: UTF8.self)
+        let state = TrainingState(epoch: epoch, batch: batchIndex, step: step, skipped: skipped, history: history.map(\.values), extra: extra)
+        try state.write(to: statePath, model: model.stateDict(), optimizer: optimizer, options: options, configKey: DetectorFile.configKey,
+                        config: model.config.json(), dataCount: train.count, dataFingerprint: train.fingerprint, columns: 9)
         try DetectorFile.save(model, to: lastModelPath, metadata: ["epoch": String(epoch), "step": String(step)])
     }
 
-    /// Continues from the state file in `directory`, written by an earlier run of the same detector.
+    /// Continues from the state file in `directory`, written by an earlier run of the same detector on the same
+    /// data with the same batch size and seed (see `TrainingState.read`).
     public func resume() throws {
-        let (state, meta) = try SafeTensors.read(statePath)
-        guard let e = meta["epoch"].flatMap(Int.init), let b = meta["batch"].flatMap(Int.init), let s = meta["step"].flatMap(Int.init) else {
-            throw TrainingError.resume("\(statePath): missing epoch/batch/step metadata")
-        }
-        guard meta[DetectorFile.configKey] == model.config.json() else {
-            throw TrainingError.resume("\(statePath): saved for another detector (\(meta[DetectorFile.configKey] ?? "none")), not \(model.config.json())")
-        }
-        try model.loadStateDict(state.filter { $0.key.hasPrefix("model.") }.mapKeys { String($0.dropFirst(6)) }, source: statePath)
-        try optimizer.loadStateDict(state.filter { $0.key.hasPrefix("optimizer.") }.mapKeys { String($0.dropFirst(10)) })
-        epoch = e; batchIndex = b; step = s
+        let (state, meta) = try TrainingState.read(statePath, model: model, configKey: DetectorFile.configKey, config: model.config.json(),
+                                                   optimizer: optimizer, options: options, batchesPerEpoch: batchesPerEpoch,
+                                                   dataCount: train.count, dataFingerprint: train.fingerprint, columns: 9)
+        epoch = state.epoch; batchIndex = state.batch; step = state.step; skipped = state.skipped
         bestAP = meta["best_ap"].flatMap(Double.init) ?? -1
-        skipped = meta["skipped"].flatMap(Int.init) ?? 0
-        if let h = state["history"], h.rank == 2, h.shape[1] == 9 {
-            history = (0..<h.shape[0]).map { r in EpochRecord((0..<9).map { Double(h.scalars[r * 9 + $0]) }) }
-        }
+        history = state.history.enumerated().map { EpochRecord(epoch: $0.offset + 1, $0.element) }
         if !quiet { print("resumed from \(statePath) at epoch \(epoch + 1), batch \(batchIndex + 1) (step \(step))") }
     }
 
     /// Writes `log.csv` and `curves.png` (loss above AP).
     func writeLog() throws {
         var csv = "epoch,train_loss,train_recall,val_loss,val_AP,val_AP50,learning_rate,seconds,images_per_second\n"
-        for r in history { csv += r.values.enumerated().map { $0.offset == 0 ? String(Int($0.element)) : String($0.element) }.joined(separator: ",") + "\n" }
+        for r in history { csv += ([String(r.epoch)] + r.values.dropFirst().map { String($0) }).joined(separator: ",") + "\n" }
         try AtomicFile.write(Data(csv.utf8), to: logPath)
         let lossChart = Plot.lineChart(series: [("train loss", history.map { Float($0.trainLoss) }),
                                                 ("validation loss", history.map { Float($0.validationLoss) })],

@@ -15,21 +15,24 @@ public enum DetectorFile {
     /// Reads a detector file and rebuilds the detector it holds.
     public static func load(_ path: String) throws -> LSTMDetector {
         let (tensors, metadata) = try SafeTensors.read(path)
-        let config = try self.config(in: metadata, source: path)
+        let config = try self.config(in: metadata, tensors: tensors, source: path)
         let model = try LSTMDetector.make(config, seed: 0)
         try model.loadStateDict(tensors, source: path)
         return model
     }
 
-    /// The detector settings in a checkpoint's metadata; `source` names the file in errors.
-    public static func config(in metadata: [String: String], source: String) throws -> DetectorConfig {
+    /// The detector settings in a checkpoint's metadata, validated, and refused when they need more weights than
+    /// the file's `tensors` hold (see `checkWeightClaim`); `source` names the file in errors.
+    public static func config(in metadata: [String: String], tensors: [String: Tensor], source: String) throws -> DetectorConfig {
         guard let json = metadata[configKey] else {
             throw CheckpointError.mismatch("\(source): not a detector checkpoint (no \(configKey) metadata)")
         }
-        guard let config = try? JSONDecoder().decode(DetectorConfig.self, from: Data(json.utf8)) else {
-            throw CheckpointError.invalid("\(source): unreadable \(configKey) metadata")
-        }
+        let config = try InputLimits.decodeJSON(DetectorConfig.self, from: Data(json.utf8), source: source, what: configKey + " metadata")
         do { try config.validate() } catch { throw CheckpointError.invalid("\(source): \(error)") }
+        // The 3×3 convolutions' and the LSTM's recurrent weights alone hold this many values.
+        let conv = zip([config.channels] + config.convWidths, config.convWidths).reduce(0) { $0 + 9 * $1.0 * $1.1 }
+        try checkWeightClaim(needed: conv + 4 * config.hidden * config.hidden, stored: tensors.values.reduce(0) { $0 + $1.count },
+                             settings: "conv \(config.convWidths), hidden \(config.hidden)", source: source)
         return config
     }
 }

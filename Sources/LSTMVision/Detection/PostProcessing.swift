@@ -38,7 +38,8 @@ public struct PostProcessing: Codable, Sendable, Equatable {
         proposals(output, config: config).map(process)
     }
 
-    /// The proposals of each image scoring at least `scoreThreshold`, boxes decoded to pixels and clipped to the image.
+    /// The proposals of each image scoring at least `scoreThreshold`, boxes decoded to pixels and clipped to the image;
+    /// proposals with a non-finite box are left out.
     public func proposals(_ output: Tensor, config c: DetectorConfig) -> [[ScoredBox]] {
         let K = c.maxBoxes, D = c.outputsPerStep, B = output.shape.count == 3 ? output.shape[1] : 0
         precondition(output.shape == [K, B, D] && B % c.cells == 0, "PostProcessing: output \(output.shape) is not [\(K), N·\(c.cells), \(D)]")
@@ -58,6 +59,8 @@ public struct PostProcessing: Codable, Sendable, Equatable {
                 let cell = b % c.cells, gx = Double(cell % c.gridWidth), gy = Double(cell / c.gridWidth)
                 let box = Box(centerX: (gx + 0.5 + Double(x[row])) * stride, centerY: (gy + 0.5 + Double(x[row + 1])) * stride,
                               width: max(Double(x[row + 2]), 0) * W, height: max(Double(x[row + 3]), 0) * H)
+                // Outputs that overflowed (finite weights can still reach infinity) give no box rather than a NaN one.
+                guard box.isFinite else { continue }
                 out[b / c.cells].append(ScoredBox(box: box.clipped(width: W, height: H), classIndex: best, score: score))
             }
         }

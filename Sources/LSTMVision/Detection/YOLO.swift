@@ -55,9 +55,7 @@ public enum YOLO {
 
     /// Reads class names, one per line (YOLO's `classes.txt` or `obj.names`); blank lines at the end are ignored.
     public static func readClassNames(_ path: String) throws -> [String] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw DataError.missing("\(path): cannot read a UTF-8 text file")
-        }
+        let text = try readText(path)
         var names = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         while names.last?.isEmpty == true { names.removeLast() }
         guard !names.isEmpty else { throw DataError.invalid("\(path): no class names") }
@@ -67,9 +65,7 @@ public enum YOLO {
 
     /// The boxes of one label file, in pixels of `image`.
     private static func readLabels(_ path: String, image: COCODataset.Image, classes: Int) throws -> [(category: Int, bbox: Box)] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw DataError.invalid("\(path): cannot read as UTF-8 text")
-        }
+        let text = try readText(path)
         var boxes: [(category: Int, bbox: Box)] = []
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             func fail(_ m: String) -> DataError { .invalid("\(path): line \(n + 1): \(m)") }
@@ -90,6 +86,14 @@ public enum YOLO {
         return boxes
     }
 
+    /// A text file of at most `InputLimits.maxFileBytes` bytes, which must be UTF-8.
+    private static func readText(_ path: String) throws -> String {
+        guard let text = String(data: try InputLimits.readFile(path), encoding: .utf8) else {
+            throw DataError.invalid("\(path): not UTF-8 text")
+        }
+        return text
+    }
+
     /// Regular files under `folder`, as sorted relative paths.
     private static func files(in folder: String) throws -> [String] {
         guard let walker = FileManager.default.enumerator(atPath: folder) else { throw DataError.missing("\(folder): cannot list") }
@@ -103,15 +107,12 @@ public enum YOLO {
     /// An image's width and height from its PNG or JPEG header without decoding the pixels; other files
     /// (PGM, PPM, or headers these quick paths do not follow) are decoded by `ImageCodecs`.
     static func imageSize(_ path: String) throws -> (width: Int, height: Int) {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw ImageError.unreadable(path: path, reason: error.localizedDescription)
-        }
+        let data = try InputLimits.readFile(path)
         let quick = data.withUnsafeBytes { b in pngSize(b) ?? jpegSize(b) }
         if let quick, quick.width > 0, quick.height > 0, ImageLimits.default.allows(width: quick.width, height: quick.height) {
             return quick
         }
-        let image = try ImageCodecs.read(path)
+        let image = try ImageCodecs.decode([UInt8](data), source: path)
         return (image.width, image.height)
     }
 

@@ -17,28 +17,27 @@ public enum ModelFile {
     /// Reads a model file and rebuilds the classifier it holds.
     public static func load(_ path: String) throws -> any Classifier {
         let (tensors, metadata) = try SafeTensors.read(path)
-        let config: ModelConfig
-        if let json = metadata[configKey] {
-            try COCOJSON.checkNesting(Data(json.utf8), source: path, what: configKey)   // JSONDecoder traps on deep nesting
-            guard let c = try? JSONDecoder().decode(ModelConfig.self, from: Data(json.utf8)) else {
-                throw CheckpointError.invalid("\(path): unreadable \(configKey) metadata")
-            }
-            config = c
-        } else {
-            config = try inferRowLSTM(tensors, source: path)
-        }
-        do { try config.validate() } catch { throw CheckpointError.invalid("\(path): \(error)") }
-        // The recurrent weights alone hold layers·directions·4·hidden² values: a config that claims more
-        // than the file holds is refused before the model is allocated.
-        let stored = tensors.values.reduce(0) { $0 + $1.count }
-        let claimed = config.layers * (config.bidirectional ? 2 : 1) * 4 * config.hidden * config.hidden
-        guard claimed <= stored else {
-            throw CheckpointError.mismatch("\(path): its settings (hidden \(config.hidden), \(config.layers) layers) need more weights than the file's \(stored) values")
-        }
-        let model = try makeClassifier(config, seed: 0)
+        let model = try makeClassifier(try config(in: metadata, tensors: tensors, source: path), seed: 0)
         try model.loadStateDict(tensors, source: path)
         model.training = false
         return model
+    }
+
+    /// The classifier settings of a checkpoint (`metadata[configKey]`, or inferred from PyTorch names when absent),
+    /// validated, and refused when they need more weights than the file's `tensors` hold (see `checkWeightClaim`).
+    public static func config(in metadata: [String: String], tensors: [String: Tensor], source: String) throws -> ModelConfig {
+        let config: ModelConfig
+        if let json = metadata[configKey] {
+            config = try InputLimits.decodeJSON(ModelConfig.self, from: Data(json.utf8), source: source, what: configKey + " metadata")
+        } else {
+            config = try inferRowLSTM(tensors, source: source)
+        }
+        do { try config.validate() } catch { throw CheckpointError.invalid("\(source): \(error)") }
+        // The recurrent weights alone hold layers·directions·4·hidden² values.
+        try checkWeightClaim(needed: config.layers * (config.bidirectional ? 2 : 1) * 4 * config.hidden * config.hidden,
+                             stored: tensors.values.reduce(0) { $0 + $1.count },
+                             settings: "hidden \(config.hidden), \(config.layers) layers", source: source)
+        return config
     }
 
     /// Infers a row-LSTM's settings from PyTorch names: `lstm.weight_ih_l{k}[_reverse]`, `fc.weight`.

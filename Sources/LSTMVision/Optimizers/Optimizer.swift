@@ -9,8 +9,37 @@ public protocol Optimizer: AnyObject {
     func step(_ parameters: [(name: String, variable: Variable)])
     /// The optimiser's state as named tensors (e.g. `exp_avg.lstm.weight_ih_l0`, `step`).
     func stateDict() -> [String: Tensor]
-    /// Restores the state written by `stateDict()`.
-    func loadStateDict(_ state: [String: Tensor]) throws
+    /// Restores the state written by `stateDict()` for `parameters`, refusing (`CheckpointError`, naming
+    /// `source`) any tensor that does not fit them (see `splitOptimizerState`).
+    func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)], source: String) throws
+}
+
+/// Splits a saved optimiser state into its per-parameter tensors by kind (`exp_avg.lstm.weight_ih_l0`: kind
+/// `exp_avg`, parameter `lstm.weight_ih_l0`), refusing unknown kinds and parameters, a shape other than the
+/// parameter's (one value for `scalarKinds`), NaN or infinite values and negative ones for `nonNegativeKinds`:
+/// `step` reads these tensors in step with the parameters, so a damaged or hostile state file must not reach it.
+func splitOptimizerState(_ state: [String: Tensor], kinds: [String], scalarKinds: Set<String> = [], nonNegativeKinds: Set<String> = [],
+                         parameters: [(name: String, variable: Variable)], source: String) throws -> [String: [String: Tensor]] {
+    let shapes = Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, $0.variable.value.shape) })
+    var out: [String: [String: Tensor]] = [:]
+    for key in state.keys.sorted() {
+        let t = state[key]!
+        func fail(_ m: String) -> CheckpointError { .invalid("\(source): optimizer state '\(key)' \(m)") }
+        guard let kind = kinds.first(where: { key.hasPrefix($0 + ".") }) else { throw fail("is not a state of this optimizer") }
+        let name = String(key.dropFirst(kind.count + 1))
+        guard let shape = shapes[name] else { throw fail("names no parameter of this model") }
+        if scalarKinds.contains(kind) {
+            guard t.count == 1 else { throw fail("has \(t.count) values, not 1") }
+        } else {
+            guard t.shape == shape else { throw fail("has shape \(t.shape), the parameter \(shape)") }
+        }
+        guard t.isFinite else { throw fail("holds NaN or infinite values") }
+        if nonNegativeKinds.contains(kind) {
+            guard t.scalars.allSatisfy({ $0 >= 0 }) else { throw fail("holds negative values") }
+        }
+        out[kind, default: [:]][name] = t
+    }
+    return out
 }
 
 /// Stochastic gradient descent with PyTorch's momentum, dampening-free Nesterov and L2 weight decay.
@@ -47,9 +76,8 @@ public final class SGD: Optimizer {
         Dictionary(uniqueKeysWithValues: velocity.map { ("momentum_buffer.\($0.key)", $0.value) })
     }
 
-    public func loadStateDict(_ state: [String: Tensor]) throws {
-        velocity = [:]
-        for (k, v) in state where k.hasPrefix("momentum_buffer.") { velocity[String(k.dropFirst(16))] = v }
+    public func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)], source: String) throws {
+        velocity = try splitOptimizerState(state, kinds: ["momentum_buffer"], parameters: parameters, source: source)["momentum_buffer"] ?? [:]
     }
 }
 
@@ -122,18 +150,20 @@ public final class Adam: Optimizer {
         return out
     }
 
-    public func loadStateDict(_ state: [String: Tensor]) throws {
-        m = [:]; v = [:]; steps = [:]
-        for (k, t) in state {
-            if k.hasPrefix("exp_avg_sq.") { v[String(k.dropFirst(11))] = t }
-            else if k.hasPrefix("exp_avg.") { m[String(k.dropFirst(8))] = t }
-            else if k.hasPrefix("step.") {
-                guard t.count == 1, t.scalars[0].isFinite, t.scalars[0] >= 0, t.scalars[0] < 1e9 else {
-                    throw CheckpointError.invalid("optimizer state '\(k)' is not a step count")
-                }
-                steps[String(k.dropFirst(5))] = Int(t.scalars[0])
+    public func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)], source: String) throws {
+        let parts = try splitOptimizerState(state, kinds: ["exp_avg_sq", "exp_avg", "step"], scalarKinds: ["step"],
+                                            nonNegativeKinds: ["exp_avg_sq", "step"], parameters: parameters, source: source)
+        var counts: [String: Int] = [:]
+        for (name, t) in parts["step"] ?? [:] {
+            // A step count is a whole number; Float holds every integer up to 2^24 exactly.
+            guard let n = Int(exactly: t.scalars[0]), n <= 1 << 24 else {
+                throw CheckpointError.invalid("\(source): optimizer state 'step.\(name)' is \(t.scalars[0]), not a step count")
             }
+            counts[name] = n
         }
+        m = parts["exp_avg"] ?? [:]
+        v = parts["exp_avg_sq"] ?? [:]
+        steps = counts
     }
 }
 

@@ -14,6 +14,9 @@ public final class Trainer {
     public var quiet = false
     /// Stops training (after validating) once this many seconds have passed; nil trains all epochs.
     public var timeLimit: TimeInterval?
+    /// Entries added to the state file's metadata (the CLI keeps its data options there, so that `train --resume`
+    /// reads the same data without being told again).
+    public var runMetadata: [String: String] = [:]
 
     let optimizer: any Optimizer
     var epoch = 0
@@ -118,7 +121,7 @@ public final class Trainer {
                 }
                 if let limit = timeLimit, Date().timeIntervalSince(runStart) > limit {
                     outOfTime = true
-                    if !quiet { print("time limit of \(Int(limit)) s reached after \(batchIndex) of \(loader.batchesPerEpoch) batches") }
+                    if !quiet { print("time limit of \(String(format: "%.0f", limit)) s reached after \(batchIndex) of \(loader.batchesPerEpoch) batches") }
                     break
                 }
             }
@@ -174,45 +177,32 @@ public final class Trainer {
         return out
     }
 
-    /// Writes the state needed to resume (optimiser, position, history and a copy of the weights) as
-    /// one atomic file, then the latest model alone for users; a crash at any moment leaves a consistent state.
+    /// Writes the state needed to resume (`TrainingState`: optimiser, position, history, a copy of the weights and
+    /// what identifies the training set) as one atomic file, then the latest model alone for users; a crash at any
+    /// moment leaves a consistent state.
     func saveLast() throws {
-        var state = optimizer.stateDict().mapKeys { "optimizer.\($0)" }
-        for (name, t) in model.stateDict() { state["model.\(name)"] = t }
-        state["history"] = Tensor(shape: [history.count, 8], scalars: history.flatMap {
-            [Float($0.epoch), Float($0.trainLoss), Float($0.trainAccuracy), Float($0.validationLoss),
-             Float($0.validationAccuracy), Float($0.learningRate), Float($0.seconds), Float($0.imagesPerSecond)]
-        })
-        let meta: [String: String] = [
-            "epoch": String(epoch), "batch": String(batchIndex), "step": String(step),
-            "best_accuracy": String(bestAccuracy), "skipped": String(skipped),
-            "options": String(decoding: try JSONEncoder().encode(options), as: UTF8.self),
-            ModelFile.configKey: model.config.json(),
-        ]
-        try SafeTensors.write(state, metadata: meta, to: statePath)
+        var extra = runMetadata
+        extra["best_accuracy"] = String(bestAccuracy)
+        let state = TrainingState(epoch: epoch, batch: batchIndex, step: step, skipped: skipped, history: history.map {
+            [Double($0.epoch), $0.trainLoss, $0.trainAccuracy, $0.validationLoss, $0.validationAccuracy, $0.learningRate, $0.seconds, $0.imagesPerSecond]
+        }, extra: extra)
+        try state.write(to: statePath, model: model.stateDict(), optimizer: optimizer, options: options, configKey: ModelFile.configKey,
+                        config: model.config.json(), dataCount: train.count, dataFingerprint: train.fingerprint, columns: 8)
         try ModelFile.save(model, to: lastModelPath, metadata: ["epoch": String(epoch), "step": String(step)])
     }
 
-    /// Continues from the state file in `directory`, written by an earlier run of the same model.
+    /// Continues from the state file in `directory`, written by an earlier run of the same model on the same
+    /// data with the same batch size, seed and augmentation (see `TrainingState.read`).
     public func resume() throws {
-        let (state, meta) = try SafeTensors.read(statePath)
-        guard let e = meta["epoch"].flatMap(Int.init), let b = meta["batch"].flatMap(Int.init), let s = meta["step"].flatMap(Int.init) else {
-            throw TrainingError.resume("\(statePath): missing epoch/batch/step metadata")
-        }
-        guard meta[ModelFile.configKey] == model.config.json() else {
-            throw TrainingError.resume("\(statePath): saved for another model (\(meta[ModelFile.configKey] ?? "unknown")), not \(model.config.json())")
-        }
-        try model.loadStateDict(state.filter { $0.key.hasPrefix("model.") }.mapKeys { String($0.dropFirst(6)) }, source: statePath)
-        try optimizer.loadStateDict(state.filter { $0.key.hasPrefix("optimizer.") }.mapKeys { String($0.dropFirst(10)) })
-        epoch = e; batchIndex = b; step = s
+        let (state, meta) = try TrainingState.read(statePath, model: model, configKey: ModelFile.configKey, config: model.config.json(),
+                                                   optimizer: optimizer, options: options,
+                                                   batchesPerEpoch: DataLoader(train, batchSize: options.batchSize, shuffle: true).batchesPerEpoch,
+                                                   dataCount: train.count, dataFingerprint: train.fingerprint, columns: 8)
+        epoch = state.epoch; batchIndex = state.batch; step = state.step; skipped = state.skipped
         bestAccuracy = meta["best_accuracy"].flatMap(Double.init) ?? -1
-        skipped = meta["skipped"].flatMap(Int.init) ?? 0
-        if let h = state["history"], h.rank == 2, h.shape[1] == 8 {
-            history = (0..<h.shape[0]).map { r in
-                let v = (0..<8).map { Double(h.scalars[r * 8 + $0]) }
-                return EpochRecord(epoch: Int(v[0]), trainLoss: v[1], trainAccuracy: v[2], validationLoss: v[3],
-                                   validationAccuracy: v[4], learningRate: v[5], seconds: v[6], imagesPerSecond: v[7])
-            }
+        history = state.history.enumerated().map { r, v in
+            EpochRecord(epoch: r + 1, trainLoss: v[1], trainAccuracy: v[2], validationLoss: v[3],
+                        validationAccuracy: v[4], learningRate: v[5], seconds: v[6], imagesPerSecond: v[7])
         }
         if !quiet { print("resumed from \(statePath) at epoch \(epoch + 1), batch \(batchIndex + 1) (step \(step))") }
     }

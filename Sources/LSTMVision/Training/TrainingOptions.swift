@@ -52,15 +52,21 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Checks the values; the message names the option.
     public func validate() throws {
         func bad(_ m: String) -> TrainingError { .invalidOption(m) }
-        guard epochs > 0 else { throw bad("--epochs must be positive, got \(epochs)") }
+        // Bounded so that step counts (epochs × batches, warm-up and step-schedule lengths) cannot overflow.
+        guard epochs > 0, epochs <= 1_000_000 else { throw bad("--epochs must be in 1...1000000, got \(epochs)") }
+        guard warmupSteps >= 0, warmupSteps <= 1_000_000_000 else { throw bad("--warmup must be in 0...1000000000, got \(warmupSteps)") }
+        guard stepEpochs > 0, stepEpochs <= 1_000_000 else { throw bad("step-schedule epochs must be in 1...1000000, got \(stepEpochs)") }
         guard batchSize > 0, batchSize <= 65_536 else { throw bad("--batch-size must be in 1...65536, got \(batchSize)") }
         guard ["adam", "adamw", "sgd"].contains(optimizer) else { throw bad("--optimizer must be adam, adamw or sgd, got '\(optimizer)'") }
         guard ["constant", "step", "cosine", "warmup-cosine"].contains(schedule) else {
             throw bad("--schedule must be constant, step, cosine or warmup-cosine, got '\(schedule)'")
         }
         guard learningRate > 0, learningRate.isFinite else { throw bad("--lr must be positive, got \(learningRate)") }
-        guard weightDecay >= 0, clipNorm >= 0, labelSmoothing >= 0, labelSmoothing < 1 else {
-            throw bad("--weight-decay and --clip must be ≥ 0, --label-smoothing in [0, 1)")
+        guard weightDecay >= 0, clipNorm >= 0, weightDecay.isFinite, clipNorm.isFinite, labelSmoothing >= 0, labelSmoothing < 1 else {
+            throw bad("--weight-decay and --clip must be finite and ≥ 0, --label-smoothing in [0, 1)")
+        }
+        guard momentum >= 0, momentum < 1, minimumLearningRate >= 0, minimumLearningRate.isFinite else {
+            throw bad("--momentum must be in [0, 1) and the minimum learning rate finite and ≥ 0")
         }
         guard checkpointEvery >= 0 else { throw bad("--checkpoint-every must be ≥ 0") }
         _ = try makeAttack()

@@ -1,0 +1,69 @@
+/// A 64-bit FNV-1a hash of a dataset's contents (sizes, pixel bit patterns, labels or boxes), stored in
+/// training checkpoints so that `resume` can refuse to continue on other data than the run began with:
+/// exact resumption needs the very same training images in the very same order.
+public struct Fingerprint: Sendable {
+    public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    public init() {}
+
+    /// FNV-1a over the low `bytes` bytes of `x`, least significant first.
+    @inline(__always) private static func mix(_ h: inout UInt64, _ x: UInt64, bytes: Int) {
+        var v = x
+        for _ in 0..<bytes {
+            h = (h ^ (v & 0xFF)) &* 0x0000_0100_0000_01B3
+            v >>= 8
+        }
+    }
+
+    /// Mixes in the 8 bytes of `x`.
+    public mutating func add(_ x: UInt64) { Self.mix(&value, x, bytes: 8) }
+
+    /// Mixes in an integer.
+    public mutating func add(_ x: Int) { add(UInt64(bitPattern: Int64(x))) }
+
+    /// Mixes in every value's bit pattern, 4 bytes at a time.
+    public mutating func add(_ values: [Float]) {
+        add(values.count)
+        values.withUnsafeBufferPointer { p in
+            var h = value
+            for x in p { Self.mix(&h, UInt64(x.bitPattern), bytes: 4) }
+            value = h
+        }
+    }
+
+    /// The hash as 16 hex digits.
+    public var hex: String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
+
+extension ImageDataset {
+    /// The fingerprint of the images' size, pixels, labels and class count (see `Fingerprint`).
+    public var fingerprint: String {
+        var f = Fingerprint()
+        for n in [height, width, channels, classes] { f.add(n) }
+        f.add(pixels)
+        f.add(labels.count)
+        for l in labels { f.add(l) }
+        return f.hex
+    }
+}
+
+extension DetectionDataset {
+    /// The fingerprint of the images' size, pixels, boxes and classes (see `Fingerprint`).
+    public var fingerprint: String {
+        var f = Fingerprint()
+        for n in [height, width, channels, classes] { f.add(n) }
+        f.add(pixels)
+        f.add(targets.count)
+        for t in targets {
+            f.add(t.boxes.count)
+            for (b, c) in zip(t.boxes, t.classes) {
+                for v in [b.x, b.y, b.width, b.height] { f.add(v.bitPattern) }
+                f.add(c)
+            }
+        }
+        return f.hex
+    }
+}
