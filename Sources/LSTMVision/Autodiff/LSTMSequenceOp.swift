@@ -30,32 +30,35 @@ public func lstmSequences(_ x: Variable, _ directions: [LSTMDirection]) -> [(out
     let N = x.shape[1]
     let concurrent = directions.count > 1 && Parallel.rowBlocks(N) <= 1 && Parallel.threads > 1
     var states = [LSTMForward?](repeating: nil, count: directions.count)
+    // Inference keeps only the outputs: the activations the backward reads live in per-thread scratch.
+    let keep = directions.map { d in Autograd.records([x, d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH]) }
     if concurrent {
         states.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let out = out
             Parallel.forParts(directions.count, parts: min(Parallel.threads, directions.count)) { r in
-                for d in r { out[d] = LSTMForward(x.value, directions[d], threads: 1) }
+                for d in r { out[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], threads: 1) }
             }
         }
     } else {
-        for d in directions.indices { states[d] = LSTMForward(x.value, directions[d], threads: Parallel.threads) }
+        for d in directions.indices { states[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], threads: Parallel.threads) }
     }
     return zip(directions, states).map { lstmBackwardNode(x, $0, $1!) }
 }
 
-/// The forward pass of one direction: the outputs, and the activations the backward reads.
+/// The forward pass of one direction: the outputs, and (when `keepForBackward`) the activations the
+/// backward reads.
 struct LSTMForward {
     let T: Int, N: Int, I: Int, H: Int
-    /// gates [T·N, 4H]: the activations (i, f, g, o) of every step.
+    /// gates [T·N, 4H]: the activations (i, f, g, o) of every step (empty when not kept).
     var gates: [Float]
     /// h and c [(T+1)·N, H] of every step plus the initial one. Forward keeps h_t at block t+1 (initial
     /// at 0); reverse keeps h_t at block t (initial at T). Either way the T "previous" blocks and the T
     /// output blocks are each contiguous.
     var hs: [Float], cs: [Float]
-    /// tanh(c_t) [T·N, H].
+    /// tanh(c_t) [T·N, H] (empty when not kept).
     var tanhC: [Float]
 
-    init(_ xv: Tensor, _ d: LSTMDirection, threads: Int) {
+    init(_ xv: Tensor, _ d: LSTMDirection, keepForBackward keep: Bool, threads: Int) {
         let (h0, c0, weightIH, weightHH, biasIH, biasHH, reverse) = (d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH, d.reverse)
         let T = xv.shape[0], N = xv.shape[1], I = xv.shape[2]
         let H4 = weightHH.shape[0], H = H4 / 4
@@ -66,10 +69,18 @@ struct LSTMForward {
         precondition(T > 0, "LSTM: sequence has no steps")
         (self.T, self.N, self.I, self.H) = (T, N, I, H)
         let step = N * H
-        var gates = uninitializedFloats(T * N * H4)          // every element written by the gate products below
+        // Fast path: each step's gates in one SmallGEMM call, b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, reading the
+        // transposed weights (laid out once per weight update) in place; each gate block is written once
+        // and used while it is in cache. With fewer than 8 rows per thread, reading W_ih every step costs
+        // more than it saves, so all steps' input projections are one GEMM up front. With more than 64
+        // rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
+        let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N, threads: threads)
+        let fuseInput = fast && N / Parallel.rowBlocks(N, threads: threads) >= 8
+        let allGates = keep || !fuseInput   // else each thread's step gates go to a scratch block
+        var gates = uninitializedFloats(allGates ? T * N * H4 : 0)   // every element written by the gate products below
         var hs = uninitializedFloats((T + 1) * step)         // initial block copied in, the rest written by each step
         var cs = uninitializedFloats((T + 1) * step)
-        var tanhC = uninitializedFloats(T * step)
+        var tanhC = uninitializedFloats(keep ? T * step : 0)
         let initialBlock = reverse ? T : 0
         hs.replaceSubrange((initialBlock * step)..<((initialBlock + 1) * step), with: h0.value.scalars)
         cs.replaceSubrange((initialBlock * step)..<((initialBlock + 1) * step), with: c0.value.scalars)
@@ -81,16 +92,9 @@ struct LSTMForward {
         hs.withUnsafeMutableBufferPointer { hp in
         cs.withUnsafeMutableBufferPointer { cp in
         tanhC.withUnsafeMutableBufferPointer { tc in
-            nonisolated(unsafe) let (g, h, c, tc) = (g.baseAddress!, hp.baseAddress!, cp.baseAddress!, tc.baseAddress!)
+            nonisolated(unsafe) let (g, h, c, tc) = (g.baseAddress, hp.baseAddress!, cp.baseAddress!, tc.baseAddress)
             var bias = [Float](repeating: 0, count: H4)
             for j in 0..<H4 { bias[j] = biasIH.value.scalars[j] + biasHH.value.scalars[j] }
-            // Fast path: each step's gates in one SmallGEMM call, b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, reading the
-            // transposed weights (laid out once per weight update) in place; each gate block is written once
-            // and used while it is in cache. With fewer than 8 rows per thread, reading W_ih every step costs
-            // more than it saves, so all steps' input projections are one GEMM up front. With more than 64
-            // rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
-            let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N, threads: threads)
-            let fuseInput = fast && N / Parallel.rowBlocks(N, threads: threads) >= 8
             let (wihT, whhT) = fast ? (weightIH.transposedScalars, weightHH.transposedScalars) : ([], [])
             nonisolated(unsafe) let (x, w) = (xp.baseAddress!, whh.baseAddress!)
             bias.withUnsafeBufferPointer { b in
@@ -98,22 +102,25 @@ struct LSTMForward {
             whhT.withUnsafeBufferPointer { whT in
             nonisolated(unsafe) let b = b.baseAddress!, whT = fast ? whT.baseAddress : nil
             if fast && !fuseInput {   // [T·N, I] · W_ihᵀ + b → gates, all steps at once
-                SmallGEMM.multiply(m: T * N, n: H4, .init(a: x, lda: I, b: wiT.baseAddress!, k: I), bias: b, c: g, ldc: H4,
+                SmallGEMM.multiply(m: T * N, n: H4, .init(a: x, lda: I, b: wiT.baseAddress!, k: I), bias: b, c: g!, ldc: H4,
                                    accumulate: false)
             } else if !fast {
                 BLAS.gemm(transA: false, transB: true, m: T * N, n: H4, k: I, a: x, lda: I,
-                          b: wih.baseAddress!, ldb: I, beta: 0, c: g, ldc: H4, threads: threads)
-                for r in 0..<(T * N) { let row = g + r * H4; for j in 0..<H4 { row[j] += b[j] } }
+                          b: wih.baseAddress!, ldb: I, beta: 0, c: g!, ldc: H4, threads: threads)
+                for r in 0..<(T * N) { let row = g! + r * H4; for j in 0..<H4 { row[j] += b[j] } }
             }
             nonisolated(unsafe) let wiT = fuseInput ? wiT.baseAddress : nil
             // The time loop: batch rows are independent, so each core runs every step on its own rows with
             // single-threaded products (one synchronisation per sequence instead of one per step).
             Parallel.forRowBlocks(N, threads: threads) { rows in
                 let lo = rows.lowerBound, n = rows.count
+                let gScratch = UnsafeMutablePointer<Float>.allocate(capacity: allGates ? 0 : n * H4)
+                let tScratch = UnsafeMutablePointer<Float>.allocate(capacity: keep ? 0 : n * H)
+                defer { gScratch.deallocate(); tScratch.deallocate() }
                 for s in 0..<T {
                     let t = reverse ? T - 1 - s : s
                     let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
-                    let gt = g + t * N * H4 + lo * H4, hPrev = h + prev * step + lo * H
+                    let gt = allGates ? g! + t * N * H4 + lo * H4 : gScratch, hPrev = h + prev * step + lo * H
                     if let wiT, let whT {
                         SmallGEMM.multiply(m: n, n: H4, .init(a: x + (t * N + lo) * I, lda: I, b: wiT, k: I),
                                            .init(a: hPrev, lda: H, b: whT, k: H), bias: b, c: gt, ldc: H4, accumulate: false)
@@ -124,7 +131,8 @@ struct LSTMForward {
                                   b: w, ldb: H, beta: 1, c: gt, ldc: H4, threads: 1)
                     }
                     LSTMKernels.cellForward(gates: gt, cPrev: c + prev * step + lo * H, c: c + cur * step + lo * H,
-                                            tanhC: tc + t * step + lo * H, h: h + cur * step + lo * H, batch: n, hidden: H)
+                                            tanhC: keep ? tc! + t * step + lo * H : tScratch, h: h + cur * step + lo * H,
+                                            batch: n, hidden: H)
                 }
             }
             } } }
