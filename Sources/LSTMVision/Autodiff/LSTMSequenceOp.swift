@@ -104,10 +104,10 @@ struct LSTMForward {
             if fast && !fuseInput {   // [T·N, I] · W_ihᵀ + b → gates, all steps at once
                 SmallGEMM.multiply(m: T * N, n: H4, .init(a: x, lda: I, b: wiT.baseAddress!, k: I), bias: b, c: g!, ldc: H4,
                                    accumulate: false)
-            } else if !fast {
+            } else if !fast {   // gates start as the bias (one write, no zeroing pass), then += X · W_ihᵀ
+                for r in 0..<(T * N) { (g! + r * H4).update(from: b, count: H4) }
                 BLAS.gemm(transA: false, transB: true, m: T * N, n: H4, k: I, a: x, lda: I,
-                          b: wih.baseAddress!, ldb: I, beta: 0, c: g!, ldc: H4, threads: threads)
-                for r in 0..<(T * N) { let row = g! + r * H4; for j in 0..<H4 { row[j] += b[j] } }
+                          b: wih.baseAddress!, ldb: I, beta: 1, c: g!, ldc: H4, threads: threads)
             }
             nonisolated(unsafe) let wiT = fuseInput ? wiT.baseAddress : nil
             // The time loop: batch rows are independent, so each core runs every step on its own rows with
