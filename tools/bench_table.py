@@ -1,5 +1,6 @@
 """Joins the JSON lines of `lstmvision bench` and `tools/bench_torch.py` into a Markdown table with
-the speed ratio (LSTMVision / PyTorch), printed and written to docs/performance.md."""
+the speed ratio (LSTMVision / PyTorch), printed and written into docs/performance.md between its
+bench markers."""
 import json
 import sys
 
@@ -27,13 +28,25 @@ def main(ours_path, torch_path, out_path):
              f"PyTorch {any_t.get('sgemm_peak_gflops', 0):.0f} GFLOP/s; threads: {any_o['threads']} / {any_t.get('threads', '?')}; "
              f"{any_t.get('framework', '')}.\n")
     print(table + notes)
+    generated = ("<!-- bench:start (written by tools/bench_table.py) -->\n"
+                 "Latest `make bench` (release build, same machine, same run; images/s are the median of 5 windows "
+                 "after warm-up; GFLOP/s count the LSTM gate GEMMs, ×3 for training).\n\n" + table + "\n" + notes +
+                 "\nReproduce: `make bench` (builds release, installs PyTorch from PyPI into .venv on first use, "
+                 "runs `lstmvision bench --json` and `tools/bench_torch.py` with 2 threads, then this table).\n"
+                 "<!-- bench:end -->")
+    # Only the part between the markers is replaced; the hand-written rest of the page stays.
+    try:
+        with open(out_path) as f:
+            page = f.read()
+    except FileNotFoundError:
+        page = ""
+    start, end = page.find("<!-- bench:start"), page.find("<!-- bench:end -->")
+    if start >= 0 and end > start:
+        page = page[:start] + generated + page[end + len("<!-- bench:end -->"):]
+    else:
+        page = "# Performance\n\n" + generated + "\n"
     with open(out_path, "w") as f:
-        f.write("# Performance\n\nLatest `make bench` (release build, same machine, same run; "
-                "images/s are the median of 5 windows after warm-up; GFLOP/s count the LSTM gate GEMMs, "
-                "×3 for training).\n\n" + table + "\n" + notes +
-                "\nReproduce: `make bench` (builds release, installs PyTorch from PyPI into .venv on first use, "
-                "runs `lstmvision bench --json` and `tools/bench_torch.py` with 2 threads, then this table).\n")
-
+        f.write(page)
 
 if __name__ == "__main__":
     main(*sys.argv[1:4])
