@@ -11,6 +11,8 @@ public final class DetectionTrainer {
     public let loss: HungarianLoss
     public let postProcessing: PostProcessing
     public let train: DetectionDataset
+    /// `train.fingerprint`, computed once (hashing every pixel takes a noticeable fraction of a second).
+    private lazy var trainFingerprint = train.fingerprint
     public let validation: DetectionDataset?
     /// Folder receiving `model.safetensors` (best), `last.safetensors`, `last.state.safetensors`, `log.csv`, `curves.png`.
     public let directory: String
@@ -236,7 +238,7 @@ public final class DetectionTrainer {
         extra["loss"] = String(decoding: try encoder.encode(loss), as: UTF8.self)
         let state = TrainingState(epoch: epoch, batch: batchIndex, step: step, skipped: skipped, history: history.map(\.values), extra: extra)
         try state.write(to: statePath, model: model.stateDict(), optimizer: optimizer, options: options, configKey: DetectorFile.configKey,
-                        config: model.config.json(), dataCount: train.count, dataFingerprint: train.fingerprint, columns: 9)
+                        config: model.config.json(), dataCount: train.count, dataFingerprint: trainFingerprint, columns: 9)
         try DetectorFile.save(model, to: lastModelPath, metadata: ["epoch": String(epoch), "step": String(step)])
     }
 
@@ -245,7 +247,7 @@ public final class DetectionTrainer {
     public func resume() throws {
         let (state, meta) = try TrainingState.read(statePath, model: model, configKey: DetectorFile.configKey, config: model.config.json(),
                                                    optimizer: optimizer, options: options, batchesPerEpoch: batchesPerEpoch,
-                                                   dataCount: train.count, dataFingerprint: train.fingerprint, columns: 9)
+                                                   dataCount: train.count, dataFingerprint: trainFingerprint, columns: 9)
         epoch = state.epoch; batchIndex = state.batch; step = state.step; skipped = state.skipped
         bestAP = meta["best_ap"].flatMap(Double.init) ?? -1
         history = state.history.enumerated().map { EpochRecord(epoch: $0.offset + 1, $0.element) }

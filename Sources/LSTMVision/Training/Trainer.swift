@@ -7,6 +7,8 @@ public final class Trainer {
     public let model: any Classifier
     public let options: TrainingOptions
     public let train: ImageDataset
+    /// `train.fingerprint`, computed once (hashing every pixel takes a noticeable fraction of a second).
+    private lazy var trainFingerprint = train.fingerprint
     public let validation: ImageDataset?
     /// Folder receiving `model.safetensors` (best), `last.safetensors`, `last.state.safetensors`, `log.csv`, `curves.png`.
     public let directory: String
@@ -187,7 +189,7 @@ public final class Trainer {
             [Double($0.epoch), $0.trainLoss, $0.trainAccuracy, $0.validationLoss, $0.validationAccuracy, $0.learningRate, $0.seconds, $0.imagesPerSecond]
         }, extra: extra)
         try state.write(to: statePath, model: model.stateDict(), optimizer: optimizer, options: options, configKey: ModelFile.configKey,
-                        config: model.config.json(), dataCount: train.count, dataFingerprint: train.fingerprint, columns: 8)
+                        config: model.config.json(), dataCount: train.count, dataFingerprint: trainFingerprint, columns: 8)
         try ModelFile.save(model, to: lastModelPath, metadata: ["epoch": String(epoch), "step": String(step)])
     }
 
@@ -197,7 +199,7 @@ public final class Trainer {
         let (state, meta) = try TrainingState.read(statePath, model: model, configKey: ModelFile.configKey, config: model.config.json(),
                                                    optimizer: optimizer, options: options,
                                                    batchesPerEpoch: DataLoader(train, batchSize: options.batchSize, shuffle: true).batchesPerEpoch,
-                                                   dataCount: train.count, dataFingerprint: train.fingerprint, columns: 8)
+                                                   dataCount: train.count, dataFingerprint: trainFingerprint, columns: 8)
         epoch = state.epoch; batchIndex = state.batch; step = state.step; skipped = state.skipped
         bestAccuracy = meta["best_accuracy"].flatMap(Double.init) ?? -1
         history = state.history.enumerated().map { r, v in
