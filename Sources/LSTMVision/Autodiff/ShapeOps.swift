@@ -90,9 +90,13 @@ func swapTrailingAxes(_ x: Tensor) -> Tensor {
     var out = uninitializedFloats(x.count)   // every element written below
     x.scalars.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
-            for i in 0..<a {
+            for i in 0..<a {   // 16×16 tiles, so that both the reads and the strided writes stay in cache
                 let s = src.baseAddress! + i * b * c, d = dst.baseAddress! + i * b * c
-                for j in 0..<b { for k in 0..<c { d[k * b + j] = s[j * c + k] } }
+                for j0 in stride(from: 0, to: b, by: 16) {
+                    for k0 in stride(from: 0, to: c, by: 16) {
+                        for j in j0..<min(j0 + 16, b) { for k in k0..<min(k0 + 16, c) { d[k * b + j] = s[j * c + k] } }
+                    }
+                }
             }
         }
     }

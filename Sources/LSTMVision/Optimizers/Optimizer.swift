@@ -114,29 +114,29 @@ public final class Adam: Optimizer {
             guard let grad = p.grad else { continue }
             let t = (steps[name] ?? 0) + 1
             steps[name] = t
-            var mt = m[name] ?? Tensor(zeros: p.value.shape)
-            var vt = v[name] ?? Tensor(zeros: p.value.shape)
-            let lr = learningRate, b1 = beta1, b2 = beta2, wd = weightDecay, eps = epsilon
+            // Taken out of the dictionaries so that they are updated in place, not copied on write.
+            var mt = m.removeValue(forKey: name) ?? Tensor(zeros: p.value.shape)
+            var vt = v.removeValue(forKey: name) ?? Tensor(zeros: p.value.shape)
+            let lr = learningRate, b1 = beta1, b2 = beta2, eps = epsilon
             let bc1 = 1 - powf(b1, Float(t)), bc2 = 1 - powf(b2, Float(t))
             let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
-            let decoupled = decoupledWeightDecay
+            // AdamW decays the weights directly; Adam adds wd·w to the gradient (L2).
+            let decay = decoupledWeightDecay ? 1 - lr * weightDecay : 1, l2 = decoupledWeightDecay ? 0 : weightDecay
             p.value.scalars.withUnsafeMutableBufferPointer { w in
-                grad.scalars.withUnsafeBufferPointer { g in
-                    mt.scalars.withUnsafeMutableBufferPointer { mp in
-                        vt.scalars.withUnsafeMutableBufferPointer { vp in
-                            for i in 0..<w.count {
-                                var gi = g[i]
-                                if wd != 0 {
-                                    if decoupled { w[i] *= 1 - lr * wd } else { gi += wd * w[i] }
-                                }
-                                mp[i] = b1 * mp[i] + (1 - b1) * gi
-                                vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
-                                w[i] -= stepSize * mp[i] / (vp[i].squareRoot() / bc2Sqrt + eps)
-                            }
-                        }
+            grad.scalars.withUnsafeBufferPointer { g in
+            mt.scalars.withUnsafeMutableBufferPointer { mp in
+            vt.scalars.withUnsafeMutableBufferPointer { vp in
+                nonisolated(unsafe) let (w, g, mp, vp) = (w, g, mp, vp)
+                Parallel.forChunks(w.count) { range in
+                    for i in range {
+                        let gi = l2 == 0 ? g[i] : g[i] + l2 * w[i]
+                        if decay != 1 { w[i] *= decay }
+                        mp[i] = b1 * mp[i] + (1 - b1) * gi
+                        vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
+                        w[i] -= stepSize * mp[i] / (vp[i].squareRoot() / bc2Sqrt + eps)
                     }
                 }
-            }
+            } } } }
             m[name] = mt
             v[name] = vt
         }
