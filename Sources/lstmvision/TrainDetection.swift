@@ -11,8 +11,8 @@ struct DetectionOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Detection on synthetic canvases: new canvases every epoch (seeded by the epoch), so that the model cannot memorise them.")
     var freshCanvases = true
     @Option(help: "Detection: boxes the decoder emits per grid cell.") var maxBoxes: Int = 3
-    @Option(help: "Detection: output channels of the encoder's 3×3 convolutions (the first three are pooled).")
-    var convWidths: String = "16,32,64,64"
+    @Option(help: "Detection: output channels of the encoder's 3×3 convolutions (the first three are pooled; the two 8×8 ones give each cell a 54-pixel view).")
+    var convWidths: String = "16,32,64,64,64"
     @Flag(inversion: .prefixedNo, help: "Detection: the head also reads each cell's feature (a skip connection around the LSTM).")
     var skipFeatures = true
     @Flag(inversion: .prefixedNo, help: "Detection: the head also reads the 2×2 block of the finer feature map under each cell.")
