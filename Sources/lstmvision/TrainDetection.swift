@@ -19,7 +19,7 @@ struct DetectionOptions: ParsableArguments {
     var fineFeatures = true
     @Option(help: "Detection: weight λ of the L1 box loss.") var boxWeight: Float = 5
     @Option(help: "Detection: weight of the class cross-entropy.") var classWeight: Float = 3
-    @Option(help: "Detection: weight of the GIoU box loss beside L1 (0: L1 alone).") var iouWeight: Float = 0
+    @Option(help: "Detection: weight of the GIoU box loss beside L1 (0: L1 alone, as the paper).") var iouWeight: Float = 2
 
     /// The detection set's training and validation splits: `directory` (a `detect-data` folder), or synthetic canvases;
     /// for synthetic canvases with `freshCanvases`, also the training set of each later epoch.
