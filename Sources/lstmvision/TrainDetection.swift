@@ -11,14 +11,15 @@ struct DetectionOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Detection on synthetic canvases: new canvases every epoch (seeded by the epoch), so that the model cannot memorise them (default: on).")
     var freshCanvases: Bool?
     @Option(help: "Detection: boxes the decoder emits per grid cell.") var maxBoxes: Int = 3
-    @Option(help: "Detection: output channels of the encoder's 3×3 convolutions (the first three are pooled).")
-    var convWidths: String = "16,32,64,64"
+    @Option(help: "Detection: output channels of the encoder's 3×3 convolutions (the first three are pooled; the two 8×8 ones give each cell a 54-pixel view).")
+    var convWidths: String = "16,32,64,64,64"
     @Flag(inversion: .prefixedNo, help: "Detection: the head also reads each cell's feature (a skip connection around the LSTM).")
     var skipFeatures = true
     @Flag(inversion: .prefixedNo, help: "Detection: the head also reads the 2×2 block of the finer feature map under each cell.")
     var fineFeatures = true
     @Option(help: "Detection: weight λ of the L1 box loss.") var boxWeight: Float = 5
     @Option(help: "Detection: weight of the class cross-entropy.") var classWeight: Float = 3
+    @Option(help: "Detection: weight of the GIoU box loss beside L1 (0: L1 alone, as the paper).") var iouWeight: Float = 2
 
     /// Synthetic canvases when `--train-count`/`--test-count` are not given.
     static let defaultTrainCount = 10000, defaultTestCount = 1000
@@ -99,7 +100,7 @@ extension Train {
             }
         } else {
             options = try trainingOptions(base: Self.detectionDefaults)
-            loss = HungarianLoss(boxWeight: detection.boxWeight, classWeight: detection.classWeight)
+            loss = HungarianLoss(boxWeight: detection.boxWeight, classWeight: detection.classWeight, iouWeight: detection.iouWeight)
             saved = nil
         }
         if options.augment != nil || options.adversarial != nil { throw CLIError("--augment and --adversarial are for classification") }

@@ -56,6 +56,22 @@ import Testing
     }
 
     @Test(arguments: geometries)
+    func col2imIsTheAdjointOfIm2col(_ c: [Int]) {
+        // ⟨im2col(x), cols⟩ = ⟨x, col2im(cols)⟩ for every x and cols: the backward's folding adds each column entry back
+        // to exactly the pixel the forward read it from (padding entries nowhere).
+        let g = ConvGeometry(channels: c[1], height: c[2], width: c[3], kernelH: c[5], kernelW: c[6], stride: c[7], padding: c[8])
+        let x = randomTensor([g.channels * g.height * g.width], seed: 53).scalars
+        let cols = randomTensor([g.patch * g.positions], seed: 54).scalars
+        var unfolded = [Float](repeating: .nan, count: cols.count), folded = [Float](repeating: 0, count: x.count)
+        im2col(x, g, &unfolded)
+        col2im(cols, g, &folded)
+        let left = zip(unfolded, cols).reduce(0.0) { $0 + Double($1.0 * $1.1) }, right = zip(x, folded).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+        #expect(abs(left - right) < 1e-4 * max(1, abs(left)), "\(c): ⟨im2col x, c⟩ = \(left), ⟨x, col2im c⟩ = \(right)")
+        // Every entry is written (the NaN fill is gone): padding reads as 0.
+        #expect(unfolded.allSatisfy { $0.isFinite })
+    }
+
+    @Test(arguments: geometries)
     func conv2dGradients(_ c: [Int]) {
         let x = Variable(randomTensor([c[0], c[1], c[2], c[3]], seed: 43), requiresGrad: true)
         let w = Variable(randomTensor([c[4], c[1], c[5], c[6]], seed: 44, scale: 0.5), requiresGrad: true)

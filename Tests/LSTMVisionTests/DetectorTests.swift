@@ -104,10 +104,33 @@ import Testing
             }
         }
         let v = Variable(x, requiresGrad: true)
-        let loss = HungarianLoss(boxWeight: 3, classWeight: 0.7)
+        let loss = HungarianLoss(boxWeight: 3, classWeight: 0.7, iouWeight: 2)
         checkGradients([v], samples: 60, epsilon: 1e-2, tolerance: 1e-2) { loss.loss(v, matching: matching).loss }
         let r = loss.loss(v, matching: matching)
         #expect(abs(Double(r.loss.value.scalar) - (r.confidence + r.box + r.classification)) < 1e-4)
+    }
+
+    @Test func giouLossValuesAndGradient() {
+        // Identical boxes: GIoU 1. Half overlapping 2×2 squares: I = 2, U = 6, hull 6 → GIoU 1/3. Disjoint with a
+        // gap of 2: I = 0, U = 8, hull 12 → GIoU −1/3.
+        #expect(abs(HungarianLoss.giouLoss([1, 2, 3, 4], [1, 2, 3, 4]).loss) < 1e-12)
+        #expect(abs(HungarianLoss.giouLoss([0, 0, 2, 2], [1, 0, 2, 2]).loss - 2.0 / 3) < 1e-12)
+        #expect(abs(HungarianLoss.giouLoss([0, 0, 2, 2], [4, 0, 2, 2]).loss - 4.0 / 3) < 1e-12)
+        // Shifting and scaling each axis leaves it unchanged (the loss works in output units relative to the cell).
+        let moved = HungarianLoss.giouLoss([5, -1, 6, 1], [8, -1, 6, 1]).loss   // x ↦ 3x + 5, y ↦ y/2 − 1
+        #expect(abs(moved - 2.0 / 3) < 1e-12)
+        // The analytic gradient against central differences, for overlapping, nested, disjoint and zero-width predictions.
+        let cases: [([Double], [Double])] = [([0.3, -0.2, 2.1, 1.7], [0, 0, 2, 2]), ([0.1, 0.05, 0.8, 0.9], [0, 0, 2, 2]),
+                                             ([3.2, 0.4, 1.3, 2.2], [0, 0, 2, 2.5]), ([0.2, 0.3, 0, 1.1], [0, 0, 1.5, 2])]
+        for (p, t) in cases {
+            let g = HungarianLoss.giouLoss(p, t).gradient
+            for i in 0..<4 where i < 2 || p[i] > 0 {
+                var up = p, down = p
+                up[i] += 1e-6; down[i] -= 1e-6
+                let numeric = (HungarianLoss.giouLoss(up, t).loss - HungarianLoss.giouLoss(down, t).loss) / 2e-6
+                #expect(abs(numeric - g[i]) < 1e-6, "giou gradient \(i) of \(p) vs \(t): \(g[i]) analytic, \(numeric) numeric")
+            }
+        }
     }
 
     @Test func detectorGradientsMatchFiniteDifferences() throws {
@@ -256,6 +279,15 @@ import Testing
         #expect(throws: DataError.self) {
             try DetectionTrainer(model: model, options: options(epochs: 1), train: Self.canvases(2, seed: 1), validation: nil, directory: tempDir("bad"))
         }
+        // Negative or NaN loss weights are refused; a checkpoint's loss from before the GIoU term reads as iouWeight 0.
+        for bad in [HungarianLoss(iouWeight: -1), HungarianLoss(boxWeight: .nan)] {
+            #expect {
+                try DetectionTrainer(model: try LSTMDetector.make(Self.small, seed: 0), options: options(epochs: 1), loss: bad,
+                                     train: Self.canvases(4, seed: 1), validation: nil, directory: tempDir("weights"))
+            } throws: { "\($0)".contains("--iou-weight must be finite and ≥ 0") }
+        }
+        let old = try JSONDecoder().decode(HungarianLoss.self, from: Data(#"{"boxWeight":5,"classWeight":3}"#.utf8))
+        #expect(old == HungarianLoss(boxWeight: 5, classWeight: 3, iouWeight: 0))
         // New canvases of another count are refused when their epoch begins.
         let small = try DetectionTrainer(model: try LSTMDetector.make(Self.small, seed: 0), options: options(epochs: 2), train: Self.canvases(4, seed: 1),
                                          validation: nil, directory: tempDir("refresh"))

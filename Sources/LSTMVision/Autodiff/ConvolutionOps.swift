@@ -20,25 +20,41 @@ struct ConvGeometry {
     var positions: Int { outH * outW }
 }
 
+/// ⌈a / b⌉ for b > 0 and any sign of a.
+private func ceilDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
+
+/// The output positions o of one axis whose input index o·stride + shift lies inside 0..<size, as lo..<hi:
+/// the other positions read padding. Computing the range once per kernel offset keeps the bounds test out of
+/// the inner loops of `im2col` and `col2im`, which then copy (stride 1) or gather contiguous runs.
+func insideRange(size: Int, outputs: Int, shift: Int, stride: Int) -> Range<Int> {
+    let lo = min(max(0, ceilDiv(-shift, stride)), outputs), hi = min(outputs, max(0, ceilDiv(size - shift, stride)))
+    return lo..<max(lo, hi)
+}
+
 /// Unfolds one image x [C, H, W] into cols [C·kh·kw, H'·W']: row (c, i, j) holds, for every output
 /// position (oy, ox), the input pixel (c, oy·stride − padding + i, ox·stride − padding + j), 0 outside.
 func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>) {
-    let oh = g.outH, ow = g.outW
+    let oh = g.outH, ow = g.outW, s = g.stride
     for c in 0..<g.channels {
         let plane = x + c * g.height * g.width
         for i in 0..<g.kernelH {
+            let ys = insideRange(size: g.height, outputs: oh, shift: i - g.padding, stride: s)
             for j in 0..<g.kernelW {
                 let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * oh * ow
-                for oy in 0..<oh {
-                    let iy = oy * g.stride - g.padding + i
-                    let out = row + oy * ow
-                    guard iy >= 0 && iy < g.height else { out.update(repeating: 0, count: ow); continue }
-                    let src = plane + iy * g.width
-                    for ox in 0..<ow {
-                        let ix = ox * g.stride - g.padding + j
-                        out[ox] = ix >= 0 && ix < g.width ? src[ix] : 0
+                let shift = j - g.padding, xs = insideRange(size: g.width, outputs: ow, shift: shift, stride: s)
+                row.update(repeating: 0, count: ys.lowerBound * ow)
+                for oy in ys {
+                    // Input pixel of output ox: ox·s + shift in row oy·s + i − padding, ≥ 0 from xs.lowerBound on.
+                    let out = row + oy * ow, src = plane + (oy * s + i - g.padding) * g.width + xs.lowerBound * s + shift
+                    out.update(repeating: 0, count: xs.lowerBound)
+                    if s == 1 {
+                        (out + xs.lowerBound).update(from: src, count: xs.count)
+                    } else {
+                        for k in 0..<xs.count { out[xs.lowerBound + k] = src[k * s] }
                     }
+                    (out + xs.upperBound).update(repeating: 0, count: ow - xs.upperBound)
                 }
+                (row + ys.upperBound * ow).update(repeating: 0, count: (oh - ys.upperBound) * ow)
             }
         }
     }
@@ -47,19 +63,23 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutableP
 /// The adjoint of `im2col`: adds each entry of cols [C·kh·kw, H'·W'] into the pixel of dx [C, H, W]
 /// it was read from (padding entries are dropped).
 func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>) {
-    let oh = g.outH, ow = g.outW
+    let oh = g.outH, ow = g.outW, s = g.stride
     for c in 0..<g.channels {
         let plane = dx + c * g.height * g.width
         for i in 0..<g.kernelH {
+            let ys = insideRange(size: g.height, outputs: oh, shift: i - g.padding, stride: s)
             for j in 0..<g.kernelW {
                 let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * oh * ow
-                for oy in 0..<oh {
-                    let iy = oy * g.stride - g.padding + i
-                    guard iy >= 0 && iy < g.height else { continue }
-                    let src = row + oy * ow, dst = plane + iy * g.width
-                    for ox in 0..<ow {
-                        let ix = ox * g.stride - g.padding + j
-                        if ix >= 0 && ix < g.width { dst[ix] += src[ox] }
+                let shift = j - g.padding, xs = insideRange(size: g.width, outputs: ow, shift: shift, stride: s)
+                guard !xs.isEmpty else { continue }
+                for oy in ys {
+                    // dst[ox·s] is pixel ox·s + shift of input row oy·s + i − padding; the offset is ≥ 0 from xs.lowerBound on.
+                    let src = row + oy * ow + xs.lowerBound
+                    let dst = plane + (oy * s + i - g.padding) * g.width + xs.lowerBound * s + shift
+                    if s == 1 {
+                        for k in 0..<xs.count { dst[k] += src[k] }
+                    } else {
+                        for k in 0..<xs.count { dst[k * s] += src[k] }
                     }
                 }
             }
@@ -140,7 +160,9 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int
             var db: Tensor?
             if bias.needsGrad {
                 var sums = [Float](repeating: 0, count: O)
-                for n in 0..<N { for o in 0..<O { for l in 0..<L { sums[o] += dy.scalars[(n * O + o) * L + l] } } }
+                dy.scalars.withUnsafeBufferPointer { d in
+                    for n in 0..<N { for o in 0..<O { sums[o] += d[((n * O + o) * L)..<((n * O + o + 1) * L)].reduce(0, +) } }
+                }
                 db = Tensor(shape: [O], scalars: sums)
             }
             grads.append(db)
@@ -180,6 +202,8 @@ public func maxPool2d(_ x: Variable, kernel: Int, stride: Int) -> Variable {
     // argmax [N·C·H'·W']: the flat input index each output was taken from.
     var argmax = [Int](repeating: 0, count: y.count)
     x.value.scalars.withUnsafeBufferPointer { xp in
+    y.withUnsafeMutableBufferPointer { yp in
+    argmax.withUnsafeMutableBufferPointer { ap in
         for p in 0..<planes {
             let plane = xp.baseAddress! + p * H * W
             for oy in 0..<oh { for ox in 0..<ow {
@@ -189,15 +213,19 @@ public func maxPool2d(_ x: Variable, kernel: Int, stride: Int) -> Variable {
                     if v > best || v.isNaN { best = v; at = iy * W + ix }
                 } }
                 let o = (p * oh + oy) * ow + ox
-                y[o] = best
-                argmax[o] = p * H * W + at
+                yp[o] = best
+                ap[o] = p * H * W + at
             } }
         }
-    }
+    } } }
     let output = Tensor(shape: [x.shape[0], x.shape[1], oh, ow], scalars: y)
     return Autograd.result(output, inputs: [x]) { dy in
-        var dx = Tensor(zeros: x.shape)
-        for (o, i) in argmax.enumerated() { dx.scalars[i] += dy.scalars[o] }   // dX[argmax] += dY
-        return [dx]
+        var dx = [Float](repeating: 0, count: x.value.count)
+        dx.withUnsafeMutableBufferPointer { d in
+            dy.scalars.withUnsafeBufferPointer { g in
+                for (o, i) in argmax.enumerated() { d[i] += g[o] }   // dX[argmax] += dY
+            }
+        }
+        return [Tensor(shape: x.shape, scalars: dx)]
     }
 }

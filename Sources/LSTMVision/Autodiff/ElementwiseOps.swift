@@ -20,10 +20,12 @@ public func * (a: Variable, s: Float) -> Variable {
 /// max(x, 0); the gradient at 0 is 0, as in PyTorch.
 public func relu(_ x: Variable) -> Variable {
     var y = x.value
-    for i in 0..<y.count where y.scalars[i] < 0 { y.scalars[i] = 0 }
+    y.scalars.withUnsafeMutableBufferPointer { p in for i in p.indices where p[i] < 0 { p[i] = 0 } }   // NaN stays NaN
     return Autograd.result(y, inputs: [x]) { dy in
         var dx = dy
-        for i in 0..<dx.count where y.scalars[i] <= 0 { dx.scalars[i] = 0 }
+        dx.scalars.withUnsafeMutableBufferPointer { d in
+            y.scalars.withUnsafeBufferPointer { v in for i in d.indices where v[i] <= 0 { d[i] = 0 } }
+        }
         return [dx]
     }
 }

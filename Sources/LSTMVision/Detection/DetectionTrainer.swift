@@ -80,8 +80,8 @@ public final class DetectionTrainer {
         guard options.augment == nil, options.adversarial == nil else {
             throw TrainingError.invalidOption("--augment and --adversarial are for classification; the detector trains on the images as they are")
         }
-        guard loss.boxWeight >= 0, loss.classWeight >= 0, loss.boxWeight.isFinite, loss.classWeight.isFinite else {
-            throw TrainingError.invalidOption("--box-weight and --class-weight must be finite and ≥ 0")
+        guard [loss.boxWeight, loss.classWeight, loss.iouWeight].allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+            throw TrainingError.invalidOption("--box-weight, --class-weight and --iou-weight must be finite and ≥ 0")
         }
         for (name, data) in [("training", train)] + (validation.map { [("validation", $0)] } ?? []) {
             guard data.count > 0 else { throw TrainingError.invalidOption("the \(name) set has no images") }

@@ -2,7 +2,9 @@ import Foundation
 
 /// What an `LSTMDetector` is and how big: enough to rebuild it, stored as JSON in its checkpoints'
 /// safetensors `__metadata__` under `DetectorFile.configKey`. The defaults are the synthetic multi-digit
-/// set's: 64×64 grey canvases, an 8×8 grid of 8-pixel cells, up to 3 boxes per cell, the digits 0...9.
+/// set's: 64×64 grey canvases, an 8×8 grid of 8-pixel cells, up to 3 boxes per cell, the digits 0...9, and
+/// the architecture tuned on it (five convolutions, so that each cell sees 54 pixels, more than the largest
+/// digit; the head reading the cell's features and the finer map under it beside the LSTM's state).
 public struct DetectorConfig: Codable, Sendable, Equatable {
     /// Input height and width in pixels (multiples of `stride`).
     public var height: Int
@@ -29,8 +31,9 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     /// The COCO category id of each class index (results files use them).
     public var categoryIDs: [Int]
 
-    public init(height: Int = 64, width: Int = 64, channels: Int = 1, stride: Int = 8, convWidths: [Int] = [16, 32, 64, 64],
-                hidden: Int = 128, maxBoxes: Int = 3, skipFeatures: Bool = true, fineFeatures: Bool = true, classNames: [String] = (0...9).map(String.init), categoryIDs: [Int]? = nil) {
+    public init(height: Int = 64, width: Int = 64, channels: Int = 1, stride: Int = 8, convWidths: [Int] = [16, 32, 64, 64, 64],
+                hidden: Int = 128, maxBoxes: Int = 3, skipFeatures: Bool = true, fineFeatures: Bool = true,
+                classNames: [String] = (0...9).map(String.init), categoryIDs: [Int]? = nil) {
         self.height = height
         self.width = width
         self.channels = channels

