@@ -102,7 +102,9 @@ extension Tensor {
 import Foundation
 
 /// An array of `count` floats whose contents the caller overwrites entirely (skips zero-filling).
+/// An empty one is a plain `[]`: the initializer would write the count into the runtime's shared
+/// empty-array storage, which ThreadSanitizer reports as a race with every other thread reading it.
 @inline(__always)
 func uninitializedFloats(_ count: Int) -> [Float] {
-    [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
+    count == 0 ? [] : [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
 }
