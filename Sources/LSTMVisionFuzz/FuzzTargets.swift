@@ -6,7 +6,7 @@ import LSTMVision
 
 /// The parsers under test.
 enum FuzzTarget: String, CaseIterable, Sendable {
-    case idx, safetensors, image, coco
+    case idx, safetensors, image, coco, yolo
 
     /// Parses `bytes` as an outside file is parsed; damaged input must throw one of the project's error types.
     func parse(_ bytes: [UInt8]) throws {
@@ -34,6 +34,11 @@ enum FuzzTarget: String, CaseIterable, Sendable {
             } else {
                 _ = try COCODataset.decode(Data(bytes), source: "fuzz")
             }
+        case .yolo:
+            // A label file for a 320×240 image and 10 classes; the same bytes read as a class-names file too,
+            // whose refusal is not this target's result.
+            _ = try YOLO.parseLabels(Data(bytes), source: "fuzz", width: 320, height: 240, classes: 10)
+            do { _ = try YOLO.parseClassNames(Data(bytes), source: "fuzz") } catch where Self.isParserError(error) {}
         }
     }
 

@@ -55,8 +55,13 @@ public enum YOLO {
 
     /// Reads class names, one per line (YOLO's `classes.txt` or `obj.names`); blank lines at the end are ignored.
     public static func readClassNames(_ path: String) throws -> [String] {
-        let text = try readText(path)
-        var names = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        try parseClassNames(InputLimits.readFile(path), source: path)
+    }
+
+    /// Class names from the bytes of a names file (see `readClassNames`); `source` names it in errors.
+    public static func parseClassNames(_ data: Data, source path: String) throws -> [String] {
+        let text = try utf8(data, source: path)
+        var names = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
         while names.last?.isEmpty == true { names.removeLast() }
         guard !names.isEmpty else { throw DataError.invalid("\(path): no class names") }
         if let blank = names.firstIndex(of: "") { throw DataError.invalid("\(path): line \(blank + 1) is blank") }
@@ -65,9 +70,16 @@ public enum YOLO {
 
     /// The boxes of one label file, in pixels of `image`.
     private static func readLabels(_ path: String, image: COCODataset.Image, classes: Int) throws -> [(category: Int, bbox: Box)] {
-        let text = try readText(path)
+        try parseLabels(InputLimits.readFile(path), source: path, width: image.width, height: image.height, classes: classes)
+    }
+
+    /// The boxes of a label file's bytes (`class cx cy w h` lines), in pixels of a `width`×`height` image;
+    /// `source` names the file in errors.
+    public static func parseLabels(_ data: Data, source path: String, width: Int, height: Int,
+                                   classes: Int) throws -> [(category: Int, bbox: Box)] {
+        let text = try utf8(data, source: path)
         var boxes: [(category: Int, bbox: Box)] = []
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             func fail(_ m: String) -> DataError { .invalid("\(path): line \(n + 1): \(m)") }
             let fields = line.split(whereSeparator: \.isWhitespace)
             if fields.isEmpty { continue }
@@ -80,17 +92,15 @@ public enum YOLO {
                 guard (0...1).contains(x) else { throw fail("\(name) \(x) is outside [0, 1]") }
                 v.append(x)
             }
-            let w = Double(image.width), h = Double(image.height)
+            let w = Double(width), h = Double(height)
             boxes.append((c, Box(centerX: v[0] * w, centerY: v[1] * h, width: v[2] * w, height: v[3] * h)))
         }
         return boxes
     }
 
-    /// A text file of at most `InputLimits.maxFileBytes` bytes, which must be UTF-8.
-    private static func readText(_ path: String) throws -> String {
-        guard let text = String(data: try InputLimits.readFile(path), encoding: .utf8) else {
-            throw DataError.invalid("\(path): not UTF-8 text")
-        }
+    /// The bytes of a text file as a string; they must be UTF-8.
+    private static func utf8(_ data: Data, source path: String) throws -> String {
+        guard let text = String(data: data, encoding: .utf8) else { throw DataError.invalid("\(path): not UTF-8 text") }
         return text
     }
 
