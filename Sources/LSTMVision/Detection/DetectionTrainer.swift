@@ -259,12 +259,9 @@ public final class DetectionTrainer {
         var csv = "epoch,train_loss,train_recall,val_loss,val_AP,val_AP50,learning_rate,seconds,images_per_second\n"
         for r in history { csv += ([String(r.epoch)] + r.values.dropFirst().map { String($0) }).joined(separator: ",") + "\n" }
         try AtomicFile.write(Data(csv.utf8), to: logPath)
-        let lossChart = Plot.lineChart(series: [("train loss", history.map { Float($0.trainLoss) }),
-                                                ("validation loss", history.map { Float($0.validationLoss) })],
-                                       title: "Loss", width: 640, height: 300)
-        let apChart = Plot.lineChart(series: [("validation AP %", history.map { Float($0.validationAP * 100) }),
-                                              ("validation AP50 %", history.map { Float($0.validationAP50 * 100) })],
-                                     title: "Average precision", width: 640, height: 300)
-        try ImageCodecs.writePNG(Image(width: 640, height: 600, channels: 3, pixels: lossChart.pixels + apChart.pixels), to: plotPath)
+        try TrainingPlot.write(trainLoss: history.map(\.trainLoss), validationLoss: history.map(\.validationLoss),
+                               lowerTitle: "Average precision",
+                               lower: [("validation AP %", history.map { $0.validationAP * 100 }),
+                                       ("validation AP50 %", history.map { $0.validationAP50 * 100 })], to: plotPath)
     }
 }

@@ -3,7 +3,7 @@
 public enum LSTMKernels {
     // One pass over each row, 16 hidden units at a time: the four gates, the cell update and the values
     // the backward needs stay in registers. When H is not a multiple of 16, the last units of a row go
-    // through a zero-padded copy, so that each formula is written once.
+    // through a zero-padded copy on the stack, so that each formula is written once.
     typealias V = VectorMath.V
 
     /// Turns the pre-activations `gates` [N, 4H] into activations in place (σ(i), σ(f), tanh(g), σ(o)),
@@ -12,14 +12,15 @@ public enum LSTMKernels {
                                    c: UnsafeMutablePointer<Float>, tanhC: UnsafeMutablePointer<Float>,
                                    h: UnsafeMutablePointer<Float>, batch: Int, hidden H: Int) {
         let full = H - H % 16
-        var pad = [Float](repeating: 0, count: full == H ? 0 : 8 * 16)   // i, f, g, o, cPrev, c, tanh c, h
         for n in 0..<batch {
             let g = gates + n * 4 * H, cp = cPrev + n * H, cn = c + n * H, tn = tanhC + n * H, hn = h + n * H
             var j = 0
             while j < full { forwardChunk(g + j, H, cp + j, cn + j, tn + j, hn + j); j += 16 }
             if full == H { continue }
-            pad.withUnsafeMutableBufferPointer { b in
+            // On the stack: i, f, g, o, cPrev, c, tanh c, h.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * 16) { b in
                 let p = b.baseAddress!, w = H - full
+                p.initialize(repeating: 0, count: 8 * 16)
                 for q in 0..<4 { (p + 16 * q).update(from: g + q * H + full, count: w) }
                 (p + 64).update(from: cp + full, count: w)
                 forwardChunk(p, 16, p + 64, p + 80, p + 96, p + 112)
@@ -49,14 +50,15 @@ public enum LSTMKernels {
                                     dc: UnsafeMutablePointer<Float>, dgates: UnsafeMutablePointer<Float>,
                                     batch: Int, hidden H: Int) {
         let full = H - H % 16
-        var pad = [Float](repeating: 0, count: full == H ? 0 : 12 * 16)   // gates, cPrev, tanh c, dh, dc, dgates
         for n in 0..<batch {
             let g = gates + n * 4 * H, d = dgates + n * 4 * H, k = n * H
             var j = 0
             while j < full { backwardChunk(g + j, H, cPrev + k + j, tanhC + k + j, dh + k + j, dc + k + j, d + j); j += 16 }
             if full == H { continue }
-            pad.withUnsafeMutableBufferPointer { b in
+            // On the stack: gates, cPrev, tanh c, dh, dc, dgates.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * 16) { b in
                 let p = b.baseAddress!, w = H - full, r = k + full
+                p.initialize(repeating: 0, count: 12 * 16)
                 for q in 0..<4 { (p + 16 * q).update(from: g + q * H + full, count: w) }
                 (p + 64).update(from: cPrev + r, count: w); (p + 80).update(from: tanhC + r, count: w)
                 (p + 96).update(from: dh + r, count: w); (p + 112).update(from: dc + r, count: w)

@@ -216,7 +216,10 @@ public final class Trainer {
             csv += "\(r.epoch),\(r.trainLoss),\(r.trainAccuracy),\(r.validationLoss),\(r.validationAccuracy),\(r.learningRate),\(r.seconds),\(r.imagesPerSecond)\n"
         }
         try AtomicFile.write(Data(csv.utf8), to: logPath)
-        try TrainingPlot.write(history, to: plotPath)
+        try TrainingPlot.write(trainLoss: history.map(\.trainLoss), validationLoss: history.map(\.validationLoss),
+                               lowerTitle: "Accuracy",
+                               lower: [("train accuracy %", history.map { $0.trainAccuracy * 100 }),
+                                       ("validation accuracy %", history.map { $0.validationAccuracy * 100 })], to: plotPath)
     }
 }
 
