@@ -11,12 +11,16 @@ struct DetectionOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Detection on synthetic canvases: new canvases every epoch (seeded by the epoch), so that the model cannot memorise them (default: on).")
     var freshCanvases: Bool?
     @Option(help: "Detection: boxes the decoder emits per grid cell.") var maxBoxes: Int = 3
+    @Option(help: "Detection: the encoder, conv (3×3 convolutions and max pooling) or renet (ReNet sweeps over 8×8 patches).")
+    var encoder: String = "conv"
     @Option(help: "Detection: output channels of the encoder's 3×3 convolutions (the first three are pooled; the two 8×8 ones give each cell a 54-pixel view).")
     var convWidths: String = "16,32,64,64,64"
+    @Option(help: "Detection with --encoder renet: hidden size per direction of each ReNet sweep layer.")
+    var renetWidths: String = "64,64"
     @Flag(inversion: .prefixedNo, help: "Detection: the head also reads each cell's feature (a skip connection around the LSTM).")
     var skipFeatures = true
-    @Flag(inversion: .prefixedNo, help: "Detection: the head also reads the 2×2 block of the finer feature map under each cell.")
-    var fineFeatures = true
+    @Flag(inversion: .prefixedNo, help: "Detection: the head also reads the 2×2 block of the finer feature map under each cell (default: on for the conv encoder; renet has no finer map).")
+    var fineFeatures: Bool?
     @Option(help: "Detection: weight λ of the L1 box loss.") var boxWeight: Float = 5
     @Option(help: "Detection: weight of the class cross-entropy.") var classWeight: Float = 3
     @Option(help: "Detection: weight of the GIoU box loss beside L1 (0: L1 alone, as the paper).") var iouWeight: Float = 2
@@ -64,10 +68,16 @@ struct DetectionOptions: ParsableArguments {
         return (train, test, options.freshCanvases ?? true ? { DetectionDataset.synthetic(from: digits, count: trainN, epoch: $0) } : nil)
     }
 
-    /// The encoder widths parsed from `--conv-widths`.
-    func widths() throws -> [Int] {
-        let parts = convWidths.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw CLIError("--conv-widths must be comma-separated integers, got '\(convWidths)'") }
+    /// The encoder kind parsed from `--encoder`.
+    func encoderKind() throws -> DetectorConfig.Encoder {
+        guard let kind = DetectorConfig.Encoder(rawValue: encoder) else { throw CLIError("--encoder must be conv or renet, got '\(encoder)'") }
+        return kind
+    }
+
+    /// The widths parsed from `--conv-widths` or `--renet-widths` (named by `option`).
+    static func widths(_ text: String, option: String) throws -> [Int] {
+        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { throw CLIError("--\(option) must be comma-separated integers, got '\(text)'") }
         return parts.map { $0! }
     }
 }
@@ -104,16 +114,20 @@ extension Train {
             saved = nil
         }
         if options.augment != nil || options.adversarial != nil { throw CLIError("--augment and --adversarial are for classification") }
-        let widths = try detection.widths()
+        let encoder = try detection.encoderKind()
+        let convWidths = try DetectionOptions.widths(detection.convWidths, option: "conv-widths")
+        let renetWidths = try DetectionOptions.widths(detection.renetWidths, option: "renet-widths")
         data = DetectionOptions.withDefaults(data)
         let (train, test, refresh) = try DetectionOptions.load(data)
-        let config = saved ?? DetectorConfig(height: train.height, width: train.width, channels: train.channels, convWidths: widths, hidden: hidden,
+        let config = saved ?? DetectorConfig(height: train.height, width: train.width, channels: train.channels, encoder: encoder,
+                                             convWidths: convWidths, renetWidths: renetWidths, hidden: hidden,
                                              maxBoxes: detection.maxBoxes, skipFeatures: detection.skipFeatures,
                                              fineFeatures: detection.fineFeatures, classNames: train.classNames, categoryIDs: train.categoryIDs)
         let model = try LSTMDetector.make(config, seed: options.seed)
         if !resume, let fb = options.forgetBias { model.setForgetBias(fb) }
         let c = model.config
-        print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, conv \(c.convWidths), hidden \(c.hidden), \(c.maxBoxes) boxes per cell: \(model.parameterCount) parameters")
+        let encoderText = c.encoder == .conv ? "conv \(c.convWidths)" : "ReNet \(c.renetWidths)"
+        print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, \(encoderText), hidden \(c.hidden), \(c.maxBoxes) boxes per cell: \(model.parameterCount) parameters")
         print("data \(data.data ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
         let trainer = try DetectionTrainer(model: model, options: options, loss: loss, train: train, validation: test, directory: out)
         trainer.timeLimit = timeLimit

@@ -149,6 +149,48 @@ import Testing
         print("  detector gradients: worst relative error \(worst)")
     }
 
+    @Test func renetEncoderGradientsNamesAndConfig() throws {
+        let c = DetectorConfig(height: 16, width: 24, channels: 3, stride: 8, encoder: .renet, renetWidths: [3, 4], hidden: 5, maxBoxes: 2,
+                               classNames: ["a", "b"])
+        #expect(!c.fineFeatures && c.convWidths.isEmpty && c.featureSize == 8 && c.headInputSize == 5 + 8)
+        let model = try LSTMDetector.make(c, seed: 3)
+        let names = model.namedParameters.map(\.name)
+        #expect(names.prefix(5) == ["encoder.0.vertical.weight_ih_l0", "encoder.0.vertical.weight_hh_l0", "encoder.0.vertical.bias_ih_l0",
+                                    "encoder.0.vertical.bias_hh_l0", "encoder.0.vertical.weight_ih_l0_reverse"])
+        #expect(model.lstm.cells[0][0].weightIH.shape == [20, 8])
+        #expect(model.sweeps[0].vertical.cells[0][0].weightIH.shape == [12, 8 * 8 * 3])   // one 8×8 RGB patch per cell
+        // Every cell's feature depends on the whole image (the sweeps cross the grid), unlike a 3×3 stack's.
+        var g = SeededGenerator(seed: 4)
+        let x = Variable(Tensor.uniform([2, 16, 72], low: 0, high: 1, generator: &g), requiresGrad: true)
+        let cells = model.encode(x).cells                                          // [2·6, 8]
+        #expect(cells.shape == [12, 8])
+        let firstCell = Variable(Tensor(shape: [12, 8], scalars: (0..<96).map { $0 < 8 ? 1 : 0 }))
+        (cells * firstCell).sum().backward()
+        let dx = x.grad!.scalars
+        #expect(dx[(15 * 72 + 71)] != 0, "the first cell's feature should depend on the far corner's pixel")
+        #expect(dx[(16 * 72)...].allSatisfy { $0 == 0 }, "the second image must not affect the first image's cells")
+        // Loss gradients against finite differences, encoder included.
+        x.zeroGrad()
+        let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 6, height: 9)], classes: [1]),
+                       DetectionTarget(boxes: [Box(x: 10, y: 3, width: 7, height: 8), Box(x: 2, y: 9, width: 5, height: 6)], classes: [0, 1])]
+        let loss = HungarianLoss()
+        let matching = HungarianLoss.match(try model(x).value, targets: targets, config: c)
+        #expect(matching.matches.count == 3)
+        let worst = checkGradients([x] + model.parameters, samples: 6, epsilon: 1e-3, tolerance: 3e-2) {
+            loss.loss(try! model(x), matching: matching).loss
+        }
+        print("  ReNet detector gradients: worst relative error \(worst)")
+        // The config survives its JSON form; one saved before encoders existed (no `encoder` key) reads as convolutional.
+        #expect(try JSONDecoder().decode(DetectorConfig.self, from: Data(c.json().utf8)) == c)
+        var old = try JSONSerialization.jsonObject(with: Data(DetectorConfig().json().utf8)) as! [String: Any]
+        old["encoder"] = nil
+        old["renetWidths"] = nil
+        #expect(try JSONDecoder().decode(DetectorConfig.self, from: try JSONSerialization.data(withJSONObject: old)) == DetectorConfig())
+        // A ReNet encoder with a fine-feature map, or with no layers, is refused.
+        #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(encoder: .renet, fineFeatures: true), seed: 0) }
+        #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(encoder: .renet, renetWidths: []), seed: 0) }
+    }
+
     // MARK: - Post-processing
 
     @Test func proposalsDecodeScoresAndBoxes() {

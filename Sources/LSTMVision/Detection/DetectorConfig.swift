@@ -6,6 +6,14 @@ import Foundation
 /// the architecture tuned on it (five convolutions, so that each cell sees 54 pixels, more than the largest
 /// digit; the head reading the cell's features and the finer map under it beside the LSTM's state).
 public struct DetectorConfig: Codable, Sendable, Equatable {
+    /// What turns the image into the grid of cell features.
+    public enum Encoder: String, Codable, Sendable, CaseIterable {
+        /// 3×3 convolutions with ReLU and 2×2 max pooling (`convWidths`).
+        case conv
+        /// ReNet sweeps (`renetWidths`): the first layer reads stride×stride patches, one per cell.
+        case renet
+    }
+
     /// Input height and width in pixels (multiples of `stride`).
     public var height: Int
     public var width: Int
@@ -13,9 +21,13 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     public var channels: Int
     /// Cell size of the output grid in pixels: a power of two, 2^(pooling stages).
     public var stride: Int
-    /// Output channels of the encoder's 3×3 convolutions; the first log₂(stride) are each followed by a
+    /// The encoder's kind.
+    public var encoder: Encoder
+    /// `conv`: output channels of the encoder's 3×3 convolutions; the first log₂(stride) are each followed by a
     /// 2×2 max pooling, the rest keep the grid size.
     public var convWidths: [Int]
+    /// `renet`: the hidden size (per direction) of each sweep layer; a cell's feature is both directions of the last.
+    public var renetWidths: [Int]
     /// The decoder LSTM's hidden size.
     public var hidden: Int
     /// K: boxes the decoder emits per cell (its time steps).
@@ -31,20 +43,46 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     /// The COCO category id of each class index (results files use them).
     public var categoryIDs: [Int]
 
-    public init(height: Int = 64, width: Int = 64, channels: Int = 1, stride: Int = 8, convWidths: [Int] = [16, 32, 64, 64, 64],
-                hidden: Int = 128, maxBoxes: Int = 3, skipFeatures: Bool = true, fineFeatures: Bool = true,
+    /// `fineFeatures` needs the convolutional encoder's finer map; a ReNet encoder has none, so its default is off there.
+    public init(height: Int = 64, width: Int = 64, channels: Int = 1, stride: Int = 8, encoder: Encoder = .conv,
+                convWidths: [Int] = [16, 32, 64, 64, 64], renetWidths: [Int] = [64, 64],
+                hidden: Int = 128, maxBoxes: Int = 3, skipFeatures: Bool = true, fineFeatures: Bool? = nil,
                 classNames: [String] = (0...9).map(String.init), categoryIDs: [Int]? = nil) {
         self.height = height
         self.width = width
         self.channels = channels
         self.stride = stride
-        self.convWidths = convWidths
+        self.encoder = encoder
+        self.convWidths = encoder == .conv ? convWidths : []
+        self.renetWidths = encoder == .renet ? renetWidths : []
         self.hidden = hidden
         self.maxBoxes = maxBoxes
         self.skipFeatures = skipFeatures
-        self.fineFeatures = fineFeatures
+        self.fineFeatures = fineFeatures ?? (encoder == .conv)
         self.classNames = classNames
         self.categoryIDs = categoryIDs ?? Array(0..<classNames.count)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case height, width, channels, stride, encoder, convWidths, renetWidths, hidden, maxBoxes, skipFeatures, fineFeatures, classNames, categoryIDs
+    }
+
+    /// Decodes a config; those saved before the ReNet encoder existed lack `encoder` and `renetWidths` and are convolutional.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        height = try c.decode(Int.self, forKey: .height)
+        width = try c.decode(Int.self, forKey: .width)
+        channels = try c.decode(Int.self, forKey: .channels)
+        stride = try c.decode(Int.self, forKey: .stride)
+        encoder = try c.decodeIfPresent(Encoder.self, forKey: .encoder) ?? .conv
+        convWidths = try c.decode([Int].self, forKey: .convWidths)
+        renetWidths = try c.decodeIfPresent([Int].self, forKey: .renetWidths) ?? []
+        hidden = try c.decode(Int.self, forKey: .hidden)
+        maxBoxes = try c.decode(Int.self, forKey: .maxBoxes)
+        skipFeatures = try c.decode(Bool.self, forKey: .skipFeatures)
+        fineFeatures = try c.decode(Bool.self, forKey: .fineFeatures)
+        classNames = try c.decode([String].self, forKey: .classNames)
+        categoryIDs = try c.decode([Int].self, forKey: .categoryIDs)
     }
 
     /// The number of classes.
@@ -58,8 +96,13 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     public var cells: Int { gridHeight * gridWidth }
     /// Raw outputs per decoder step: box (4), confidence logits (2), class logits.
     public var outputsPerStep: Int { 6 + classes }
-    /// Feature size of one cell: the last convolution's width.
-    public var featureSize: Int { convWidths.last ?? 0 }
+    /// Feature size of one cell: the last convolution's width, or both directions of the last ReNet layer.
+    public var featureSize: Int {
+        switch encoder {
+        case .conv: convWidths.last ?? 0
+        case .renet: 2 * (renetWidths.last ?? 0)
+        }
+    }
     /// Per cell, the size of the `fineFeatures` block: 4 × the channels of the map before the last pooling.
     public var fineFeatureSize: Int { fineFeatures ? 4 * convWidths[poolingStages - 1] : 0 }
     /// The head's input size: the hidden state, plus the cell's feature with `skipFeatures`, plus the fine block.
@@ -73,8 +116,17 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
         guard height > 0, width > 0, height <= 4096, width <= 4096, height % stride == 0, width % stride == 0 else {
             throw bad("image size \(height)×\(width) must be a positive multiple of the stride \(stride), at most 4096")
         }
-        guard convWidths.count >= poolingStages, convWidths.count <= 16, convWidths.allSatisfy({ (1...4096).contains($0) }) else {
-            throw bad("conv widths \(convWidths) need at least \(poolingStages) entries (one per pooling stage), each in 1...4096")
+        switch encoder {
+        case .conv:
+            guard convWidths.count >= poolingStages, convWidths.count <= 16, convWidths.allSatisfy({ (1...4096).contains($0) }) else {
+                throw bad("conv widths \(convWidths) need at least \(poolingStages) entries (one per pooling stage), each in 1...4096")
+            }
+            guard renetWidths.isEmpty else { throw bad("a convolutional encoder takes no ReNet widths, got \(renetWidths)") }
+        case .renet:
+            guard (1...16).contains(renetWidths.count), renetWidths.allSatisfy({ (1...4096).contains($0) }) else {
+                throw bad("ReNet widths \(renetWidths) need 1 to 16 entries, each in 1...4096")
+            }
+            guard convWidths.isEmpty, !fineFeatures else { throw bad("a ReNet encoder takes no conv widths and has no fine features") }
         }
         guard hidden > 0, hidden <= 8192 else { throw bad("hidden size \(hidden) must be in 1...8192") }
         guard maxBoxes > 0, maxBoxes <= 64 else { throw bad("boxes per cell \(maxBoxes) must be in 1...64") }

@@ -29,10 +29,13 @@ public enum DetectorFile {
         }
         let config = try InputLimits.decodeJSON(DetectorConfig.self, from: Data(json.utf8), source: source, what: configKey + " metadata")
         do { try config.validate() } catch { throw CheckpointError.invalid("\(source): \(error)") }
-        // The 3×3 convolutions' and the LSTM's recurrent weights alone hold this many values.
+        // The 3×3 convolutions', the ReNet sweeps' recurrent (4 LSTM directions of 4h×h each) and the decoder's
+        // recurrent weights alone hold this many values.
         let conv = zip([config.channels] + config.convWidths, config.convWidths).reduce(0) { $0 + 9 * $1.0 * $1.1 }
-        try checkWeightClaim(needed: conv + 4 * config.hidden * config.hidden, stored: tensors.values.reduce(0) { $0 + $1.count },
-                             settings: "conv \(config.convWidths), hidden \(config.hidden)", source: source)
+        let renet = config.renetWidths.reduce(0) { $0 + 16 * $1 * $1 }
+        let encoder = config.encoder == .conv ? "conv \(config.convWidths)" : "ReNet \(config.renetWidths)"
+        try checkWeightClaim(needed: conv + renet + 4 * config.hidden * config.hidden, stored: tensors.values.reduce(0) { $0 + $1.count },
+                             settings: "\(encoder), hidden \(config.hidden)", source: source)
         return config
     }
 }

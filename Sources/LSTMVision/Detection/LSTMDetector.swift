@@ -7,11 +7,15 @@ import Foundation
 /// learns to emit its objects first and then "no object"; `PostProcessing` turns the outputs into detections.
 ///
 /// Parameter names follow a PyTorch module with `encoder = nn.Sequential(Conv2d, ReLU, MaxPool2d, ...)`
-/// (`encoder.0.weight`, `encoder.3.weight`, ...), `decoder.lstm = nn.LSTM(...)` and `head = nn.Linear(...)`.
+/// (`encoder.0.weight`, `encoder.3.weight`, ...) or, for a ReNet encoder, `encoder = nn.ModuleList` of layers with
+/// `vertical` and `horizontal` bidirectional `nn.LSTM`s (`encoder.0.vertical.weight_ih_l0`, ...),
+/// `decoder.lstm = nn.LSTM(...)` and `head = nn.Linear(...)`.
 public final class LSTMDetector: Module {
     public let config: DetectorConfig
     /// The encoder's 3×3 convolutions (padding 1), each followed by ReLU and, for the first log₂(stride), 2×2 max pooling.
     public let convolutions: [Conv2D]
+    /// The ReNet encoder's sweep layers (empty for a convolutional encoder); the first reads stride×stride patches.
+    public let sweeps: [ReNetLayer]
     /// The decoder: time-major, one sequence of K steps per cell, fed the cell's feature at every step.
     public let lstm: LSTM
     /// Per step: hidden state (and, with `skipFeatures` and `fineFeatures`, the cell's features) → box (4), confidence
@@ -35,6 +39,11 @@ public final class LSTMDetector: Module {
             inChannels = width
         }
         self.convolutions = convolutions
+        var features = config.stride * config.stride * config.channels
+        sweeps = config.renetWidths.map { width in
+            defer { features = 2 * width }
+            return ReNetLayer(inputSize: features, hiddenSize: width, generator: &generator)
+        }
         lstm = LSTM(inputSize: config.featureSize, hiddenSize: config.hidden, batchFirst: false, generator: &generator)
         head = Linear(config.headInputSize, config.outputsPerStep, generator: &generator)
         // The confidence starts at the prior P(object) = 1 %, as in RetinaNet, so that the many empty steps do
@@ -57,6 +66,7 @@ public final class LSTMDetector: Module {
             let pooled = min(i, config.poolingStages)
             out += prefixed("encoder.\(3 * pooled + 2 * (i - pooled))", conv)
         }
+        for (k, sweep) in sweeps.enumerated() { out += prefixed("encoder.\(k)", sweep) }
         return out + prefixed("decoder.lstm", lstm) + prefixed("head", head)
     }
 
@@ -87,6 +97,25 @@ public final class LSTMDetector: Module {
     public func callAsFunction(_ images: Variable) throws -> Variable {
         try checkInput(images.shape)
         let c = config, n = images.shape[0]
+        let (cells, fine) = encode(images)                                   // [N·cells, F], [N·cells, 4C]?
+        let steps = repeatLeading(cells, count: c.maxBoxes)                    // [K, N·cells, F]
+        // Head input [K, N·cells, hidden (+ F) (+ 4C)]: the LSTM's states beside the cell's own features.
+        var parts = [lstm(steps).output]
+        if c.skipFeatures { parts.append(steps) }
+        if let fine { parts.append(repeatLeading(fine, count: c.maxBoxes)) }
+        let out = head(reshape(concatLast(parts), [c.maxBoxes * n * c.cells, c.headInputSize]))   // [K·N·cells, 6 + classes]
+        return reshape(out, [c.maxBoxes, n * c.cells, c.outputsPerStep])
+    }
+
+    /// The encoder: images [N, height, width·channels] → one feature row per cell [N·cells, F], and with
+    /// `fineFeatures` the 2×2 block of the finer map under each cell.
+    func encode(_ images: Variable) -> (cells: Variable, fine: Variable?) {
+        let c = config, n = images.shape[0]
+        if c.encoder == .renet {
+            var grid = patchSequence(images, height: c.height, width: c.width, channels: c.channels, patch: c.stride)   // [N, cells, s·s·C]
+            for sweep in sweeps { grid = sweep(grid, rows: c.gridHeight, columns: c.gridWidth) }
+            return (reshape(grid, [n * c.cells, c.featureSize]), nil)
+        }
         // HWC rows → NCHW: [N, H·W, C] → [N, C, H·W] → [N, C, H, W].
         var x = reshape(images, [n, c.height * c.width, c.channels])
         if c.channels > 1 { x = swapTrailingAxes(x) }
@@ -98,15 +127,7 @@ public final class LSTMDetector: Module {
             if i < c.poolingStages { x = maxPool2d(x, kernel: 2, stride: 2) }
         }
         // Feature grid [N, F, gh, gw] → one row per cell [N·cells, F].
-        let f = c.featureSize
-        let cells = reshape(swapTrailingAxes(reshape(x, [n, f, c.cells])), [n * c.cells, f])
-        let steps = repeatLeading(cells, count: c.maxBoxes)                    // [K, N·cells, F]
-        // Head input [K, N·cells, hidden (+ F) (+ 4C)]: the LSTM's states beside the cell's own features.
-        var parts = [lstm(steps).output]
-        if c.skipFeatures { parts.append(steps) }
-        if let fine { parts.append(repeatLeading(fine, count: c.maxBoxes)) }
-        let out = head(reshape(concatLast(parts), [c.maxBoxes * n * c.cells, c.headInputSize]))   // [K·N·cells, 6 + classes]
-        return reshape(out, [c.maxBoxes, n * c.cells, c.outputsPerStep])
+        return (reshape(swapTrailingAxes(reshape(x, [n, c.featureSize, c.cells])), [n * c.cells, c.featureSize]), fine)
     }
 
     /// The 2×2 block of a [N, C, 2·gh, 2·gw] map under each cell, side by side: [N·cells, 4C] (space to depth).

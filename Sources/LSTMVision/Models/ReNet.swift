@@ -5,8 +5,8 @@ import Foundation
 /// layers stack (later layers on 1×1 patches); then fully connected layers classify the flattened grid.
 public final class ReNet: Classifier {
     public let config: ModelConfig
-    /// Per layer: the vertical (column) and horizontal (row) bidirectional LSTMs.
-    public let sweeps: [(vertical: LSTM, horizontal: LSTM)]
+    /// The sweep layers: per layer, the vertical (column) and horizontal (row) bidirectional LSTMs.
+    public let sweeps: [ReNetLayer]
     public let fc1: Linear?
     public let fc: Linear
     public var training = true
@@ -14,15 +14,13 @@ public final class ReNet: Classifier {
 
     public init(_ config: ModelConfig, generator: inout SeededGenerator) {
         self.config = config
-        var sweeps: [(LSTM, LSTM)] = []
+        var sweeps: [ReNetLayer] = []
         var features = config.patch * config.patch * config.channels
         for _ in 0..<config.layers {
-            let v = LSTM(inputSize: features, hiddenSize: config.hidden, bidirectional: true, batchFirst: false, generator: &generator)
-            let h = LSTM(inputSize: 2 * config.hidden, hiddenSize: config.hidden, bidirectional: true, batchFirst: false, generator: &generator)
-            sweeps.append((v, h))
+            sweeps.append(ReNetLayer(inputSize: features, hiddenSize: config.hidden, generator: &generator))
             features = 2 * config.hidden
         }
-        self.sweeps = sweeps.map { (vertical: $0.0, horizontal: $0.1) }
+        self.sweeps = sweeps
         let flat = (config.height / config.patch) * (config.width / config.patch) * 2 * config.hidden
         if config.fcHidden > 0 {
             fc1 = Linear(flat, config.fcHidden, generator: &generator)
@@ -36,7 +34,7 @@ public final class ReNet: Classifier {
 
     public var namedParameters: [(name: String, variable: Variable)] {
         var out: [(name: String, variable: Variable)] = []
-        for (k, s) in sweeps.enumerated() { out += prefixed("renet.\(k).vertical", s.vertical) + prefixed("renet.\(k).horizontal", s.horizontal) }
+        for (k, s) in sweeps.enumerated() { out += prefixed("renet.\(k)", s) }
         if let fc1 { out += prefixed("fc1", fc1) }
         return out + prefixed("fc", fc)
     }
@@ -48,17 +46,7 @@ public final class ReNet: Classifier {
                      "ReNet: images must be [batch, \(c.height), \(c.width * c.channels)], got \(images.shape)")
         // Patch grid [N, I, J, F], stored as [N, I·J, F].
         var grid = patchSequence(images, height: c.height, width: c.width, channels: c.channels, patch: c.patch)
-        for s in sweeps {
-            let f = grid.shape[2]
-            // Down the columns: time-major over I, batch N·J.
-            var cols = reshape(swapLeadingAxes(reshape(grid, [n, gh, gw * f])), [gh, n * gw, f])
-            cols = s.vertical(cols).output                                   // [I, N·J, 2h]
-            let g2 = swapLeadingAxes(reshape(cols, [gh, n, gw * 2 * c.hidden]))  // [N, I, J·2h]
-            // Along the rows: time-major over J, batch N·I.
-            var rows = swapLeadingAxes(reshape(g2, [n * gh, gw, 2 * c.hidden]))   // [J, N·I, 2h]
-            rows = s.horizontal(rows).output                                 // [J, N·I, 2h]
-            grid = reshape(swapLeadingAxes(rows), [n, gh * gw, 2 * c.hidden])
-        }
+        for s in sweeps { grid = s(grid, rows: gh, columns: gw) }
         var x = reshape(grid, [n, gh * gw * 2 * c.hidden])
         x = dropout(x, probability: c.dropout, training: training, generator: &dropoutGenerator)
         if let fc1 { x = relu(fc1(x)) }
