@@ -69,6 +69,17 @@ import Testing
                 let d = Tensor(shape: [a.count], scalars: a).maxAbsDifference(Tensor(shape: [b.count], scalars: b))
                 #expect(d < 1e-6, "forward \(what) \(batch)x\(hidden): \(d)")
             }
+            // Inference (no tanh(c) buffer): the same c and h, the pre-activations left as they were.
+            var preGates = randomTensor([batch, 4 * hidden], seed: 10, scale: 2).scalars
+            let untouched = preGates
+            var ic = [Float](repeating: .nan, count: batch * hidden), ih = ic
+            preGates.withUnsafeMutableBufferPointer { g in cPrev.withUnsafeBufferPointer { cp in
+                ic.withUnsafeMutableBufferPointer { cc in ih.withUnsafeMutableBufferPointer { hh in
+                    LSTMKernels.cellForward(gates: g.baseAddress!, cPrev: cp.baseAddress!, c: cc.baseAddress!, tanhC: nil,
+                                            h: hh.baseAddress!, batch: batch, hidden: hidden)
+                } }
+            } }
+            #expect(ic == c && ih == h && preGates == untouched, "inference path \(batch)x\(hidden)")
             let dh = randomTensor([batch, hidden], seed: 12).scalars
             var dc = randomTensor([batch, hidden], seed: 13).scalars, rdc = dc
             var dg = [Float](repeating: 0, count: batch * 4 * hidden), rdg = dg
@@ -110,7 +121,7 @@ import Testing
 }
 
 @Suite struct SmallGEMMTests {
-    /// The fused step product bias + A₁·B₁ + A₂·B₂ against the triple loop, on row/column remainders.
+    /// The fused step product bias + A₁·B₁ + A₂·B₂ (B packed) against the triple loop, on row/column remainders.
     @Test(arguments: [(1, 512, 28, 128), (3, 80, 5, 7), (32, 512, 28, 128), (6, 144, 256, 16)])
     func twoTermsAndBiasMatchReference(_ m: Int, _ n: Int, _ k1: Int, _ k2: Int) {
         let a1 = randomTensor([m, k1], seed: 4), b1 = randomTensor([k1, n], seed: 5)
@@ -122,8 +133,12 @@ import Testing
                            beta: 0, c: &second, ldc: n)
         for r in 0..<m { for j in 0..<n { ref[r * n + j] += second[r * n + j] + bias.scalars[j] } }
         var c = [Float](repeating: .nan, count: m * n)
-        a1.scalars.withUnsafeBufferPointer { a1p in b1.scalars.withUnsafeBufferPointer { b1p in
-        a2.scalars.withUnsafeBufferPointer { a2p in b2.scalars.withUnsafeBufferPointer { b2p in
+        // B₂ packed from its transpose, as the LSTM packs W_hhᵀ from W_hh.
+        let b2T = Tensor(shape: [n, k2], scalars: (0..<(n * k2)).map { b2.scalars[($0 % k2) * n + $0 / k2] })
+        let (p1, p2) = (SmallGEMM.pack(b1, transposed: false), SmallGEMM.pack(b2T, transposed: true))
+        #expect(p2 == SmallGEMM.pack(b2, transposed: false))
+        a1.scalars.withUnsafeBufferPointer { a1p in p1.withUnsafeBufferPointer { b1p in
+        a2.scalars.withUnsafeBufferPointer { a2p in p2.withUnsafeBufferPointer { b2p in
         bias.scalars.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
             SmallGEMM.multiply(m: m, n: n, .init(a: a1p.baseAddress!, lda: k1, b: b1p.baseAddress!, k: k1),
                                .init(a: a2p.baseAddress!, lda: k2 + 1, b: b2p.baseAddress!, k: k2), bias: bp.baseAddress!,
@@ -143,7 +158,7 @@ import Testing
             var ref = c
             BLAS.gemmReference(transA: false, transB: false, m: m, n: n, k: k, a: a.scalars, lda: k + 2, b: b.scalars, ldb: n,
                                beta: accumulate ? 1 : 0, c: &ref, ldc: n + 3)
-            a.scalars.withUnsafeBufferPointer { ap in b.scalars.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            a.scalars.withUnsafeBufferPointer { ap in SmallGEMM.pack(b, transposed: false).withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
                 SmallGEMM.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: k + 2, b: bp.baseAddress!, c: cp.baseAddress!,
                                    ldc: n + 3, accumulate: accumulate)
             } } }

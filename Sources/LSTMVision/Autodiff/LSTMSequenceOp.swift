@@ -30,7 +30,7 @@ public func lstmSequences(_ x: Variable, _ directions: [LSTMDirection]) -> [(out
     let N = x.shape[1]
     let concurrent = directions.count > 1 && Parallel.rowBlocks(N) <= 1 && Parallel.threads > 1
     var states = [LSTMForward?](repeating: nil, count: directions.count)
-    // Inference keeps only the outputs: the activations the backward reads live in per-thread scratch.
+    // Inference keeps only the outputs: each thread's step gates live in scratch, activations and tanh(c) are not stored.
     let keep = directions.map { d in Autograd.records([x, d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH]) }
     if concurrent {
         states.withUnsafeMutableBufferPointer { out in
@@ -95,7 +95,7 @@ struct LSTMForward {
             nonisolated(unsafe) let (g, h, c, tc) = (g.baseAddress, hp.baseAddress!, cp.baseAddress!, tc.baseAddress)
             var bias = [Float](repeating: 0, count: H4)
             for j in 0..<H4 { bias[j] = biasIH.value.scalars[j] + biasHH.value.scalars[j] }
-            let (wihT, whhT) = fast ? (weightIH.transposedScalars, weightHH.transposedScalars) : ([], [])
+            let (wihT, whhT) = fast ? (weightIH.packedForSmallGEMM(transposed: true), weightHH.packedForSmallGEMM(transposed: true)) : ([], [])
             nonisolated(unsafe) let (x, w) = (xp.baseAddress!, whh.baseAddress!)
             bias.withUnsafeBufferPointer { b in
             wihT.withUnsafeBufferPointer { wiT in
@@ -115,8 +115,7 @@ struct LSTMForward {
             Parallel.forRowBlocks(N, threads: threads) { rows in
                 let lo = rows.lowerBound, n = rows.count
                 let gScratch = UnsafeMutablePointer<Float>.allocate(capacity: allGates ? 0 : n * H4)
-                let tScratch = UnsafeMutablePointer<Float>.allocate(capacity: keep ? 0 : n * H)
-                defer { gScratch.deallocate(); tScratch.deallocate() }
+                defer { gScratch.deallocate() }
                 for s in 0..<T {
                     let t = reverse ? T - 1 - s : s
                     let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
@@ -131,7 +130,7 @@ struct LSTMForward {
                                   b: w, ldb: H, beta: 1, c: gt, ldc: H4, threads: 1)
                     }
                     LSTMKernels.cellForward(gates: gt, cPrev: c + prev * step + lo * H, c: c + cur * step + lo * H,
-                                            tanhC: keep ? tc! + t * step + lo * H : tScratch, h: h + cur * step + lo * H,
+                                            tanhC: keep ? tc! + t * step + lo * H : nil, h: h + cur * step + lo * H,
                                             batch: n, hidden: H)
                 }
             }
@@ -171,8 +170,9 @@ func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward) -> (o
         dh.withUnsafeMutableBufferPointer { dhp in
         dc.withUnsafeMutableBufferPointer { dcp in
         weightHH.value.scalars.withUnsafeBufferPointer { whh in
+        (SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : []).withUnsafeBufferPointer { packed in
             let dg = dgp.baseAddress!, dhb = dhp.baseAddress!, dcb = dcp.baseAddress!
-            nonisolated(unsafe) let (gb, cb, tcb, w) = (gp.baseAddress!, cp.baseAddress!, tcp.baseAddress!, whh.baseAddress!)
+            nonisolated(unsafe) let (gb, cb, tcb, w, wPacked) = (gp.baseAddress!, cp.baseAddress!, tcp.baseAddress!, whh.baseAddress!, SmallGEMM.supports(n: H) ? packed.baseAddress : nil)
             nonisolated(unsafe) let (dgs, dhs, dcs) = (dg, dhb, dcb)
             Parallel.forRowBlocks(N) { rows in
                 let lo = rows.lowerBound, n = rows.count
@@ -189,8 +189,8 @@ func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward) -> (o
                                              tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
                                              dgates: dgs + rowGates, batch: n, hidden: H)
                     // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]).
-                    if SmallGEMM.supports(n: H) {
-                        SmallGEMM.multiply(m: n, n: H, k: H4, a: dgs + rowGates, lda: H4, b: w, c: dhs + lo * H, ldc: H,
+                    if let wPacked {
+                        SmallGEMM.multiply(m: n, n: H, k: H4, a: dgs + rowGates, lda: H4, b: wPacked, c: dhs + lo * H, ldc: H,
                                            accumulate: false)
                     } else {
                         BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dgs + rowGates, lda: H4,
@@ -217,7 +217,7 @@ func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward) -> (o
                               b: xp.baseAddress!, ldb: I, beta: 0, c: w.baseAddress!, ldc: I)
                 }
             } }
-        } } } } } } } }
+        } } } } } } } } }
         let db = Tensor(shape: [T * N, H4], scalars: dgates).sumRows()   // db_ih = db_hh = Σ_rows dgates
         return [x.needsGrad ? Tensor(shape: [T, N, I], scalars: dx) : nil,
                 Tensor(shape: [N, H], scalars: dh), Tensor(shape: [N, H], scalars: dc),

@@ -4,7 +4,7 @@
 /// holding the backward function written next to the forward; `backward()` runs the nodes in reverse
 /// topological order and accumulates `grad` on the leaves (the parameters and any input that asked).
 public final class Variable {
-    public var value: Tensor { didSet { transposeCache = nil } }
+    public var value: Tensor { didSet { derivedCache = [:] } }
     /// The accumulated gradient of the last `backward()` (leaves only).
     public var grad: Tensor?
     /// True for leaves whose gradient is wanted (parameters, inputs for attacks).
@@ -74,16 +74,15 @@ public final class Variable {
         }
     }
 
-    /// The rank-2 `value` transposed ([cols, rows], row-major), kept until `value` changes: the LSTM's
-    /// per-step kernel reads W_hhᵀ, which inference would otherwise lay out again on every call.
-    public var transposedScalars: [Float] {
-        if let cached = transposeCache { return cached }
-        precondition(value.rank == 2, "transposedScalars: needs a rank-2 value, got \(value.shape)")
-        let t = swapTrailingAxes(value.reshaped([1, value.shape[0], value.shape[1]])).scalars
-        transposeCache = t
-        return t
+    /// Scalars computed from `value` by `make` (a weight laid out for a kernel), kept under `key` until `value`
+    /// changes: the LSTM's per-step kernel reads W_hhᵀ packed, which inference would otherwise lay out on every call.
+    public func derived(_ key: String, _ make: (Tensor) -> [Float]) -> [Float] {
+        if let cached = derivedCache[key] { return cached }
+        let scalars = make(value)
+        derivedCache[key] = scalars
+        return scalars
     }
-    private var transposeCache: [Float]?
+    private var derivedCache: [String: [Float]] = [:]
 
     /// Clears the accumulated gradient.
     public func zeroGrad() { grad = nil }

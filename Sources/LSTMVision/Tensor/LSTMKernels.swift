@@ -6,16 +6,21 @@ public enum LSTMKernels {
     // through a zero-padded copy on the stack, so that each formula is written once.
     typealias V = VectorMath.V
 
-    /// Turns the pre-activations `gates` [N, 4H] into activations in place (σ(i), σ(f), tanh(g), σ(o)),
-    /// and writes c = f·cPrev + i·g, tanh(c) and h = o·tanh(c), each [N, H].
+    /// Writes c = f·cPrev + i·g and h = o·tanh(c), each [N, H], from the pre-activations `gates` [N, 4H]. With
+    /// `tanhC` (training), also turns `gates` into the activations in place (σ(i), σ(f), tanh(g), σ(o)) and writes
+    /// tanh(c), which the backward reads; without (inference), leaves `gates` as they are.
     public static func cellForward(gates: UnsafeMutablePointer<Float>, cPrev: UnsafePointer<Float>,
-                                   c: UnsafeMutablePointer<Float>, tanhC: UnsafeMutablePointer<Float>,
+                                   c: UnsafeMutablePointer<Float>, tanhC: UnsafeMutablePointer<Float>?,
                                    h: UnsafeMutablePointer<Float>, batch: Int, hidden H: Int) {
         let full = H - H % 16
         for n in 0..<batch {
-            let g = gates + n * 4 * H, cp = cPrev + n * H, cn = c + n * H, tn = tanhC + n * H, hn = h + n * H
+            let g = gates + n * 4 * H, cp = cPrev + n * H, cn = c + n * H, tn = tanhC.map { $0 + n * H }, hn = h + n * H
             var j = 0
-            while j < full { forwardChunk(g + j, H, cp + j, cn + j, tn + j, hn + j); j += 16 }
+            if let tn {
+                while j < full { forwardChunk(g + j, H, cp + j, cn + j, tn + j, hn + j); j += 16 }
+            } else {
+                while j < full { forwardChunk(g + j, H, cp + j, cn + j, nil, hn + j); j += 16 }
+            }
             if full == H { continue }
             // On the stack: i, f, g, o, cPrev, c, tanh c, h.
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * 16) { b in
@@ -23,24 +28,30 @@ public enum LSTMKernels {
                 p.initialize(repeating: 0, count: 8 * 16)
                 for q in 0..<4 { (p + 16 * q).update(from: g + q * H + full, count: w) }
                 (p + 64).update(from: cp + full, count: w)
-                forwardChunk(p, 16, p + 64, p + 80, p + 96, p + 112)
-                for q in 0..<4 { (g + q * H + full).update(from: p + 16 * q, count: w) }
-                (cn + full).update(from: p + 80, count: w); (tn + full).update(from: p + 96, count: w)
-                (hn + full).update(from: p + 112, count: w)
+                forwardChunk(p, 16, p + 64, p + 80, tn == nil ? nil : p + 96, p + 112)
+                if let tn {
+                    for q in 0..<4 { (g + q * H + full).update(from: p + 16 * q, count: w) }
+                    (tn + full).update(from: p + 96, count: w)
+                }
+                (cn + full).update(from: p + 80, count: w); (hn + full).update(from: p + 112, count: w)
             }
         }
     }
 
-    /// `cellForward` on 16 units: gates i, f, g, o at `g`, `g + s`, `g + 2s`, `g + 3s`.
+    /// `cellForward` on 16 units: gates i, f, g, o at `g`, `g + s`, `g + 2s`, `g + 3s`; the activations and tanh(c)
+    /// are stored only with `tc`. (Callers pass a literal nil or non-nil, so each loop is compiled without the test.)
     @inline(__always)
     static func forwardChunk(_ g: UnsafeMutablePointer<Float>, _ s: Int, _ cp: UnsafePointer<Float>,
-                             _ c: UnsafeMutablePointer<Float>, _ tc: UnsafeMutablePointer<Float>, _ h: UnsafeMutablePointer<Float>) {
+                             _ c: UnsafeMutablePointer<Float>, _ tc: UnsafeMutablePointer<Float>?, _ h: UnsafeMutablePointer<Float>) {
         let i = VectorMath.sigmoid(VectorMath.load(g)), f = VectorMath.sigmoid(VectorMath.load(g + s))
         let gg = VectorMath.tanh(VectorMath.load(g + 2 * s)), o = VectorMath.sigmoid(VectorMath.load(g + 3 * s))
-        let cv = f * VectorMath.load(cp) + i * gg
+        let cv = (i * gg).addingProduct(f, VectorMath.load(cp))
         let t = VectorMath.tanh(cv)
-        VectorMath.store(i, g); VectorMath.store(f, g + s); VectorMath.store(gg, g + 2 * s); VectorMath.store(o, g + 3 * s)
-        VectorMath.store(cv, c); VectorMath.store(t, tc); VectorMath.store(o * t, h)
+        if let tc {
+            VectorMath.store(i, g); VectorMath.store(f, g + s); VectorMath.store(gg, g + 2 * s); VectorMath.store(o, g + 3 * s)
+            VectorMath.store(t, tc)
+        }
+        VectorMath.store(cv, c); VectorMath.store(o * t, h)
     }
 
     /// From the activations of a step and the incoming dh, dc (both [N, H], dc updated in place to

@@ -1,14 +1,39 @@
 import Foundation
 
 /// A register-blocked GEMM for the LSTM's per-step products, C[m×n] (+)= bias + A₁·B₁ + A₂·B₂ with each
-/// B a row-major, already-laid-out matrix (the weights, transposed once per update). OpenBLAS repacks B
+/// B already in the kernel's layout (`pack`: the weights, laid out once per update). OpenBLAS repacks B
 /// on every call, which for a 32-row step costs as much as the arithmetic; this kernel reads B in place.
 /// Two terms and the bias let one call compute a step's gates, b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, with each
 /// block of C written once: 4 rows × 64 columns live in 16 SIMD16 accumulators while k runs.
 public enum SmallGEMM {
     public typealias V = SIMD16<Float>
 
-    /// One product term: A [m×k] with leading dimension `lda`, times B [k×n] (leading dimension n).
+    /// Columns per panel of a packed B.
+    public static let panelWidth = 64
+
+    /// B [k×n] in the kernel's layout: column panels of 64 (the last one n mod 64 wide), each panel's k rows
+    /// contiguous. A panel is what one block of rows reads k times over; contiguous, it spreads over all of L1's
+    /// sets, where with B's own row stride (2 KB for n = 512) it fell into a few of them and was evicted while in use.
+    /// `transposed` packs B = sourceᵀ for a row-major source [n×k] (an LSTM weight [4H, in] gives B = Wᵀ).
+    public static func pack(_ source: Tensor, transposed: Bool) -> [Float] {
+        precondition(source.rank == 2, "SmallGEMM.pack: needs a matrix, got \(source.shape)")
+        let (k, n) = transposed ? (source.shape[1], source.shape[0]) : (source.shape[0], source.shape[1])
+        var out = uninitializedFloats(k * n)   // every element written below
+        source.scalars.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                var o = 0
+                for j0 in stride(from: 0, to: n, by: panelWidth) {
+                    let w = min(panelWidth, n - j0)
+                    for p in 0..<k {
+                        for j in j0..<(j0 + w) { dst[o] = transposed ? src[j * k + p] : src[p * n + j]; o += 1 }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// One product term: A [m×k] with leading dimension `lda`, times B [k×n] packed by `pack`.
     public struct Term {
         public var a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, k: Int
         public init(a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, k: Int) {
@@ -28,7 +53,7 @@ public enum SmallGEMM {
     /// Off when LSTMVISION_SMALL_GEMM=0 (then OpenBLAS does every product), for comparisons.
     public static let enabled = ProcessInfo.processInfo.environment["LSTMVISION_SMALL_GEMM"] != "0"
 
-    /// C = A·B (`accumulate` false) or C += A·B, row-major with leading dimensions; B is [k×n] with ldb = n.
+    /// C = A·B (`accumulate` false) or C += A·B, row-major with leading dimensions; B is [k×n], packed.
     public static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                 b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         multiply(m: m, n: n, Term(a: a, lda: lda, b: b, k: k), c: c, ldc: ldc, accumulate: accumulate)
@@ -74,10 +99,15 @@ public enum SmallGEMM {
     }
     /// The two terms in turn (the second may have k = 0).
     @inline(__always) static func term(_ terms: (Term, Term), _ s: Int) -> Term { s == 0 ? terms.0 : terms.1 }
+    /// Where column j of a packed B [k×n] starts, and the row stride there (its panel's width).
+    @inline(__always) static func column(_ t: Term, _ j: Int, _ n: Int) -> (UnsafePointer<Float>, Int) {
+        let j0 = j - j % panelWidth
+        return (t.b + j0 * t.k + (j - j0), min(panelWidth, n - j0))
+    }
 
     /// Rows r..<r+4, columns j..<j+64.
     @inline(__always)
-    static func block4x4(_ r: Int, _ j: Int, _ terms: (Term, Term), _ ldb: Int, _ bias: UnsafePointer<Float>?,
+    static func block4x4(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
         let b0i = start(bias, j), b1i = start(bias, j + 16), b2i = start(bias, j + 32), b3i = start(bias, j + 48)
         var c00 = b0i, c01 = b1i, c02 = b2i, c03 = b3i, c10 = b0i, c11 = b1i, c12 = b2i, c13 = b3i
@@ -85,7 +115,8 @@ public enum SmallGEMM {
         for s in 0..<2 {
             let t = term(terms, s)
             let a0 = t.a + r * t.lda, a1 = a0 + t.lda, a2 = a1 + t.lda, a3 = a2 + t.lda
-            var bp = t.b + j
+            let (first, ldb) = column(t, j, n)
+            var bp = first
             for p in 0..<t.k {
                 let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
                 var v = V(repeating: a0[p])
@@ -108,13 +139,14 @@ public enum SmallGEMM {
 
     /// Rows r..<r+4, columns j..<j+16.
     @inline(__always)
-    static func block4x1(_ r: Int, _ j: Int, _ terms: (Term, Term), _ ldb: Int, _ bias: UnsafePointer<Float>?,
+    static func block4x1(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
         var c0 = start(bias, j), c1 = c0, c2 = c0, c3 = c0
         for s in 0..<2 {
             let t = term(terms, s)
             let a0 = t.a + r * t.lda, a1 = a0 + t.lda, a2 = a1 + t.lda, a3 = a2 + t.lda
-            var bp = t.b + j
+            let (first, ldb) = column(t, j, n)
+            var bp = first
             for p in 0..<t.k {
                 let b0 = load(bp)
                 c0 = c0.addingProduct(V(repeating: a0[p]), b0); c1 = c1.addingProduct(V(repeating: a1[p]), b0)
@@ -128,21 +160,23 @@ public enum SmallGEMM {
 
     /// Row r, columns j..<j+128.
     @inline(__always)
-    static func block1x8(_ r: Int, _ j: Int, _ terms: (Term, Term), _ ldb: Int, _ bias: UnsafePointer<Float>?,
+    static func block1x8(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
         var c0 = start(bias, j), c1 = start(bias, j + 16), c2 = start(bias, j + 32), c3 = start(bias, j + 48)
         var c4 = start(bias, j + 64), c5 = start(bias, j + 80), c6 = start(bias, j + 96), c7 = start(bias, j + 112)
         for s in 0..<2 {
             let t = term(terms, s)
             let a0 = t.a + r * t.lda
-            var bp = t.b + j
+            // Two full panels, each read with stride 64.
+            var bp = column(t, j, n).0, bq = column(t, j + 64, n).0
             for p in 0..<t.k {
                 let v = V(repeating: a0[p])
                 c0 = c0.addingProduct(v, load(bp)); c1 = c1.addingProduct(v, load(bp + 16))
                 c2 = c2.addingProduct(v, load(bp + 32)); c3 = c3.addingProduct(v, load(bp + 48))
-                c4 = c4.addingProduct(v, load(bp + 64)); c5 = c5.addingProduct(v, load(bp + 80))
-                c6 = c6.addingProduct(v, load(bp + 96)); c7 = c7.addingProduct(v, load(bp + 112))
-                bp += ldb
+                c4 = c4.addingProduct(v, load(bq)); c5 = c5.addingProduct(v, load(bq + 16))
+                c6 = c6.addingProduct(v, load(bq + 32)); c7 = c7.addingProduct(v, load(bq + 48))
+                bp += 64
+                bq += 64
             }
         }
         let o = c + r * ldc + j
@@ -152,15 +186,23 @@ public enum SmallGEMM {
 
     /// Row r, columns j..<j+16.
     @inline(__always)
-    static func block1x1(_ r: Int, _ j: Int, _ terms: (Term, Term), _ ldb: Int, _ bias: UnsafePointer<Float>?,
+    static func block1x1(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
         var c0 = start(bias, j)
         for s in 0..<2 {
             let t = term(terms, s)
             let a0 = t.a + r * t.lda
-            var bp = t.b + j
+            let (first, ldb) = column(t, j, n)
+            var bp = first
             for p in 0..<t.k { c0 = c0.addingProduct(V(repeating: a0[p]), load(bp)); bp += ldb }
         }
         store(c0, c + r * ldc + j, accumulate)
+    }
+}
+
+extension Variable {
+    /// The rank-2 value as SmallGEMM's packed B (`SmallGEMM.pack`), kept until the value changes.
+    public func packedForSmallGEMM(transposed: Bool) -> [Float] {
+        derived(transposed ? "SmallGEMM.packedT" : "SmallGEMM.packed") { SmallGEMM.pack($0, transposed: transposed) }
     }
 }
