@@ -17,16 +17,17 @@ public enum SmallGEMM {
     /// `transposed` packs B = sourceᵀ for a row-major source [n×k] (an LSTM weight [4H, in] gives B = Wᵀ).
     public static func pack(_ source: Tensor, transposed: Bool) -> [Float] {
         precondition(source.rank == 2, "SmallGEMM.pack: needs a matrix, got \(source.shape)")
-        let (k, n) = transposed ? (source.shape[1], source.shape[0]) : (source.shape[0], source.shape[1])
+        guard source.count > 0 else { return [] }
+        // B row-major [k×n] first (the tiled transpose), then each panel's rows copied in turn.
+        let b = transposed ? swapTrailingAxes(source.reshaped([1] + source.shape)) : source
+        let k = b.shape.count == 3 ? b.shape[1] : b.shape[0], n = b.count / max(k, 1)
         var out = uninitializedFloats(k * n)   // every element written below
-        source.scalars.withUnsafeBufferPointer { src in
+        b.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                var o = 0
+                var o = dst.baseAddress!
                 for j0 in stride(from: 0, to: n, by: panelWidth) {
                     let w = min(panelWidth, n - j0)
-                    for p in 0..<k {
-                        for j in j0..<(j0 + w) { dst[o] = transposed ? src[j * k + p] : src[p * n + j]; o += 1 }
-                    }
+                    for p in 0..<k { o.update(from: src.baseAddress! + p * n + j0, count: w); o += w }
                 }
             }
         }
