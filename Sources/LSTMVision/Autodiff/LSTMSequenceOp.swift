@@ -70,9 +70,9 @@ struct LSTMForward {
         (self.T, self.N, self.I, self.H) = (T, N, I, H)
         let step = N * H
         // Fast path: each step's gates in one SmallGEMM call, b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, reading the
-        // transposed weights (laid out once per weight update) in place; each gate block is written once
+        // transposed weights (packed once per weight update) in place; each gate block is written once
         // and used while it is in cache. With fewer than 8 rows per thread, reading W_ih every step costs
-        // more than it saves, so all steps' input projections are one GEMM up front. With more than 64
+        // more than it saves, so all steps' input projections are one GEMM up front. With more than 128
         // rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
         let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N, threads: threads)
         let fuseInput = fast && N / Parallel.rowBlocks(N, threads: threads) >= 8

@@ -45,10 +45,11 @@ public enum SmallGEMM {
     /// True when this kernel handles `n` columns (multiples of 16); otherwise use `BLAS.gemm`.
     public static func supports(n: Int) -> Bool { enabled && n > 0 && n % 16 == 0 }
 
-    /// True when a batch of `rows` split over the threads leaves at most 64 rows per thread: there the
-    /// fused step product measured faster than OpenBLAS; with more rows, OpenBLAS's packing of B pays off.
+    /// True when a batch of `rows` split over the threads leaves at most 128 rows per thread: there the
+    /// fused step product measured faster than OpenBLAS (batch 256 on 2 threads: inference 1.2× with B packed
+    /// in panels; at 64 rows before that); with more rows, OpenBLAS's own blocking pays off.
     public static func pays(rows: Int, threads: Int = Parallel.threads) -> Bool {
-        rows / Parallel.rowBlocks(rows, threads: threads) <= 64
+        rows / Parallel.rowBlocks(rows, threads: threads) <= 128
     }
 
     /// Off when LSTMVISION_SMALL_GEMM=0 (then OpenBLAS does every product), for comparisons.
