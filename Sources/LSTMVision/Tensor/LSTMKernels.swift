@@ -16,11 +16,7 @@ public enum LSTMKernels {
         for n in 0..<batch {
             let g = gates + n * 4 * H, cp = cPrev + n * H, cn = c + n * H, tn = tanhC.map { $0 + n * H }, hn = h + n * H
             var j = 0
-            if let tn {
-                while j < full { forwardChunk(g + j, H, cp + j, cn + j, tn + j, hn + j); j += 16 }
-            } else {
-                while j < full { forwardChunk(g + j, H, cp + j, cn + j, nil, hn + j); j += 16 }
-            }
+            while j < full { forwardChunk(g + j, H, cp + j, cn + j, tn.map { $0 + j }, hn + j); j += 16 }
             if full == H { continue }
             // On the stack: i, f, g, o, cPrev, c, tanh c, h.
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 8 * 16) { b in
@@ -39,7 +35,7 @@ public enum LSTMKernels {
     }
 
     /// `cellForward` on 16 units: gates i, f, g, o at `g`, `g + s`, `g + 2s`, `g + 3s`; the activations and tanh(c)
-    /// are stored only with `tc`. (Callers pass a literal nil or non-nil, so each loop is compiled without the test.)
+    /// are stored only with `tc`.
     @inline(__always)
     static func forwardChunk(_ g: UnsafeMutablePointer<Float>, _ s: Int, _ cp: UnsafePointer<Float>,
                              _ c: UnsafeMutablePointer<Float>, _ tc: UnsafeMutablePointer<Float>?, _ h: UnsafeMutablePointer<Float>) {
