@@ -19,7 +19,7 @@ struct Detect: ParsableCommand, ReadsFiles {
     @Option(help: "Detector file (safetensors) written by train --task detection.") var model: String
     @Option(help: "Output folder: <name>_detections.png per image and detections.json.") var out: String = "runs/detect"
     @Option(help: "COCO annotation file whose image ids (matched by file name) the results use.") var annotations: String?
-    @Option(help: "Lowest score kept in detections.json and the JSON output.") var threshold: Double = 0.05
+    @Option(help: "Lowest score kept in detections.json and the JSON output (low, for COCO AP).") var threshold: Double = 0.001
     @Option(help: "Lowest score drawn on the images.") var drawThreshold: Double = 0.5
     @Option(help: "Boxes of one class overlapping a better one by more than this IoU are merged into it.") var mergeIou: Double = 0.5
     @Option(help: "IoU above which non-maximum suppression drops the worse of two boxes of one class.") var nmsIou: Double = 0.5

@@ -140,13 +140,19 @@ import Testing
                        DetectionTarget(boxes: [Box(x: 2, y: 9, width: 5, height: 6)], classes: [1])]
         var g = SeededGenerator(seed: 9)
         let x = Variable(Tensor.uniform([2, 16, 48], low: 0, high: 1, generator: &g), requiresGrad: true)
+        try checkLossGradients(model, x, targets, name: "detector")
+    }
+
+    /// The Hungarian loss's gradients through `model` (input and every parameter) against finite differences,
+    /// with the matching of `targets` (three boxes) held fixed.
+    func checkLossGradients(_ model: LSTMDetector, _ x: Variable, _ targets: [DetectionTarget], name: String) throws {
         let loss = HungarianLoss()
-        let matching = HungarianLoss.match(try model(x).value, targets: targets, config: c)
+        let matching = HungarianLoss.match(try model(x).value, targets: targets, config: model.config)
         #expect(matching.matches.count == 3)
         let worst = checkGradients([x] + model.parameters, samples: 6, epsilon: 1e-3, tolerance: 3e-2) {
             loss.loss(try! model(x), matching: matching).loss
         }
-        print("  detector gradients: worst relative error \(worst)")
+        print("  \(name) gradients: worst relative error \(worst)")
     }
 
     @Test func renetEncoderGradientsNamesAndConfig() throws {
@@ -173,13 +179,7 @@ import Testing
         x.zeroGrad()
         let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 6, height: 9)], classes: [1]),
                        DetectionTarget(boxes: [Box(x: 10, y: 3, width: 7, height: 8), Box(x: 2, y: 9, width: 5, height: 6)], classes: [0, 1])]
-        let loss = HungarianLoss()
-        let matching = HungarianLoss.match(try model(x).value, targets: targets, config: c)
-        #expect(matching.matches.count == 3)
-        let worst = checkGradients([x] + model.parameters, samples: 6, epsilon: 1e-3, tolerance: 3e-2) {
-            loss.loss(try! model(x), matching: matching).loss
-        }
-        print("  ReNet detector gradients: worst relative error \(worst)")
+        try checkLossGradients(model, x, targets, name: "ReNet detector")
         // The config survives its JSON form; one saved before encoders existed (no `encoder` key) reads as convolutional.
         #expect(try JSONDecoder().decode(DetectorConfig.self, from: Data(c.json().utf8)) == c)
         var old = try JSONSerialization.jsonObject(with: Data(DetectorConfig().json().utf8)) as! [String: Any]
