@@ -1,7 +1,7 @@
 import Foundation
 
-/// The training loop of `LSTMDetector`, as `Trainer`'s for classifiers: shuffled mini-batches, forward,
-/// `HungarianLoss`, backward, clipping, optimiser step and schedule (all from `TrainingOptions`); COCO
+/// Trains an `LSTMDetector` as `Trainer` does classifiers, through the same `TrainingLoop`: shuffled mini-batches
+/// with `HungarianLoss` (schedule, clipping and optimiser from `TrainingOptions`); COCO
 /// AP on the validation set each epoch, the best model by AP kept; atomic checkpoints holding the
 /// weights, the optimiser state and the data position, from which `resume` continues exactly; a CSV log
 /// and a PNG plot of loss and AP.
@@ -28,12 +28,12 @@ public final class DetectionTrainer {
     /// give sets of `train`'s size and kind.
     public var refresh: ((Int) throws -> DetectionDataset)?
 
-    let optimizer: any Optimizer
-    var epoch = 0
-    var batchIndex = 0
-    var step = 0
+    /// The position in the run and the shared epoch/batch mechanics.
+    let loop: TrainingLoop
+    var optimizer: any Optimizer { loop.optimizer }
+    var epoch: Int { loop.epoch }
+    var step: Int { loop.step }
     var bestAP = -1.0
-    var skipped = 0
     var history: [EpochRecord] = []
 
     /// One row of the training log. `trainRecall` is the fraction of training boxes whose matched step
@@ -97,7 +97,7 @@ public final class DetectionTrainer {
         self.train = train
         self.validation = validation
         self.directory = directory
-        self.optimizer = options.makeOptimizer()
+        self.loop = TrainingLoop(options: options)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -132,89 +132,48 @@ public final class DetectionTrainer {
     /// Trains to `options.epochs`, returning the log. Throws on non-finite values (unless skipping).
     @discardableResult
     public func run() throws -> [EpochRecord] {
-        let batchSize = options.batchSize, batches = batchesPerEpoch
-        let schedule = options.makeSchedule(stepsPerEpoch: batches)
-        let runStart = Date()
-        var outOfTime = false
-        while epoch < options.epochs && !outOfTime {
-            let data = try trainingSet(epoch: epoch)
-            let order = self.order(epoch: epoch)
-            let bar = ProgressBar(total: batches, label: "epoch \(epoch + 1)/\(options.epochs)")
-            let started = Date()
-            var lossSum = 0.0, found = 0, boxes = 0, seen = 0
-            while batchIndex < batches {
-                let (x, targets) = data.batch(order[(batchIndex * batchSize)..<min(train.count, (batchIndex + 1) * batchSize)])
-                optimizer.learningRate = schedule.rate(base: options.learningRate, step: step)
-                model.zeroGrad()
-                let output = try model(Variable(x))
-                let result = loss(output, targets: targets, config: model.config)
-                let lossValue = result.loss.value.scalar
-                var finite = lossValue.isFinite
-                if finite {
-                    result.loss.backward()
-                    finite = model.parameters.allSatisfy { $0.grad?.isFinite ?? true }
-                }
-                if !finite {
-                    guard options.skipNonFinite else {
-                        throw TrainingError.nonFinite("non-finite \(lossValue.isFinite ? "gradient" : "loss (\(lossValue))") at step \(step + 1) (epoch \(epoch + 1), batch \(batchIndex + 1)); the last good checkpoint is \(lastModelPath)")
-                    }
-                    skipped += 1
-                } else {
-                    if options.clipNorm > 0 { clipGradientNorm(model.parameters, maxNorm: options.clipNorm) }
-                    optimizer.step(model.namedParameters)
-                    lossSum += Double(lossValue) * Double(targets.count)
-                    found += Self.found(output.value, result.matching)
-                    boxes += result.matching.matches.count
-                    seen += targets.count
-                }
-                step += 1
-                batchIndex += 1
-                if !quiet {
-                    bar.update(done: batchIndex, loss: seen > 0 ? lossSum / Double(seen) : .nan,
-                               accuracy: boxes > 0 ? Double(found) / Double(boxes) : 0, images: seen)
-                }
-                if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && batchIndex < batches {
-                    try saveLast()
-                }
-                if let limit = timeLimit, Date().timeIntervalSince(runStart) > limit {
-                    outOfTime = true
-                    if !quiet { print("time limit of \(String(format: "%.0f", limit)) s reached after \(batchIndex) of \(batches) batches") }
-                    break
-                }
+        let batchSize = options.batchSize
+        var data = train, order: [Int] = []
+        try loop.run(model: model, batches: batchesPerEpoch, lastCheckpoint: lastModelPath, quiet: quiet, timeLimit: timeLimit,
+                     startEpoch: { epoch in
+            data = try trainingSet(epoch: epoch)
+            order = self.order(epoch: epoch)
+        }, batch: { index in
+            let (x, targets) = data.batch(order[(index * batchSize)..<min(train.count, (index + 1) * batchSize)])
+            model.zeroGrad()
+            let output = try model(Variable(x))
+            let result = loss(output, targets: targets, config: model.config)
+            return TrainingLoop.Batch(loss: result.loss, images: targets.count) {
+                (Self.found(output.value, result.matching), result.matching.matches.count)
             }
-            let seconds = Date().timeIntervalSince(started)
-            let finished = batchIndex >= batches
-            var record = EpochRecord(epoch: epoch + 1, trainLoss: seen > 0 ? lossSum / Double(seen) : .nan,
-                                     trainRecall: boxes > 0 ? Double(found) / Double(boxes) : 0,
-                                     validationLoss: .nan, validationAP: .nan, validationAP50: .nan,
-                                     learningRate: Double(optimizer.learningRate), seconds: seconds,
-                                     imagesPerSecond: Double(seen) / max(seconds, 1e-9))
-            if finished {
-                epoch += 1
-                batchIndex = 0
-            }
-            if let validation {
-                let e = try DetectionEvaluation.run(model, on: validation, loss: loss, postProcessing: postProcessing)
-                record.validationLoss = e.loss
-                record.validationAP = e.metrics.AP
-                record.validationAP50 = e.metrics.AP50
-                if e.metrics.AP > bestAP {
-                    bestAP = e.metrics.AP
-                    try DetectorFile.save(model, to: bestModelPath, metadata: ["AP": String(e.metrics.AP), "AP50": String(e.metrics.AP50), "step": String(step)])
-                }
-                if !quiet {
-                    print(String(format: "epoch %d%@: validation AP %.4f, AP50 %.4f, loss %.4f (%.1f s, %.0f img/s)%@", record.epoch,
-                                 finished ? "" : " (partial)", e.metrics.AP, e.metrics.AP50, e.loss, seconds, record.imagesPerSecond,
-                                 skipped > 0 ? " [\(skipped) non-finite steps skipped]" : ""))
-                }
-            } else {
-                try DetectorFile.save(model, to: bestModelPath, metadata: ["step": String(step)])
-            }
-            if finished { history.append(record) }
-            try saveLast()
-            try writeLog()
-        }
+        }, checkpoint: saveLast, endEpoch: endEpoch)
         return history
+    }
+
+    /// Scores COCO AP on the validation set (keeping the best model by AP), logs and checkpoints after an epoch, or
+    /// after the part of one that the time limit left.
+    func endEpoch(_ f: TrainingLoop.EpochFigures) throws {
+        var record = EpochRecord(epoch: f.epoch, trainLoss: f.trainLoss, trainRecall: f.hitRate, validationLoss: .nan, validationAP: .nan,
+                                 validationAP50: .nan, learningRate: f.learningRate, seconds: f.seconds, imagesPerSecond: f.imagesPerSecond)
+        if let validation {
+            let e = try DetectionEvaluation.run(model, on: validation, loss: loss, postProcessing: postProcessing)
+            record.validationLoss = e.loss
+            record.validationAP = e.metrics.AP
+            record.validationAP50 = e.metrics.AP50
+            if e.metrics.AP > bestAP {
+                bestAP = e.metrics.AP
+                try DetectorFile.save(model, to: bestModelPath, metadata: ["AP": String(e.metrics.AP), "AP50": String(e.metrics.AP50), "step": String(step)])
+            }
+            if !quiet {
+                print(String(format: "epoch %d%@: validation AP %.4f, AP50 %.4f, loss %.4f (%.1f s, %.0f img/s)%@", record.epoch,
+                             f.finished ? "" : " (partial)", e.metrics.AP, e.metrics.AP50, e.loss, f.seconds, f.imagesPerSecond, loop.skippedNote))
+            }
+        } else {
+            try DetectorFile.save(model, to: bestModelPath, metadata: ["step": String(step)])
+        }
+        if f.finished { history.append(record) }
+        try saveLast()
+        try writeLog()
     }
 
     /// How many matched boxes of `matching` have P(object) > 0.5 and the right class as most likely at their step.
@@ -236,7 +195,8 @@ public final class DetectionTrainer {
         var extra = runMetadata
         extra["best_ap"] = String(bestAP)
         extra["loss"] = String(decoding: try encoder.encode(loss), as: UTF8.self)
-        let state = TrainingState(epoch: epoch, batch: batchIndex, step: step, skipped: skipped, history: history.map(\.values), extra: extra)
+        let state = TrainingState(epoch: loop.epoch, batch: loop.batchIndex, step: loop.step, skipped: loop.skipped, history: history.map(\.values),
+                                  extra: extra)
         try state.write(to: statePath, model: model.stateDict(), optimizer: optimizer, options: options, configKey: DetectorFile.configKey,
                         config: model.config.json(), dataCount: train.count, dataFingerprint: trainFingerprint, columns: 9)
         try DetectorFile.save(model, to: lastModelPath, metadata: ["epoch": String(epoch), "step": String(step)])
@@ -248,10 +208,10 @@ public final class DetectionTrainer {
         let (state, meta) = try TrainingState.read(statePath, model: model, configKey: DetectorFile.configKey, config: model.config.json(),
                                                    optimizer: optimizer, options: options, batchesPerEpoch: batchesPerEpoch,
                                                    dataCount: train.count, dataFingerprint: trainFingerprint, columns: 9)
-        epoch = state.epoch; batchIndex = state.batch; step = state.step; skipped = state.skipped
+        (loop.epoch, loop.batchIndex, loop.step, loop.skipped) = (state.epoch, state.batch, state.step, state.skipped)
         bestAP = meta["best_ap"].flatMap(Double.init) ?? -1
         history = state.history.enumerated().map { EpochRecord(epoch: $0.offset + 1, $0.element) }
-        if !quiet { print("resumed from \(statePath) at epoch \(epoch + 1), batch \(batchIndex + 1) (step \(step))") }
+        if !quiet { print("resumed from \(statePath) at epoch \(loop.epoch + 1), batch \(loop.batchIndex + 1) (step \(loop.step))") }
     }
 
     /// Writes `log.csv` and `curves.png` (loss above AP).

@@ -1,8 +1,9 @@
 import Foundation
 
-/// The training loop: shuffled mini-batches, forward, loss, backward, clipping, optimiser step and
-/// schedule; validation each epoch; the best model kept; atomic checkpoints with the optimiser state
-/// and the data position, from which `resume` continues exactly; a CSV log and a PNG plot of the curves.
+/// Trains a classifier: shuffled mini-batches (augmented, adversarial when asked) with cross-entropy, through
+/// `TrainingLoop` (schedule, backward, clipping, optimiser step, progress); validation each epoch; the best model
+/// kept; atomic checkpoints with the optimiser state and the data position, from which `resume` continues
+/// exactly; a CSV log and a PNG plot of the curves.
 public final class Trainer {
     public let model: any Classifier
     public let options: TrainingOptions
@@ -20,12 +21,13 @@ public final class Trainer {
     /// reads the same data without being told again).
     public var runMetadata: [String: String] = [:]
 
-    let optimizer: any Optimizer
-    var epoch = 0
-    var batchIndex = 0
-    var step = 0
+    /// The position in the run and the shared epoch/batch mechanics.
+    let loop: TrainingLoop
+    var optimizer: any Optimizer { loop.optimizer }
+    var epoch: Int { loop.epoch }
+    var step: Int { loop.step }
+    var skipped: Int { loop.skipped }
     var bestAccuracy = -1.0
-    var skipped = 0
     var history: [EpochRecord] = []
 
     /// One row of the training log.
@@ -47,7 +49,7 @@ public final class Trainer {
         self.train = train
         self.validation = validation
         self.directory = directory
-        self.optimizer = options.makeOptimizer()
+        self.loop = TrainingLoop(options: options)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
 
@@ -69,97 +71,53 @@ public final class Trainer {
     @discardableResult
     public func run() throws -> [EpochRecord] {
         let loader = DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed)
-        let schedule = options.makeSchedule(stepsPerEpoch: loader.batchesPerEpoch)
-        let baseRate = options.learningRate
         let attack = try options.makeAttack()
         let augmentation = try options.augment.map { try ImagePipeline(spec: $0) }
         model.training = true
-        let runStart = Date()
-        var outOfTime = false
-        while epoch < options.epochs && !outOfTime {
-            let order = loader.order(epoch: epoch)
-            let bar = ProgressBar(total: loader.batchesPerEpoch, label: "epoch \(epoch + 1)/\(options.epochs)")
-            let started = Date()
-            var lossSum = 0.0, correct = 0, seen = 0
-            while batchIndex < loader.batchesPerEpoch {
-                var (x, y) = loader.batch(batchIndex, of: order)
-                if let augmentation { x = try augment(x, with: augmentation) }
-                optimizer.learningRate = schedule.rate(base: baseRate, step: step)
-                // The attack's random start depends on the step alone, so a resumed run repeats it exactly.
-                var attackGenerator = SeededGenerator(seed: options.seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
-                let adversarial = attack.map { $0.perturb(model, x, labels: y, generator: &attackGenerator) }
-                model.zeroGrad()
-                let logits = model(Variable(x))
-                var loss = crossEntropy(logits, labels: y, labelSmoothing: options.labelSmoothing)
-                if let adversarial {
-                    loss = (loss + crossEntropy(model(Variable(adversarial)), labels: y, labelSmoothing: options.labelSmoothing)) * 0.5
-                }
-                let lossValue = loss.value.scalar
-                var finite = lossValue.isFinite
-                if finite {
-                    loss.backward()
-                    finite = model.parameters.allSatisfy { $0.grad?.isFinite ?? true }
-                }
-                if !finite {
-                    guard options.skipNonFinite else {
-                        throw TrainingError.nonFinite("non-finite \(lossValue.isFinite ? "gradient" : "loss (\(lossValue))") at step \(step + 1) (epoch \(epoch + 1), batch \(batchIndex + 1)); the last good checkpoint is \(lastModelPath)")
-                    }
-                    skipped += 1
-                } else {
-                    if options.clipNorm > 0 { clipGradientNorm(model.parameters, maxNorm: options.clipNorm) }
-                    optimizer.step(model.namedParameters)
-                    lossSum += Double(lossValue) * Double(y.count)
-                    correct += zip(logits.value.argmaxRows(), y).filter { $0 == $1 }.count
-                    seen += y.count
-                }
-                step += 1
-                batchIndex += 1
-                if !quiet {
-                    bar.update(done: batchIndex, loss: seen > 0 ? lossSum / Double(seen) : .nan,
-                               accuracy: seen > 0 ? Double(correct) / Double(seen) : 0, images: seen)
-                }
-                if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && batchIndex < loader.batchesPerEpoch {
-                    try saveLast()
-                }
-                if let limit = timeLimit, Date().timeIntervalSince(runStart) > limit {
-                    outOfTime = true
-                    if !quiet { print("time limit of \(String(format: "%.0f", limit)) s reached after \(batchIndex) of \(loader.batchesPerEpoch) batches") }
-                    break
-                }
+        var order: [Int] = []
+        try loop.run(model: model, batches: loader.batchesPerEpoch, lastCheckpoint: lastModelPath, quiet: quiet, timeLimit: timeLimit,
+                     startEpoch: { order = loader.order(epoch: $0) },
+                     batch: { index in
+            var (x, y) = loader.batch(index, of: order)
+            if let augmentation { x = try augment(x, with: augmentation) }
+            // The attack's random start depends on the step alone, so a resumed run repeats it exactly.
+            var attackGenerator = SeededGenerator(seed: options.seed ^ (UInt64(loop.step) &* 0x9E37_79B9_7F4A_7C15))
+            let adversarial = attack.map { $0.perturb(model, x, labels: y, generator: &attackGenerator) }
+            model.zeroGrad()
+            let logits = model(Variable(x))
+            var loss = crossEntropy(logits, labels: y, labelSmoothing: options.labelSmoothing)
+            if let adversarial {
+                loss = (loss + crossEntropy(model(Variable(adversarial)), labels: y, labelSmoothing: options.labelSmoothing)) * 0.5
             }
-            let seconds = Date().timeIntervalSince(started)
-            let finished = batchIndex >= loader.batchesPerEpoch
-            var record = EpochRecord(epoch: epoch + 1, trainLoss: seen > 0 ? lossSum / Double(seen) : .nan,
-                                     trainAccuracy: seen > 0 ? Double(correct) / Double(seen) : 0,
-                                     validationLoss: .nan, validationAccuracy: .nan,
-                                     learningRate: Double(optimizer.learningRate), seconds: seconds,
-                                     imagesPerSecond: Double(seen) / max(seconds, 1e-9))
-            if finished {
-                epoch += 1
-                batchIndex = 0
-            }
-            if let validation {
-                let e = Evaluation.run(model, on: validation)
-                model.training = true
-                record.validationLoss = e.loss
-                record.validationAccuracy = e.accuracy
-                if e.accuracy > bestAccuracy {
-                    bestAccuracy = e.accuracy
-                    try ModelFile.save(model, to: bestModelPath, metadata: ["accuracy": String(e.accuracy), "step": String(step)])
-                }
-                if !quiet {
-                    print(String(format: "epoch %d%@: validation accuracy %.2f%%, loss %.4f (%.1f s, %.0f img/s)%@", record.epoch,
-                                 finished ? "" : " (partial)", e.accuracy * 100, e.loss, seconds, record.imagesPerSecond,
-                                 skipped > 0 ? " [\(skipped) non-finite steps skipped]" : ""))
-                }
-            } else {
-                try ModelFile.save(model, to: bestModelPath, metadata: ["step": String(step)])
-            }
-            if finished { history.append(record) }
-            try saveLast()
-            try writeLog()
-        }
+            return TrainingLoop.Batch(loss: loss, images: y.count) { (zip(logits.value.argmaxRows(), y).filter { $0 == $1 }.count, y.count) }
+        }, checkpoint: saveLast, endEpoch: endEpoch)
         return history
+    }
+
+    /// Validates (keeping the best model), logs and checkpoints after an epoch, or after the part of one that the time
+    /// limit left.
+    func endEpoch(_ f: TrainingLoop.EpochFigures) throws {
+        var record = EpochRecord(epoch: f.epoch, trainLoss: f.trainLoss, trainAccuracy: f.hitRate, validationLoss: .nan,
+                                 validationAccuracy: .nan, learningRate: f.learningRate, seconds: f.seconds, imagesPerSecond: f.imagesPerSecond)
+        if let validation {
+            let e = Evaluation.run(model, on: validation)
+            model.training = true
+            record.validationLoss = e.loss
+            record.validationAccuracy = e.accuracy
+            if e.accuracy > bestAccuracy {
+                bestAccuracy = e.accuracy
+                try ModelFile.save(model, to: bestModelPath, metadata: ["accuracy": String(e.accuracy), "step": String(step)])
+            }
+            if !quiet {
+                print(String(format: "epoch %d%@: validation accuracy %.2f%%, loss %.4f (%.1f s, %.0f img/s)%@", record.epoch,
+                             f.finished ? "" : " (partial)", e.accuracy * 100, e.loss, f.seconds, f.imagesPerSecond, loop.skippedNote))
+            }
+        } else {
+            try ModelFile.save(model, to: bestModelPath, metadata: ["step": String(step)])
+        }
+        if f.finished { history.append(record) }
+        try saveLast()
+        try writeLog()
     }
 
     /// Applies the augmentation pipeline to every image of a batch [n, H, W·C]; the randomness depends on
@@ -185,7 +143,7 @@ public final class Trainer {
     func saveLast() throws {
         var extra = runMetadata
         extra["best_accuracy"] = String(bestAccuracy)
-        let state = TrainingState(epoch: epoch, batch: batchIndex, step: step, skipped: skipped, history: history.map {
+        let state = TrainingState(epoch: loop.epoch, batch: loop.batchIndex, step: loop.step, skipped: loop.skipped, history: history.map {
             [Double($0.epoch), $0.trainLoss, $0.trainAccuracy, $0.validationLoss, $0.validationAccuracy, $0.learningRate, $0.seconds, $0.imagesPerSecond]
         }, extra: extra)
         try state.write(to: statePath, model: model.stateDict(), optimizer: optimizer, options: options, configKey: ModelFile.configKey,
@@ -200,13 +158,13 @@ public final class Trainer {
                                                    optimizer: optimizer, options: options,
                                                    batchesPerEpoch: DataLoader(train, batchSize: options.batchSize, shuffle: true).batchesPerEpoch,
                                                    dataCount: train.count, dataFingerprint: trainFingerprint, columns: 8)
-        epoch = state.epoch; batchIndex = state.batch; step = state.step; skipped = state.skipped
+        (loop.epoch, loop.batchIndex, loop.step, loop.skipped) = (state.epoch, state.batch, state.step, state.skipped)
         bestAccuracy = meta["best_accuracy"].flatMap(Double.init) ?? -1
         history = state.history.enumerated().map { r, v in
             EpochRecord(epoch: r + 1, trainLoss: v[1], trainAccuracy: v[2], validationLoss: v[3],
                         validationAccuracy: v[4], learningRate: v[5], seconds: v[6], imagesPerSecond: v[7])
         }
-        if !quiet { print("resumed from \(statePath) at epoch \(epoch + 1), batch \(batchIndex + 1) (step \(step))") }
+        if !quiet { print("resumed from \(statePath) at epoch \(loop.epoch + 1), batch \(loop.batchIndex + 1) (step \(loop.step))") }
     }
 
     /// Writes `log.csv` and `curves.png`.
