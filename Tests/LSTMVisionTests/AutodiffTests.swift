@@ -62,6 +62,49 @@ import Testing
         }
     }
 
+    /// Every way the LSTM forward can compute its gates, in training and in inference, against a plain scalar
+    /// loop: inputs projected up front by SmallGEMM (few rows per thread), fused into each step's product (16 rows
+    /// per thread on 2 threads), projected up front by OpenBLAS with SmallGEMM steps (an input too wide for the
+    /// fused panel), and OpenBLAS throughout (a width SmallGEMM does not take).
+    @Test(arguments: [(2, 5, 16), (32, 12, 16), (32, 200, 16), (32, 5, 6)])
+    func lstmForwardPathsMatchScalarLoop(_ n: Int, _ inputs: Int, _ hidden: Int) {
+        let (T, N, I, H) = (3, n, inputs, hidden)
+        let x = randomTensor([T, N, I], seed: 40), h0 = randomTensor([N, H], seed: 41), c0 = randomTensor([N, H], seed: 42)
+        let wih = randomTensor([4 * H, I], seed: 43, scale: 0.3), whh = randomTensor([4 * H, H], seed: 44, scale: 0.3)
+        let bih = randomTensor([4 * H], seed: 45, scale: 0.3), bhh = randomTensor([4 * H], seed: 46, scale: 0.3)
+        var h = h0.scalars, c = c0.scalars, outputs: [Float] = []
+        func sigmoid(_ v: Float) -> Float { 1 / (1 + Foundation.exp(-v)) }
+        for t in 0..<T {
+            var hNext = h, cNext = c
+            for b in 0..<N {
+                for j in 0..<H {
+                    var g = [Float](repeating: 0, count: 4)
+                    for q in 0..<4 {
+                        let row = q * H + j
+                        var v = bih.scalars[row] + bhh.scalars[row]
+                        for k in 0..<I { v += wih.scalars[row * I + k] * x.scalars[(t * N + b) * I + k] }
+                        for k in 0..<H { v += whh.scalars[row * H + k] * h[b * H + k] }
+                        g[q] = v
+                    }
+                    let cv = sigmoid(g[1]) * c[b * H + j] + sigmoid(g[0]) * Foundation.tanh(g[2])
+                    cNext[b * H + j] = cv
+                    hNext[b * H + j] = sigmoid(g[3]) * Foundation.tanh(cv)
+                }
+            }
+            (h, c) = (hNext, cNext)
+            outputs += h
+        }
+        for training in [true, false] {
+            let vars = [x, h0, c0, wih, whh, bih, bhh].map { Variable($0, requiresGrad: training) }
+            let r = lstmSequence(vars[0], h0: vars[1], c0: vars[2], weightIH: vars[3], weightHH: vars[4], biasIH: vars[5], biasHH: vars[6],
+                                 reverse: false)
+            let worst = [r.output.value.maxAbsDifference(Tensor(shape: [T, N, H], scalars: outputs)),
+                         r.h.value.maxAbsDifference(Tensor(shape: [N, H], scalars: h)), r.c.value.maxAbsDifference(Tensor(shape: [N, H], scalars: c))].max()!
+            print("  LSTM forward N=\(N) I=\(I) H=\(H) \(training ? "training" : "inference"): largest difference \(worst)")
+            #expect(worst < 2e-5, "N=\(N) I=\(I) H=\(H) training \(training): \(worst)")
+        }
+    }
+
     @Test func gradientsAccumulateAcrossUses() {
         let x = Variable(Tensor(shape: [2], scalars: [1, 2]), requiresGrad: true)
         ((x * x) + x).sum().backward()

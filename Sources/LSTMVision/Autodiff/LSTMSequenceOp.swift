@@ -71,11 +71,15 @@ struct LSTMForward {
         let step = N * H
         // Fast path: each step's gates in one SmallGEMM call, b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, reading the
         // transposed weights (packed once per weight update) in place; each gate block is written once
-        // and used while it is in cache. With fewer than 8 rows per thread, reading W_ih every step costs
-        // more than it saves, so all steps' input projections are one GEMM up front. With more than 128
+        // and used while it is in cache. All steps' input projections are one GEMM up front instead when
+        // there are fewer than 8 rows per thread (reading W_ih every step costs more than it saves) or when
+        // the step's panel of weights, (I + H) × 64, would not fit in L1 (a wide input, as a bidirectional
+        // layer's 2H); that GEMM is SmallGEMM's for the few rows of small batches, else OpenBLAS's. With more than 128
         // rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
         let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N, threads: threads)
-        let fuseInput = fast && N / Parallel.rowBlocks(N, threads: threads) >= 8
+        let rowsPerThread = N / Parallel.rowBlocks(N, threads: threads)
+        let fuseInput = fast && rowsPerThread >= 8 && SmallGEMM.panelFitsL1(k: I + H)
+        let smallUpFront = fast && rowsPerThread < 8
         let allGates = keep || !fuseInput   // else each thread's step gates go to a scratch block
         var gates = uninitializedFloats(allGates ? T * N * H4 : 0)   // every element written by the gate products below
         var hs = uninitializedFloats((T + 1) * step)         // initial block copied in, the rest written by each step
@@ -93,18 +97,19 @@ struct LSTMForward {
         cs.withUnsafeMutableBufferPointer { cp in
         tanhC.withUnsafeMutableBufferPointer { tc in
             nonisolated(unsafe) let (g, h, c, tc) = (g.baseAddress, hp.baseAddress!, cp.baseAddress!, tc.baseAddress)
-            var bias = [Float](repeating: 0, count: H4)
-            for j in 0..<H4 { bias[j] = biasIH.value.scalars[j] + biasHH.value.scalars[j] }
-            let (wihT, whhT) = fast ? (weightIH.packedForSmallGEMM(transposed: true), weightHH.packedForSmallGEMM(transposed: true)) : ([], [])
+            let (bi, bh) = (biasIH.value.scalars, biasHH.value.scalars)
+            let bias = (0..<H4).map { bi[$0] + bh[$0] }
+            let wihT = fuseInput || smallUpFront ? weightIH.packedForSmallGEMM(transposed: true) : []
+            let whhT = fast ? weightHH.packedForSmallGEMM(transposed: true) : []
             nonisolated(unsafe) let (x, w) = (xp.baseAddress!, whh.baseAddress!)
             bias.withUnsafeBufferPointer { b in
             wihT.withUnsafeBufferPointer { wiT in
             whhT.withUnsafeBufferPointer { whT in
             nonisolated(unsafe) let b = b.baseAddress!, whT = fast ? whT.baseAddress : nil
-            if fast && !fuseInput {   // [T·N, I] · W_ihᵀ + b → gates, all steps at once
+            if smallUpFront {   // [T·N, I] · W_ihᵀ + b → gates, all steps at once
                 SmallGEMM.multiply(m: T * N, n: H4, .init(a: x, lda: I, b: wiT.baseAddress!, k: I), bias: b, c: g!, ldc: H4,
                                    accumulate: false)
-            } else if !fast {   // gates start as the bias (one write, no zeroing pass), then += X · W_ihᵀ
+            } else if !fuseInput {   // gates start as the bias (one write, no zeroing pass), then += X · W_ihᵀ
                 for r in 0..<(T * N) { (g! + r * H4).update(from: b, count: H4) }
                 BLAS.gemm(transA: false, transB: true, m: T * N, n: H4, k: I, a: x, lda: I,
                           b: wih.baseAddress!, ldb: I, beta: 1, c: g!, ldc: H4, threads: threads)
