@@ -14,8 +14,8 @@ public enum SmallGEMM {
     /// The L1 data cache of the machines this was tuned on (Xeon: 48 KB per core).
     public static let l1Bytes = 48 * 1024
 
-    /// True when a panel of B with `k` rows fits in L1 with room for A's rows and C's block: then a block of rows
-    /// reads it from L1; a deeper panel streams from L2 for every block of 4 rows.
+    /// True when a panel of B with `k` rows fits in L1 (k ≤ 192): then the blocks of rows that share it read it
+    /// from L1; a deeper panel streams from L2 again for every block of 4 rows.
     public static func panelFitsL1(k: Int) -> Bool { k * panelWidth * MemoryLayout<Float>.size <= l1Bytes }
 
     /// B [k×n] in the kernel's layout: column panels of 64 (the last one n mod 64 wide), each panel's k rows
@@ -26,8 +26,8 @@ public enum SmallGEMM {
         precondition(source.rank == 2, "SmallGEMM.pack: needs a matrix, got \(source.shape)")
         guard source.count > 0 else { return [] }
         // B row-major [k×n] first (the tiled transpose), then each panel's rows copied in turn.
-        let b = transposed ? swapTrailingAxes(source.reshaped([1] + source.shape)) : source
-        let k = b.shape.count == 3 ? b.shape[1] : b.shape[0], n = b.count / max(k, 1)
+        let (k, n) = transposed ? (source.shape[1], source.shape[0]) : (source.shape[0], source.shape[1])
+        let b = transposed ? swapTrailingAxes(source.reshaped([1, n, k])) : source
         var out = uninitializedFloats(k * n)   // every element written below
         b.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
