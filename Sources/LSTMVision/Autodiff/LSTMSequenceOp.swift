@@ -74,8 +74,8 @@ struct LSTMForward {
         // and used while it is in cache. All steps' input projections are one GEMM up front instead when
         // there are fewer than 8 rows per thread (reading W_ih every step costs more than it saves) or when
         // the step's panel of weights, (I + H) × 64, would not fit in L1 (a wide input, as a bidirectional
-        // layer's 2H); that GEMM is SmallGEMM's for the few rows of small batches, else OpenBLAS's. With more than 128
-        // rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
+        // layer's 2H); that GEMM is SmallGEMM's for the few rows of small batches, else OpenBLAS's. With
+        // more than 128 rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
         let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N, threads: threads)
         let rowsPerThread = N / Parallel.rowBlocks(N, threads: threads)
         let fuseInput = fast && rowsPerThread >= 8 && SmallGEMM.panelFitsL1(k: I + H)
@@ -177,7 +177,8 @@ func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward) -> (o
         weightHH.value.scalars.withUnsafeBufferPointer { whh in
         (SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : []).withUnsafeBufferPointer { packed in
             let dg = dgp.baseAddress!, dhb = dhp.baseAddress!, dcb = dcp.baseAddress!
-            nonisolated(unsafe) let (gb, cb, tcb, w, wPacked) = (gp.baseAddress!, cp.baseAddress!, tcp.baseAddress!, whh.baseAddress!, SmallGEMM.supports(n: H) ? packed.baseAddress : nil)
+            nonisolated(unsafe) let (gb, cb, tcb, w) = (gp.baseAddress!, cp.baseAddress!, tcp.baseAddress!, whh.baseAddress!)
+            nonisolated(unsafe) let wPacked = SmallGEMM.supports(n: H) ? packed.baseAddress : nil
             nonisolated(unsafe) let (dgs, dhs, dcs) = (dg, dhb, dcb)
             Parallel.forRowBlocks(N) { rows in
                 let lo = rows.lowerBound, n = rows.count
