@@ -6,6 +6,12 @@ public struct Fingerprint: Sendable {
 
     public init() {}
 
+    /// A fingerprint begun with a set of images: their size, class count and pixels (both dataset kinds start so).
+    init(height: Int, width: Int, channels: Int, classes: Int, pixels: [Float]) {
+        for n in [height, width, channels, classes] { add(n) }
+        add(pixels)
+    }
+
     /// FNV-1a over the low `bytes` bytes of `x`, least significant first.
     @inline(__always) private static func mix(_ h: inout UInt64, _ x: UInt64, bytes: Int) {
         var v = x
@@ -41,9 +47,7 @@ public struct Fingerprint: Sendable {
 extension ImageDataset {
     /// The fingerprint of the images' size, pixels, labels and class count (see `Fingerprint`).
     public var fingerprint: String {
-        var f = Fingerprint()
-        for n in [height, width, channels, classes] { f.add(n) }
-        f.add(pixels)
+        var f = Fingerprint(height: height, width: width, channels: channels, classes: classes, pixels: pixels)
         f.add(labels.count)
         for l in labels { f.add(l) }
         return f.hex
@@ -53,9 +57,7 @@ extension ImageDataset {
 extension DetectionDataset {
     /// The fingerprint of the images' size, pixels, boxes and classes (see `Fingerprint`).
     public var fingerprint: String {
-        var f = Fingerprint()
-        for n in [height, width, channels, classes] { f.add(n) }
-        f.add(pixels)
+        var f = Fingerprint(height: height, width: width, channels: channels, classes: classes, pixels: pixels)
         f.add(targets.count)
         for t in targets {
             f.add(t.boxes.count)
