@@ -11,11 +11,11 @@ struct DetectionOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Detection on synthetic canvases: new canvases every epoch (seeded by the epoch), so that the model cannot memorise them (default: on).")
     var freshCanvases: Bool?
     @Option(help: "Detection: boxes the decoder emits per grid cell.") var maxBoxes: Int = 3
-    @Option(help: "Detection: the encoder, conv (3×3 convolutions and max pooling) or renet (ReNet sweeps over 8×8 patches).")
+    @Option(help: "Detection: the encoder, conv (3×3 convolutions and max pooling), renet (ReNet sweeps over 8×8 patches) or conv-renet (sweeps over the convolutions' grid).")
     var encoder: String = "conv"
     @Option(help: "Detection: output channels of the encoder's 3×3 convolutions (the first three are pooled; the two 8×8 ones give each cell a 54-pixel view).")
     var convWidths: String = "16,32,64,64,64"
-    @Option(help: "Detection with --encoder renet: hidden size per direction of each ReNet sweep layer.")
+    @Option(help: "Detection with --encoder renet or conv-renet: hidden size per direction of each ReNet sweep layer.")
     var renetWidths: String = "64,64"
     @Flag(inversion: .prefixedNo, help: "Detection: the head also reads each cell's feature (a skip connection around the LSTM).")
     var skipFeatures = true
@@ -70,7 +70,7 @@ struct DetectionOptions: ParsableArguments {
 
     /// The encoder kind parsed from `--encoder`.
     func encoderKind() throws -> DetectorConfig.Encoder {
-        guard let kind = DetectorConfig.Encoder(rawValue: encoder) else { throw CLIError("--encoder must be conv or renet, got '\(encoder)'") }
+        guard let kind = DetectorConfig.Encoder(rawValue: encoder) else { throw CLIError("--encoder must be conv, renet or conv-renet, got '\(encoder)'") }
         return kind
     }
 
@@ -126,8 +126,7 @@ extension Train {
         let model = try LSTMDetector.make(config, seed: options.seed)
         if !resume, let fb = options.forgetBias { model.setForgetBias(fb) }
         let c = model.config
-        let encoderText = c.encoder == .conv ? "conv \(c.convWidths)" : "ReNet \(c.renetWidths)"
-        print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, \(encoderText), hidden \(c.hidden), \(c.maxBoxes) boxes per cell: \(model.parameterCount) parameters")
+        print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, \(c.encoderDescription), hidden \(c.hidden), \(c.maxBoxes) boxes per cell: \(model.parameterCount) parameters")
         print("data \(data.data ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
         let trainer = try DetectionTrainer(model: model, options: options, loss: loss, train: train, validation: test, directory: out)
         trainer.timeLimit = timeLimit

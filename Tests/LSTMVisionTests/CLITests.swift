@@ -48,7 +48,7 @@ import Testing
         (["train", "--bogus"], "Unknown option '--bogus'"),
         (["train", "--epochs", "0"], "--epochs must be in 1...1000000, got 0"),
         (["train", "--model", "lstm9"], "--model must be row, patch or renet"),
-        (["train", "--task", "detection", "--encoder", "vit", "--train-count", "4"], "--encoder must be conv or renet, got 'vit'"),
+        (["train", "--task", "detection", "--encoder", "vit", "--train-count", "4"], "--encoder must be conv, renet or conv-renet, got 'vit'"),
         (["train", "--task", "detection", "--encoder", "renet", "--fine-features", "--train-count", "4"], "has no fine features"),
         (["train", "--data", "/tmp/definitely-not-mnist"], "no such file"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "/nope.png"], "/nope.png: no such file"),

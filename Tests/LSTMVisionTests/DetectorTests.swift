@@ -191,6 +191,36 @@ import Testing
         #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(encoder: .renet, renetWidths: []), seed: 0) }
     }
 
+    @Test func convRenetEncoderGradientsNamesAndConfig() throws {
+        let c = DetectorConfig(height: 16, width: 24, channels: 3, stride: 8, encoder: .convRenet, convWidths: [3, 4, 4], renetWidths: [3],
+                               hidden: 5, maxBoxes: 2, classNames: ["a", "b"])
+        // A cell's feature: the last convolution's 4 channels beside both directions of the sweep (6); fine block 4·4.
+        #expect(c.fineFeatures && c.featureSize == 4 + 6 && c.headInputSize == 5 + 10 + 16)
+        #expect(c.encoderDescription == "conv [3, 4, 4] + ReNet [3]")
+        let model = try LSTMDetector.make(c, seed: 5)
+        let names = model.namedParameters.map(\.name)
+        #expect(names.prefix(7) == ["encoder.0.weight", "encoder.0.bias", "encoder.3.weight", "encoder.3.bias", "encoder.6.weight",
+                                    "encoder.6.bias", "context.0.vertical.weight_ih_l0"])
+        #expect(model.sweeps[0].vertical.cells[0][0].weightIH.shape == [12, 8 * 8 * 3 + 4])   // a cell's pixels beside its conv feature
+        // The sweeps give every cell the whole image; the 3×3 stack alone (three pooled convolutions) sees 22 pixels.
+        var g = SeededGenerator(seed: 6)
+        let x = Variable(Tensor.uniform([2, 16, 72], low: 0, high: 1, generator: &g), requiresGrad: true)
+        let cells = model.encode(x).cells                                          // [2·6, 10]
+        #expect(cells.shape == [12, 10])
+        let firstContext = Variable(Tensor(shape: [12, 10], scalars: (0..<120).map { $0 >= 4 && $0 < 10 ? 1 : 0 }))
+        (cells * firstContext).sum().backward()
+        let dx = x.grad!.scalars
+        #expect(dx[(15 * 72 + 71)] != 0, "the first cell's context should depend on the far corner's pixel")
+        #expect(dx[(16 * 72)...].allSatisfy { $0 == 0 }, "the second image must not affect the first image's cells")
+        x.zeroGrad()
+        let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 6, height: 9)], classes: [1]),
+                       DetectionTarget(boxes: [Box(x: 10, y: 3, width: 7, height: 8), Box(x: 2, y: 9, width: 5, height: 6)], classes: [0, 1])]
+        try checkLossGradients(model, x, targets, name: "conv-ReNet detector")
+        #expect(try JSONDecoder().decode(DetectorConfig.self, from: Data(c.json().utf8)) == c)
+        #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(encoder: .convRenet, renetWidths: []), seed: 0) }
+        #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(encoder: .convRenet, convWidths: [8]), seed: 0) }
+    }
+
     // MARK: - Post-processing
 
     @Test func proposalsDecodeScoresAndBoxes() {

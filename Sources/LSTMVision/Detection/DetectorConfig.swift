@@ -12,6 +12,13 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
         case conv
         /// ReNet sweeps (`renetWidths`): the first layer reads stride×stride patches, one per cell.
         case renet
+        /// The convolutions, then ReNet sweeps over their grid (as ReSeg does): a cell's feature is its convolutional
+        /// feature (local: what the digit is) beside the sweeps' output (the whole image: where the neighbours are).
+        case convRenet = "conv-renet"
+
+        /// Whether the encoder has the 3×3 convolutions, and whether it has ReNet sweeps.
+        public var hasConvolutions: Bool { self != .renet }
+        public var hasSweeps: Bool { self != .conv }
     }
 
     /// Input height and width in pixels (multiples of `stride`).
@@ -23,10 +30,10 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     public var stride: Int
     /// The encoder's kind.
     public var encoder: Encoder
-    /// `conv`: output channels of the encoder's 3×3 convolutions; the first log₂(stride) are each followed by a
+    /// `conv`, `conv-renet`: output channels of the encoder's 3×3 convolutions; the first log₂(stride) are each followed by a
     /// 2×2 max pooling, the rest keep the grid size.
     public var convWidths: [Int]
-    /// `renet`: the hidden size (per direction) of each sweep layer; a cell's feature is both directions of the last.
+    /// `renet`, `conv-renet`: the hidden size (per direction) of each sweep layer.
     public var renetWidths: [Int]
     /// The decoder LSTM's hidden size.
     public var hidden: Int
@@ -43,7 +50,7 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     /// The COCO category id of each class index (results files use them).
     public var categoryIDs: [Int]
 
-    /// `fineFeatures` needs the convolutional encoder's finer map; a ReNet encoder has none, so its default is off there.
+    /// `fineFeatures` needs the convolutions' finer map; a ReNet encoder has none, so its default is off there.
     public init(height: Int = 64, width: Int = 64, channels: Int = 1, stride: Int = 8, encoder: Encoder = .conv,
                 convWidths: [Int] = [16, 32, 64, 64, 64], renetWidths: [Int] = [64, 64],
                 hidden: Int = 128, maxBoxes: Int = 3, skipFeatures: Bool = true, fineFeatures: Bool? = nil,
@@ -53,12 +60,12 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
         self.channels = channels
         self.stride = stride
         self.encoder = encoder
-        self.convWidths = encoder == .conv ? convWidths : []
-        self.renetWidths = encoder == .renet ? renetWidths : []
+        self.convWidths = encoder.hasConvolutions ? convWidths : []
+        self.renetWidths = encoder.hasSweeps ? renetWidths : []
         self.hidden = hidden
         self.maxBoxes = maxBoxes
         self.skipFeatures = skipFeatures
-        self.fineFeatures = fineFeatures ?? (encoder == .conv)
+        self.fineFeatures = fineFeatures ?? encoder.hasConvolutions
         self.classNames = classNames
         self.categoryIDs = categoryIDs ?? Array(0..<classNames.count)
     }
@@ -96,12 +103,11 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     public var cells: Int { gridHeight * gridWidth }
     /// Raw outputs per decoder step: box (4), confidence logits (2), class logits.
     public var outputsPerStep: Int { 6 + classes }
-    /// Feature size of one cell: the last convolution's width, or both directions of the last ReNet layer.
-    public var featureSize: Int {
-        switch encoder {
-        case .conv: convWidths.last ?? 0
-        case .renet: 2 * (renetWidths.last ?? 0)
-        }
+    /// Feature size of one cell: the last convolution's width, both directions of the last ReNet layer, or both side by side.
+    public var featureSize: Int { (convWidths.last ?? 0) + 2 * (renetWidths.last ?? 0) }
+    /// The encoder in words, for messages: "conv [16, 32]", "ReNet [64, 64]" or both joined by "+".
+    public var encoderDescription: String {
+        ((encoder.hasConvolutions ? ["conv \(convWidths)"] : []) + (encoder.hasSweeps ? ["ReNet \(renetWidths)"] : [])).joined(separator: " + ")
     }
     /// Per cell, the size of the `fineFeatures` block: 4 × the channels of the map before the last pooling.
     public var fineFeatureSize: Int { fineFeatures ? 4 * convWidths[poolingStages - 1] : 0 }
@@ -116,17 +122,19 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
         guard height > 0, width > 0, height <= 4096, width <= 4096, height % stride == 0, width % stride == 0 else {
             throw bad("image size \(height)×\(width) must be a positive multiple of the stride \(stride), at most 4096")
         }
-        switch encoder {
-        case .conv:
+        if encoder.hasConvolutions {
             guard convWidths.count >= poolingStages, convWidths.count <= 16, convWidths.allSatisfy({ (1...4096).contains($0) }) else {
                 throw bad("conv widths \(convWidths) need at least \(poolingStages) entries (one per pooling stage), each in 1...4096")
             }
-            guard renetWidths.isEmpty else { throw bad("a convolutional encoder takes no ReNet widths, got \(renetWidths)") }
-        case .renet:
+        } else {
+            guard convWidths.isEmpty, !fineFeatures else { throw bad("a ReNet encoder takes no conv widths and has no fine features") }
+        }
+        if encoder.hasSweeps {
             guard (1...16).contains(renetWidths.count), renetWidths.allSatisfy({ (1...4096).contains($0) }) else {
                 throw bad("ReNet widths \(renetWidths) need 1 to 16 entries, each in 1...4096")
             }
-            guard convWidths.isEmpty, !fineFeatures else { throw bad("a ReNet encoder takes no conv widths and has no fine features") }
+        } else {
+            guard renetWidths.isEmpty else { throw bad("a convolutional encoder takes no ReNet widths, got \(renetWidths)") }
         }
         guard hidden > 0, hidden <= 8192 else { throw bad("hidden size \(hidden) must be in 1...8192") }
         guard maxBoxes > 0, maxBoxes <= 64 else { throw bad("boxes per cell \(maxBoxes) must be in 1...64") }

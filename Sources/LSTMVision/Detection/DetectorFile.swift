@@ -33,9 +33,8 @@ public enum DetectorFile {
         // recurrent weights alone hold this many values.
         let conv = zip([config.channels] + config.convWidths, config.convWidths).reduce(0) { $0 + 9 * $1.0 * $1.1 }
         let renet = config.renetWidths.reduce(0) { $0 + 16 * $1 * $1 }
-        let encoder = config.encoder == .conv ? "conv \(config.convWidths)" : "ReNet \(config.renetWidths)"
         try checkWeightClaim(needed: conv + renet + 4 * config.hidden * config.hidden, stored: tensors.values.reduce(0) { $0 + $1.count },
-                             settings: "\(encoder), hidden \(config.hidden)", source: source)
+                             settings: "\(config.encoderDescription), hidden \(config.hidden)", source: source)
         return config
     }
 }

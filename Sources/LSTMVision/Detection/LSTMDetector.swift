@@ -9,12 +9,14 @@ import Foundation
 /// Parameter names follow a PyTorch module with `encoder = nn.Sequential(Conv2d, ReLU, MaxPool2d, ...)`
 /// (`encoder.0.weight`, `encoder.3.weight`, ...) or, for a ReNet encoder, `encoder = nn.ModuleList` of layers with
 /// `vertical` and `horizontal` bidirectional `nn.LSTM`s (`encoder.0.vertical.weight_ih_l0`, ...),
-/// `decoder.lstm = nn.LSTM(...)` and `head = nn.Linear(...)`.
+/// `decoder.lstm = nn.LSTM(...)` and `head = nn.Linear(...)`; a `conv-renet` encoder's sweeps, after the convolutions, are the
+/// `context` ModuleList (`context.0.vertical.weight_ih_l0`, ...).
 public final class LSTMDetector: Module {
     public let config: DetectorConfig
     /// The encoder's 3×3 convolutions (padding 1), each followed by ReLU and, for the first log₂(stride), 2×2 max pooling.
     public let convolutions: [Conv2D]
-    /// The ReNet encoder's sweep layers (empty for a convolutional encoder); the first reads stride×stride patches.
+    /// The encoder's ReNet sweep layers (empty for a convolutional encoder); the first reads stride×stride patches, or
+    /// with `conv-renet` the convolutions' feature grid.
     public let sweeps: [ReNetLayer]
     /// The decoder: time-major, one sequence of K steps per cell, fed the cell's feature at every step.
     public let lstm: LSTM
@@ -39,7 +41,7 @@ public final class LSTMDetector: Module {
             inChannels = width
         }
         self.convolutions = convolutions
-        var features = config.stride * config.stride * config.channels
+        var features = config.stride * config.stride * config.channels + (config.encoder == .renet ? 0 : inChannels)
         sweeps = config.renetWidths.map { width in
             defer { features = 2 * width }
             return ReNetLayer(inputSize: features, hiddenSize: width, generator: &generator)
@@ -66,7 +68,8 @@ public final class LSTMDetector: Module {
             let pooled = min(i, config.poolingStages)
             out += prefixed("encoder.\(3 * pooled + 2 * (i - pooled))", conv)
         }
-        for (k, sweep) in sweeps.enumerated() { out += prefixed("encoder.\(k)", sweep) }
+        let sweepPrefix = config.encoder == .renet ? "encoder" : "context"
+        for (k, sweep) in sweeps.enumerated() { out += prefixed("\(sweepPrefix).\(k)", sweep) }
         return out + prefixed("decoder.lstm", lstm) + prefixed("head", head)
     }
 
@@ -111,23 +114,28 @@ public final class LSTMDetector: Module {
     /// `fineFeatures` the 2×2 block of the finer map under each cell.
     func encode(_ images: Variable) -> (cells: Variable, fine: Variable?) {
         let c = config, n = images.shape[0]
-        if c.encoder == .renet {
-            var grid = patchSequence(images, height: c.height, width: c.width, channels: c.channels, patch: c.stride)   // [N, cells, s·s·C]
-            for sweep in sweeps { grid = sweep(grid, rows: c.gridHeight, columns: c.gridWidth) }
-            return (reshape(grid, [n * c.cells, c.featureSize]), nil)
-        }
-        // HWC rows → NCHW: [N, H·W, C] → [N, C, H·W] → [N, C, H, W].
-        var x = reshape(images, [n, c.height * c.width, c.channels])
-        if c.channels > 1 { x = swapTrailingAxes(x) }
-        x = reshape(x, [n, c.channels, c.height, c.width])
+        var grid: Variable?                                                     // [N, cells, C] from the convolutions
         var fine: Variable?
-        for (i, conv) in convolutions.enumerated() {
-            x = relu(conv(x))
-            if c.fineFeatures && i == c.poolingStages - 1 { fine = cellBlocks(x) }
-            if i < c.poolingStages { x = maxPool2d(x, kernel: 2, stride: 2) }
+        if c.encoder.hasConvolutions {
+            // HWC rows → NCHW: [N, H·W, C] → [N, C, H·W] → [N, C, H, W].
+            var x = reshape(images, [n, c.height * c.width, c.channels])
+            if c.channels > 1 { x = swapTrailingAxes(x) }
+            x = reshape(x, [n, c.channels, c.height, c.width])
+            for (i, conv) in convolutions.enumerated() {
+                x = relu(conv(x))
+                if c.fineFeatures && i == c.poolingStages - 1 { fine = cellBlocks(x) }
+                if i < c.poolingStages { x = maxPool2d(x, kernel: 2, stride: 2) }
+            }
+            grid = swapTrailingAxes(reshape(x, [n, x.shape[1], c.cells]))      // [N, C, gh, gw] → [N, cells, C]
         }
-        // Feature grid [N, F, gh, gw] → one row per cell [N·cells, F].
-        return (reshape(swapTrailingAxes(reshape(x, [n, c.featureSize, c.cells])), [n * c.cells, c.featureSize]), fine)
+        if c.encoder.hasSweeps {
+            // The sweeps read each cell's pixels (exact positions), beside its convolutional feature with conv-renet.
+            let patches = patchSequence(images, height: c.height, width: c.width, channels: c.channels, patch: c.stride)   // [N, cells, s·s·C]
+            var context = grid.map { concatLast([patches, $0]) } ?? patches
+            for sweep in sweeps { context = sweep(context, rows: c.gridHeight, columns: c.gridWidth) }   // [N, cells, 2h]
+            grid = grid.map { concatLast([$0, context]) } ?? context
+        }
+        return (reshape(grid!, [n * c.cells, c.featureSize]), fine)
     }
 
     /// The 2×2 block of a [N, C, 2·gh, 2·gw] map under each cell, side by side: [N·cells, 4C] (space to depth).
