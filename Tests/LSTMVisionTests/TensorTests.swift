@@ -121,8 +121,9 @@ import Testing
 }
 
 @Suite struct SmallGEMMTests {
-    /// The fused step product bias + A₁·B₁ + A₂·B₂ (B packed) against the triple loop, on row/column remainders.
-    @Test(arguments: [(1, 512, 28, 128), (3, 80, 5, 7), (32, 512, 28, 128), (6, 144, 256, 16)])
+    /// The fused step product bias + A₁·B₁ + A₂·B₂ (B packed) against the triple loop, on row/column remainders and
+    /// deep products cut into slices of k (both terms cut, with a narrow last panel: 12×144×(200+130)).
+    @Test(arguments: [(1, 512, 28, 128), (3, 80, 5, 7), (32, 512, 28, 128), (6, 144, 256, 16), (12, 144, 200, 130)])
     func twoTermsAndBiasMatchReference(_ m: Int, _ n: Int, _ k1: Int, _ k2: Int) {
         let a1 = randomTensor([m, k1], seed: 4), b1 = randomTensor([k1, n], seed: 5)
         let a2 = randomTensor([m, k2 + 1], seed: 6), b2 = randomTensor([k2, n], seed: 7), bias = randomTensor([n], seed: 8)
@@ -149,8 +150,10 @@ import Testing
         #expect(worst < 1e-4)
     }
 
-    /// The register-blocked kernel against the plain triple loop, on every row/column remainder.
-    @Test(arguments: [(1, 16, 3), (3, 32, 5), (4, 64, 7), (5, 80, 128), (9, 512, 128), (32, 128, 512), (7, 48, 1), (1, 512, 128), (2, 272, 9)])
+    /// The register-blocked kernel against the plain triple loop, on every row/column remainder, and deep
+    /// products cut into slices of k (32×128×512: the LSTM backward's dh; 8×80×300 with a narrow last panel).
+    @Test(arguments: [(1, 16, 3), (3, 32, 5), (4, 64, 7), (5, 80, 128), (9, 512, 128), (32, 128, 512), (7, 48, 1), (1, 512, 128), (2, 272, 9),
+                      (8, 80, 300)])
     func matchesReference(_ m: Int, _ n: Int, _ k: Int) {
         let a = randomTensor([m, k + 2], seed: 1), b = randomTensor([k, n], seed: 2)
         for accumulate in [false, true] {

@@ -4,8 +4,8 @@
 ///   c_t = σ(f)·c_{t−1} + σ(i)·tanh(g),   h_t = σ(o)·tanh(c_t)
 ///
 /// Everything is time-major ([T, N, ·]) so each time step is a contiguous block: each step's gates are
-/// one fused product, the weight gradients are one GEMM each after the loop, and the time loop
-/// allocates nothing.
+/// one fused product, the weight gradients are one product per chunk of steps inside the backward loop,
+/// and the time loop allocates nothing.
 public func lstmSequence(_ x: Variable, h0: Variable, c0: Variable,
                          weightIH: Variable, weightHH: Variable, biasIH: Variable, biasHH: Variable,
                          reverse: Bool) -> (output: Variable, h: Variable, c: Variable) {
@@ -159,75 +159,101 @@ func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward) -> (o
 
     let inputs = [x, h0, c0, weightIH, weightHH, biasIH, biasHH]
     let outs = Autograd.results([output, hT, cT], inputs: inputs) { grads in
-        // Backward through time. dgates [T·N, 4H] holds the pre-activation gradients of every step.
-        var dgates = uninitializedFloats(T * N * H4)      // every step writes its block
         var dh = grads[1]?.scalars ?? [Float](repeating: 0, count: step)
         var dc = grads[2]?.scalars ?? [Float](repeating: 0, count: step)
         let dy = grads[0]?.scalars
-        var dx = uninitializedFloats(x.needsGrad ? T * N * I : 0)
-        var dwih = uninitializedFloats(H4 * I)
-        var dwhh = uninitializedFloats(H4 * H)
+        var dx = uninitializedFloats(x.needsGrad ? T * N * I : 0)   // every step writes its rows
+        // The weight gradients accumulate inside the time loop, per block of rows, as one product
+        // [dW_ih | dW_hh | db] += dgatesᵀ · [x_t | h_{t−1} | 1] over chunks of steps of about 128 rows (a slice of
+        // SmallGEMM's depth): each chunk of dgates is used while in cache and never stored for the whole sequence.
+        let wide = (I + H + 1 + 15) / 16 * 16                 // [x | h | 1], padded with zero columns to a multiple of 16
+        let blocks = Parallel.rowBlocks(N)
+        var sums = [Float](repeating: 0, count: blocks * H4 * wide)
+        let wIHPacked = x.needsGrad && SmallGEMM.supports(n: I) ? weightIH.packedForSmallGEMM(transposed: false) : []
+        let wHHPacked = SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : []
         gates.withUnsafeBufferPointer { gp in
         cs.withUnsafeBufferPointer { cp in
         tanhC.withUnsafeBufferPointer { tcp in
         hs.withUnsafeBufferPointer { hp in
-        dgates.withUnsafeMutableBufferPointer { dgp in
+        x.value.scalars.withUnsafeBufferPointer { xp in
+        dx.withUnsafeMutableBufferPointer { dxp in
+        sums.withUnsafeMutableBufferPointer { sp in
         dh.withUnsafeMutableBufferPointer { dhp in
         dc.withUnsafeMutableBufferPointer { dcp in
+        weightIH.value.scalars.withUnsafeBufferPointer { wih in
         weightHH.value.scalars.withUnsafeBufferPointer { whh in
-        (SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : []).withUnsafeBufferPointer { packed in
-            let dg = dgp.baseAddress!, dhb = dhp.baseAddress!, dcb = dcp.baseAddress!
-            nonisolated(unsafe) let (gb, cb, tcb, w) = (gp.baseAddress!, cp.baseAddress!, tcp.baseAddress!, whh.baseAddress!)
-            nonisolated(unsafe) let wPacked = SmallGEMM.supports(n: H) ? packed.baseAddress : nil
-            nonisolated(unsafe) let (dgs, dhs, dcs) = (dg, dhb, dcb)
-            Parallel.forRowBlocks(N) { rows in
+        wIHPacked.withUnsafeBufferPointer { wIHp in
+        wHHPacked.withUnsafeBufferPointer { wHHp in
+            nonisolated(unsafe) let (gb, cb, tcb, hb, xb) = (gp.baseAddress!, cp.baseAddress!, tcp.baseAddress!, hp.baseAddress!, xp.baseAddress!)
+            // (An empty array's buffer may still have an address, so emptiness decides.)
+            nonisolated(unsafe) let (sums, dhs, dcs) = (sp.baseAddress!, dhp.baseAddress!, dcp.baseAddress!)
+            nonisolated(unsafe) let dxs = dxp.isEmpty ? nil : dxp.baseAddress
+            nonisolated(unsafe) let (wi, wh) = (wih.baseAddress!, whh.baseAddress!)
+            nonisolated(unsafe) let wIHPacked = wIHp.isEmpty ? nil : wIHp.baseAddress, wHHPacked = wHHp.isEmpty ? nil : wHHp.baseAddress
+            Parallel.forIndexedRowBlocks(N) { block, rows in
                 let lo = rows.lowerBound, n = rows.count
-                for s in (0..<T).reversed() {
-                    let t = reverse ? T - 1 - s : s
+                let chunk = max(1, min(T, SmallGEMM.sliceDepth / n))    // steps per weight-gradient product
+                let dgates = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n * H4)      // [chunk·n, 4H]
+                let inputs = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n * wide)    // packed [chunk·n, wide]
+                let row = UnsafeMutablePointer<Float>.allocate(capacity: wide)
+                defer { dgates.deallocate(); inputs.deallocate(); row.deallocate() }
+                row.initialize(repeating: 0, count: wide)
+                row[I + H] = 1
+                for s in 0..<T {
+                    let t = reverse ? s : T - 1 - s
                     let prev = reverse ? t + 1 : t
+                    let slot = s % chunk, depth = min(chunk, T - (s - slot)) * n
                     if let dy {
                         dy.withUnsafeBufferPointer { d in
                             for k in (lo * H)..<((lo + n) * H) { dhs[k] += d[t * step + k] }
                         }
                     }
-                    let rowGates = t * N * H4 + lo * H4
-                    LSTMKernels.cellBackward(gates: gb + rowGates, cPrev: cb + prev * step + lo * H,
+                    let dg = dgates + slot * n * H4                                                  // [n, 4H]
+                    LSTMKernels.cellBackward(gates: gb + t * N * H4 + lo * H4, cPrev: cb + prev * step + lo * H,
                                              tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
-                                             dgates: dgs + rowGates, batch: n, hidden: H)
+                                             dgates: dg, batch: n, hidden: H)
                     // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]).
-                    if let wPacked {
-                        SmallGEMM.multiply(m: n, n: H, k: H4, a: dgs + rowGates, lda: H4, b: wPacked, c: dhs + lo * H, ldc: H,
-                                           accumulate: false)
+                    if let wHHPacked {
+                        SmallGEMM.multiply(m: n, n: H, k: H4, a: dg, lda: H4, b: wHHPacked, c: dhs + lo * H, ldc: H, accumulate: false)
                     } else {
-                        BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dgs + rowGates, lda: H4,
-                                  b: w, ldb: H, beta: 0, c: dhs + lo * H, ldc: H, threads: 1)
+                        BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dg, lda: H4, b: wh, ldb: H,
+                                  beta: 0, c: dhs + lo * H, ldc: H, threads: 1)
+                    }
+                    // dx_t = dgates_t · W_ih   ([n, 4H] · [4H, I]).
+                    if let dxs {
+                        let out = dxs + (t * N + lo) * I
+                        if let wIHPacked {
+                            SmallGEMM.multiply(m: n, n: I, k: H4, a: dg, lda: H4, b: wIHPacked, c: out, ldc: I, accumulate: false)
+                        } else {
+                            BLAS.gemm(transA: false, transB: false, m: n, n: I, k: H4, a: dg, lda: H4, b: wi, ldb: I,
+                                      beta: 0, c: out, ldc: I, threads: 1)
+                        }
+                    }
+                    // This step's rows of [x_t | h_{t−1} | 1], then at the chunk's end its weight-gradient product.
+                    for i in 0..<n {
+                        row.update(from: xb + (t * N + lo + i) * I, count: I)
+                        (row + I).update(from: hb + prev * step + (lo + i) * H, count: H)
+                        SmallGEMM.packRow(row, n: wide, into: inputs, row: slot * n + i, depth: depth)
+                    }
+                    if (slot + 1) * n == depth {
+                        SmallGEMM.multiply(m: H4, n: wide, .init(transposed: dgates, lda: H4, b: inputs, k: depth),
+                                           c: sums + block * H4 * wide, ldc: wide, accumulate: true)
                     }
                 }
             }
-            // dW_hh = dgatesᵀ · H_prev over all steps in one GEMM ([4H, T·N] · [T·N, H]).
-            let prevStart = reverse ? step : 0
-            dwhh.withUnsafeMutableBufferPointer { w in
-                BLAS.gemm(transA: true, transB: false, m: H4, n: H, k: T * N, a: dg, lda: H4,
-                          b: hp.baseAddress! + prevStart, ldb: H, beta: 0, c: w.baseAddress!, ldc: H)
-            }
-            x.value.scalars.withUnsafeBufferPointer { xp in
-            weightIH.value.scalars.withUnsafeBufferPointer { wih in
-                if x.needsGrad {   // dX = dgates · W_ih   ([T·N, 4H] · [4H, I])
-                    dx.withUnsafeMutableBufferPointer { d in
-                        BLAS.gemm(transA: false, transB: false, m: T * N, n: I, k: H4, a: dg, lda: H4,
-                                  b: wih.baseAddress!, ldb: I, beta: 0, c: d.baseAddress!, ldc: I)
-                    }
-                }
-                dwih.withUnsafeMutableBufferPointer { w in   // dW_ih = dgatesᵀ · X
-                    BLAS.gemm(transA: true, transB: false, m: H4, n: I, k: T * N, a: dg, lda: H4,
-                              b: xp.baseAddress!, ldb: I, beta: 0, c: w.baseAddress!, ldc: I)
-                }
-            } }
-        } } } } } } } } }
-        let db = Tensor(shape: [T * N, H4], scalars: dgates).sumRows()   // db_ih = db_hh = Σ_rows dgates
+        } } } } } } } } } } } } }
+        // The blocks' sums, split into dW_ih [4H, I], dW_hh [4H, H] and db [4H].
+        for b in 1..<max(blocks, 1) { for k in 0..<(H4 * wide) { sums[k] += sums[b * H4 * wide + k] } }
+        var dwih = uninitializedFloats(H4 * I), dwhh = uninitializedFloats(H4 * H), db = uninitializedFloats(H4)
+        for r in 0..<H4 {
+            for j in 0..<I { dwih[r * I + j] = sums[r * wide + j] }
+            for j in 0..<H { dwhh[r * H + j] = sums[r * wide + I + j] }
+            db[r] = sums[r * wide + I + H]
+        }
+        let dbias = Tensor(shape: [H4], scalars: db)   // db_ih = db_hh = Σ_rows dgates
         return [x.needsGrad ? Tensor(shape: [T, N, I], scalars: dx) : nil,
                 Tensor(shape: [N, H], scalars: dh), Tensor(shape: [N, H], scalars: dc),
-                Tensor(shape: [H4, I], scalars: dwih), Tensor(shape: [H4, H], scalars: dwhh), db, db]
+                Tensor(shape: [H4, I], scalars: dwih), Tensor(shape: [H4, H], scalars: dwhh), dbias, dbias]
     }
     return (outs[0], outs[1], outs[2])
 }

@@ -20,6 +20,11 @@ public enum Parallel {
         forParts(rows, parts: rowBlocks(rows, threads: threads), body)
     }
 
+    /// `forRowBlocks` that also passes each block's index in 0..<rowBlocks(rows), for per-block results.
+    public static func forIndexedRowBlocks(_ rows: Int, threads: Int = Parallel.threads, _ body: (Int, Range<Int>) -> Void) {
+        forIndexedParts(rows, parts: rowBlocks(rows, threads: threads), body)
+    }
+
     /// The number of blocks `forRowBlocks` splits `rows` into: one per thread, at least 8 rows each.
     public static func rowBlocks(_ rows: Int, threads: Int = Parallel.threads) -> Int {
         max(1, min(threads, rows / 8))
@@ -27,13 +32,18 @@ public enum Parallel {
 
     /// Runs `body` on `parts` contiguous, near-equal ranges of `0..<n` concurrently.
     public static func forParts(_ n: Int, parts: Int, _ body: (Range<Int>) -> Void) {
-        if parts <= 1 { body(0..<n); return }
+        forIndexedParts(n, parts: parts) { _, range in body(range) }
+    }
+
+    /// `forParts` that also passes each part's index.
+    public static func forIndexedParts(_ n: Int, parts: Int, _ body: (Int, Range<Int>) -> Void) {
+        if parts <= 1 { body(0, 0..<n); return }
         let step = (n + parts - 1) / parts
         withoutActuallyEscaping(body) { body in
             nonisolated(unsafe) let body = body
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 let lo = p * step, hi = min(n, lo + step)
-                if lo < hi { body(lo..<hi) }
+                if lo < hi { body(p, lo..<hi) }
             }
         }
     }

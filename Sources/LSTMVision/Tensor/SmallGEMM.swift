@@ -31,23 +31,52 @@ public enum SmallGEMM {
         var out = uninitializedFloats(k * n)   // every element written below
         b.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                var o = dst.baseAddress!
-                for j0 in stride(from: 0, to: n, by: panelWidth) {
-                    let w = min(panelWidth, n - j0)
-                    for p in 0..<k { o.update(from: src.baseAddress! + p * n + j0, count: w); o += w }
-                }
+                for p in 0..<k { packRow(src.baseAddress! + p * n, n: n, into: dst.baseAddress!, row: p, depth: k) }
             }
         }
         return out
     }
 
-    /// One product term: A [m×k] with leading dimension `lda`, times B [k×n] packed by `pack`.
-    public struct Term {
-        public var a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, k: Int
-        public init(a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, k: Int) {
-            self.a = a; self.lda = lda; self.b = b; self.k = k
+    /// Writes `row` (n values) as row p of a packed B [depth×n] (the layout `pack` makes).
+    @inline(__always)
+    public static func packRow(_ row: UnsafePointer<Float>, n: Int, into b: UnsafeMutablePointer<Float>, row p: Int, depth: Int) {
+        var j0 = 0
+        while j0 < n {
+            let w = min(panelWidth, n - j0)
+            (b + j0 * depth + p * w).update(from: row + j0, count: w)
+            j0 += w
         }
     }
+
+    /// One product term: A [m×k] times B [k×n] packed by `pack`, where element (i, p) of A is at
+    /// a[i·rowStride + p·step]: a row-major A with leading dimension lda has (lda, 1), the transpose of a
+    /// row-major [k×m] matrix has (1, lda). `slice` cuts out columns p0..<p0+k of A and rows p0..<p0+k of a
+    /// packed B that has `depth` rows.
+    public struct Term {
+        public var a: UnsafePointer<Float>, rowStride: Int, step: Int, b: UnsafePointer<Float>, k: Int
+        var p0 = 0, depth: Int
+        /// A is row-major [m×k] with leading dimension `lda`.
+        public init(a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, k: Int) {
+            self.a = a; rowStride = lda; step = 1; self.b = b; self.k = k; depth = k
+        }
+        /// A is the transpose of `transposed`, a row-major [k×m] matrix with leading dimension `lda`.
+        public init(transposed a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, k: Int) {
+            self.a = a; rowStride = 1; step = lda; self.b = b; self.k = k; depth = k
+        }
+
+        /// Rows lo..<hi of this term's k.
+        func slice(_ lo: Int, _ hi: Int) -> Term {
+            var t = self
+            t.a = a + lo * step; t.p0 = p0 + lo; t.k = hi - lo
+            return t
+        }
+        /// The same A and B with k = 0 (adds nothing).
+        var empty: Term { var t = self; t.k = 0; return t }
+    }
+
+    /// The deepest slice of k a block of rows runs through at once: its 128×64 panel of B (32 KB) stays in L1
+    /// while the row blocks take turns on it. Products with k ≤ 192 (as the fused gates, 28 + 128) are not cut.
+    static let sliceDepth = 128
 
     /// True when this kernel handles `n` columns (multiples of 16); otherwise use `BLAS.gemm`.
     public static func supports(n: Int) -> Bool { enabled && n > 0 && n % 16 == 0 }
@@ -72,7 +101,16 @@ public enum SmallGEMM {
     public static func multiply(m: Int, n: Int, _ first: Term, _ second: Term? = nil, bias: UnsafePointer<Float>? = nil,
                                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         precondition(n % 16 == 0, "SmallGEMM: n = \(n) is not a multiple of 16")
-        let terms = (first, second ?? Term(a: first.a, lda: first.lda, b: first.b, k: 0))
+        let terms = (first, second ?? first.empty)
+        // A deep product runs as slices of k, each term's k cut evenly into pieces of at most `sliceDepth`; a slice
+        // after the first adds to C. A panel of B deeper than L1 holds would stream from L2 again for every block of rows.
+        let sliced = first.k + terms.1.k > 192
+        let pieces = sliced ? ((first.k + sliceDepth - 1) / sliceDepth, (terms.1.k + sliceDepth - 1) / sliceDepth) : (1, 0)
+        @inline(__always) func slice(_ q: Int) -> (Term, Term) {
+            guard sliced else { return terms }
+            let (t, part, count) = q < pieces.0 ? (terms.0, q, pieces.0) : (terms.1, q - pieces.0, pieces.1)
+            return (t.slice(t.k * part / count, t.k * (part + 1) / count), t.empty)
+        }
         // Groups of 4 rows, at most 32 rows at a time (measured: more rows push the k×64 panel of B out
         // of L1): column panels outside, rows inside, so the panel stays in L1 while every row block uses it.
         let m4 = m - m % 4
@@ -80,15 +118,17 @@ public enum SmallGEMM {
         while r0 < m4 {
             let r1 = min(m4, r0 + 32)
             var j = 0
-            while j + 64 <= n {
-                var r = r0
-                while r < r1 { block4x4(r, j, terms, n, bias, c, ldc, accumulate); r += 4 }
-                j += 64
-            }
             while j < n {
-                var r = r0
-                while r < r1 { block4x1(r, j, terms, n, bias, c, ldc, accumulate); r += 4 }
-                j += 16
+                let wide = j + 64 <= n
+                for q in 0..<(pieces.0 + pieces.1) {
+                    let sliceTerms = slice(q), sliceBias = q == 0 ? bias : nil, add = accumulate || q > 0
+                    var r = r0
+                    while r < r1 {
+                        if wide { block4x4(r, j, sliceTerms, n, sliceBias, c, ldc, add) } else { block4x1(r, j, sliceTerms, n, sliceBias, c, ldc, add) }
+                        r += 4
+                    }
+                }
+                j += wide ? 64 : 16
             }
             r0 = r1
         }
@@ -110,8 +150,8 @@ public enum SmallGEMM {
     @inline(__always) static func term(_ terms: (Term, Term), _ s: Int) -> Term { s == 0 ? terms.0 : terms.1 }
     /// Where column j of a packed B [k×n] starts, and the row stride there (its panel's width).
     @inline(__always) static func column(_ t: Term, _ j: Int, _ n: Int) -> (UnsafePointer<Float>, Int) {
-        let j0 = j - j % panelWidth
-        return (t.b + j0 * t.k + (j - j0), min(panelWidth, n - j0))
+        let j0 = j - j % panelWidth, width = min(panelWidth, n - j0)
+        return (t.b + j0 * t.depth + t.p0 * width + (j - j0), width)
     }
 
     /// Rows r..<r+4, columns j..<j+64.
@@ -123,18 +163,18 @@ public enum SmallGEMM {
         var c20 = b0i, c21 = b1i, c22 = b2i, c23 = b3i, c30 = b0i, c31 = b1i, c32 = b2i, c33 = b3i
         for s in 0..<2 {
             let t = term(terms, s)
-            let a0 = t.a + r * t.lda, a1 = a0 + t.lda, a2 = a1 + t.lda, a3 = a2 + t.lda
+            let a0 = t.a + r * t.rowStride, a1 = a0 + t.rowStride, a2 = a1 + t.rowStride, a3 = a2 + t.rowStride
             let (first, ldb) = column(t, j, n)
             var bp = first
             for p in 0..<t.k {
                 let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
-                var v = V(repeating: a0[p])
+                var v = V(repeating: a0[p * t.step])
                 c00 = c00.addingProduct(v, b0); c01 = c01.addingProduct(v, b1); c02 = c02.addingProduct(v, b2); c03 = c03.addingProduct(v, b3)
-                v = V(repeating: a1[p])
+                v = V(repeating: a1[p * t.step])
                 c10 = c10.addingProduct(v, b0); c11 = c11.addingProduct(v, b1); c12 = c12.addingProduct(v, b2); c13 = c13.addingProduct(v, b3)
-                v = V(repeating: a2[p])
+                v = V(repeating: a2[p * t.step])
                 c20 = c20.addingProduct(v, b0); c21 = c21.addingProduct(v, b1); c22 = c22.addingProduct(v, b2); c23 = c23.addingProduct(v, b3)
-                v = V(repeating: a3[p])
+                v = V(repeating: a3[p * t.step])
                 c30 = c30.addingProduct(v, b0); c31 = c31.addingProduct(v, b1); c32 = c32.addingProduct(v, b2); c33 = c33.addingProduct(v, b3)
                 bp += ldb
             }
@@ -153,13 +193,13 @@ public enum SmallGEMM {
         var c0 = start(bias, j), c1 = c0, c2 = c0, c3 = c0
         for s in 0..<2 {
             let t = term(terms, s)
-            let a0 = t.a + r * t.lda, a1 = a0 + t.lda, a2 = a1 + t.lda, a3 = a2 + t.lda
+            let a0 = t.a + r * t.rowStride, a1 = a0 + t.rowStride, a2 = a1 + t.rowStride, a3 = a2 + t.rowStride
             let (first, ldb) = column(t, j, n)
             var bp = first
             for p in 0..<t.k {
                 let b0 = load(bp)
-                c0 = c0.addingProduct(V(repeating: a0[p]), b0); c1 = c1.addingProduct(V(repeating: a1[p]), b0)
-                c2 = c2.addingProduct(V(repeating: a2[p]), b0); c3 = c3.addingProduct(V(repeating: a3[p]), b0)
+                c0 = c0.addingProduct(V(repeating: a0[p * t.step]), b0); c1 = c1.addingProduct(V(repeating: a1[p * t.step]), b0)
+                c2 = c2.addingProduct(V(repeating: a2[p * t.step]), b0); c3 = c3.addingProduct(V(repeating: a3[p * t.step]), b0)
                 bp += ldb
             }
         }
@@ -175,11 +215,11 @@ public enum SmallGEMM {
         var c4 = start(bias, j + 64), c5 = start(bias, j + 80), c6 = start(bias, j + 96), c7 = start(bias, j + 112)
         for s in 0..<2 {
             let t = term(terms, s)
-            let a0 = t.a + r * t.lda
+            let a0 = t.a + r * t.rowStride
             // Two full panels, each read with stride 64.
             var bp = column(t, j, n).0, bq = column(t, j + 64, n).0
             for p in 0..<t.k {
-                let v = V(repeating: a0[p])
+                let v = V(repeating: a0[p * t.step])
                 c0 = c0.addingProduct(v, load(bp)); c1 = c1.addingProduct(v, load(bp + 16))
                 c2 = c2.addingProduct(v, load(bp + 32)); c3 = c3.addingProduct(v, load(bp + 48))
                 c4 = c4.addingProduct(v, load(bq)); c5 = c5.addingProduct(v, load(bq + 16))
@@ -200,10 +240,10 @@ public enum SmallGEMM {
         var c0 = start(bias, j)
         for s in 0..<2 {
             let t = term(terms, s)
-            let a0 = t.a + r * t.lda
+            let a0 = t.a + r * t.rowStride
             let (first, ldb) = column(t, j, n)
             var bp = first
-            for p in 0..<t.k { c0 = c0.addingProduct(V(repeating: a0[p]), load(bp)); bp += ldb }
+            for p in 0..<t.k { c0 = c0.addingProduct(V(repeating: a0[p * t.step]), load(bp)); bp += ldb }
         }
         store(c0, c + r * ldc + j, accumulate)
     }
