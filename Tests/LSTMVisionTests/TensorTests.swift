@@ -150,6 +150,23 @@ import Testing
         #expect(worst < 1e-4)
     }
 
+    /// A given as the transpose of a row-major [k×m] matrix (the backward's dgatesᵀ), against the triple loop:
+    /// accumulating, with remainder rows, a narrow last panel, and k deep enough to be cut into slices.
+    @Test(arguments: [(12, 80, 32), (7, 144, 300), (512, 160, 128)])
+    func transposedAMatchesReference(_ m: Int, _ n: Int, _ k: Int) {
+        let a = randomTensor([k, m + 5], seed: 11), b = randomTensor([k, n], seed: 12)
+        var c = randomTensor([m, n], seed: 13).scalars, ref = c
+        BLAS.gemmReference(transA: true, transB: false, m: m, n: n, k: k, a: a.scalars, lda: m + 5, b: b.scalars, ldb: n,
+                           beta: 1, c: &ref, ldc: n)
+        a.scalars.withUnsafeBufferPointer { ap in SmallGEMM.pack(b, transposed: false).withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            SmallGEMM.multiply(m: m, n: n, .init(transposed: ap.baseAddress!, lda: m + 5, b: bp.baseAddress!, k: k),
+                               c: cp.baseAddress!, ldc: n, accumulate: true)
+        } } }
+        let worst = zip(c, ref).map { abs($0 - $1) }.max()!
+        print("  SmallGEMM transposed A \(m)×\(n)×\(k): largest difference \(worst)")
+        #expect(worst < 1e-4)
+    }
+
     /// The register-blocked kernel against the plain triple loop, on every row/column remainder, and deep
     /// products cut into slices of k (32×128×512: the LSTM backward's dh; 8×80×300 with a narrow last panel).
     @Test(arguments: [(1, 16, 3), (3, 32, 5), (4, 64, 7), (5, 80, 128), (9, 512, 128), (32, 128, 512), (7, 48, 1), (1, 512, 128), (2, 272, 9),
