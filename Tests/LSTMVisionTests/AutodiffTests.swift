@@ -65,8 +65,9 @@ import Testing
     /// Every way the LSTM forward can compute its gates, in training and in inference, against a plain scalar
     /// loop: inputs projected up front by SmallGEMM (few rows per thread), fused into each step's product (16 rows
     /// per thread on 2 threads), projected up front by OpenBLAS with SmallGEMM steps (an input too wide for the
-    /// fused panel), and OpenBLAS throughout (a width SmallGEMM does not take).
-    @Test(arguments: [(2, 5, 16), (32, 12, 16), (32, 200, 16), (32, 5, 6)])
+    /// fused panel), OpenBLAS throughout (a width SmallGEMM does not take), and for one sequence in inference the
+    /// two threads in lockstep (1×7×32). Each also runs reversed, on the inputs in reverse order.
+    @Test(arguments: [(2, 5, 16), (32, 12, 16), (32, 200, 16), (32, 5, 6), (1, 7, 32)])
     func lstmForwardPathsMatchScalarLoop(_ n: Int, _ inputs: Int, _ hidden: Int) {
         let (T, N, I, H) = (3, n, inputs, hidden)
         let x = randomTensor([T, N, I], seed: 40), h0 = randomTensor([N, H], seed: 41), c0 = randomTensor([N, H], seed: 42)
@@ -102,6 +103,15 @@ import Testing
                          r.h.value.maxAbsDifference(Tensor(shape: [N, H], scalars: h)), r.c.value.maxAbsDifference(Tensor(shape: [N, H], scalars: c))].max()!
             print("  LSTM forward N=\(N) I=\(I) H=\(H) \(training ? "training" : "inference"): largest difference \(worst)")
             #expect(worst < 2e-5, "N=\(N) I=\(I) H=\(H) training \(training): \(worst)")
+            // Reversed: the same sequence read backwards gives the same states, the outputs in reverse order.
+            let block = N * I, flipped = Tensor(shape: [T, N, I], scalars: (0..<T).reversed().flatMap { x.scalars[($0 * block)..<(($0 + 1) * block)] })
+            let back = lstmSequence(Variable(flipped, requiresGrad: training), h0: vars[1], c0: vars[2], weightIH: vars[3], weightHH: vars[4],
+                                    biasIH: vars[5], biasHH: vars[6], reverse: true)
+            let outBlock = N * H
+            let expected = (0..<T).reversed().flatMap { outputs[($0 * outBlock)..<(($0 + 1) * outBlock)] }
+            let worstBack = [back.output.value.maxAbsDifference(Tensor(shape: [T, N, H], scalars: expected)),
+                             back.h.value.maxAbsDifference(Tensor(shape: [N, H], scalars: h)), back.c.value.maxAbsDifference(Tensor(shape: [N, H], scalars: c))].max()!
+            #expect(worstBack < 2e-5, "reversed N=\(N) I=\(I) H=\(H) training \(training): \(worstBack)")
         }
     }
 

@@ -77,6 +77,11 @@ struct LSTMForward {
         // layer's 2H); that GEMM is SmallGEMM's for the few rows of small batches, else OpenBLAS's. With
         // more than 128 rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
         let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N, threads: threads)
+        if !keep && N == 1 && threads >= 2 && H % 32 == 0 && fast && Lockstep.available {
+            (gates, tanhC) = ([], [])
+            (hs, cs) = LSTMForward.lockstep(xv, d)
+            return
+        }
         let rowsPerThread = N / Parallel.rowBlocks(N, threads: threads)
         let fuseInput = fast && rowsPerThread >= 8 && SmallGEMM.panelFitsL1(k: I + H)
         let smallUpFront = fast && rowsPerThread < 8
@@ -143,6 +148,59 @@ struct LSTMForward {
         } } } } } } }
 
         (self.gates, self.hs, self.cs, self.tanhC) = (gates, hs, cs, tanhC)
+    }
+
+    /// Inference on one sequence with two threads in `Lockstep`: each takes half of the hidden units, computes the
+    /// four gates of its units (b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, from weights packed per half) and their cell update,
+    /// and the two meet after every step, when h_t is whole. Each core then reads half of the weights from its own
+    /// L2, where one core alone was bound by reading all of W_hhᵀ (256 KB for H = 128) every step. Returns hs, cs.
+    static func lockstep(_ xv: Tensor, _ d: LSTMDirection) -> (hs: [Float], cs: [Float]) {
+        let T = xv.shape[0], I = xv.shape[2], H = d.weightHH.shape[1], half = H / 2
+        var hs = uninitializedFloats((T + 1) * H), cs = uninitializedFloats((T + 1) * H)   // blocks as in `init`
+        let initialBlock = d.reverse ? T : 0
+        hs.replaceSubrange((initialBlock * H)..<((initialBlock + 1) * H), with: d.h0.value.scalars)
+        cs.replaceSubrange((initialBlock * H)..<((initialBlock + 1) * H), with: d.c0.value.scalars)
+        // Part p's gate rows, in the order i, f, g, o of its units: row q·H + p·H/2 + u of the weights and biases.
+        func rows(_ p: Int, _ w: Tensor) -> Tensor {
+            let width = w.count / (4 * H)
+            var out = uninitializedFloats(4 * half * width)
+            for q in 0..<4 {
+                let from = (q * H + p * half) * width
+                out.replaceSubrange((q * half * width)..<((q + 1) * half * width), with: w.scalars[from..<(from + half * width)])
+            }
+            return Tensor(shape: [4 * half, width], scalars: out)
+        }
+        let parts = (0..<2).map { p in
+            (wi: d.weightIH.derived("Lockstep.\(p)") { SmallGEMM.pack(rows(p, $0), transposed: true) },
+             wh: d.weightHH.derived("Lockstep.\(p)") { SmallGEMM.pack(rows(p, $0), transposed: true) },
+             bias: zip(rows(p, d.biasIH.value.reshaped([4 * H, 1])).scalars, rows(p, d.biasHH.value.reshaped([4 * H, 1])).scalars).map(+))
+        }
+        xv.scalars.withUnsafeBufferPointer { xp in
+        hs.withUnsafeMutableBufferPointer { hp in
+        cs.withUnsafeMutableBufferPointer { cp in
+            nonisolated(unsafe) let (x, h, c) = (xp.baseAddress!, hp.baseAddress!, cp.baseAddress!)
+            Lockstep.run { p in
+                // This part's gates (i, f, g, o of its units) for every step: b + x_t·W_ihᵀ up front, then per step += h_{t−1}·W_hhᵀ.
+                let gates = UnsafeMutablePointer<Float>.allocate(capacity: T * 4 * half)
+                defer { gates.deallocate() }
+                parts[p].wi.withUnsafeBufferPointer { wi in
+                parts[p].wh.withUnsafeBufferPointer { wh in
+                parts[p].bias.withUnsafeBufferPointer { b in
+                    SmallGEMM.multiply(m: T, n: 4 * half, .init(a: x, lda: I, b: wi.baseAddress!, k: I), bias: b.baseAddress!,
+                                       c: gates, ldc: 4 * half, accumulate: false)
+                    for s in 0..<T {
+                        let t = d.reverse ? T - 1 - s : s
+                        let prev = d.reverse ? t + 1 : t, cur = d.reverse ? t : t + 1, gt = gates + t * 4 * half
+                        SmallGEMM.multiply(m: 1, n: 4 * half, k: H, a: h + prev * H, lda: H, b: wh.baseAddress!, c: gt, ldc: 4 * half,
+                                           accumulate: true)
+                        LSTMKernels.cellForward(gates: gt, cPrev: c + prev * H + p * half, c: c + cur * H + p * half,
+                                                tanhC: nil, h: h + cur * H + p * half, batch: 1, hidden: half)
+                        Lockstep.barrier()   // h_t whole before either part starts step t + 1
+                    }
+                } } }
+            }
+        } } }
+        return (hs, cs)
     }
 }
 

@@ -1,0 +1,100 @@
+import Foundation
+import Synchronization
+
+/// Two threads in lockstep: the caller and one persistent helper thread, meeting at a spin barrier. For work
+/// split between the two cores that must synchronise far more often than a thread wake-up allows, such as
+/// each time step of a batch-1 LSTM (about a microsecond of work per step). The helper is a dedicated thread,
+/// not a dispatch worker, so that the barrier never waits for a thread that is not running; between jobs it
+/// spins for a while (a wake-up costs tens of microseconds, as much as a whole batch-1 sequence) before it
+/// sleeps, and it moves off the caller's core when the scheduler has put it there.
+public enum Lockstep {
+    /// True when there is a second core to run the helper on.
+    public static var available: Bool { Parallel.cores >= 2 }
+
+    /// Runs `body(0)` on the calling thread and `body(1)` on the helper, and returns when both have finished.
+    /// Each body must call `barrier()` the same number of times. One lockstep runs at a time.
+    public static func run(_ body: (Int) -> Void) {
+        let s = shared
+        s.exclusive.lock()
+        defer { s.exclusive.unlock() }
+        withoutActuallyEscaping(body) { body in
+            s.job = body
+            s.callerCore.store(Int(glibcSchedGetCPU()), ordering: .relaxed)
+            let target = s.posted.add(1, ordering: .sequentiallyConsistent).newValue
+            if s.sleeping.load(ordering: .sequentiallyConsistent) { s.wake.signal() }
+            body(0)
+            spin { s.finished.load(ordering: .acquiring) == target }
+            s.job = nil
+        }
+    }
+
+    /// Waits until both threads of the current `run` have arrived.
+    public static func barrier() {
+        let s = shared
+        let generation = s.generation.load(ordering: .acquiring)
+        if s.arrived.add(1, ordering: .acquiringAndReleasing).newValue == 2 {
+            s.arrived.store(0, ordering: .relaxed)
+            s.generation.add(1, ordering: .releasing)
+        } else {
+            spin { s.generation.load(ordering: .acquiring) != generation }
+        }
+    }
+
+    /// Spins until `done()`, yielding the core after the first few thousand tries.
+    @inline(__always) static func spin(_ done: () -> Bool) {
+        var tries = 0
+        while !done() {
+            tries += 1
+            if tries > 4000 { sched_yield() }
+        }
+    }
+
+    final class Shared: @unchecked Sendable {
+        let arrived = Atomic<Int>(0), generation = Atomic<Int>(0)
+        /// Jobs posted by `run` and finished by the helper; whether the helper sleeps on `wake`; the caller's core.
+        let posted = Atomic<Int>(0), finished = Atomic<Int>(0), sleeping = Atomic<Bool>(false), callerCore = Atomic<Int>(-1)
+        let wake = DispatchSemaphore(value: 0)
+        let exclusive = NSLock()
+        nonisolated(unsafe) var job: ((Int) -> Void)?
+    }
+
+    /// The shared state, and the helper thread started with it.
+    static let shared: Shared = {
+        let s = Shared()
+        let helper = Thread {
+            var seen = 0
+            while true {
+                var tries = 0
+                while s.posted.load(ordering: .acquiring) == seen {
+                    tries += 1
+                    guard tries > 200_000 else { continue }   // about 100 µs of spinning, then sleep
+                    s.sleeping.store(true, ordering: .sequentiallyConsistent)
+                    if s.posted.load(ordering: .sequentiallyConsistent) == seen { s.wake.wait() }
+                    s.sleeping.store(false, ordering: .sequentiallyConsistent)
+                    tries = 0
+                }
+                seen += 1
+                let caller = s.callerCore.load(ordering: .relaxed)
+                if caller >= 0 && Int(glibcSchedGetCPU()) == caller { runAnywhereBut(core: caller) }
+                s.job?(1)
+                s.finished.add(1, ordering: .releasing)
+            }
+        }
+        helper.name = "lstmvision.lockstep"
+        helper.start()
+        return s
+    }()
+
+    /// Restricts the calling thread to every core but `core` (the kernel moves it at once).
+    static func runAnywhereBut(core: Int) {
+        var mask = [UInt64](repeating: 0, count: 16)   // 1,024 cores
+        for c in 0..<min(Parallel.cores, 1024) where c != core { mask[c / 64] |= 1 << UInt64(c % 64) }
+        _ = mask.withUnsafeBytes { glibcSchedSetAffinity(0, $0.count, $0.baseAddress!) }
+    }
+}
+
+/// glibc's `sched_getcpu` and `sched_setaffinity` (not part of Swift's Glibc module).
+@_silgen_name("sched_getcpu")
+private func glibcSchedGetCPU() -> Int32
+@_silgen_name("sched_setaffinity")
+private func glibcSchedSetAffinity(_ pid: Int32, _ size: Int, _ mask: UnsafeRawPointer) -> Int32
