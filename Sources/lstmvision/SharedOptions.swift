@@ -100,17 +100,21 @@ struct LimitOptions: ParsableArguments {
     var maxImagePixels: Int?
     @Option(help: "Largest safetensors JSON header accepted, in bytes (default \(SafeTensors.maxHeaderBytes)).")
     var maxHeaderBytes: Int?
+    @Option(help: "Most memory an image folder's decoded images may take together, in bytes (default \(ImageLimits.default.maxDatasetBytes)).")
+    var maxDatasetBytes: Int?
 
     /// Sets the process-wide limits from the options given; each must be positive.
     func apply() throws {
         for (name, value) in [("--max-file-bytes", maxFileBytes), ("--max-image-side", maxImageSide),
-                              ("--max-image-pixels", maxImagePixels), ("--max-header-bytes", maxHeaderBytes)] {
+                              ("--max-image-pixels", maxImagePixels), ("--max-header-bytes", maxHeaderBytes),
+                              ("--max-dataset-bytes", maxDatasetBytes)] {
             if let value, value <= 0 { throw CLIError("\(name) must be positive, got \(value)") }
         }
         if let maxFileBytes { InputLimits.maxFileBytes = maxFileBytes }
         if let maxImageSide { ImageLimits.default.maxWidth = maxImageSide; ImageLimits.default.maxHeight = maxImageSide }
         if let maxImagePixels { ImageLimits.default.maxPixels = maxImagePixels }
         if let maxHeaderBytes { SafeTensors.maxHeaderBytes = maxHeaderBytes }
+        if let maxDatasetBytes { ImageLimits.default.maxDatasetBytes = maxDatasetBytes }
     }
 }
 

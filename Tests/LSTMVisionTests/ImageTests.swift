@@ -163,6 +163,22 @@ import Testing
                 == .tooLarge(path: fixtureJPEG, width: 24, height: 16, limits: few))
     }
 
+    /// An image folder whose decoded images together pass `maxDatasetBytes` is refused, naming the option; at the
+    /// limit it loads.
+    @Test func imageFolderMemoryIsBounded() throws {
+        let dir = try scratchFolder()
+        for (k, name) in ["a", "b"].enumerated() {
+            try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
+            for i in 0..<3 { try ImageCodecs.writePNG(randomImage(width: 4, height: 2, channels: 1, seed: UInt64(3 * k + i)), to: dir + "/\(name)/\(i).png") }
+        }
+        let pipeline = try ImagePipeline(spec: "scale")
+        let all = try ImageFolder.load(dir, pipeline: pipeline, limits: ImageLimits(maxDatasetBytes: 6 * 8 * 4))   // six 8-pixel images
+        #expect(all.count == 6)
+        #expect(throws: DataError.invalid("\(dir): its images take more than 100 bytes in memory (after 3 images; --max-dataset-bytes)")) {
+            try ImageFolder.load(dir, pipeline: pipeline, limits: ImageLimits(maxDatasetBytes: 100))
+        }
+    }
+
     // MARK: - Transforms
 
     @Test func colourConversions() {

@@ -31,16 +31,19 @@ public struct ImageLimits: Sendable, Equatable {
     public var maxWidth: Int
     public var maxHeight: Int
     public var maxPixels: Int
+    /// The most bytes an image folder's decoded images may hold in memory together (4 per sample, as `Float`).
+    public var maxDatasetBytes: Int
 
-    public init(maxWidth: Int = 16384, maxHeight: Int = 16384, maxPixels: Int = 100_000_000) {
+    public init(maxWidth: Int = 16384, maxHeight: Int = 16384, maxPixels: Int = 100_000_000, maxDatasetBytes: Int = 8 << 30) {
         self.maxWidth = maxWidth
         self.maxHeight = maxHeight
         self.maxPixels = maxPixels
+        self.maxDatasetBytes = maxDatasetBytes
     }
 
-    /// The limits of every read that names none: 16384 x 16384 and at most 100 million pixels unless
-    /// `--max-image-side` and `--max-image-pixels` change them. A process-wide setting: set it once at
-    /// start-up, before images are read on other threads.
+    /// The limits of every read that names none: 16384 x 16384, at most 100 million pixels, and 8 GiB for an image
+    /// folder, unless `--max-image-side`, `--max-image-pixels` and `--max-dataset-bytes` change them. A process-wide
+    /// setting: set it once at start-up, before images are read on other threads.
     public nonisolated(unsafe) static var `default` = ImageLimits()
 
     /// True when an image of this size is allowed (the product is computed without overflow).

@@ -1,7 +1,8 @@
 import Foundation
 
 /// An image-folder dataset (one sub-folder per class, as torchvision's `ImageFolder`): every PNG, JPEG,
-/// PGM or PPM file is read, passed through a preprocessing pipeline, and must come out at one size.
+/// PGM or PPM file is read, passed through a preprocessing pipeline, and must come out at one size; the decoded
+/// images together may hold at most `limits.maxDatasetBytes` (the dataset is kept in memory).
 public enum ImageFolder {
     static let extensions: Set<String> = ["png", "jpg", "jpeg", "pgm", "ppm"]
 
@@ -33,6 +34,9 @@ public enum ImageFolder {
                         throw DataError.invalid("\(path): is \(image.width)×\(image.height)×\(image.channels) after preprocessing, other images are \(s.w)×\(s.h)×\(s.c); add resize=WxH")
                     }
                 } else { size = (image.height, image.width, image.channels) }
+                guard (pixels.count + image.pixels.count) * MemoryLayout<Float>.size <= limits.maxDatasetBytes else {
+                    throw DataError.invalid("\(root): its images take more than \(limits.maxDatasetBytes) bytes in memory (after \(labels.count) images; --max-dataset-bytes)")
+                }
                 pixels += image.pixels
                 labels.append(label)
             }
