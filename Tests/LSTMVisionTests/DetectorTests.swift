@@ -155,6 +155,18 @@ import Testing
         print("  \(name) gradients: worst relative error \(worst)")
     }
 
+    /// Two 16×24 RGB images x [2, 16, 72] through `model`'s encoder (6 cells each, `width` features per cell): the
+    /// first cell's `features` depend on the far corner of the first image and on nothing of the second.
+    func expectFirstCellSeesItsWholeImage(_ model: LSTMDetector, _ x: Variable, features: Range<Int>, of width: Int) {
+        let cells = model.encode(x).cells                                          // [2·6, width]
+        #expect(cells.shape == [12, width])
+        let first = Variable(Tensor(shape: [12, width], scalars: (0..<(12 * width)).map { features.contains($0) ? 1 : 0 }))
+        (cells * first).sum().backward()
+        let dx = x.grad!.scalars
+        #expect(dx[(15 * 72 + 71)] != 0, "the first cell's feature should depend on the far corner's pixel")
+        #expect(dx[(16 * 72)...].allSatisfy { $0 == 0 }, "the second image must not affect the first image's cells")
+    }
+
     @Test func renetEncoderGradientsNamesAndConfig() throws {
         let c = DetectorConfig(height: 16, width: 24, channels: 3, stride: 8, encoder: .renet, renetWidths: [3, 4], hidden: 5, maxBoxes: 2,
                                classNames: ["a", "b"])
@@ -168,13 +180,7 @@ import Testing
         // Every cell's feature depends on the whole image (the sweeps cross the grid), unlike a 3×3 stack's.
         var g = SeededGenerator(seed: 4)
         let x = Variable(Tensor.uniform([2, 16, 72], low: 0, high: 1, generator: &g), requiresGrad: true)
-        let cells = model.encode(x).cells                                          // [2·6, 8]
-        #expect(cells.shape == [12, 8])
-        let firstCell = Variable(Tensor(shape: [12, 8], scalars: (0..<96).map { $0 < 8 ? 1 : 0 }))
-        (cells * firstCell).sum().backward()
-        let dx = x.grad!.scalars
-        #expect(dx[(15 * 72 + 71)] != 0, "the first cell's feature should depend on the far corner's pixel")
-        #expect(dx[(16 * 72)...].allSatisfy { $0 == 0 }, "the second image must not affect the first image's cells")
+        expectFirstCellSeesItsWholeImage(model, x, features: 0..<8, of: 8)
         // Loss gradients against finite differences, encoder included.
         x.zeroGrad()
         let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 6, height: 9)], classes: [1]),
@@ -205,13 +211,7 @@ import Testing
         // The sweeps give every cell the whole image; the 3×3 stack alone (three pooled convolutions) sees 22 pixels.
         var g = SeededGenerator(seed: 6)
         let x = Variable(Tensor.uniform([2, 16, 72], low: 0, high: 1, generator: &g), requiresGrad: true)
-        let cells = model.encode(x).cells                                          // [2·6, 10]
-        #expect(cells.shape == [12, 10])
-        let firstContext = Variable(Tensor(shape: [12, 10], scalars: (0..<120).map { $0 >= 4 && $0 < 10 ? 1 : 0 }))
-        (cells * firstContext).sum().backward()
-        let dx = x.grad!.scalars
-        #expect(dx[(15 * 72 + 71)] != 0, "the first cell's context should depend on the far corner's pixel")
-        #expect(dx[(16 * 72)...].allSatisfy { $0 == 0 }, "the second image must not affect the first image's cells")
+        expectFirstCellSeesItsWholeImage(model, x, features: 4..<10, of: 10)   // the sweeps' part
         x.zeroGrad()
         let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 6, height: 9)], classes: [1]),
                        DetectionTarget(boxes: [Box(x: 10, y: 3, width: 7, height: 8), Box(x: 2, y: 9, width: 5, height: 6)], classes: [0, 1])]
