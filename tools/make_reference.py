@@ -18,6 +18,8 @@ Families written (see Fixtures/README.md for the tensor names in each file):
                                     for checking PyTorch <-> Swift weight interop
 * ``conv2d*.safetensors``        -- nn.Conv2d forward + backward (padded, and strided)
 * ``maxpool.safetensors``        -- MaxPool2d(2, 2) forward + backward, with tied maxima
+* ``refiner.safetensors``        -- the detector's box refiner: crops (grid_sample), its two
+                                    bidirectional LSTMs and head, its loss, and the gradients
 
 Everything is float32 (integer labels are stored as float32), contiguous, and
 deterministic: every case seeds torch with its own fixed seed, dropout is 0.
@@ -34,6 +36,7 @@ import struct
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 DEFAULT_OUT = os.path.normpath(
@@ -391,6 +394,67 @@ def make_conv_family(out_dir):
     make_maxpool(out_dir)
 
 
+# --------------------------------------------------------------------------- H) box refiner
+
+
+class Refiner(nn.Module):
+    """LSTMVision's BoxRefiner: crops read by rows and by columns, both final states into one Linear."""
+
+    def __init__(self, size, channels, hidden, classes):
+        super().__init__()
+        self.rows = nn.LSTM(size * channels, hidden, bidirectional=True)
+        self.columns = nn.LSTM(size * channels, hidden, bidirectional=True)
+        self.head = nn.Linear(4 * hidden, classes + 5)
+
+    def forward(self, crops):  # crops [N, C, S, S]
+        n, c, s, _ = crops.shape
+        by_rows = crops.permute(2, 0, 3, 1).reshape(s, n, s * c)      # step y; features (x, channel)
+        by_columns = crops.permute(3, 0, 2, 1).reshape(s, n, s * c)   # step x; features (y, channel)
+        _, (hr, _) = self.rows(by_rows)
+        _, (hc, _) = self.columns(by_columns)
+        return self.head(torch.cat([hr[0], hr[1], hc[0], hc[1]], 1)), by_rows
+
+
+def refiner_crops(images, owners, windows, size):
+    """Bilinear samples of square windows (x, y, side) at the centres of a size x size grid, zeros outside."""
+    n, c, h, w = images.shape
+    steps = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    grids = []
+    for x, y, side in windows:
+        u = x + steps * side - 0.5                     # pixel coordinates; pixel i's centre is at i
+        v = y + steps * side - 0.5
+        gx, gy = (2 * u + 1) / w - 1, (2 * v + 1) / h - 1  # grid_sample, align_corners=False
+        grids.append(torch.stack([gx.expand(size, size), gy[:, None].expand(size, size)], -1))
+    return F.grid_sample(images[owners], torch.stack(grids), mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def make_refiner(out_dir):
+    torch.manual_seed(801)
+    size, channels, hidden, classes, box_weight = 6, 3, 5, 3, 2.0
+    model = Refiner(size, channels, hidden, classes)
+    images = torch.rand(2, channels, 10, 12)
+    owners = [0, 1, 1, 0]
+    windows = [(1.0, 2.0, 6.0), (-2.5, 3.25, 9.0), (7.5, 6.0, 4.5), (0.0, 0.0, 12.0)]   # x, y, side
+    labels = torch.tensor([2, 3, 0, 1])              # 3 = background
+    edges = torch.tensor([[0.2, 0.1, 0.7, 0.9], [0, 0, 0, 0], [0.3, 0.25, 0.6, 0.8], [0.1, 0.4, 0.5, 0.6]])
+    has_box = labels < classes
+    crops = refiner_crops(images, owners, windows, size)
+    out, by_rows = model(crops)
+    l1 = (out[:, classes + 1:] - edges).abs().sum(1)
+    loss = (F.cross_entropy(out[:, :classes + 1], labels, reduction="sum") + box_weight * l1[has_box].sum()) / len(owners)
+    loss.backward()
+    t = {"images": images.permute(0, 2, 3, 1).reshape(2, 10, 12 * channels),   # LSTMVision's [N, H, W*C]
+         "owners": torch.tensor(owners, dtype=torch.float32),
+         "windows": torch.tensor([[x, y, s, s] for x, y, s in windows]),
+         "labels": labels.float(), "edges": edges, "has_box": has_box.float(),
+         "crops.by_rows": by_rows, "output": out, "loss": _scalar(loss)}
+    for name, p in model.named_parameters():
+        t[f"param.{name}"] = p
+        t[f"grad.{name}"] = p.grad
+    write(out_dir, "refiner.safetensors", t, {"crop_size": size, "channels": channels, "hidden": hidden, "classes": classes,
+                                              "box_weight": box_weight})
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -418,6 +482,7 @@ def main():
     make_schedules(args.out)
     make_row_lstm(args.out)
     make_conv_family(args.out)
+    make_refiner(args.out)
 
     written = sorted(
         os.path.join(args.out, f) for f in os.listdir(args.out) if f.endswith(".safetensors")

@@ -27,7 +27,7 @@ struct Demo: ParsableCommand, ReadsFiles {
         options.epochs = epochs
         let config = ModelConfig(kind: .row, height: 28, width: 28, channels: 1, hidden: 128, layers: 1, classes: 10)
         let model = try makeClassifier(config, seed: options.seed)
-        if let fb = options.forgetBias { Trainer.setForgetBias(model, fb) }
+        if let fb = options.forgetBias { model.setForgetBias(fb) }
         let trainer = try Trainer(model: model, options: options, train: train, validation: test, directory: out)
         trainer.timeLimit = seconds
         let started = Date()

@@ -116,7 +116,7 @@ struct Train: ParsableCommand, ReadsFiles {
                                      hidden: hidden, layers: layers, bidirectional: bidirectional || kind == .renet,
                                      classes: train.classes, patch: patch, fcHidden: fc, dropout: dropout)
             classifier = try makeClassifier(config, seed: options.seed)
-            if let fb = options.forgetBias { Trainer.setForgetBias(classifier, fb) }
+            if let fb = options.forgetBias { classifier.setForgetBias(fb) }
         }
         let c = classifier.config
         print("model \(c.kind) hidden \(c.hidden) layers \(c.layers)\(c.bidirectional ? " bidirectional" : ""): \(classifier.parameterCount) parameters")

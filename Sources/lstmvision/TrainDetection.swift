@@ -21,6 +21,12 @@ struct DetectionOptions: ParsableArguments {
     var skipFeatures = true
     @Flag(inversion: .prefixedNo, help: "Detection: the head also reads the 2×2 block of the finer feature map under each cell (default: on for the conv encoder; renet has no finer map).")
     var fineFeatures: Bool?
+    @Flag(help: "Detection: add a second stage, a refiner that re-reads each detection's neighbourhood (its class and edges), trained beside the detector.")
+    var refiner = false
+    @Option(help: "Detection: add a refiner to the trained detector in this file and train only the refiner (the rest stays as it is).")
+    var addRefinerTo: String?
+    @Option(help: "Detection with a refiner: hidden size per direction of its two LSTMs (rows and columns).") var refinerHidden: Int = 128
+    @Option(help: "Detection with a refiner: weight λ of its L1 edge loss beside the class cross-entropy.") var refinerBoxWeight: Float = 10
     @Option(help: "Detection: weight λ of the L1 box loss.") var boxWeight: Float = 5
     @Option(help: "Detection: weight of the class cross-entropy.") var classWeight: Float = 3
     @Option(help: "Detection: weight of the GIoU box loss beside L1 (0: L1 alone, as the paper).") var iouWeight: Float = 2
@@ -98,6 +104,7 @@ extension Train {
     func runDetection() throws {
         if dataOptions.images != nil { throw CLIError("--images is for classification; detection reads --data DIR from detect-data") }
         let options: TrainingOptions, loss: HungarianLoss, saved: DetectorConfig?
+        var refinerLoss = RefinerLoss(boxWeight: detection.refinerBoxWeight), onlyRefiner = false, startingWeights: [String: Tensor]?
         var data = detection.given(data: dataOptions.data, limit: dataOptions.limit)
         if resume {
             let (tensors, meta, savedOptions) = try resumeState()
@@ -108,10 +115,26 @@ extension Train {
             if let savedData = try SavedDataOptions.read(meta, source: statePath) {
                 data = try savedData.completing(data, source: statePath)
             }
+            if let json = meta[DetectionTrainer.refinerLossKey] {
+                refinerLoss = try InputLimits.decodeJSON(RefinerLoss.self, from: Data(json.utf8), source: statePath, what: "refiner loss settings")
+            }
+            onlyRefiner = meta[DetectionTrainer.onlyRefinerKey] == "true"
+            startingWeights = nil
+        } else if let path = detection.addRefinerTo {
+            // A trained detector's settings and weights; its own refiner, if any, is replaced by a fresh one.
+            let (tensors, meta) = try SafeTensors.read(path)
+            var config = try DetectorFile.config(in: meta, tensors: tensors, source: path)
+            config.refiner = BoxRefiner.Config(hidden: detection.refinerHidden)
+            options = try trainingOptions(base: Self.detectionDefaults)
+            loss = HungarianLoss(boxWeight: detection.boxWeight, classWeight: detection.classWeight, iouWeight: detection.iouWeight)
+            saved = config
+            onlyRefiner = true
+            startingWeights = tensors.filter { !$0.key.hasPrefix("refiner.") }
         } else {
             options = try trainingOptions(base: Self.detectionDefaults)
             loss = HungarianLoss(boxWeight: detection.boxWeight, classWeight: detection.classWeight, iouWeight: detection.iouWeight)
             saved = nil
+            startingWeights = nil
         }
         if options.augment != nil || options.adversarial != nil { throw CLIError("--augment and --adversarial are for classification") }
         let encoder = try detection.encoderKind()
@@ -122,13 +145,18 @@ extension Train {
         let config = saved ?? DetectorConfig(height: train.height, width: train.width, channels: train.channels, encoder: encoder,
                                              convWidths: convWidths, renetWidths: renetWidths, hidden: hidden,
                                              maxBoxes: detection.maxBoxes, skipFeatures: detection.skipFeatures,
-                                             fineFeatures: detection.fineFeatures, classNames: train.classNames, categoryIDs: train.categoryIDs)
+                                             fineFeatures: detection.fineFeatures, classNames: train.classNames, categoryIDs: train.categoryIDs,
+                                             refiner: detection.refiner ? BoxRefiner.Config(hidden: detection.refinerHidden) : nil)
         let model = try LSTMDetector.make(config, seed: options.seed)
-        if !resume, let fb = options.forgetBias { model.setForgetBias(fb) }
+        if let startingWeights, let path = detection.addRefinerTo {
+            try model.loadStateDict(startingWeights.merging(model.stateDict().filter { $0.key.hasPrefix("refiner.") }) { kept, _ in kept }, source: path)
+        } else if !resume, let fb = options.forgetBias { model.setForgetBias(fb) }
         let c = model.config
-        print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, \(c.encoderDescription), hidden \(c.hidden), \(c.maxBoxes) boxes per cell: \(model.parameterCount) parameters")
+        let second = c.refiner.map { ", refiner \($0.cropSize)² crops, hidden \($0.hidden)\(onlyRefiner ? " (trained alone)" : "")" } ?? ""
+        print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, \(c.encoderDescription), hidden \(c.hidden), \(c.maxBoxes) boxes per cell\(second): \(model.parameterCount) parameters")
         print("data \(data.data ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
-        let trainer = try DetectionTrainer(model: model, options: options, loss: loss, train: train, validation: test, directory: out)
+        let trainer = try DetectionTrainer(model: model, options: options, loss: loss, refinerLoss: refinerLoss, onlyRefiner: onlyRefiner,
+                                           train: train, validation: test, directory: out)
         trainer.timeLimit = timeLimit
         trainer.refresh = refresh
         trainer.runMetadata[SavedDataOptions.key] = data.json

@@ -400,6 +400,8 @@ import Testing
         (["train", "--task", "detection", "--conv-widths", "16,x"], "--conv-widths must be comma-separated integers"),
         (["train", "--task", "detection", "--data", "/tmp/definitely-not-coco"], "/tmp/definitely-not-coco/train/annotations.json: no such file"),
         (["detect", "--model", CLITests.fixtures + "/row_lstm_bi.safetensors", "x.png"], "not a detector checkpoint"),
+        (["train", "--task", "detection", "--add-refiner-to", "/tmp/no-such-detector.safetensors"], "/tmp/no-such-detector.safetensors"),
+        (["train", "--task", "detection", "--add-refiner-to", CLITests.fixtures + "/row_lstm_bi.safetensors"], "not a detector checkpoint"),
     ])
     func badInputGivesOneLineAndFailure(_ args: [String], _ expected: String) throws {
         let r = try CLITests().run(args)
@@ -422,6 +424,26 @@ import Testing
         let longer = try CLITests().run(["train", "--task", "detection", "--resume", "--epochs", "2", "--out", out])
         #expect(longer.code == 0, "\(longer.err)")
         #expect(longer.out.contains("8 training, 4 validation images") && longer.out.contains("after 2 epochs"), "\(longer.out)")
+    }
+
+    /// `--add-refiner-to` trains a refiner on a trained detector whose other weights stay as they were, also when resumed.
+    @Test func addRefinerTrainsOnlyTheRefiner() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("det-cli-refiner-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let common = ["--train-count", "8", "--test-count", "4", "--batch-size", "4"]
+        let first = try CLITests().run(["train", "--task", "detection", "--epochs", "1", "--hidden", "8", "--conv-widths", "4,4,4", "--out", out] + common)
+        try #require(first.code == 0, "\(first.err)")
+        let detector = try SafeTensors.read(out + "/model.safetensors").tensors
+        let refined = try CLITests().run(["train", "--task", "detection", "--add-refiner-to", out + "/model.safetensors", "--refiner-hidden", "6",
+                                          "--epochs", "1", "--out", out + "/r"] + common)
+        try #require(refined.code == 0, "\(refined.err)")
+        #expect(refined.out.contains("refiner 32² crops, hidden 6 (trained alone)"), "\(refined.out)")
+        let resumed = try CLITests().run(["train", "--task", "detection", "--resume", "--epochs", "2", "--out", out + "/r"])
+        try #require(resumed.code == 0, "\(resumed.err)")
+        #expect(resumed.out.contains("(trained alone)") && resumed.out.contains("after 2 epochs"), "\(resumed.out)")
+        let model = try DetectorFile.load(out + "/r/last.safetensors")
+        #expect(model.refiner?.config.hidden == 6)
+        for (name, value) in model.stateDict() where !name.hasPrefix("refiner.") { #expect(value == detector[name], "\(name) changed") }
     }
 
     @Test func detectWritesImagesAndCOCOResultsThatEvaluate() throws {

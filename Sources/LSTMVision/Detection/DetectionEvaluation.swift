@@ -22,7 +22,7 @@ public struct DetectionEvaluation: Sendable {
             let (x, targets) = dataset.batch(start..<end)
             let output = try Autograd.withoutGradients { try model(Variable(x)) }
             lossSum += Double(loss(output, targets: targets, config: model.config).loss.value.scalar) * Double(end - start)
-            for (k, boxes) in postProcessing(output.value, config: model.config).enumerated() {
+            for (k, boxes) in model.detections(output.value, images: x, postProcessing: postProcessing).enumerated() {
                 detections += boxes.map { COCODetection(imageID: dataset.imageIDs[start + k], categoryID: dataset.categoryIDs[$0.classIndex],
                                                         bbox: $0.box, score: $0.score) }
             }

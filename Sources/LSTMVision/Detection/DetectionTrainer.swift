@@ -4,11 +4,15 @@ import Foundation
 /// with `HungarianLoss` (schedule, clipping and optimiser from `TrainingOptions`); COCO
 /// AP on the validation set each epoch, the best model by AP kept; atomic checkpoints holding the
 /// weights, the optimiser state and the data position, from which `resume` continues exactly; a CSV log
-/// and a PNG plot of loss and AP.
+/// and a PNG plot of loss and AP. A detector with a refiner trains it beside the rest on crops of the same batch
+/// (`RefinerLoss`), or alone, the rest frozen (`onlyRefiner`: a second stage added to a trained detector).
 public final class DetectionTrainer {
     public let model: LSTMDetector
     public let options: TrainingOptions
     public let loss: HungarianLoss
+    public let refinerLoss: RefinerLoss
+    /// True when only the refiner learns; the encoder, decoder and head keep their weights and are not run in training.
+    public let onlyRefiner: Bool
     public let postProcessing: PostProcessing
     public let train: DetectionDataset
     /// `train.fingerprint`, computed once (hashing every pixel takes a noticeable fraction of a second).
@@ -73,10 +77,16 @@ public final class DetectionTrainer {
         }
     }
 
-    public init(model: LSTMDetector, options: TrainingOptions, loss: HungarianLoss = HungarianLoss(),
-                postProcessing: PostProcessing = PostProcessing(), train: DetectionDataset, validation: DetectionDataset?,
-                directory: String) throws {
+    public init(model: LSTMDetector, options: TrainingOptions, loss: HungarianLoss = HungarianLoss(), refinerLoss: RefinerLoss = RefinerLoss(),
+                onlyRefiner: Bool = false, postProcessing: PostProcessing = PostProcessing(), train: DetectionDataset,
+                validation: DetectionDataset?, directory: String) throws {
         try options.validate()
+        guard !onlyRefiner || model.refiner != nil else { throw TrainingError.invalidOption("the detector has no refiner to train") }
+        guard refinerLoss.boxWeight >= 0, refinerLoss.boxWeight.isFinite, refinerLoss.jitteredPerObject >= 0, refinerLoss.randomPerImage >= 0,
+              refinerLoss.jitteredPerObject + refinerLoss.randomPerImage > 0, refinerLoss.shiftJitter >= 0, refinerLoss.scaleJitter >= 0,
+              (0...1).contains(refinerLoss.foregroundIoU) else {
+            throw TrainingError.invalidOption("refiner loss settings out of range: \(refinerLoss)")
+        }
         guard options.augment == nil, options.adversarial == nil else {
             throw TrainingError.invalidOption("--augment and --adversarial are for classification; the detector trains on the images as they are")
         }
@@ -93,6 +103,8 @@ public final class DetectionTrainer {
         self.model = model
         self.options = options
         self.loss = loss
+        self.refinerLoss = refinerLoss
+        self.onlyRefiner = onlyRefiner
         self.postProcessing = postProcessing
         self.train = train
         self.validation = validation
@@ -134,16 +146,27 @@ public final class DetectionTrainer {
     public func run() throws -> [EpochRecord] {
         let batchSize = options.batchSize
         var data = train, order: [Int] = []
-        try loop.run(model: model, batches: batchesPerEpoch, lastCheckpoint: lastModelPath, quiet: quiet, timeLimit: timeLimit,
+        let trained: Module = onlyRefiner ? Parameters(model.namedParameters.filter { $0.name.hasPrefix("refiner.") }) : model
+        try loop.run(model: trained, batches: batchesPerEpoch, lastCheckpoint: lastModelPath, quiet: quiet, timeLimit: timeLimit,
                      startEpoch: { epoch in
             data = try trainingSet(epoch: epoch)
             order = self.order(epoch: epoch)
         }, batch: { index in
             let (x, targets) = data.batch(order[(index * batchSize)..<min(train.count, (index + 1) * batchSize)])
-            model.zeroGrad()
+            trained.zeroGrad()
+            // The refiner's crops: random, but a function of (seed, step), so that a resumed run draws the same ones.
+            var g = SeededGenerator(seed: options.seed ^ (UInt64(step) &* 0xD1B5_4A32_D192_ED03))
+            let refined = model.refiner.map { refiner in
+                let samples = refinerLoss.samples(refiner, images: x, targets: targets, generator: &g)
+                return (refinerLoss(refiner(samples.crops), samples), samples.labels.count)
+            }
+            if onlyRefiner, let (r, crops) = refined {
+                // What counts as a hit: a crop classified right.
+                return TrainingLoop.Batch(loss: r.loss, images: targets.count) { (r.correct, crops) }
+            }
             let output = try model(Variable(x))
             let result = loss(output, targets: targets, config: model.config)
-            return TrainingLoop.Batch(loss: result.loss, images: targets.count) {
+            return TrainingLoop.Batch(loss: refined.map { result.loss + $0.0.loss } ?? result.loss, images: targets.count) {
                 (Self.found(output.value, result.matching), result.matching.matches.count)
             }
         }, checkpoint: saveLast, endEpoch: endEpoch)
@@ -186,6 +209,9 @@ public final class DetectionTrainer {
         }.count
     }
 
+    /// State-file metadata keys: the refiner's loss settings, and whether only the refiner trains.
+    public static let refinerLossKey = "refiner_loss", onlyRefinerKey = "only_refiner"
+
     /// Writes the state needed to resume (`TrainingState`: optimiser, position, history, the weights, the loss
     /// weights and what identifies the training set) as one atomic file, then the latest model alone for users;
     /// a crash at any moment leaves a consistent state.
@@ -195,6 +221,8 @@ public final class DetectionTrainer {
         var extra = runMetadata
         extra["best_ap"] = String(bestAP)
         extra["loss"] = String(decoding: try encoder.encode(loss), as: UTF8.self)
+        if model.refiner != nil { extra[Self.refinerLossKey] = String(decoding: try encoder.encode(refinerLoss), as: UTF8.self) }
+        if onlyRefiner { extra[Self.onlyRefinerKey] = "true" }
         let state = TrainingState(epoch: loop.epoch, batch: loop.batchIndex, step: loop.step, skipped: loop.skipped, history: history.map(\.values),
                                   extra: extra)
         try state.write(to: statePath, model: model.stateDict(), optimizer: optimizer, options: options, configKey: DetectorFile.configKey,

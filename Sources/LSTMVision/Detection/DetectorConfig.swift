@@ -49,12 +49,14 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     public var classNames: [String]
     /// The COCO category id of each class index (results files use them).
     public var categoryIDs: [Int]
+    /// The second stage, when there is one: a `BoxRefiner` re-reading each detection's neighbourhood.
+    public var refiner: BoxRefiner.Config?
 
     /// `fineFeatures` needs the convolutions' finer map; a ReNet encoder has none, so its default is off there.
     public init(height: Int = 64, width: Int = 64, channels: Int = 1, stride: Int = 8, encoder: Encoder = .conv,
                 convWidths: [Int] = [16, 32, 64, 64, 64], renetWidths: [Int] = [64, 64],
                 hidden: Int = 128, maxBoxes: Int = 3, skipFeatures: Bool = true, fineFeatures: Bool? = nil,
-                classNames: [String] = (0...9).map(String.init), categoryIDs: [Int]? = nil) {
+                classNames: [String] = (0...9).map(String.init), categoryIDs: [Int]? = nil, refiner: BoxRefiner.Config? = nil) {
         self.height = height
         self.width = width
         self.channels = channels
@@ -68,13 +70,15 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
         self.fineFeatures = fineFeatures ?? encoder.hasConvolutions
         self.classNames = classNames
         self.categoryIDs = categoryIDs ?? Array(0..<classNames.count)
+        self.refiner = refiner
     }
 
     private enum CodingKeys: String, CodingKey {
-        case height, width, channels, stride, encoder, convWidths, renetWidths, hidden, maxBoxes, skipFeatures, fineFeatures, classNames, categoryIDs
+        case height, width, channels, stride, encoder, convWidths, renetWidths, hidden, maxBoxes, skipFeatures, fineFeatures, classNames, categoryIDs, refiner
     }
 
-    /// Decodes a config; those saved before the ReNet encoder existed lack `encoder` and `renetWidths` and are convolutional.
+    /// Decodes a config; those saved before the ReNet encoder existed lack `encoder` and `renetWidths` and are convolutional,
+    /// those without `refiner` have no second stage.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         height = try c.decode(Int.self, forKey: .height)
@@ -90,6 +94,7 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
         fineFeatures = try c.decode(Bool.self, forKey: .fineFeatures)
         classNames = try c.decode([String].self, forKey: .classNames)
         categoryIDs = try c.decode([Int].self, forKey: .categoryIDs)
+        refiner = try c.decodeIfPresent(BoxRefiner.Config.self, forKey: .refiner)
     }
 
     /// The number of classes.
@@ -142,6 +147,7 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
         guard categoryIDs.count == classes, Set(categoryIDs).count == classes else {
             throw bad("\(categoryIDs.count) category ids for \(classes) classes (they must be distinct)")
         }
+        try refiner?.validate()
     }
 
     /// The JSON form stored in checkpoints.

@@ -10,7 +10,7 @@ import Foundation
 /// (`encoder.0.weight`, `encoder.3.weight`, ...) or, for a ReNet encoder, `encoder = nn.ModuleList` of layers with
 /// `vertical` and `horizontal` bidirectional `nn.LSTM`s (`encoder.0.vertical.weight_ih_l0`, ...),
 /// `decoder.lstm = nn.LSTM(...)` and `head = nn.Linear(...)`; a `conv-renet` encoder's sweeps, after the convolutions, are the
-/// `context` ModuleList (`context.0.vertical.weight_ih_l0`, ...).
+/// `context` ModuleList (`context.0.vertical.weight_ih_l0`, ...); a second stage's are under `refiner.` (see `BoxRefiner`).
 public final class LSTMDetector: Module {
     public let config: DetectorConfig
     /// The encoder's 3×3 convolutions (padding 1), each followed by ReLU and, for the first log₂(stride), 2×2 max pooling.
@@ -23,6 +23,8 @@ public final class LSTMDetector: Module {
     /// Per step: hidden state (and, with `skipFeatures` and `fineFeatures`, the cell's features) → box (4), confidence
     /// logits (2), class logits.
     public let head: Linear
+    /// The second stage (`config.refiner`), re-reading each detection's neighbourhood; nil when there is none.
+    public let refiner: BoxRefiner?
 
     /// A detector with fresh weights: He-initialised convolutions, PyTorch's default for the LSTM and the head, and a
     /// confidence prior; `config` must be valid (`make` checks it and throws).
@@ -52,6 +54,8 @@ public final class LSTMDetector: Module {
         // not swamp the first updates.
         head.bias?.value.scalars[4] = 0
         head.bias?.value.scalars[5] = -logf(99)
+        // Made last, so that a detector's other weights do not depend on whether it has a refiner.
+        refiner = config.refiner.map { BoxRefiner($0, classes: config.classes, channels: config.channels, generator: &generator) }
     }
 
     /// Checks `config` and builds a detector with fresh weights from `seed`.
@@ -70,19 +74,12 @@ public final class LSTMDetector: Module {
         }
         let sweepPrefix = config.encoder == .renet ? "encoder" : "context"
         for (k, sweep) in sweeps.enumerated() { out += prefixed("\(sweepPrefix).\(k)", sweep) }
-        return out + prefixed("decoder.lstm", lstm) + prefixed("head", head)
+        return out + prefixed("decoder.lstm", lstm) + prefixed("head", head) + (refiner.map { prefixed("refiner", $0) } ?? [])
     }
 
-    /// Sets the decoder LSTM's forget-gate biases so that b_ih + b_hh = `value` for that gate.
-    public func setForgetBias(_ value: Float) {
-        for cell in lstm.cells.flatMap({ $0 }) {
-            let h = config.hidden
-            for j in h..<(2 * h) {
-                cell.biasIH.value.scalars[j] = value
-                cell.biasHH.value.scalars[j] = 0
-            }
-        }
-    }
+    /// Sets the decoder LSTM's forget-gate biases so that b_ih + b_hh = `value` for that gate (the encoder's sweeps keep
+    /// PyTorch's initialisation).
+    public func setForgetBias(_ value: Float) { lstm.setForgetBias(value) }
 
     /// Checks that `shape` is a batch of this detector's images: [N, height, width·channels].
     public func checkInput(_ shape: [Int]) throws {
@@ -157,8 +154,16 @@ public final class LSTMDetector: Module {
             let end = min(n, start + max(batchSize, 1))
             let batch = Tensor(shape: [end - start] + images.shape.dropFirst(), scalars: Array(images.scalars[(start * size)..<(end * size)]))
             let output = try Autograd.withoutGradients { try self(Variable(batch)) }
-            out += postProcessing(output.value, config: config)
+            out += detections(output.value, images: batch, postProcessing: postProcessing)
         }
         return out
+    }
+
+    /// The detections of each image of a batch from the raw `output` for `images`: the decoder's proposals
+    /// post-processed, then re-estimated by the refiner when there is one.
+    public func detections(_ output: Tensor, images: Tensor, postProcessing: PostProcessing) -> [[ScoredBox]] {
+        let found = postProcessing(output, config: config)
+        guard let refiner else { return found }
+        return refiner.refine(images, detections: found, postProcessing: postProcessing)
     }
 }

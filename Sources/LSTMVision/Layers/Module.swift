@@ -32,6 +32,16 @@ extension Module {
         for (name, v) in namedParameters { v.value = state[name]! }
     }
 
+    /// Sets the forget-gate biases of every LSTM inside (parameters named `bias_ih_l…`, `bias_hh_l…`, gate order i, f, g, o)
+    /// so that b_ih + b_hh = `value` for that gate: 1 lets the cell keep its memory from the start, which long
+    /// sequences learn faster with than with PyTorch's default initialisation.
+    public func setForgetBias(_ value: Float) {
+        for (name, p) in namedParameters where name.contains("bias_ih_l") || name.contains("bias_hh_l") {
+            let h = p.value.count / 4
+            for j in h..<(2 * h) { p.value.scalars[j] = name.contains("bias_ih_l") ? value : 0 }
+        }
+    }
+
     /// Clears every parameter's gradient.
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
 }
@@ -39,4 +49,11 @@ extension Module {
 /// Prefixes the names of a child module's parameters (`prefix.name`).
 public func prefixed(_ prefix: String, _ module: Module) -> [(name: String, variable: Variable)] {
     module.namedParameters.map { ("\(prefix).\($0.name)", $0.variable) }
+}
+
+/// A chosen set of parameters under their full names, as a module: what an optimiser updates when the rest is frozen.
+public final class Parameters: Module {
+    public let namedParameters: [(name: String, variable: Variable)]
+
+    public init(_ namedParameters: [(name: String, variable: Variable)]) { self.namedParameters = namedParameters }
 }

@@ -59,14 +59,6 @@ public final class Trainer {
     public var logPath: String { directory + "/log.csv" }
     public var plotPath: String { directory + "/curves.png" }
 
-    /// Sets every LSTM's forget-gate biases so that b_ih + b_hh = `value` for that gate.
-    public static func setForgetBias(_ model: any Classifier, _ value: Float) {
-        for (name, p) in model.namedParameters where name.contains("bias_ih_l") || name.contains("bias_hh_l") {
-            let h = p.value.count / 4
-            for j in h..<(2 * h) { p.value.scalars[j] = name.contains("bias_ih_l") ? value : 0 }
-        }
-    }
-
     /// Trains to `options.epochs`, returning the log. Throws on non-finite values (unless skipping).
     @discardableResult
     public func run() throws -> [EpochRecord] {
