@@ -20,7 +20,9 @@ import Testing
         for n in 0..<2 { for y in 0..<8 { for x in 0..<8 { image[n * 64 + y * 8 + x] = Float(100 * n + 10 * y + x) } } }
         let images = Tensor(shape: [2, 8, 8], scalars: image)
         // A window of exactly 6 pixels starting at (1, 2) in the second image: the crop is those pixels.
-        let aligned = refiner.crops(images, owners: [1], windows: [Box(x: 1, y: 2, width: 6, height: 6)])
+        // (A box of 4×4 pixels: its window is 6×6 around it.)
+        let aligned = refiner.crops(images, owners: [1], boxes: [Box(x: 2, y: 3, width: 4, height: 4)])
+        #expect(aligned.windows == [Box(x: 1, y: 2, width: 6, height: 6)])
         #expect(aligned.byRows.shape == [6, 1, 6])
         for y in 0..<6 {
             for x in 0..<6 {
@@ -31,12 +33,12 @@ import Testing
         // Read by columns, the same crop transposed.
         for y in 0..<6 { for x in 0..<6 { #expect(aligned.byColumns.scalars[x * 6 + y] == aligned.byRows.scalars[y * 6 + x]) } }
         // Half a pixel to the right: the mean of neighbours (the image is linear, so exact); past the edge, zeros come in.
-        let shifted = refiner.crops(images, owners: [0], windows: [Box(x: 2.5, y: 0, width: 6, height: 6)])
+        let shifted = refiner.crops(images, owners: [0], boxes: [Box(x: 3.5, y: 1, width: 4, height: 4)])
         #expect(shifted.byRows.scalars[0] == 2.5)
         #expect(shifted.byRows.scalars[5] == 0.5 * 7)   // between x = 7 and the zero outside
         // A window twice the size samples every other pixel pair's midpoint.
         // A window twice the size starts between pixels: (0.5, 0.5) is the mean of pixels 0, 1, 10 and 11.
-        let large = refiner.crops(images, owners: [0], windows: [Box(x: 0, y: 0, width: 12, height: 12)])
+        let large = refiner.crops(images, owners: [0], boxes: [Box(x: 2, y: 2, width: 8, height: 8)])
         let corner: Float = (0 + 1 + 10 + 11) / 4
         #expect(large.byRows.scalars[0] == corner)
         // Windows are squares around the box, `context` times its longer side.
@@ -52,15 +54,18 @@ import Testing
         #expect(meta["crop_size"] == "6" && meta["hidden"] == "5" && meta["channels"] == "3" && meta["classes"] == "3")
         try refiner.loadStateDict(Dictionary(uniqueKeysWithValues: refiner.namedParameters.map { ($0.name, t["param." + $0.name]!) }))
         let windows = try #require(t["windows"]).scalars, owners = try #require(t["owners"]).scalars.map { Int($0) }
-        let boxes = (0..<4).map { Box(x: Double(windows[4 * $0]), y: Double(windows[4 * $0 + 1]), width: Double(windows[4 * $0 + 2]),
-                                      height: Double(windows[4 * $0 + 3])) }
-        let crops = refiner.crops(try #require(t["images"]), owners: owners, windows: boxes)
+        // Boxes whose 1.5× windows are the fixture's.
+        let boxes = (0..<4).map { (i: Int) -> Box in
+            let x = Double(windows[4 * i]), y = Double(windows[4 * i + 1]), side = Double(windows[4 * i + 2])
+            return Box(centerX: x + side / 2, centerY: y + side / 2, width: side / 1.5, height: side / 1.5)
+        }
+        let crops = refiner.crops(try #require(t["images"]), owners: owners, boxes: boxes)
         expectClose(crops.byRows, t["crops.by_rows"], 1e-6, "refiner crops")
         let out = refiner(crops)
         expectClose(out.value, t["output"], 1e-5, "refiner output")
         let edges = try #require(t["edges"]).scalars, hasBox = try #require(t["has_box"]).scalars
         let samples = RefinerLoss.Samples(crops: crops, labels: try #require(t["labels"]).scalars.map { Int($0) },
-                                          edges: (0..<4).map { hasBox[$0] > 0 ? Array(edges[(4 * $0)..<(4 * $0 + 4)]) : nil })
+                                          moves: (0..<4).map { hasBox[$0] > 0 ? Array(edges[(4 * $0)..<(4 * $0 + 4)]) : nil })
         let loss = RefinerLoss(boxWeight: 2)(out, samples).loss
         expectClose(loss.value.reshaped([1]), t["loss"], 1e-5, "refiner loss")
         loss.backward()
@@ -93,8 +98,9 @@ import Testing
             for (b, c) in zip(t.boxes, t.classes) {
                 for _ in 0..<4 {
                     let w = s.crops.windows[k]
-                    if s.labels[k] == c, let e = s.edges[k] {
-                        // The target edges are the object's own box when that is the one overlapping most.
+                    if s.labels[k] == c, let moves = s.moves[k] {
+                        // The target moves take the crop's box to the object's own when that is the one overlapping most.
+                        let e = zip(BoxRefiner.edges(of: s.crops.boxes[k], in: w), moves).map { $0 + $1 }
                         let back = BoxRefiner.box(edges: e[...], in: w)
                         if t.boxes.allSatisfy({ $0 == b || $0.iou(back) < 0.99 }) { #expect(abs(back.x - b.x) < 1e-3 && abs(back.maxY - b.maxY) < 1e-3) }
                     } else {
@@ -105,7 +111,7 @@ import Testing
             }
             k += 2
         }
-        for (label, edges) in zip(s.labels, s.edges) { #expect((label == refiner.background) == (edges == nil)) }
+        for (label, moves) in zip(s.labels, s.moves) { #expect((label == refiner.background) == (moves == nil)) }
         #expect(s.labels.filter { $0 != refiner.background }.count >= 2 * objects, "most jittered crops should still show their object")
     }
 
@@ -118,9 +124,9 @@ import Testing
         var out = [Float](repeating: 0, count: 2 * 15)
         out[11...14] = [0.3, 0.3, 0.7, 0.7]
         out[15 + 10] = 2   // the second crop says background, strongly
-        let samples = RefinerLoss.Samples(crops: refiner.crops(Tensor(zeros: [1, 8, 8]), owners: [0, 0], windows: [Box(x: 0, y: 0, width: 4, height: 4),
-                                                                                                                  Box(x: 0, y: 0, width: 4, height: 4)]),
-                                          labels: [3, 10], edges: [[0.2, 0.4, 0.8, 0.6], nil])
+        let box = Box(x: 0, y: 0, width: 4, height: 4)
+        let samples = RefinerLoss.Samples(crops: refiner.crops(Tensor(zeros: [1, 8, 8]), owners: [0, 0], boxes: [box, box]),
+                                          labels: [3, 10], moves: [[0.2, 0.4, 0.8, 0.6], nil])
         let (value, correct) = loss(Variable(Tensor(shape: [2, 15], scalars: out)), samples)
         let ce1 = log(11.0), ce2 = -log(exp(2.0) / (exp(2.0) + 10))
         #expect(abs(Double(value.value.scalar) - (ce1 + ce2 + 2 * 0.4) / 2) < 1e-5)
@@ -134,7 +140,7 @@ import Testing
         print("  refiner gradients: worst relative error \(worst)")
     }
 
-    /// With its head's weights zeroed, the refiner's outputs are its bias: known classes and edges, so `refine`'s boxes,
+    /// With its head's weights zeroed, the refiner's outputs are its bias: known classes and moves, so `refine`'s boxes,
     /// classes and scores can be computed by hand.
     @Test func refineRescoresAndMovesBoxes() throws {
         let model = try LSTMDetector.make(Self.config, seed: 3)
@@ -142,7 +148,7 @@ import Testing
         refiner.head.weight.value = Tensor(zeros: refiner.head.weight.shape)
         var bias = [Float](repeating: 0, count: 15)
         bias[7] = 3; bias[2] = 2; bias[10] = 1                    // class 7 likeliest, then 2; background below both
-        bias[11...14] = [0.25, 0.25, 0.75, 0.75]                  // the middle half of the window
+        bias[11...14] = [0.25, 0, 0, 0.25]                         // left and bottom edges move a quarter of the window
         refiner.head.bias!.value = Tensor(shape: [15], scalars: bias)
         let found = [[ScoredBox(box: Box(x: 8, y: 8, width: 8, height: 4), classIndex: 1, score: 0.5)], []]
         let out = refiner.refine(Tensor(zeros: [2, 32, 32]), detections: found, postProcessing: PostProcessing())
@@ -150,9 +156,9 @@ import Testing
         #expect(out[1].isEmpty && out[0].count == 2)
         #expect(out[0].map(\.classIndex) == [7, 2])
         #expect(abs(out[0][0].score - 0.5 * exp(3.0) / z) < 1e-6 && abs(out[0][1].score - 0.5 * exp(2.0) / z) < 1e-6)
-        // Window: 12×12 around the box's centre (12, 10), so from (6, 4); its middle half is (9, 7) to (15, 13).
+        // Window: 12×12 around the box (8, 8)–(16, 12), so a quarter of it is 3 pixels: (11, 8)–(16, 15).
         let b = out[0][0].box
-        #expect(abs(b.x - 9) < 1e-5 && abs(b.y - 7) < 1e-5 && abs(b.width - 6) < 1e-5 && abs(b.height - 6) < 1e-5)
+        #expect(abs(b.x - 11) < 1e-5 && abs(b.y - 8) < 1e-5 && abs(b.width - 5) < 1e-5 && abs(b.height - 7) < 1e-5)
     }
 
     @Test func configNamesAndCheckpoints() throws {
@@ -187,7 +193,7 @@ import Testing
         let data = DetectorTests.canvases(8, seed: 7)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-refiner-train-\(getpid())").path
         var o = TrainingOptions()
-        o.epochs = 12
+        o.epochs = 20
         o.batchSize = 4
         o.learningRate = 1e-2
         o.warmupSteps = 2

@@ -2,8 +2,9 @@ import Foundation
 
 /// The detector's optional second stage, R-CNN's idea with LSTMs: each detection's neighbourhood, a square of `context`
 /// times the box's longer side resampled to `cropSize`² pixels, is read by two bidirectional LSTMs, one down its rows and
-/// one along its columns; from their final states a linear head gives the object's class (or background) and the box's
-/// four edges within the crop. The decoder sees a digit through 8-pixel cells; the crop shows it large and centred.
+/// one along its columns; from their final states a linear head gives the object's class (or background) and how far each
+/// of the box's four edges must move, in crop widths (R-CNN's box regression: no move keeps the detection's box). The
+/// decoder sees a digit through 8-pixel cells; the crop shows it large and centred.
 ///
 /// Parameter names follow a PyTorch module with `rows = nn.LSTM(S·C, hidden, bidirectional=True)`,
 /// `columns = nn.LSTM(S·C, hidden, bidirectional=True)` and `head = nn.Linear(4·hidden, classes + 5)`, under `refiner.`
@@ -37,8 +38,8 @@ public final class BoxRefiner: Module {
     public let channels: Int
     public let rows: LSTM
     public let columns: LSTM
-    /// Both LSTMs' final states of both directions → class logits (the classes, then background) and the box's edges
-    /// (left, top, right, bottom) as fractions of the crop's side.
+    /// Both LSTMs' final states of both directions → class logits (the classes, then background) and the moves of the
+    /// box's edges (left, top, right, bottom) as fractions of the crop's side.
     public let head: Linear
 
     public init(_ config: Config, classes: Int, channels: Int, generator: inout SeededGenerator) {
@@ -65,11 +66,12 @@ public final class BoxRefiner: Module {
     public struct Crops {
         public var byRows: Tensor
         public var byColumns: Tensor
-        /// The window each crop shows, in image pixels.
+        /// The box each crop is around, and the window it shows, in image pixels.
+        public var boxes: [Box]
         public var windows: [Box]
     }
 
-    /// Logits [N, classes + 1] beside the edges [N, 4]: one row of `classes + 5` per crop.
+    /// Logits [N, classes + 1] beside the edges' moves [N, 4]: one row of `classes + 5` per crop.
     public func callAsFunction(_ crops: Crops) -> Variable {
         let r = rows(Variable(crops.byRows)).h, c = columns(Variable(crops.byColumns)).h   // [2, N, hidden] each
         return head(concatLast([select(r, 0), select(r, 1), select(c, 0), select(c, 1)]))
@@ -81,10 +83,10 @@ public final class BoxRefiner: Module {
         return Box(centerX: box.centerX, centerY: box.centerY, width: side, height: side)
     }
 
-    /// Crops `windows` of images [N, H, W·C] (image `owners[i]` for window i), sampled bilinearly at the centres of a
-    /// cropSize² grid; what falls outside the image reads 0.
-    public func crops(_ images: Tensor, owners: [Int], windows: [Box]) -> Crops {
-        let S = config.cropSize, C = channels, H = images.shape[1], W = images.shape[2] / C, n = windows.count
+    /// Crops around `boxes` of images [N, H, W·C] (image `owners[i]` for box i): their windows sampled bilinearly at the
+    /// centres of a cropSize² grid; what falls outside the image reads 0.
+    public func crops(_ images: Tensor, owners: [Int], boxes: [Box]) -> Crops {
+        let windows = boxes.map(window), S = config.cropSize, C = channels, H = images.shape[1], W = images.shape[2] / C, n = windows.count
         var byRows = [Float](repeating: 0, count: S * n * S * C), byColumns = byRows
         images.scalars.withUnsafeBufferPointer { px in
             for (i, w) in windows.enumerated() {
@@ -108,7 +110,7 @@ public final class BoxRefiner: Module {
             }
         }
         return Crops(byRows: Tensor(shape: [S, n, S * C], scalars: byRows), byColumns: Tensor(shape: [S, n, S * C], scalars: byColumns),
-                     windows: windows)
+                     boxes: boxes, windows: windows)
     }
 
     /// The two source pixels either side of position `u` along an axis of `size` pixels (−1 where outside) and the
@@ -119,7 +121,7 @@ public final class BoxRefiner: Module {
         return (inside(lo), inside(lo + 1), f)
     }
 
-    /// A box's edges (left, top, right, bottom) as fractions of `window`'s side from its top-left corner: the refiner's target.
+    /// A box's edges (left, top, right, bottom) as fractions of `window`'s side from its top-left corner.
     public static func edges(of box: Box, in window: Box) -> [Float] {
         let s = window.width
         return [(box.x - window.x) / s, (box.y - window.y) / s, (box.maxX - window.x) / s, (box.maxY - window.y) / s].map { Float($0) }
@@ -133,7 +135,7 @@ public final class BoxRefiner: Module {
     }
 
     /// Re-estimates the detections of images [N, H, W·C], one list per image: each detection's box becomes the refined
-    /// one, and it is proposed for the refiner's two likeliest classes with score (detection score) × P(class) (the
+    /// one (its edges moved as the refiner says), and it is proposed for the refiner's two likeliest classes with score (detection score) × P(class) (the
     /// second keeps an object whose class the first guess got wrong). `postProcessing` then thresholds, merges, suppresses
     /// and truncates as it did the first stage's proposals.
     public func refine(_ images: Tensor, detections: [[ScoredBox]], postProcessing: PostProcessing) -> [[ScoredBox]] {
@@ -141,14 +143,15 @@ public final class BoxRefiner: Module {
         let found = detections.flatMap { $0 }
         guard !found.isEmpty else { return detections }
         let width = Double(images.shape[2] / channels), height = Double(images.shape[1])
-        let crops = crops(images, owners: owners, windows: found.map { window(for: $0.box) })
+        let crops = crops(images, owners: owners, boxes: found.map(\.box))
         let out = Autograd.withoutGradients { self(crops) }.value
         let D = classes + 5
         var refined = [[ScoredBox]](repeating: [], count: detections.count)
         for (i, d) in found.enumerated() {
             let row = out.scalars[(i * D)..<((i + 1) * D)]
             let probabilities = Tensor(shape: [1, classes + 1], scalars: Array(row.prefix(classes + 1))).softmaxRows().scalars
-            let box = Self.box(edges: row.suffix(4), in: crops.windows[i]).clipped(width: width, height: height)
+            let edges = zip(Self.edges(of: d.box, in: crops.windows[i]), row.suffix(4)).map { $0 + $1 }
+            let box = Self.box(edges: edges[...], in: crops.windows[i]).clipped(width: width, height: height)
             guard box.isFinite else { continue }
             let ranked = (0..<classes).sorted { probabilities[$0] > probabilities[$1] }
             for c in ranked.prefix(2) {

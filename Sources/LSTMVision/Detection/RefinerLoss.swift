@@ -3,8 +3,8 @@ import Foundation
 /// How `BoxRefiner` learns: from crops around the training objects' boxes, shifted and rescaled at random as the first
 /// stage's detections are, and around random boxes, each labelled with the object it overlaps most (IoU ≥
 /// `foregroundIoU`) or as background. The loss, one fused operation with its backward beside the forward, is
-///   ( Σ_crops CE(class logits, label) + λ·Σ_object crops Σ_edges |edge − target edge| ) / crops,
-/// the edges taken as fractions of the crop's side.
+///   ( Σ_crops CE(class logits, label) + λ·Σ_object crops Σ_edges |move − target move| ) / crops,
+/// where an edge's target move takes it from the crop's box to the object's, in fractions of the crop's side.
 public struct RefinerLoss: Sendable, Codable, Equatable {
     /// λ: the weight of the L1 edge term.
     public var boxWeight: Float
@@ -28,11 +28,12 @@ public struct RefinerLoss: Sendable, Codable, Equatable {
         self.foregroundIoU = foregroundIoU
     }
 
-    /// Training crops with their labels: a class index or `refiner.background`, and the target edges of object crops.
+    /// Training crops with their labels: a class index or `refiner.background`, and for object crops the target moves
+    /// of the four edges.
     public struct Samples {
         public var crops: BoxRefiner.Crops
         public var labels: [Int]
-        public var edges: [[Float]?]
+        public var moves: [[Float]?]
     }
 
     /// The training crops of a batch of images [N, H, W·C] with their ground truth.
@@ -54,26 +55,27 @@ public struct RefinerLoss: Sendable, Codable, Equatable {
                 owners.append(n)
             }
         }
-        let windows = boxes.map(refiner.window)
-        var labels: [Int] = [], edges: [[Float]?] = []
+        let crops = refiner.crops(images, owners: owners, boxes: boxes)
+        var labels: [Int] = [], moves: [[Float]?] = []
         for (i, b) in boxes.enumerated() {
             let t = targets[owners[i]]
             let best = t.boxes.indices.max { t.boxes[$0].iou(b) < t.boxes[$1].iou(b) }
             if let best, t.boxes[best].iou(b) >= foregroundIoU {
                 labels.append(t.classes[best])
-                edges.append(BoxRefiner.edges(of: t.boxes[best], in: windows[i]))
+                let w = crops.windows[i]
+                moves.append(zip(BoxRefiner.edges(of: t.boxes[best], in: w), BoxRefiner.edges(of: b, in: w)).map { $0 - $1 })
             } else {
                 labels.append(refiner.background)
-                edges.append(nil)
+                moves.append(nil)
             }
         }
-        return Samples(crops: refiner.crops(images, owners: owners, windows: windows), labels: labels, edges: edges)
+        return Samples(crops: crops, labels: labels, moves: moves)
     }
 
     /// The loss of the refiner's output [N, classes + 5] on `samples`, and how many crops got their label right.
     public func callAsFunction(_ output: Variable, _ samples: Samples) -> (loss: Variable, correct: Int) {
         let n = output.shape[0], D = output.shape[1], classes = D - 4
-        precondition(output.value.rank == 2 && n == samples.labels.count && n == samples.edges.count && D > 5,
+        precondition(output.value.rank == 2 && n == samples.labels.count && n == samples.moves.count && D > 5,
                      "RefinerLoss: output \(output.shape) for \(samples.labels.count) crops")
         let logits = Tensor(shape: [n, classes], scalars: (0..<n).flatMap { output.value.scalars[($0 * D)..<($0 * D + classes)] })
         let p = logits.softmaxRows().scalars
@@ -85,7 +87,7 @@ public struct RefinerLoss: Sendable, Codable, Equatable {
             loss -= log(max(Double(p[i * classes + label]), 1e-30))
             if (0..<classes).max(by: { p[i * classes + $0] < p[i * classes + $1] }) == label { correct += 1 }
             for c in 0..<classes { grad[row + c] = (p[i * classes + c] - (c == label ? 1 : 0)) * scale }
-            guard let target = samples.edges[i] else { continue }
+            guard let target = samples.moves[i] else { continue }
             for e in 0..<4 {
                 let d = output.value.scalars[row + classes + e] - target[e]
                 loss += Double(boxWeight * abs(d))
