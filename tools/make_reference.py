@@ -402,11 +402,11 @@ class Refiner(nn.Module):
 
     def __init__(self, size, channels, hidden, classes):
         super().__init__()
-        self.rows = nn.LSTM(size * channels, hidden, bidirectional=True)
-        self.columns = nn.LSTM(size * channels, hidden, bidirectional=True)
+        self.rows = nn.LSTM(size * (channels + 1), hidden, bidirectional=True)
+        self.columns = nn.LSTM(size * (channels + 1), hidden, bidirectional=True)
         self.head = nn.Linear(4 * hidden, classes + 5)
 
-    def forward(self, crops):  # crops [N, C, S, S]
+    def forward(self, crops):  # crops [N, C + 1, S, S]: the channels, then the box mask
         n, c, s, _ = crops.shape
         by_rows = crops.permute(2, 0, 3, 1).reshape(s, n, s * c)      # step y; features (x, channel)
         by_columns = crops.permute(3, 0, 2, 1).reshape(s, n, s * c)   # step x; features (y, channel)
@@ -415,44 +415,50 @@ class Refiner(nn.Module):
         return self.head(torch.cat([hr[0], hr[1], hc[0], hc[1]], 1)), by_rows
 
 
-def refiner_crops(images, owners, windows, size):
-    """Bilinear samples of square windows (x, y, side) at the centres of a size x size grid, zeros outside."""
+def refiner_crops(images, owners, boxes, size, context):
+    """Bilinear samples, zeros outside, of the square window `context` times each box's longer side around it, at the
+    centres of a size x size grid; beside them a mask channel, 1 where the point lies in the box."""
     n, c, h, w = images.shape
-    steps = (torch.arange(size, dtype=torch.float32) + 0.5) / size
-    grids = []
-    for x, y, side in windows:
-        u = x + steps * side - 0.5                     # pixel coordinates; pixel i's centre is at i
-        v = y + steps * side - 0.5
-        gx, gy = (2 * u + 1) / w - 1, (2 * v + 1) / h - 1  # grid_sample, align_corners=False
+    steps = (torch.arange(size, dtype=torch.float64) + 0.5) / size
+    grids, masks = [], []
+    for bx, by, bw, bh in boxes:
+        side = context * max(bw, bh)
+        x, y = bx + bw / 2 - side / 2, by + bh / 2 - side / 2
+        px, py = x + steps * side, y + steps * side      # the points; pixel i's centre is at i + 0.5
+        gx, gy = 2 * px / w - 1, 2 * py / h - 1          # grid_sample, align_corners=False
         grids.append(torch.stack([gx.expand(size, size), gy[:, None].expand(size, size)], -1))
-    return F.grid_sample(images[owners], torch.stack(grids), mode="bilinear", padding_mode="zeros", align_corners=False)
+        inside_x = (px >= bx) & (px <= bx + bw)
+        inside_y = (py >= by) & (py <= by + bh)
+        masks.append((inside_y[:, None] & inside_x[None, :]).float())
+    sampled = F.grid_sample(images[owners], torch.stack(grids).float(), mode="bilinear", padding_mode="zeros", align_corners=False)
+    return torch.cat([sampled, torch.stack(masks)[:, None]], 1)
 
 
 def make_refiner(out_dir):
     torch.manual_seed(801)
-    size, channels, hidden, classes, box_weight = 6, 3, 5, 3, 2.0
+    size, channels, hidden, classes, box_weight, context = 6, 3, 5, 3, 2.0, 1.5
     model = Refiner(size, channels, hidden, classes)
     images = torch.rand(2, channels, 10, 12)
     owners = [0, 1, 1, 0]
-    windows = [(1.0, 2.0, 6.0), (-2.5, 3.25, 9.0), (7.5, 6.0, 4.5), (0.0, 0.0, 12.0)]   # x, y, side
+    boxes = [(2.0, 3.4, 4.0, 3.0), (-0.5, 4.2, 3.0, 6.0), (8.2, 6.5, 3.0, 2.0), (2.0, 2.2, 8.0, 5.0)]   # x, y, w, h
     labels = torch.tensor([2, 3, 0, 1])              # 3 = background
-    edges = torch.tensor([[0.2, 0.1, 0.7, 0.9], [0, 0, 0, 0], [0.3, 0.25, 0.6, 0.8], [0.1, 0.4, 0.5, 0.6]])
+    moves = torch.tensor([[0.2, 0.1, -0.3, 0.05], [0, 0, 0, 0], [0.03, -0.25, 0.1, 0.2], [-0.1, 0.04, 0.05, -0.06]])
     has_box = labels < classes
-    crops = refiner_crops(images, owners, windows, size)
+    crops = refiner_crops(images, owners, boxes, size, context)
     out, by_rows = model(crops)
-    l1 = (out[:, classes + 1:] - edges).abs().sum(1)
+    l1 = (out[:, classes + 1:] - moves).abs().sum(1)
     loss = (F.cross_entropy(out[:, :classes + 1], labels, reduction="sum") + box_weight * l1[has_box].sum()) / len(owners)
     loss.backward()
     t = {"images": images.permute(0, 2, 3, 1).reshape(2, 10, 12 * channels),   # LSTMVision's [N, H, W*C]
          "owners": torch.tensor(owners, dtype=torch.float32),
-         "windows": torch.tensor([[x, y, s, s] for x, y, s in windows]),
-         "labels": labels.float(), "edges": edges, "has_box": has_box.float(),
+         "boxes": torch.tensor(boxes),
+         "labels": labels.float(), "moves": moves, "has_box": has_box.float(),
          "crops.by_rows": by_rows, "output": out, "loss": _scalar(loss)}
     for name, p in model.named_parameters():
         t[f"param.{name}"] = p
         t[f"grad.{name}"] = p.grad
     write(out_dir, "refiner.safetensors", t, {"crop_size": size, "channels": channels, "hidden": hidden, "classes": classes,
-                                              "box_weight": box_weight})
+                                              "box_weight": box_weight, "context": context})
 
 
 # --------------------------------------------------------------------------- main

@@ -19,24 +19,23 @@ import Testing
         var image = [Float](repeating: 0, count: 128)
         for n in 0..<2 { for y in 0..<8 { for x in 0..<8 { image[n * 64 + y * 8 + x] = Float(100 * n + 10 * y + x) } } }
         let images = Tensor(shape: [2, 8, 8], scalars: image)
-        // A window of exactly 6 pixels starting at (1, 2) in the second image: the crop is those pixels.
-        // (A box of 4×4 pixels: its window is 6×6 around it.)
+        // A 4×4 box at (2, 3) in the second image: its window is exactly the 6×6 pixels from (1, 2), and the crop is them;
+        // each point is followed by the mask, 1 on the box's 4×4 points.
         let aligned = refiner.crops(images, owners: [1], boxes: [Box(x: 2, y: 3, width: 4, height: 4)])
         #expect(aligned.windows == [Box(x: 1, y: 2, width: 6, height: 6)])
-        #expect(aligned.byRows.shape == [6, 1, 6])
+        #expect(aligned.byRows.shape == [6, 1, 12] && aligned.byColumns.shape == [6, 1, 12])
         for y in 0..<6 {
             for x in 0..<6 {
-                let expected = Float(100 + 10 * (y + 2) + x + 1)
-                #expect(aligned.byRows.scalars[y * 6 + x] == expected)
+                let expected = Float(100 + 10 * (y + 2) + x + 1), mask: Float = (1...4).contains(x) && (1...4).contains(y) ? 1 : 0
+                #expect(aligned.byRows.scalars[y * 12 + 2 * x] == expected && aligned.byRows.scalars[y * 12 + 2 * x + 1] == mask)
+                // Read by columns: the same crop transposed.
+                #expect(aligned.byColumns.scalars[x * 12 + 2 * y] == expected && aligned.byColumns.scalars[x * 12 + 2 * y + 1] == mask)
             }
         }
-        // Read by columns, the same crop transposed.
-        for y in 0..<6 { for x in 0..<6 { #expect(aligned.byColumns.scalars[x * 6 + y] == aligned.byRows.scalars[y * 6 + x]) } }
         // Half a pixel to the right: the mean of neighbours (the image is linear, so exact); past the edge, zeros come in.
         let shifted = refiner.crops(images, owners: [0], boxes: [Box(x: 3.5, y: 1, width: 4, height: 4)])
         #expect(shifted.byRows.scalars[0] == 2.5)
-        #expect(shifted.byRows.scalars[5] == 0.5 * 7)   // between x = 7 and the zero outside
-        // A window twice the size samples every other pixel pair's midpoint.
+        #expect(shifted.byRows.scalars[10] == 0.5 * 7)   // between x = 7 and the zero outside
         // A window twice the size starts between pixels: (0.5, 0.5) is the mean of pixels 0, 1, 10 and 11.
         let large = refiner.crops(images, owners: [0], boxes: [Box(x: 2, y: 2, width: 8, height: 8)])
         let corner: Float = (0 + 1 + 10 + 11) / 4
@@ -53,19 +52,15 @@ import Testing
         let refiner = BoxRefiner(BoxRefiner.Config(cropSize: 6, context: 1.5, hidden: 5), classes: 3, channels: 3, generator: &g)
         #expect(meta["crop_size"] == "6" && meta["hidden"] == "5" && meta["channels"] == "3" && meta["classes"] == "3")
         try refiner.loadStateDict(Dictionary(uniqueKeysWithValues: refiner.namedParameters.map { ($0.name, t["param." + $0.name]!) }))
-        let windows = try #require(t["windows"]).scalars, owners = try #require(t["owners"]).scalars.map { Int($0) }
-        // Boxes whose 1.5× windows are the fixture's.
-        let boxes = (0..<4).map { (i: Int) -> Box in
-            let x = Double(windows[4 * i]), y = Double(windows[4 * i + 1]), side = Double(windows[4 * i + 2])
-            return Box(centerX: x + side / 2, centerY: y + side / 2, width: side / 1.5, height: side / 1.5)
-        }
+        let b = try #require(t["boxes"]).scalars.map { Double($0) }, owners = try #require(t["owners"]).scalars.map { Int($0) }
+        let boxes = (0..<4).map { Box(x: b[4 * $0], y: b[4 * $0 + 1], width: b[4 * $0 + 2], height: b[4 * $0 + 3]) }
         let crops = refiner.crops(try #require(t["images"]), owners: owners, boxes: boxes)
         expectClose(crops.byRows, t["crops.by_rows"], 1e-6, "refiner crops")
         let out = refiner(crops)
         expectClose(out.value, t["output"], 1e-5, "refiner output")
-        let edges = try #require(t["edges"]).scalars, hasBox = try #require(t["has_box"]).scalars
+        let moves = try #require(t["moves"]).scalars, hasBox = try #require(t["has_box"]).scalars
         let samples = RefinerLoss.Samples(crops: crops, labels: try #require(t["labels"]).scalars.map { Int($0) },
-                                          moves: (0..<4).map { hasBox[$0] > 0 ? Array(edges[(4 * $0)..<(4 * $0 + 4)]) : nil })
+                                          moves: (0..<4).map { hasBox[$0] > 0 ? Array(moves[(4 * $0)..<(4 * $0 + 4)]) : nil })
         let loss = RefinerLoss(boxWeight: 2)(out, samples).loss
         expectClose(loss.value.reshaped([1]), t["loss"], 1e-5, "refiner loss")
         loss.backward()
@@ -92,7 +87,7 @@ import Testing
         let loss = RefinerLoss(jitteredPerObject: 4, randomPerImage: 2)
         let s = loss.samples(refiner, images: x, targets: targets, generator: &g)
         let objects = targets.reduce(0) { $0 + $1.boxes.count }
-        #expect(s.labels.count == 4 * objects + 6 && s.crops.byRows.shape == [6, 4 * objects + 6, 6])
+        #expect(s.labels.count == 4 * objects + 6 && s.crops.byRows.shape == [6, 4 * objects + 6, 12])
         var k = 0
         for t in targets {
             for (b, c) in zip(t.boxes, t.classes) {

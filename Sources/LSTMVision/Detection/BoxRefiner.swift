@@ -2,12 +2,13 @@ import Foundation
 
 /// The detector's optional second stage, R-CNN's idea with LSTMs: each detection's neighbourhood, a square of `context`
 /// times the box's longer side resampled to `cropSize`² pixels, is read by two bidirectional LSTMs, one down its rows and
-/// one along its columns; from their final states a linear head gives the object's class (or background) and how far each
+/// one along its columns, each point beside a mask that is 1 inside the detection's box (which of two overlapping digits is
+/// meant, and where the box's shorter sides are, which the square crop does not show); from their final states a linear head gives the object's class (or background) and how far each
 /// of the box's four edges must move, in crop widths (R-CNN's box regression: no move keeps the detection's box). The
 /// decoder sees a digit through 8-pixel cells; the crop shows it large and centred.
 ///
-/// Parameter names follow a PyTorch module with `rows = nn.LSTM(S·C, hidden, bidirectional=True)`,
-/// `columns = nn.LSTM(S·C, hidden, bidirectional=True)` and `head = nn.Linear(4·hidden, classes + 5)`, under `refiner.`
+/// Parameter names follow a PyTorch module with `rows = nn.LSTM(S·(C + 1), hidden, bidirectional=True)`,
+/// `columns = nn.LSTM(S·(C + 1), hidden, bidirectional=True)` and `head = nn.Linear(4·hidden, classes + 5)`, under `refiner.`
 /// in the detector.
 public final class BoxRefiner: Module {
     /// The refiner's settings, part of `DetectorConfig`.
@@ -46,7 +47,7 @@ public final class BoxRefiner: Module {
         self.config = config
         self.classes = classes
         self.channels = channels
-        let features = config.cropSize * channels
+        let features = config.cropSize * (channels + 1)
         rows = LSTM(inputSize: features, hiddenSize: config.hidden, bidirectional: true, batchFirst: false, generator: &generator)
         columns = LSTM(inputSize: features, hiddenSize: config.hidden, bidirectional: true, batchFirst: false, generator: &generator)
         head = Linear(4 * config.hidden, classes + 5, generator: &generator)
@@ -62,7 +63,8 @@ public final class BoxRefiner: Module {
     /// The index of the background class among the logits.
     public var background: Int { classes }
 
-    /// A batch of crops, each twice: read by rows and read by columns, time-major ([S, N, S·C] each).
+    /// A batch of crops, each twice: read by rows and read by columns, time-major ([S, N, S·(C + 1)] each: per point
+    /// the C channels, then the box mask).
     public struct Crops {
         public var byRows: Tensor
         public var byColumns: Tensor
@@ -84,32 +86,40 @@ public final class BoxRefiner: Module {
     }
 
     /// Crops around `boxes` of images [N, H, W·C] (image `owners[i]` for box i): their windows sampled bilinearly at the
-    /// centres of a cropSize² grid; what falls outside the image reads 0.
+    /// centres of a cropSize² grid (what falls outside the image reads 0), each point followed by 1 when it lies in the box.
     public func crops(_ images: Tensor, owners: [Int], boxes: [Box]) -> Crops {
         let windows = boxes.map(window), S = config.cropSize, C = channels, H = images.shape[1], W = images.shape[2] / C, n = windows.count
-        var byRows = [Float](repeating: 0, count: S * n * S * C), byColumns = byRows
+        let F = C + 1                                                                   // features per point
+        var byRows = [Float](repeating: 0, count: S * n * S * F), byColumns = byRows
         images.scalars.withUnsafeBufferPointer { px in
             for (i, w) in windows.enumerated() {
                 let image = px.baseAddress! + owners[i] * H * W * C
-                let scale = w.width / Double(S)
-                // Source pixel (x, y) holds the value at its centre (x + 0.5, y + 0.5), so point u sits at u − 0.5.
-                let taps = (0..<S).map { Self.taps(w.x + (Double($0) + 0.5) * scale - 0.5, size: W) }
+                let scale = w.width / Double(S), box = boxes[i]
+                // Point k of the grid lies at w.x + (k + 0.5)·scale; source pixel x holds the value at its centre x + 0.5,
+                // so in pixel indices the point is at that − 0.5.
+                let xs = (0..<S).map { w.x + (Double($0) + 0.5) * scale }
+                let taps = xs.map { Self.taps($0 - 0.5, size: W) }
                 for sy in 0..<S {
-                    let (y0, y1, fy) = Self.taps(w.y + (Double(sy) + 0.5) * scale - 0.5, size: H)
+                    let y = w.y + (Double(sy) + 0.5) * scale
+                    let (y0, y1, fy) = Self.taps(y - 0.5, size: H)
                     for sx in 0..<S {
                         let (x0, x1, fx) = taps[sx]
+                        let row = (sy * n + i) * S * F + sx * F, column = (sx * n + i) * S * F + sy * F   // step, crop, point
                         for ch in 0..<C {
                             func at(_ x: Int, _ y: Int) -> Float { x < 0 || y < 0 ? 0 : image[(y * W + x) * C + ch] }
                             let top = at(x0, y0) * (1 - fx) + at(x1, y0) * fx, bottom = at(x0, y1) * (1 - fx) + at(x1, y1) * fx
                             let v = top * (1 - fy) + bottom * fy
-                            byRows[(sy * n + i) * S * C + sx * C + ch] = v        // step sy, crop i, feature (sx, ch)
-                            byColumns[(sx * n + i) * S * C + sy * C + ch] = v     // step sx, crop i, feature (sy, ch)
+                            byRows[row + ch] = v
+                            byColumns[column + ch] = v
                         }
+                        let inside: Float = xs[sx] >= box.x && xs[sx] <= box.maxX && y >= box.y && y <= box.maxY ? 1 : 0
+                        byRows[row + C] = inside
+                        byColumns[column + C] = inside
                     }
                 }
             }
         }
-        return Crops(byRows: Tensor(shape: [S, n, S * C], scalars: byRows), byColumns: Tensor(shape: [S, n, S * C], scalars: byColumns),
+        return Crops(byRows: Tensor(shape: [S, n, S * F], scalars: byRows), byColumns: Tensor(shape: [S, n, S * F], scalars: byColumns),
                      boxes: boxes, windows: windows)
     }
 
