@@ -142,15 +142,15 @@ import Testing
         let refiner = try #require(model.refiner)
         refiner.head.weight.value = Tensor(zeros: refiner.head.weight.shape)
         var bias = [Float](repeating: 0, count: 15)
-        bias[7] = 3; bias[2] = 2; bias[10] = 1                    // class 7 likeliest, then 2; background below both
+        bias[7] = 3; bias[2] = 2; bias[5] = 1.5; bias[10] = 1     // classes 7, 2, 5 likeliest; background below them
         bias[11...14] = [0.25, 0, 0, 0.25]                         // left and bottom edges move a quarter of the window
         refiner.head.bias!.value = Tensor(shape: [15], scalars: bias)
         let found = [[ScoredBox(box: Box(x: 8, y: 8, width: 8, height: 4), classIndex: 1, score: 0.5)], []]
         let out = refiner.refine(Tensor(zeros: [2, 32, 32]), detections: found, postProcessing: PostProcessing())
-        let z = exp(3.0) + exp(2.0) + exp(1.0) + 8
-        #expect(out[1].isEmpty && out[0].count == 2)
-        #expect(out[0].map(\.classIndex) == [7, 2])
-        #expect(abs(out[0][0].score - 0.5 * exp(3.0) / z) < 1e-6 && abs(out[0][1].score - 0.5 * exp(2.0) / z) < 1e-6)
+        let z = exp(3.0) + exp(2.0) + exp(1.5) + exp(1.0) + 7
+        #expect(out[1].isEmpty && out[0].count == 3)
+        #expect(out[0].map(\.classIndex) == [7, 2, 5])
+        for (k, logit) in [3.0, 2.0, 1.5].enumerated() { #expect(abs(out[0][k].score - 0.5 * exp(logit) / z) < 1e-6) }
         // Window: 12×12 around the box (8, 8)–(16, 12), so a quarter of it is 3 pixels: (11, 8)–(16, 15).
         let b = out[0][0].box
         #expect(abs(b.x - 11) < 1e-5 && abs(b.y - 8) < 1e-5 && abs(b.width - 5) < 1e-5 && abs(b.height - 7) < 1e-5)

