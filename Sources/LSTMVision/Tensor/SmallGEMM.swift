@@ -119,16 +119,22 @@ public enum SmallGEMM {
             let r1 = min(m4, r0 + 32)
             var j = 0
             while j < n {
-                let wide = j + 64 <= n
+                let wide = j + 64 <= n, pair = j + 32 <= n
                 for q in 0..<(pieces.0 + pieces.1) {
                     let sliceTerms = slice(q), sliceBias = q == 0 ? bias : nil, add = accumulate || q > 0
                     var r = r0
                     while r < r1 {
-                        if wide { block4x4(r, j, sliceTerms, n, sliceBias, c, ldc, add) } else { block4x1(r, j, sliceTerms, n, sliceBias, c, ldc, add) }
+                        if wide {
+                            block4x4(r, j, sliceTerms, n, sliceBias, c, ldc, add)
+                        } else if pair {
+                            block4x1(r, j, pair: true, sliceTerms, n, sliceBias, c, ldc, add)
+                        } else {
+                            block4x1(r, j, pair: false, sliceTerms, n, sliceBias, c, ldc, add)
+                        }
                         r += 4
                     }
                 }
-                j += wide ? 64 : 16
+                j += wide ? 64 : pair ? 32 : 16
             }
             r0 = r1
         }
@@ -186,11 +192,14 @@ public enum SmallGEMM {
         store(c30, o3, accumulate); store(c31, o3 + 16, accumulate); store(c32, o3 + 32, accumulate); store(c33, o3 + 48, accumulate)
     }
 
-    /// Rows r..<r+4, columns j..<j+16.
+    /// Rows r..<r+4, columns j..<j+16, or with `pair` j..<j+32: eight accumulators then hide the FMA latency, which four
+    /// do not (a 32-column tail panel, as the 160-wide [x | h | 1] rows of the weight gradients end in, ran at half speed).
+    /// Called with a constant `pair`, each use compiles to its own loop.
     @inline(__always)
-    static func block4x1(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
+    static func block4x1(_ r: Int, _ j: Int, pair: Bool, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
         var c0 = start(bias, j), c1 = c0, c2 = c0, c3 = c0
+        var d0 = pair ? start(bias, j + 16) : V(), d1 = d0, d2 = d0, d3 = d0
         for s in 0..<2 {
             let t = term(terms, s)
             let a0 = t.a + r * t.rowStride, a1 = a0 + t.rowStride, a2 = a1 + t.rowStride, a3 = a2 + t.rowStride
@@ -198,13 +207,22 @@ public enum SmallGEMM {
             var bp = first
             for p in 0..<t.k {
                 let b0 = load(bp)
-                c0 = c0.addingProduct(V(repeating: a0[p * t.step]), b0); c1 = c1.addingProduct(V(repeating: a1[p * t.step]), b0)
-                c2 = c2.addingProduct(V(repeating: a2[p * t.step]), b0); c3 = c3.addingProduct(V(repeating: a3[p * t.step]), b0)
+                let v0 = V(repeating: a0[p * t.step]), v1 = V(repeating: a1[p * t.step])
+                let v2 = V(repeating: a2[p * t.step]), v3 = V(repeating: a3[p * t.step])
+                c0 = c0.addingProduct(v0, b0); c1 = c1.addingProduct(v1, b0); c2 = c2.addingProduct(v2, b0); c3 = c3.addingProduct(v3, b0)
+                if pair {
+                    let b1 = load(bp + 16)
+                    d0 = d0.addingProduct(v0, b1); d1 = d1.addingProduct(v1, b1); d2 = d2.addingProduct(v2, b1); d3 = d3.addingProduct(v3, b1)
+                }
                 bp += ldb
             }
         }
         let o0 = c + r * ldc + j
         store(c0, o0, accumulate); store(c1, o0 + ldc, accumulate); store(c2, o0 + 2 * ldc, accumulate); store(c3, o0 + 3 * ldc, accumulate)
+        if pair {
+            let o1 = o0 + 16
+            store(d0, o1, accumulate); store(d1, o1 + ldc, accumulate); store(d2, o1 + 2 * ldc, accumulate); store(d3, o1 + 3 * ldc, accumulate)
+        }
     }
 
     /// Row r, columns j..<j+128.
