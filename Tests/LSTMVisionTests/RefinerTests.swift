@@ -150,7 +150,7 @@ import Testing
         let z = exp(3.0) + exp(2.0) + exp(1.5) + exp(1.0) + 7
         #expect(out[1].isEmpty && out[0].count == 3)
         #expect(out[0].map(\.classIndex) == [7, 2, 5])
-        for (k, logit) in [3.0, 2.0, 1.5].enumerated() { #expect(abs(out[0][k].score - 0.5 * exp(logit) / z) < 1e-6) }
+        for (k, logit) in [3.0, 2.0, 1.5].enumerated() { #expect(abs(out[0][k].score - 0.5.squareRoot() * exp(logit) / z) < 1e-6) }
         // Window: 12×12 around the box (8, 8)–(16, 12), so a quarter of it is 3 pixels: (11, 8)–(16, 15).
         let b = out[0][0].box
         #expect(abs(b.x - 11) < 1e-5 && abs(b.y - 8) < 1e-5 && abs(b.width - 5) < 1e-5 && abs(b.height - 7) < 1e-5)

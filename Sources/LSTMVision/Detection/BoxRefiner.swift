@@ -148,11 +148,12 @@ public final class BoxRefiner: Module {
     public static let classesPerDetection = 3
 
     /// Re-estimates the detections of images [N, H, W·C], one list per image: each detection's box becomes the refined
-    /// one (its edges moved as the refiner says), and it is proposed for the refiner's `classesPerDetection` likeliest classes
-    /// with score (detection score) × P(class), so that an object whose class the first guess got wrong is still found, at a
-    /// lower score (on the synthetic digits three gave AP50 0.945 where one gave 0.919 and two 0.942). `postProcessing` then
-    /// thresholds, merges, suppresses
-    /// and truncates as it did the first stage's proposals.
+    /// one (its edges moved as the refiner says), and it is proposed for the refiner's `classesPerDetection` likeliest
+    /// classes with score √(detection score) × P(class), so that an object whose class the first guess got wrong is still
+    /// found, at a lower score. The detection score is P(object) × the decoder's class probability; its square root lets
+    /// the refiner's class, the better guess, count twice as much. (Chosen on synthetic canvases of another seed than the
+    /// test split's: AP50 0.951 against 0.949 with the plain product, 0.944 with two classes per detection.)
+    /// `postProcessing` then thresholds, merges, suppresses and truncates as it did the first stage's proposals.
     public func refine(_ images: Tensor, detections: [[ScoredBox]], postProcessing: PostProcessing) -> [[ScoredBox]] {
         let owners = detections.enumerated().flatMap { k, d in [Int](repeating: k, count: d.count) }
         let found = detections.flatMap { $0 }
@@ -170,7 +171,7 @@ public final class BoxRefiner: Module {
             guard box.isFinite else { continue }
             let ranked = (0..<classes).sorted { probabilities[$0] > probabilities[$1] }
             for c in ranked.prefix(Self.classesPerDetection) {
-                let score = d.score * Double(probabilities[c])
+                let score = d.score.squareRoot() * Double(probabilities[c])
                 if score >= postProcessing.scoreThreshold { refined[owners[i]].append(ScoredBox(box: box, classIndex: c, score: score)) }
             }
         }
