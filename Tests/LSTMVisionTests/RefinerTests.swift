@@ -148,8 +148,10 @@ import Testing
         let found = [[ScoredBox(box: Box(x: 8, y: 8, width: 8, height: 4), classIndex: 1, score: 0.5)], []]
         let out = refiner.refine(Tensor(zeros: [2, 32, 32]), detections: found, postProcessing: PostProcessing())
         let z = exp(3.0) + exp(2.0) + exp(1.5) + exp(1.0) + 7
-        #expect(out[1].isEmpty && out[0].count == 3)
-        #expect(out[0].map(\.classIndex) == [7, 2, 5])
+        // Every class is proposed (each P(class) ≥ 1/42, so every score passes the 0.001 threshold), best first.
+        #expect(out[1].isEmpty && out[0].count == 10)
+        #expect(out[0].prefix(3).map(\.classIndex) == [7, 2, 5])
+        #expect(abs(out[0][9].score - 0.5.squareRoot() / z) < 1e-6)
         for (k, logit) in [3.0, 2.0, 1.5].enumerated() { #expect(abs(out[0][k].score - 0.5.squareRoot() * exp(logit) / z) < 1e-6) }
         // Window: 12×12 around the box (8, 8)–(16, 12), so a quarter of it is 3 pixels: (11, 8)–(16, 15).
         let b = out[0][0].box
