@@ -23,10 +23,10 @@ struct DetectionOptions: ParsableArguments {
     var fineFeatures: Bool?
     @Flag(help: "Detection: add a second stage, a refiner that re-reads each detection's neighbourhood (its class and edges), trained beside the detector.")
     var refiner = false
-    @Option(help: "Detection: add a refiner to the trained detector in this file and train only the refiner (the rest stays as it is).")
+    @Option(help: "Detection: add a refiner to the trained detector in this file and train only the refiner (the rest, and the detector settings, come from the file).")
     var addRefinerTo: String?
     @Option(help: "Detection with a refiner: hidden size per direction of its two LSTMs (rows and columns).") var refinerHidden: Int = 128
-    @Option(help: "Detection with a refiner: weight λ of its L1 edge loss beside the class cross-entropy.") var refinerBoxWeight: Float = 10
+    @Option(help: "Detection with a refiner: weight λ of its L1 edge loss beside the class cross-entropy.") var refinerBoxWeight: Float = 2
     @Option(help: "Detection: weight λ of the L1 box loss.") var boxWeight: Float = 5
     @Option(help: "Detection: weight of the class cross-entropy.") var classWeight: Float = 3
     @Option(help: "Detection: weight of the GIoU box loss beside L1 (0: L1 alone, as the paper).") var iouWeight: Float = 2

@@ -18,7 +18,7 @@ public struct RefinerLoss: Sendable, Codable, Equatable {
     /// A crop shows the object it overlaps most when their IoU is at least this; otherwise background.
     public var foregroundIoU: Double
 
-    public init(boxWeight: Float = 10, jitteredPerObject: Int = 3, randomPerImage: Int = 1, shiftJitter: Double = 0.08,
+    public init(boxWeight: Float = 2, jitteredPerObject: Int = 3, randomPerImage: Int = 1, shiftJitter: Double = 0.08,
                 scaleJitter: Double = 0.1, foregroundIoU: Double = 0.4) {
         self.boxWeight = boxWeight
         self.jitteredPerObject = jitteredPerObject
