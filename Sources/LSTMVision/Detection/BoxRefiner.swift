@@ -158,16 +158,17 @@ public final class BoxRefiner: Module {
         let width = Double(images.shape[2] / channels), height = Double(images.shape[1])
         let crops = crops(images, owners: owners, boxes: found.map(\.box))
         let out = Autograd.withoutGradients { self(crops) }.value
-        let D = classes + 5
+        let D = classes + 5, L = classes + 1
+        let probabilities = Tensor(shape: [found.count, L], scalars: (0..<found.count).flatMap { out.scalars[($0 * D)..<($0 * D + L)] })
+            .softmaxRows().scalars                                                              // [detections, classes + 1]
         var refined = [[ScoredBox]](repeating: [], count: detections.count)
         for (i, d) in found.enumerated() {
-            let row = out.scalars[(i * D)..<((i + 1) * D)]
-            let probabilities = Tensor(shape: [1, classes + 1], scalars: Array(row.prefix(classes + 1))).softmaxRows().scalars
-            let edges = zip(Self.edges(of: d.box, in: crops.windows[i]), row.suffix(4)).map { $0 + $1 }
+            let moves = out.scalars[(i * D + L)..<((i + 1) * D)]
+            let edges = zip(Self.edges(of: d.box, in: crops.windows[i]), moves).map { $0 + $1 }
             let box = Self.box(edges: edges[...], in: crops.windows[i]).clipped(width: width, height: height)
             guard box.isFinite else { continue }
             for c in 0..<classes {
-                let score = d.score.squareRoot() * Double(probabilities[c])
+                let score = d.score.squareRoot() * Double(probabilities[i * L + c])
                 if score >= postProcessing.scoreThreshold { refined[owners[i]].append(ScoredBox(box: box, classIndex: c, score: score)) }
             }
         }
