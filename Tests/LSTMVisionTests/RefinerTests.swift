@@ -156,6 +156,14 @@ import Testing
         // Window: 12×12 around the box (8, 8)–(16, 12), so a quarter of it is 3 pixels: (11, 8)–(16, 15).
         let b = out[0][0].box
         #expect(abs(b.x - 11) < 1e-5 && abs(b.y - 8) < 1e-5 && abs(b.width - 5) < 1e-5 && abs(b.height - 7) < 1e-5)
+        // More detections than `cropsAtOnce` are refined in parts, to the same result: 300 copies per image merge into one per class.
+        let many = [[ScoredBox]](repeating: [ScoredBox](repeating: found[0][0], count: 300), count: 2)
+        let parts = refiner.refine(Tensor(zeros: [2, 32, 32]), detections: many, postProcessing: PostProcessing())
+        #expect(2 * 300 > BoxRefiner.cropsAtOnce && parts.count == 2)
+        for part in parts {
+            #expect(part.map(\.classIndex) == out[0].map(\.classIndex) && part.map(\.score) == out[0].map(\.score))
+            for (p, q) in zip(part, out[0]) { #expect(abs(p.box.x - q.box.x) + abs(p.box.maxY - q.box.maxY) < 1e-9) }   // a mean of equal boxes
+        }
     }
 
     @Test func configNamesAndCheckpoints() throws {

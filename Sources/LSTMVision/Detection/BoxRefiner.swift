@@ -28,7 +28,7 @@ public final class BoxRefiner: Module {
 
         /// Checks the sizes; the message says which is wrong.
         public func validate() throws {
-            guard (4...256).contains(cropSize) else { throw ModelError.invalidConfig("refiner crop size \(cropSize) must be in 4...256") }
+            guard (4...128).contains(cropSize) else { throw ModelError.invalidConfig("refiner crop size \(cropSize) must be in 4...128") }
             guard context >= 1, context <= 8 else { throw ModelError.invalidConfig("refiner context \(context) must be in 1...8") }
             guard (1...4096).contains(hidden) else { throw ModelError.invalidConfig("refiner hidden size \(hidden) must be in 1...4096") }
         }
@@ -144,6 +144,9 @@ public final class BoxRefiner: Module {
         return Box(x: x0, y: y0, width: max(0, window.x + Double(e[i + 2]) * s - x0), height: max(0, window.y + Double(e[i + 3]) * s - y0))
     }
 
+    /// The most crops `refine` makes at once: 512 crops of the largest size (128², RGB and mask, read twice) take 270 MB.
+    public static let cropsAtOnce = 512
+
     /// Re-estimates the detections of images [N, H, W·C], one list per image: each detection's box becomes the refined
     /// one (its edges moved as the refiner says), proposed for every class, as two-stage detectors do, with score
     /// √(detection score) × P(class): an object whose class the first guess got wrong is still found, at a lower score.
@@ -156,16 +159,22 @@ public final class BoxRefiner: Module {
         let found = detections.flatMap { $0 }
         guard !found.isEmpty else { return detections }
         let width = Double(images.shape[2] / channels), height = Double(images.shape[1])
-        let crops = crops(images, owners: owners, boxes: found.map(\.box))
-        let out = Autograd.withoutGradients { self(crops) }.value
+        // At most `cropsAtOnce` crops at a time, so that memory stays bounded however many detections there are.
+        var out: [Float] = [], windows: [Box] = []
+        for start in stride(from: 0, to: found.count, by: Self.cropsAtOnce) {
+            let end = min(found.count, start + Self.cropsAtOnce)
+            let crops = crops(images, owners: Array(owners[start..<end]), boxes: found[start..<end].map(\.box))
+            out += Autograd.withoutGradients { self(crops) }.value.scalars
+            windows += crops.windows
+        }
         let D = classes + 5, L = classes + 1
-        let probabilities = Tensor(shape: [found.count, L], scalars: (0..<found.count).flatMap { out.scalars[($0 * D)..<($0 * D + L)] })
+        let probabilities = Tensor(shape: [found.count, L], scalars: (0..<found.count).flatMap { out[($0 * D)..<($0 * D + L)] })
             .softmaxRows().scalars                                                              // [detections, classes + 1]
         var refined = [[ScoredBox]](repeating: [], count: detections.count)
         for (i, d) in found.enumerated() {
-            let moves = out.scalars[(i * D + L)..<((i + 1) * D)]
-            let edges = zip(Self.edges(of: d.box, in: crops.windows[i]), moves).map { $0 + $1 }
-            let box = Self.box(edges: edges[...], in: crops.windows[i]).clipped(width: width, height: height)
+            let moves = out[(i * D + L)..<((i + 1) * D)]
+            let edges = zip(Self.edges(of: d.box, in: windows[i]), moves).map { $0 + $1 }
+            let box = Self.box(edges: edges[...], in: windows[i]).clipped(width: width, height: height)
             guard box.isFinite else { continue }
             for c in 0..<classes {
                 let score = d.score.squareRoot() * Double(probabilities[i * L + c])
