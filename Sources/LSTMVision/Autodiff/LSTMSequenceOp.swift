@@ -253,10 +253,10 @@ func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward) -> (o
                 let chunk = max(1, min(T, SmallGEMM.sliceDepth / n))    // steps per weight-gradient product
                 let dgates = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n * H4)      // [chunk·n, 4H]
                 let inputs = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n * wide)    // packed [chunk·n, wide]
-                let row = UnsafeMutablePointer<Float>.allocate(capacity: wide)
-                defer { dgates.deallocate(); inputs.deallocate(); row.deallocate() }
-                row.initialize(repeating: 0, count: wide)
-                row[I + H] = 1
+                let ones = UnsafeMutablePointer<Float>.allocate(capacity: wide - I - H)         // the row's tail: 1, then padding
+                defer { dgates.deallocate(); inputs.deallocate(); ones.deallocate() }
+                ones.initialize(repeating: 0, count: wide - I - H)
+                ones[0] = 1
                 for s in 0..<T {
                     let t = reverse ? s : T - 1 - s
                     let prev = reverse ? t + 1 : t
@@ -287,11 +287,13 @@ func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward) -> (o
                                       beta: 0, c: out, ldc: I, threads: 1)
                         }
                     }
-                    // This step's rows of [x_t | h_{t−1} | 1], then at the chunk's end its weight-gradient product.
+                    // This step's rows of [x_t | h_{t−1} | 1], packed piece by piece, then at the chunk's end its
+                    // weight-gradient product.
                     for i in 0..<n {
-                        row.update(from: xb + (t * N + lo + i) * I, count: I)
-                        (row + I).update(from: hb + prev * step + (lo + i) * H, count: H)
-                        SmallGEMM.packRow(row, n: wide, into: inputs, row: slot * n + i, depth: depth)
+                        let r = slot * n + i
+                        SmallGEMM.packColumns(xb + (t * N + lo + i) * I, count: I, at: 0, n: wide, into: inputs, row: r, depth: depth)
+                        SmallGEMM.packColumns(hb + prev * step + (lo + i) * H, count: H, at: I, n: wide, into: inputs, row: r, depth: depth)
+                        SmallGEMM.packColumns(ones, count: wide - I - H, at: I + H, n: wide, into: inputs, row: r, depth: depth)
                     }
                     if (slot + 1) * n == depth {
                         SmallGEMM.multiply(m: H4, n: wide, .init(transposed: dgates, lda: H4, b: inputs, k: depth),

@@ -32,8 +32,8 @@ public enum DetectorFile {
         // The 3×3 convolutions', the ReNet sweeps' and the refiner's recurrent (4 LSTM directions of 4h×h each) and the
         // decoder's recurrent weights alone hold this many values.
         let conv = zip([config.channels] + config.convWidths, config.convWidths).reduce(0) { $0 + 9 * $1.0 * $1.1 }
-        let renet = (config.renetWidths + (config.refiner.map { [$0.hidden] } ?? [])).reduce(0) { $0 + 16 * $1 * $1 }
-        try checkWeightClaim(needed: conv + renet + 4 * config.hidden * config.hidden, stored: tensors.values.reduce(0) { $0 + $1.count },
+        let recurrent = (config.renetWidths + (config.refiner.map { [$0.hidden] } ?? [])).reduce(0) { $0 + 16 * $1 * $1 }
+        try checkWeightClaim(needed: conv + recurrent + 4 * config.hidden * config.hidden, stored: tensors.values.reduce(0) { $0 + $1.count },
                              settings: "\(config.encoderDescription), hidden \(config.hidden)", source: source)
         return config
     }

@@ -43,7 +43,7 @@ public final class LSTMDetector: Module {
             inChannels = width
         }
         self.convolutions = convolutions
-        var features = config.stride * config.stride * config.channels + (config.encoder == .renet ? 0 : inChannels)
+        var features = config.stride * config.stride * config.channels + (config.encoder.hasConvolutions ? inChannels : 0)
         sweeps = config.renetWidths.map { width in
             defer { features = 2 * width }
             return ReNetLayer(inputSize: features, hiddenSize: width, generator: &generator)

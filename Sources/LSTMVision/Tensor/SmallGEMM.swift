@@ -31,20 +31,23 @@ public enum SmallGEMM {
         var out = uninitializedFloats(k * n)   // every element written below
         b.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                for p in 0..<k { packRow(src.baseAddress! + p * n, n: n, into: dst.baseAddress!, row: p, depth: k) }
+                for p in 0..<k { packColumns(src.baseAddress! + p * n, count: n, at: 0, n: n, into: dst.baseAddress!, row: p, depth: k) }
             }
         }
         return out
     }
 
-    /// Writes `row` (n values) as row p of a packed B [depth×n] (the layout `pack` makes).
+    /// Writes `count` values as columns j..<j+count of row p of a packed B [depth×n] (the layout `pack` makes), so that
+    /// a row made of pieces (as [x_t | h_{t−1} | 1]) is packed without being assembled first.
     @inline(__always)
-    public static func packRow(_ row: UnsafePointer<Float>, n: Int, into b: UnsafeMutablePointer<Float>, row p: Int, depth: Int) {
-        var j0 = 0
-        while j0 < n {
-            let w = min(panelWidth, n - j0)
-            (b + j0 * depth + p * w).update(from: row + j0, count: w)
-            j0 += w
+    public static func packColumns(_ values: UnsafePointer<Float>, count: Int, at j: Int, n: Int, into b: UnsafeMutablePointer<Float>,
+                                   row p: Int, depth: Int) {
+        var done = 0
+        while done < count {
+            let column = j + done, j0 = column - column % panelWidth, w = min(panelWidth, n - j0)
+            let run = min(count - done, j0 + w - column)                      // to the end of this column's panel
+            (b + j0 * depth + p * w + (column - j0)).update(from: values + done, count: run)
+            done += run
         }
     }
 
