@@ -36,6 +36,32 @@ import Testing
         for (pname, p) in lstm.namedParameters { expectClose(p.grad!, t["grad.param.\(pname)"], 1e-4, "grad \(pname)") }
     }
 
+    /// `finalStates` (no outputs built) gives PyTorch's h_n and c_n, and the same values and gradients, bit for bit,
+    /// as `callAsFunction` when only the final states enter the loss.
+    @Test(arguments: ["lstm_1layer", "lstm_2layer_bi", "lstm_odd", "lstm_3layer"])
+    func finalStatesWithoutOutputs(_ name: String) throws {
+        let (t, meta) = try fixture("\(name).safetensors")
+        var g = SeededGenerator(seed: 0)
+        let lstm = LSTM(inputSize: Int(meta["input_size"]!)!, hiddenSize: Int(meta["hidden_size"]!)!,
+                        numLayers: Int(meta["num_layers"]!)!, bidirectional: meta["bidirectional"] == "true", generator: &g)
+        try lstm.loadStateDict(Dictionary(uniqueKeysWithValues: t.filter { $0.key.hasPrefix("param.") }.map { (String($0.key.dropFirst(6)), $0.value) }))
+        var runs: [(h: Tensor, c: Tensor, grads: [Tensor])] = []
+        for final in [false, true] {
+            lstm.zeroGrad()
+            let x = Variable(try #require(t["input"]), requiresGrad: true)
+            let (h, c) = final ? lstm.finalStates(x) : { let r = lstm(x); return (r.h, r.c) }()
+            if meta["has_initial_state"] != "true" {
+                expectClose(h.value, t["h_n"], 1e-5, "h_n")
+                expectClose(c.value, t["c_n"], 1e-5, "c_n")
+            }
+            ((h * Variable(t["loss_weight.h_n"]!)).sum() + (c * Variable(t["loss_weight.c_n"]!)).sum()).backward()
+            runs.append((h.value, c.value, [x.grad!] + lstm.namedParameters.map { $0.variable.grad! }))
+        }
+        #expect(runs[0].h.scalars == runs[1].h.scalars && runs[0].c.scalars == runs[1].c.scalars)
+        #expect(zip(runs[0].grads, runs[1].grads).allSatisfy { $0.scalars == $1.scalars }, "\(name): gradients differ")
+        #expect(runs[1].grads[0].scalars.contains { $0 != 0 })
+    }
+
     @Test(arguments: ["linear_ce", "linear_ce_smooth"])
     func linearCrossEntropy(_ name: String) throws {
         print("\(name):")

@@ -26,6 +26,11 @@ public struct LSTMDirection {
 /// `lstmSequence` for several directions over the same input (a bidirectional layer). When the batch is
 /// too small to split by rows, the directions' forward passes run concurrently, one per thread.
 public func lstmSequences(_ x: Variable, _ directions: [LSTMDirection]) -> [(output: Variable, h: Variable, c: Variable)] {
+    lstmSequences(x, directions, outputs: true).map { ($0.output!, $0.h, $0.c) }
+}
+
+/// `lstmSequences`, without the outputs when `outputs` is false (only the final states are wanted).
+func lstmSequences(_ x: Variable, _ directions: [LSTMDirection], outputs: Bool) -> [(output: Variable?, h: Variable, c: Variable)] {
     precondition(x.value.rank == 3, "LSTM: input must be time-major [steps, batch, features], got \(x.shape)")
     let N = x.shape[1]
     let concurrent = directions.count > 1 && Parallel.rowBlocks(N) <= 1 && Parallel.threads > 1
@@ -42,7 +47,7 @@ public func lstmSequences(_ x: Variable, _ directions: [LSTMDirection]) -> [(out
     } else {
         for d in directions.indices { states[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], threads: Parallel.threads) }
     }
-    return zip(directions, states).map { lstmBackwardNode(x, $0, $1!) }
+    return zip(directions, states).map { lstmBackwardNode(x, $0, $1!, outputs: outputs) }
 }
 
 /// The forward pass of one direction: the outputs, and (when `keepForBackward`) the activations the
@@ -72,10 +77,11 @@ struct LSTMForward {
         // Fast path: each step's gates in one SmallGEMM call, b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, reading the
         // transposed weights (packed once per weight update) in place; each gate block is written once
         // and used while it is in cache. All steps' input projections are one GEMM up front instead when
-        // there are fewer than 8 rows per thread (reading W_ih every step costs more than it saves) or when
-        // the step's panel of weights, (I + H) × 64, would not fit in L1 (a wide input, as a bidirectional
-        // layer's 2H); that GEMM is SmallGEMM's for the few rows of small batches, else OpenBLAS's. With
-        // more than 128 rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
+        // there are fewer than 8 rows per thread (reading W_ih every step costs more than it saves): SmallGEMM's
+        // for the few rows of small batches, OpenBLAS's when SmallGEMM does not pay. A wide input (a bidirectional
+        // layer's 2H) is fused as well: SmallGEMM cuts the deep product into slices whose panels fit in L1
+        // (measured: 2×128-bi inference 1.05–1.09× faster than with its input product up front through OpenBLAS).
+        // With more than 128 rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
         let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N, threads: threads)
         if !keep && N == 1 && threads >= 2 && H % 32 == 0 && fast && Lockstep.available {
             (gates, tanhC) = ([], [])
@@ -83,7 +89,7 @@ struct LSTMForward {
             return
         }
         let rowsPerThread = N / Parallel.rowBlocks(N, threads: threads)
-        let fuseInput = fast && rowsPerThread >= 8 && SmallGEMM.panelFitsL1(k: I + H)
+        let fuseInput = fast && rowsPerThread >= 8
         let smallUpFront = fast && rowsPerThread < 8
         let allGates = keep || !fuseInput   // else each thread's step gates go to a scratch block
         var gates = uninitializedFloats(allGates ? T * N * H4 : 0)   // every element written by the gate products below
@@ -204,22 +210,23 @@ struct LSTMForward {
     }
 }
 
-/// Wraps a direction's forward pass as one autograd node with its backpropagation through time.
-func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward) -> (output: Variable, h: Variable, c: Variable) {
+/// Wraps a direction's forward pass as one autograd node with its backpropagation through time; the outputs are
+/// left out (nil) unless `outputs`.
+func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, outputs: Bool) -> (output: Variable?, h: Variable, c: Variable) {
     let (h0, c0, weightIH, weightHH, biasIH, biasHH, reverse) = (d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH, d.reverse)
     let (T, N, I, H, H4, step) = (f.T, f.N, f.I, f.H, 4 * f.H, f.N * f.H)
     let (gates, hs, cs, tanhC) = (f.gates, f.hs, f.cs, f.tanhC)
     let outStart = reverse ? 0 : step
-    let output = Tensor(shape: [T, N, H], scalars: Array(hs[outStart..<(outStart + T * step)]))
+    let output = outputs ? Tensor(shape: [T, N, H], scalars: Array(hs[outStart..<(outStart + T * step)])) : nil
     let lastBlock = reverse ? 0 : T
     let hT = Tensor(shape: [N, H], scalars: Array(hs[(lastBlock * step)..<((lastBlock + 1) * step)]))
     let cT = Tensor(shape: [N, H], scalars: Array(cs[(lastBlock * step)..<((lastBlock + 1) * step)]))
 
     let inputs = [x, h0, c0, weightIH, weightHH, biasIH, biasHH]
-    let outs = Autograd.results([output, hT, cT], inputs: inputs) { grads in
-        var dh = grads[1]?.scalars ?? [Float](repeating: 0, count: step)
-        var dc = grads[2]?.scalars ?? [Float](repeating: 0, count: step)
-        let dy = grads[0]?.scalars
+    let outs = Autograd.results([output, hT, cT].compactMap { $0 }, inputs: inputs) { grads in
+        let (dy, dhT, dcT) = outputs ? (grads[0]?.scalars, grads[1], grads[2]) : (nil, grads[0], grads[1])
+        var dh = dhT?.scalars ?? [Float](repeating: 0, count: step)
+        var dc = dcT?.scalars ?? [Float](repeating: 0, count: step)
         var dx = uninitializedFloats(x.needsGrad ? T * N * I : 0)   // every step writes its rows
         // The weight gradients accumulate inside the time loop, per block of rows, as one product
         // [dW_ih | dW_hh | db] += dgatesᵀ · [x_t | h_{t−1} | 1] over chunks of steps of about 128 rows (a slice of
@@ -315,5 +322,5 @@ func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward) -> (o
                 Tensor(shape: [N, H], scalars: dh), Tensor(shape: [N, H], scalars: dc),
                 Tensor(shape: [H4, I], scalars: dwih), Tensor(shape: [H4, H], scalars: dwhh), dbias, dbias]
     }
-    return (outs[0], outs[1], outs[2])
+    return outputs ? (outs[0], outs[1], outs[2]) : (nil, outs[0], outs[1])
 }

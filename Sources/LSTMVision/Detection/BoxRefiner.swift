@@ -75,7 +75,7 @@ public final class BoxRefiner: Module {
 
     /// Logits [N, classes + 1] beside the edges' moves [N, 4]: one row of `classes + 5` per crop.
     public func callAsFunction(_ crops: Crops) -> Variable {
-        let r = rows(Variable(crops.byRows)).h, c = columns(Variable(crops.byColumns)).h   // [2, N, hidden] each
+        let r = rows.finalStates(Variable(crops.byRows)).h, c = columns.finalStates(Variable(crops.byColumns)).h   // [2, N, hidden] each
         return head(concatLast([select(r, 0), select(r, 1), select(c, 0), select(c, 1)]))
     }
 

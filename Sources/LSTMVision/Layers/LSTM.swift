@@ -66,6 +66,19 @@ public final class LSTM: Module {
     /// the final states h, c, each [layers·directions, batch, hidden].
     public func callAsFunction(_ x: Variable, initialState: (h: Variable, c: Variable)? = nil)
         -> (output: Variable, h: Variable, c: Variable) {
+        let r = run(x, initialState: initialState, outputs: true)
+        return (r.output!, r.h, r.c)
+    }
+
+    /// The final states h, c as `callAsFunction` returns them, without the last layer's outputs: a model that reads
+    /// only h_T (a classifier, the refiner) does not copy and transpose every step's output.
+    public func finalStates(_ x: Variable, initialState: (h: Variable, c: Variable)? = nil) -> (h: Variable, c: Variable) {
+        let r = run(x, initialState: initialState, outputs: false)
+        return (r.h, r.c)
+    }
+
+    private func run(_ x: Variable, initialState: (h: Variable, c: Variable)?, outputs: Bool)
+        -> (output: Variable?, h: Variable, c: Variable) {
         precondition(x.value.rank == 3, "LSTM: input must be rank 3 ([batch, steps, features] when batch-first), got \(x.shape)")
         let featureAxis = 2
         precondition(x.shape[featureAxis] == inputSize, "LSTM: input has \(x.shape[featureAxis]) features, the layer expects \(inputSize)")
@@ -85,10 +98,12 @@ public final class LSTM: Module {
                                      weightIH: cell.weightIH, weightHH: cell.weightHH, biasIH: cell.biasIH, biasHH: cell.biasHH,
                                      reverse: d == 1)
             }
-            let results = lstmSequences(seq, dirs)
+            let last = layer == numLayers - 1
+            let results = lstmSequences(seq, dirs, outputs: outputs || !last)
             hs += results.map(\.h); cs += results.map(\.c)
-            seq = concatLast(results.map(\.output))
-            if layer < numLayers - 1 {
+            if last && !outputs { return (nil, stack(hs), stack(cs)) }
+            seq = concatLast(results.map { $0.output! })
+            if !last {
                 seq = LSTMVision.dropout(seq, probability: dropout, training: training, generator: &dropoutGenerator)
             }
         }

@@ -24,7 +24,7 @@ public final class SequenceClassifier: Classifier {
         precondition(images.shape == [images.shape[0], c.height, c.width * c.channels],
                      "\(c.kind) LSTM: images must be [batch, \(c.height), \(c.width * c.channels)], got \(images.shape)")
         let seq = c.kind == .row ? images : patchSequence(images, height: c.height, width: c.width, channels: c.channels, patch: c.patch)
-        let (_, h, _) = lstm(seq)
+        let h = lstm.finalStates(seq).h
         return fc(finalFeatures(h, bidirectional: c.bidirectional))
     }
 }

@@ -11,13 +11,6 @@ public enum SmallGEMM {
     /// Columns per panel of a packed B.
     public static let panelWidth = 64
 
-    /// The L1 data cache of the machines this was tuned on (Xeon: 48 KB per core).
-    public static let l1Bytes = 48 * 1024
-
-    /// True when a panel of B with `k` rows fits in L1 (k ≤ 192): then the blocks of rows that share it read it
-    /// from L1; a deeper panel streams from L2 again for every block of 4 rows.
-    public static func panelFitsL1(k: Int) -> Bool { k * panelWidth * MemoryLayout<Float>.size <= l1Bytes }
-
     /// B [k×n] in the kernel's layout: column panels of 64 (the last one n mod 64 wide), each panel's k rows
     /// contiguous. A panel is what one block of rows reads k times over; contiguous, it spreads over all of L1's
     /// sets, where with B's own row stride (2 KB for n = 512) it fell into a few of them and was evicted while in use.
