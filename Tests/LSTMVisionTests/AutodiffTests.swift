@@ -64,9 +64,9 @@ import Testing
 
     /// Every way the LSTM forward can compute its gates, in training and in inference, against a plain scalar
     /// loop: inputs projected up front by SmallGEMM (few rows per thread), fused into each step's product (16 rows
-    /// per thread on 2 threads), projected up front by OpenBLAS with SmallGEMM steps (an input too wide for the
-    /// fused panel), OpenBLAS throughout (a width SmallGEMM does not take), and for one sequence in inference the
-    /// two threads in lockstep (1×7×32). Each also runs reversed, on the inputs in reverse order.
+    /// per thread on 2 threads), the same with an input wide enough that SmallGEMM cuts the fused product into
+    /// slices (200 + 16), OpenBLAS throughout (a width SmallGEMM does not take), and for one sequence in inference
+    /// the two threads in lockstep (1×7×32). Each also runs reversed, on the inputs in reverse order.
     @Test(arguments: [(2, 5, 16), (32, 12, 16), (32, 200, 16), (32, 5, 6), (1, 7, 32)])
     func lstmForwardPathsMatchScalarLoop(_ n: Int, _ inputs: Int, _ hidden: Int) {
         let (T, N, I, H) = (3, n, inputs, hidden)
@@ -113,6 +113,42 @@ import Testing
                              back.h.value.maxAbsDifference(Tensor(shape: [N, H], scalars: h)), back.c.value.maxAbsDifference(Tensor(shape: [N, H], scalars: c))].max()!
             #expect(worstBack < 2e-5, "reversed N=\(N) I=\(I) H=\(H) training \(training): \(worstBack)")
         }
+    }
+
+    /// The batch-1 lockstep forward (two threads, half of the units each) gives the single-thread path's states, and
+    /// parallel regions nested in a lockstep (which fall back to other threads) finish with the right results.
+    @Test func lockstepForwardAndNestedParallelRegions() throws {
+        let (T, I, H) = (5, 9, 32)
+        let d = LSTMDirection(h0: Variable(randomTensor([1, H], seed: 50)), c0: Variable(randomTensor([1, H], seed: 51)),
+                              weightIH: Variable(randomTensor([4 * H, I], seed: 52, scale: 0.3)),
+                              weightHH: Variable(randomTensor([4 * H, H], seed: 53, scale: 0.3)),
+                              biasIH: Variable(randomTensor([4 * H], seed: 54)), biasHH: Variable(randomTensor([4 * H], seed: 55)),
+                              reverse: false)
+        let x = randomTensor([T, 1, I], seed: 56)
+        let single = LSTMForward(x, d, keepForBackward: false, threads: 1)
+        // Other tests may hold the lockstep for a moment: try until this one runs.
+        var both: (hs: [Float], cs: [Float])?
+        for _ in 0..<10_000 where both == nil { both = LSTMForward.lockstep(x, d); if both == nil { usleep(1000) } }
+        let (hs, cs) = try #require(both)
+        let worst = zip(hs + cs, single.hs + single.cs).map { abs($0 - $1) }.max()!
+        print("  lockstep against one thread: largest difference \(worst)")
+        #expect(worst < 1e-6)
+        // Each part of a two-part region starts two-part regions and a batch-1 forward of its own.
+        var sums = [Float](repeating: 0, count: 2), states = [[Float]](repeating: [], count: 2)
+        sums.withUnsafeMutableBufferPointer { sp in states.withUnsafeMutableBufferPointer { st in
+            nonisolated(unsafe) let (sp, st) = (sp, st)
+            Parallel.forIndexedParts(2, parts: 2) { p, _ in
+                var inner = [Float](repeating: 0, count: 1000)
+                inner.withUnsafeMutableBufferPointer { ip in
+                    nonisolated(unsafe) let ip = ip
+                    Parallel.forParts(1000, parts: 2) { r in for i in r { ip[i] = Float(i + p) } }
+                }
+                sp[p] = inner.reduce(0, +)
+                st[p] = LSTMForward(x, d, keepForBackward: false, threads: 2).hs
+            }
+        } }
+        #expect(sums == [499_500, 500_500])
+        #expect(states.allSatisfy { zip($0, single.hs).allSatisfy { abs($0 - $1) < 1e-6 } })
     }
 
     @Test func gradientsAccumulateAcrossUses() {

@@ -24,8 +24,8 @@ public struct LSTMDirection {
 }
 
 /// `lstmSequence` for several directions over the same input (a bidirectional layer). When the batch is
-/// too small to split by rows, the directions' forward passes run concurrently, one per thread (measured at
-/// batch 1, 2×128-bi inference: 1.15–1.3× faster in `Lockstep` than on dispatch workers).
+/// too small to split by rows, the directions' forward passes run concurrently, one per thread (two of them in
+/// `Lockstep`, through `Parallel`: at batch 1, 2×128-bi inference ran 1.15–1.3× faster than on dispatch workers).
 public func lstmSequences(_ x: Variable, _ directions: [LSTMDirection]) -> [(output: Variable, h: Variable, c: Variable)] {
     lstmSequences(x, directions, outputs: true).map { ($0.output!, $0.h, $0.c) }
 }
@@ -41,14 +41,8 @@ func lstmSequences(_ x: Variable, _ directions: [LSTMDirection], outputs: Bool) 
     if concurrent {
         states.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let out = out
-            if directions.count == 2 && Lockstep.available {
-                // Two directions on the two threads of a `Lockstep`: its helper is already running, where waking a
-                // dispatch worker for each layer costs tens of microseconds (a batch-1 sequence takes a few hundred).
-                Lockstep.run { d in out[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], threads: 1) }
-            } else {
-                Parallel.forParts(directions.count, parts: min(Parallel.threads, directions.count)) { r in
-                    for d in r { out[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], threads: 1) }
-                }
+            Parallel.forParts(directions.count, parts: min(Parallel.threads, directions.count)) { r in
+                for d in r { out[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], threads: 1) }
             }
         }
     } else {
@@ -90,9 +84,8 @@ struct LSTMForward {
         // (measured: 2×128-bi inference 1.05–1.09× faster than with its input product up front through OpenBLAS).
         // With more than 128 rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
         let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N, threads: threads)
-        if !keep && N == 1 && threads >= 2 && H % 32 == 0 && fast && Lockstep.available {
-            (gates, tanhC) = ([], [])
-            (hs, cs) = LSTMForward.lockstep(xv, d)
+        if !keep && N == 1 && threads >= 2 && H % 32 == 0 && fast && Lockstep.available, let (hs, cs) = LSTMForward.lockstep(xv, d) {
+            (gates, tanhC, self.hs, self.cs) = ([], [], hs, cs)
             return
         }
         let rowsPerThread = N / Parallel.rowBlocks(N, threads: threads)
@@ -166,8 +159,9 @@ struct LSTMForward {
     /// Inference on one sequence with two threads in `Lockstep`: each takes half of the hidden units, computes the
     /// four gates of its units (b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, from weights packed per half) and their cell update,
     /// and the two meet after every step, when h_t is whole. Each core then reads half of the weights from its own
-    /// L2, where one core alone was bound by reading all of W_hhᵀ (256 KB for H = 128) every step. Returns hs, cs.
-    static func lockstep(_ xv: Tensor, _ d: LSTMDirection) -> (hs: [Float], cs: [Float]) {
+    /// L2, where one core alone was bound by reading all of W_hhᵀ (256 KB for H = 128) every step. Returns hs, cs, or
+    /// nil when another lockstep is running (then the caller runs the sequence on one thread).
+    static func lockstep(_ xv: Tensor, _ d: LSTMDirection) -> (hs: [Float], cs: [Float])? {
         let T = xv.shape[0], I = xv.shape[2], H = d.weightHH.shape[1], half = H / 2
         var hs = uninitializedFloats((T + 1) * H), cs = uninitializedFloats((T + 1) * H)   // blocks as in `init`
         let initialBlock = d.reverse ? T : 0
@@ -188,11 +182,12 @@ struct LSTMForward {
              wh: d.weightHH.derived("Lockstep.\(p)") { SmallGEMM.pack(rows(p, $0), transposed: true) },
              bias: zip(rows(p, d.biasIH.value.reshaped([4 * H, 1])).scalars, rows(p, d.biasHH.value.reshaped([4 * H, 1])).scalars).map(+))
         }
+        var ran = false
         xv.scalars.withUnsafeBufferPointer { xp in
         hs.withUnsafeMutableBufferPointer { hp in
         cs.withUnsafeMutableBufferPointer { cp in
             nonisolated(unsafe) let (x, h, c) = (xp.baseAddress!, hp.baseAddress!, cp.baseAddress!)
-            Lockstep.run { p in
+            ran = Lockstep.run { p in
                 // This part's gates (i, f, g, o of its units) for every step: b + x_t·W_ihᵀ up front, then per step += h_{t−1}·W_hhᵀ.
                 let gates = UnsafeMutablePointer<Float>.allocate(capacity: T * 4 * half)
                 defer { gates.deallocate() }
@@ -213,7 +208,7 @@ struct LSTMForward {
                 } } }
             }
         } } }
-        return (hs, cs)
+        return ran ? (hs, cs) : nil
     }
 }
 
@@ -316,14 +311,24 @@ func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, outpu
                 }
             }
         } } } } } } } } } } } } }
-        // The blocks' sums, split into dW_ih [4H, I], dW_hh [4H, H] and db [4H].
-        for b in 1..<max(blocks, 1) { for k in 0..<(H4 * wide) { sums[k] += sums[b * H4 * wide + k] } }
+        // The blocks' sums, added and split in one pass into dW_ih [4H, I], dW_hh [4H, H] and db [4H].
         var dwih = uninitializedFloats(H4 * I), dwhh = uninitializedFloats(H4 * H), db = uninitializedFloats(H4)
-        for r in 0..<H4 {
-            for j in 0..<I { dwih[r * I + j] = sums[r * wide + j] }
-            for j in 0..<H { dwhh[r * H + j] = sums[r * wide + I + j] }
-            db[r] = sums[r * wide + I + H]
-        }
+        sums.withUnsafeBufferPointer { sp in
+        dwih.withUnsafeMutableBufferPointer { wi in dwhh.withUnsafeMutableBufferPointer { wh in db.withUnsafeMutableBufferPointer { dbp in
+            let sp = sp.baseAddress!
+            func total(_ to: UnsafeMutablePointer<Float>, _ from: Int, _ count: Int) {   // Σ over blocks of sums[from..<from+count]
+                to.update(from: sp + from, count: count)
+                for b in 1..<max(blocks, 1) {
+                    let other = sp + b * H4 * wide + from
+                    for j in 0..<count { to[j] += other[j] }
+                }
+            }
+            for r in 0..<H4 {
+                total(wi.baseAddress! + r * I, r * wide, I)
+                total(wh.baseAddress! + r * H, r * wide + I, H)
+                total(dbp.baseAddress! + r, r * wide + I + H, 1)
+            }
+        } } } }
         let dbias = Tensor(shape: [H4], scalars: db)   // db_ih = db_hh = Σ_rows dgates
         return [x.needsGrad ? Tensor(shape: [T, N, I], scalars: dx) : nil,
                 Tensor(shape: [N, H], scalars: dh), Tensor(shape: [N, H], scalars: dc),

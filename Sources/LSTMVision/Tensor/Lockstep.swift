@@ -3,7 +3,8 @@ import Synchronization
 
 /// Two threads in lockstep: the caller and one persistent helper thread, meeting at a spin barrier. For work
 /// split between the two cores that must synchronise far more often than a thread wake-up allows, such as
-/// each time step of a batch-1 LSTM (about a microsecond of work per step). The helper is a dedicated thread,
+/// each time step of a batch-1 LSTM (about a microsecond of work per step), and for every two-part parallel
+/// region (`Parallel.forIndexedParts`), which then starts without a wake-up. The helper is a dedicated thread,
 /// not a dispatch worker, so that the barrier never waits for a thread that is not running; between jobs it
 /// spins for a while (a wake-up costs tens of microseconds, as much as a whole batch-1 sequence) before it
 /// sleeps, and it moves off the caller's core when the scheduler has put it there.
@@ -11,11 +12,13 @@ public enum Lockstep {
     /// True when there is a second core to run the helper on.
     public static var available: Bool { Parallel.cores >= 2 }
 
-    /// Runs `body(0)` on the calling thread and `body(1)` on the helper, and returns when both have finished.
-    /// Each body must call `barrier()` the same number of times. One lockstep runs at a time.
-    public static func run(_ body: (Int) -> Void) {
+    /// Runs `body(0)` on the calling thread and `body(1)` on the helper, and returns true when both have finished.
+    /// Each body must call `barrier()` the same number of times. One lockstep runs at a time: while another runs
+    /// (this call comes from inside one, or from another thread), returns false at once, having run nothing, and
+    /// the caller does the work another way.
+    public static func run(_ body: (Int) -> Void) -> Bool {
         let s = shared
-        s.exclusive.lock()
+        guard s.exclusive.try() else { return false }
         defer { s.exclusive.unlock() }
         withoutActuallyEscaping(body) { body in
             s.job = body
@@ -26,6 +29,7 @@ public enum Lockstep {
             spin { s.finished.load(ordering: .acquiring) == target }
             s.job = nil
         }
+        return true
     }
 
     /// Waits until both threads of the current `run` have arrived.

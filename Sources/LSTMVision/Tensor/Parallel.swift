@@ -39,6 +39,11 @@ public enum Parallel {
     public static func forIndexedParts(_ n: Int, parts: Int, _ body: (Int, Range<Int>) -> Void) {
         if parts <= 1 { body(0, 0..<n); return }
         let step = (n + parts - 1) / parts
+        // Two parts run in `Lockstep`, whose helper is still spinning from the last region when regions follow each
+        // other closely (a training step's forward, backward and optimiser), where a dispatch worker must be woken
+        // (measured, batch-64 training: 1.06–1.14× the steps per second, median of 8 alternating runs). Dispatch
+        // takes over when a lockstep is already running (called from inside one) and for more parts.
+        if parts == 2 && Lockstep.available && Lockstep.run({ p in body(p, (p * step)..<min(n, (p + 1) * step)) }) { return }
         withoutActuallyEscaping(body) { body in
             nonisolated(unsafe) let body = body
             DispatchQueue.concurrentPerform(iterations: parts) { p in

@@ -18,13 +18,24 @@ public enum SmallGEMM {
     public static func pack(_ source: Tensor, transposed: Bool) -> [Float] {
         precondition(source.rank == 2, "SmallGEMM.pack: needs a matrix, got \(source.shape)")
         guard source.count > 0 else { return [] }
-        // B row-major [k×n] first (the tiled transpose), then each panel's rows copied in turn.
         let (k, n) = transposed ? (source.shape[1], source.shape[0]) : (source.shape[0], source.shape[1])
-        let b = transposed ? swapTrailingAxes(source.reshaped([1, n, k])) : source
         var out = uninitializedFloats(k * n)   // every element written below
-        b.scalars.withUnsafeBufferPointer { src in
+        source.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                for p in 0..<k { packColumns(src.baseAddress! + p * n, count: n, at: 0, n: n, into: dst.baseAddress!, row: p, depth: k) }
+                let src = src.baseAddress!, dst = dst.baseAddress!
+                if !transposed {   // each row of B copied into its panels
+                    for p in 0..<k { packColumns(src + p * n, count: n, at: 0, n: n, into: dst, row: p, depth: k) }
+                    return
+                }
+                // B = sourceᵀ: column j of B is row j of the source, read once in order and written down its panel
+                // with stride w (the panel, k·w floats, stays in cache while its w source rows are read).
+                for j0 in stride(from: 0, to: n, by: panelWidth) {
+                    let w = min(panelWidth, n - j0), panel = dst + j0 * k
+                    for jj in 0..<w {
+                        let row = src + (j0 + jj) * k
+                        for p in 0..<k { panel[p * w + jj] = row[p] }
+                    }
+                }
             }
         }
         return out
