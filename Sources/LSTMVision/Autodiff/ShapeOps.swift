@@ -33,19 +33,29 @@ public func concatLast(_ xs: [Variable]) -> Variable {
     let lead = Array(xs[0].shape.dropLast())
     for x in xs { precondition(Array(x.shape.dropLast()) == lead, "concatLast: shapes \(xs.map(\.shape)) differ before the last axis") }
     let widths = xs.map { $0.shape.last! }, total = widths.reduce(0, +), rows = lead.reduce(1, *)
-    var out = [Float](repeating: 0, count: rows * total)
-    var offset = 0
-    for (x, w) in zip(xs, widths) {
-        for r in 0..<rows { for c in 0..<w { out[r * total + offset + c] = x.value.scalars[r * w + c] } }
-        offset += w
+    var out = uninitializedFloats(rows * total)   // every row gets each input's piece below
+    out.withUnsafeMutableBufferPointer { o in
+        var offset = 0
+        for (x, w) in zip(xs, widths) {
+            x.value.scalars.withUnsafeBufferPointer { xp in
+                for r in 0..<rows { (o.baseAddress! + r * total + offset).update(from: xp.baseAddress! + r * w, count: w) }
+            }
+            offset += w
+        }
     }
     return Autograd.result(Tensor(shape: lead + [total], scalars: out), inputs: xs) { dy in
         var grads: [Tensor?] = []
         var off = 0
         for (x, w) in zip(xs, widths) {
-            var g = [Float](repeating: 0, count: rows * w)
-            for r in 0..<rows { for c in 0..<w { g[r * w + c] = dy.scalars[r * total + off + c] } }
-            grads.append(x.needsGrad ? Tensor(shape: x.shape, scalars: g) : nil)
+            if x.needsGrad {
+                var g = uninitializedFloats(rows * w)   // every row copied below
+                g.withUnsafeMutableBufferPointer { gp in dy.scalars.withUnsafeBufferPointer { d in
+                    for r in 0..<rows { (gp.baseAddress! + r * w).update(from: d.baseAddress! + r * total + off, count: w) }
+                } }
+                grads.append(Tensor(shape: x.shape, scalars: g))
+            } else {
+                grads.append(nil)
+            }
             off += w
         }
         return grads

@@ -20,20 +20,27 @@ public enum SmallGEMM {
         guard source.count > 0 else { return [] }
         let (k, n) = transposed ? (source.shape[1], source.shape[0]) : (source.shape[0], source.shape[1])
         var out = uninitializedFloats(k * n)   // every element written below
+        // Split among the threads when large: a training step repacks every weight after its update.
+        let parts = k * n >= 1 << 15 ? Parallel.threads : 1
         source.scalars.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                let src = src.baseAddress!, dst = dst.baseAddress!
+                nonisolated(unsafe) let (src, dst) = (src.baseAddress!, dst.baseAddress!)
                 if !transposed {   // each row of B copied into its panels
-                    for p in 0..<k { packColumns(src + p * n, count: n, at: 0, n: n, into: dst, row: p, depth: k) }
+                    Parallel.forParts(k, parts: min(parts, k)) { rows in
+                        for p in rows { packColumns(src + p * n, count: n, at: 0, n: n, into: dst, row: p, depth: k) }
+                    }
                     return
                 }
                 // B = sourceᵀ: column j of B is row j of the source, read once in order and written down its panel
                 // with stride w (the panel, k·w floats, stays in cache while its w source rows are read).
-                for j0 in stride(from: 0, to: n, by: panelWidth) {
-                    let w = min(panelWidth, n - j0), panel = dst + j0 * k
-                    for jj in 0..<w {
-                        let row = src + (j0 + jj) * k
-                        for p in 0..<k { panel[p * w + jj] = row[p] }
+                let panels = (n + panelWidth - 1) / panelWidth
+                Parallel.forParts(panels, parts: min(parts, panels)) { range in
+                    for q in range {
+                        let j0 = q * panelWidth, w = min(panelWidth, n - j0), panel = dst + j0 * k
+                        for jj in 0..<w {
+                            let row = src + (j0 + jj) * k
+                            for p in 0..<k { panel[p * w + jj] = row[p] }
+                        }
                     }
                 }
             }
