@@ -115,8 +115,9 @@ import Testing
         }
     }
 
-    /// The batch-1 lockstep forward (two threads, half of the units each) gives the single-thread path's states, and
-    /// parallel regions nested in a lockstep (which fall back to other threads) finish with the right results.
+    /// The batch-1 lockstep forward (two threads, half of the units each) gives the single-thread path's states;
+    /// parallel regions nested in a lockstep (which fall back to other threads) and large copies split among the
+    /// threads give the right results.
     @Test func lockstepForwardAndNestedParallelRegions() throws {
         let (T, I, H) = (5, 9, 32)
         let d = LSTMDirection(h0: Variable(randomTensor([1, H], seed: 50)), c0: Variable(randomTensor([1, H], seed: 51)),
@@ -149,6 +150,15 @@ import Testing
         } }
         #expect(sums == [499_500, 500_500])
         #expect(states.allSatisfy { zip($0, single.hs).allSatisfy { abs($0 - $1) < 1e-6 } })
+        // Copies large enough to be split among the threads: a layer's outputs, the two directions side by side.
+        let big = randomTensor([300, 2, 128], seed: 57), other = randomTensor([300, 2, 64], seed: 58)
+        #expect(big.scalars.withUnsafeBufferPointer { Parallel.copy($0.baseAddress!, count: $0.count) } == big.scalars)
+        let joined = concatLast([Variable(big), Variable(other)]).value
+        #expect(joined.shape == [300, 2, 192])
+        #expect((0..<600).allSatisfy { r in
+            Array(joined.scalars[(r * 192)..<(r * 192 + 128)]) == Array(big.scalars[(r * 128)..<((r + 1) * 128)])
+                && Array(joined.scalars[(r * 192 + 128)..<((r + 1) * 192)]) == Array(other.scalars[(r * 64)..<((r + 1) * 64)])
+        })
     }
 
     @Test func gradientsAccumulateAcrossUses() {

@@ -38,7 +38,10 @@ public func concatLast(_ xs: [Variable]) -> Variable {
         var offset = 0
         for (x, w) in zip(xs, widths) {
             x.value.scalars.withUnsafeBufferPointer { xp in
-                for r in 0..<rows { (o.baseAddress! + r * total + offset).update(from: xp.baseAddress! + r * w, count: w) }
+                nonisolated(unsafe) let (o, xp, offset) = (o.baseAddress!, xp.baseAddress!, offset)
+                Parallel.forParts(rows, parts: rows * w >= 1 << 16 ? min(rows, Parallel.threads) : 1) { rs in
+                    for r in rs { (o + r * total + offset).update(from: xp + r * w, count: w) }
+                }
             }
             offset += w
         }

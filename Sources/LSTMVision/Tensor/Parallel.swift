@@ -30,6 +30,17 @@ public enum Parallel {
         max(1, min(threads, rows / 8))
     }
 
+    /// A copy of `count` floats from `source`, made by every thread when large (a layer's outputs, a few MB, would
+    /// otherwise leave the other cores waiting).
+    public static func copy(_ source: UnsafePointer<Float>, count: Int) -> [Float] {
+        var out = uninitializedFloats(count)   // every element copied below
+        out.withUnsafeMutableBufferPointer { o in
+            nonisolated(unsafe) let (o, source) = (o.baseAddress!, source)
+            forChunks(count, minimum: 1 << 16) { r in (o + r.lowerBound).update(from: source + r.lowerBound, count: r.count) }
+        }
+        return out
+    }
+
     /// Runs `body` on `parts` contiguous, near-equal ranges of `0..<n` concurrently.
     public static func forParts(_ n: Int, parts: Int, _ body: (Range<Int>) -> Void) {
         forIndexedParts(n, parts: parts) { _, range in body(range) }
