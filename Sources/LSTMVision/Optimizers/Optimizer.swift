@@ -122,18 +122,34 @@ public final class Adam: Optimizer {
             let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
             // AdamW decays the weights directly; Adam adds wd·w to the gradient (L2).
             let decay = decoupledWeightDecay ? 1 - lr * weightDecay : 1, l2 = decoupledWeightDecay ? 0 : weightDecay
+            // Sixteen weights at a time (the scalar loop did not vectorise), the same operations in the same order.
+            typealias V = VectorMath.V
+            @inline(__always) func update(_ w: inout V, _ g: V, _ m: inout V, _ v: inout V) {
+                let gi = l2 == 0 ? g : g + l2 * w
+                if decay != 1 { w *= decay }
+                m = b1 * m + (1 - b1) * gi
+                v = b2 * v + (1 - b2) * gi * gi
+                w -= stepSize * m / (v.squareRoot() / bc2Sqrt + eps)
+            }
             p.value.scalars.withUnsafeMutableBufferPointer { w in
             grad.scalars.withUnsafeBufferPointer { g in
             mt.scalars.withUnsafeMutableBufferPointer { mp in
             vt.scalars.withUnsafeMutableBufferPointer { vp in
-                nonisolated(unsafe) let (w, g, mp, vp) = (w, g, mp, vp)
-                Parallel.forChunks(w.count) { range in
-                    for i in range {
-                        let gi = l2 == 0 ? g[i] : g[i] + l2 * w[i]
-                        if decay != 1 { w[i] *= decay }
-                        mp[i] = b1 * mp[i] + (1 - b1) * gi
-                        vp[i] = b2 * vp[i] + (1 - b2) * gi * gi
-                        w[i] -= stepSize * mp[i] / (vp[i].squareRoot() / bc2Sqrt + eps)
+                let count = w.count
+                nonisolated(unsafe) let (w, g, mp, vp) = (w.baseAddress!, g.baseAddress!, mp.baseAddress!, vp.baseAddress!)
+                Parallel.forChunks((count + 15) / 16, minimum: 1 << 11) { blocks in
+                    for b in blocks {
+                        let i = 16 * b, n = min(16, count - i)
+                        if n == 16 {
+                            var wv = VectorMath.load(w + i), mv = VectorMath.load(mp + i), vv = VectorMath.load(vp + i)
+                            update(&wv, VectorMath.load(g + i), &mv, &vv)
+                            VectorMath.store(wv, w + i); VectorMath.store(mv, mp + i); VectorMath.store(vv, vp + i)
+                        } else {   // the last few weights, through zero-padded vectors
+                            var wv = V(), gv = V(), mv = V(), vv = V()
+                            for l in 0..<n { (wv[l], gv[l], mv[l], vv[l]) = (w[i + l], g[i + l], mp[i + l], vp[i + l]) }
+                            update(&wv, gv, &mv, &vv)
+                            for l in 0..<n { (w[i + l], mp[i + l], vp[i + l]) = (wv[l], mv[l], vv[l]) }
+                        }
                     }
                 }
             } } } }
