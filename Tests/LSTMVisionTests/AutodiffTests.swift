@@ -116,8 +116,8 @@ import Testing
     }
 
     /// The batch-1 lockstep forward (two threads, half of the units each) gives the single-thread path's states;
-    /// parallel regions nested in a lockstep (which fall back to other threads) and large copies split among the
-    /// threads give the right results.
+    /// parallel regions nested in a lockstep (which fall back to other threads), inference rows shared unequally
+    /// between the threads and large copies split among them give the right results.
     @Test func lockstepForwardAndNestedParallelRegions() throws {
         let (T, I, H) = (5, 9, 32)
         let d = LSTMDirection(h0: Variable(randomTensor([1, H], seed: 50)), c0: Variable(randomTensor([1, H], seed: 51)),
@@ -150,6 +150,16 @@ import Testing
         } }
         #expect(sums == [499_500, 500_500])
         #expect(states.allSatisfy { zip($0, single.hs).allSatisfy { abs($0 - $1) < 1e-6 } })
+        // Inference shares the rows by the cores' measured speeds; any split gives the same states, bit for bit.
+        let n = 40
+        let wide = LSTMDirection(h0: Variable(randomTensor([n, H], seed: 59)), c0: Variable(randomTensor([n, H], seed: 60)),
+                                 weightIH: d.weightIH, weightHH: d.weightHH, biasIH: d.biasIH, biasHH: d.biasHH, reverse: true)
+        let xs = randomTensor([T, n, I], seed: 61), alone = LSTMForward(xs, wide, keepForBackward: false, threads: 1)
+        for ratio in [2000, 500, 1000] {
+            Parallel.speedRatio.store(ratio, ordering: .relaxed)
+            let split = LSTMForward(xs, wide, keepForBackward: false, threads: 2)
+            #expect(split.hs == alone.hs && split.cs == alone.cs, "speed ratio \(ratio)")
+        }
         // Copies large enough to be split among the threads: a layer's outputs, the two directions side by side.
         let big = randomTensor([300, 2, 128], seed: 57), other = randomTensor([300, 2, 64], seed: 58)
         #expect(big.scalars.withUnsafeBufferPointer { Parallel.copy($0.baseAddress!, count: $0.count) } == big.scalars)

@@ -127,8 +127,11 @@ struct LSTMForward {
             }
             nonisolated(unsafe) let wiT = fuseInput ? wiT.baseAddress : nil
             // The time loop: batch rows are independent, so each core runs every step on its own rows with
-            // single-threaded products (one synchronisation per sequence instead of one per step).
-            Parallel.forRowBlocks(N, threads: threads) { rows in
+            // single-threaded products (one synchronisation per sequence instead of one per step). Inference shares
+            // the rows by the cores' measured speeds; training keeps the backward's equal blocks, so that each core
+            // reads back in the backward what it wrote in its own cache (balanced, it measured no faster).
+            let region = keep ? Parallel.forRowBlocks : Parallel.forBalancedRowBlocks
+            region(N, threads) { rows in
                 let lo = rows.lowerBound, n = rows.count
                 let gScratch = UnsafeMutablePointer<Float>.allocate(capacity: allGates ? 0 : n * H4)
                 defer { gScratch.deallocate() }
