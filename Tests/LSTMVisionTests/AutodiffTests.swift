@@ -162,7 +162,7 @@ import Testing
         }
         // Copies large enough to be split among the threads: a layer's outputs, the two directions side by side.
         let big = randomTensor([300, 2, 128], seed: 57), other = randomTensor([300, 2, 64], seed: 58)
-        #expect(big.scalars.withUnsafeBufferPointer { Parallel.copy($0.baseAddress!, count: $0.count) } == big.scalars)
+        #expect(big.scalars.withUnsafeBufferPointer { Parallel.copy(600, width: 128, from: $0.baseAddress!, stride: 128) } == big.scalars)
         let joined = concatLast([Variable(big), Variable(other)]).value
         #expect(joined.shape == [300, 2, 192])
         #expect((0..<600).allSatisfy { r in

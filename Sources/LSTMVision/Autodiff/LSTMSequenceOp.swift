@@ -222,8 +222,9 @@ func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, outpu
     let (T, N, I, H, H4, step) = (f.T, f.N, f.I, f.H, 4 * f.H, f.N * f.H)
     let (gates, hs, cs, tanhC) = (f.gates, f.hs, f.cs, f.tanhC)
     let outStart = reverse ? 0 : step
-    let output = outputs ? Tensor(shape: [T, N, H], scalars: hs.withUnsafeBufferPointer { Parallel.copy($0.baseAddress! + outStart, count: T * step) })
-                         : nil
+    let output = outputs ? Tensor(shape: [T, N, H], scalars: hs.withUnsafeBufferPointer {
+        Parallel.copy(T * N, width: H, from: $0.baseAddress! + outStart, stride: H)
+    }) : nil
     let lastBlock = reverse ? 0 : T
     let hT = Tensor(shape: [N, H], scalars: Array(hs[(lastBlock * step)..<((lastBlock + 1) * step)]))
     let cT = Tensor(shape: [N, H], scalars: Array(cs[(lastBlock * step)..<((lastBlock + 1) * step)]))

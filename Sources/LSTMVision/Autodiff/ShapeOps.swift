@@ -38,10 +38,7 @@ public func concatLast(_ xs: [Variable]) -> Variable {
         var offset = 0
         for (x, w) in zip(xs, widths) {
             x.value.scalars.withUnsafeBufferPointer { xp in
-                nonisolated(unsafe) let (o, xp, offset) = (o.baseAddress!, xp.baseAddress!, offset)
-                Parallel.forParts(rows, parts: rows * w >= 1 << 16 ? min(rows, Parallel.threads) : 1) { rs in
-                    for r in rs { (o + r * total + offset).update(from: xp + r * w, count: w) }
-                }
+                Parallel.copyRows(rows, width: w, from: xp.baseAddress!, stride: w, to: o.baseAddress! + offset, stride: total)
             }
             offset += w
         }
@@ -50,15 +47,9 @@ public func concatLast(_ xs: [Variable]) -> Variable {
         var grads: [Tensor?] = []
         var off = 0
         for (x, w) in zip(xs, widths) {
-            if x.needsGrad {
-                var g = uninitializedFloats(rows * w)   // every row copied below
-                g.withUnsafeMutableBufferPointer { gp in dy.scalars.withUnsafeBufferPointer { d in
-                    for r in 0..<rows { (gp.baseAddress! + r * w).update(from: d.baseAddress! + r * total + off, count: w) }
-                } }
-                grads.append(Tensor(shape: x.shape, scalars: g))
-            } else {
-                grads.append(nil)
-            }
+            grads.append(x.needsGrad ? Tensor(shape: x.shape, scalars: dy.scalars.withUnsafeBufferPointer {
+                Parallel.copy(rows, width: w, from: $0.baseAddress! + off, stride: total)
+            }) : nil)
             off += w
         }
         return grads

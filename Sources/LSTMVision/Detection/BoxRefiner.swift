@@ -2,10 +2,11 @@ import Foundation
 
 /// The detector's optional second stage, R-CNN's idea with LSTMs: each detection's neighbourhood, a square of `context`
 /// times the box's longer side resampled to `cropSize`² pixels, is read by two bidirectional LSTMs, one down its rows and
-/// one along its columns, each point beside a mask that is 1 inside the detection's box (which of two overlapping digits is
-/// meant, and where the box's shorter sides are, which the square crop does not show); from their final states a linear head gives the object's class (or background) and how far each
-/// of the box's four edges must move, in crop widths (R-CNN's box regression: no move keeps the detection's box). The
-/// decoder sees a digit through 8-pixel cells; the crop shows it large and centred.
+/// one along its columns, each point beside a mask that is 1 inside the detection's box (which of two overlapping digits
+/// is meant, and where the box's shorter sides are, which the square crop does not show); from their final states a
+/// linear head gives the object's class (or background) and how far each of the box's four edges must move, in crop
+/// widths (R-CNN's box regression: no move keeps the detection's box). The decoder sees a digit through 8-pixel cells;
+/// the crop shows it large and centred.
 ///
 /// Parameter names follow a PyTorch module with `rows = nn.LSTM(S·(C + 1), hidden, bidirectional=True)`,
 /// `columns = nn.LSTM(S·(C + 1), hidden, bidirectional=True)` and `head = nn.Linear(4·hidden, classes + 5)`, under `refiner.`
@@ -90,7 +91,7 @@ public final class BoxRefiner: Module {
     public func crops(_ images: Tensor, owners: [Int], boxes: [Box]) -> Crops {
         let windows = boxes.map(window), S = config.cropSize, C = channels, H = images.shape[1], W = images.shape[2] / C, n = windows.count
         let F = C + 1                                                                   // features per point
-        var byRows = [Float](repeating: 0, count: S * n * S * F), byColumns = byRows
+        var byRows = uninitializedFloats(S * n * S * F), byColumns = byRows   // every point's features written below
         images.scalars.withUnsafeBufferPointer { px in
             for (i, w) in windows.enumerated() {
                 let image = px.baseAddress! + owners[i] * H * W * C

@@ -64,14 +64,21 @@ public enum Parallel {
         max(1, min(threads, rows / 8))
     }
 
-    /// A copy of `count` floats from `source`, made by every thread when large (a layer's outputs, a few MB, would
-    /// otherwise leave the other cores waiting).
-    public static func copy(_ source: UnsafePointer<Float>, count: Int) -> [Float] {
-        var out = uninitializedFloats(count)   // every element copied below
-        out.withUnsafeMutableBufferPointer { o in
-            nonisolated(unsafe) let (o, source) = (o.baseAddress!, source)
-            forChunks(count, minimum: 1 << 16) { r in (o + r.lowerBound).update(from: source + r.lowerBound, count: r.count) }
+    /// Copies `rows` rows of `width` floats, row r from `source + r·sourceStride` to `destination + r·destinationStride`,
+    /// the rows shared among the threads when there are at least 2¹⁶ floats (a layer's outputs, a few MB, would otherwise
+    /// leave the other cores waiting).
+    public static func copyRows(_ rows: Int, width: Int, from source: UnsafePointer<Float>, stride sourceStride: Int,
+                                to destination: UnsafeMutablePointer<Float>, stride destinationStride: Int) {
+        nonisolated(unsafe) let (source, destination) = (source, destination)
+        forParts(rows, parts: rows * width >= 1 << 16 ? min(rows, threads) : 1) { part in
+            for r in part { (destination + r * destinationStride).update(from: source + r * sourceStride, count: width) }
         }
+    }
+
+    /// `copyRows` into a new array of `rows` × `width` floats.
+    public static func copy(_ rows: Int, width: Int, from source: UnsafePointer<Float>, stride: Int) -> [Float] {
+        var out = uninitializedFloats(rows * width)   // every row copied below
+        out.withUnsafeMutableBufferPointer { o in copyRows(rows, width: width, from: source, stride: stride, to: o.baseAddress!, stride: width) }
         return out
     }
 
