@@ -171,6 +171,48 @@ import Testing
         })
     }
 
+    /// A bidirectional layer trained at 20 rows runs its two directions concurrently, forward and backward, in one
+    /// autograd node; its outputs, final states and every gradient (x summed over both directions) match each direction
+    /// run alone through `lstmSequence`, which splits the rows between the threads instead.
+    @Test func bidirectionalDirectionsConcurrentInTraining() {
+        let (T, N, I, H) = (6, 20, 7, 16)
+        let x = Variable(randomTensor([T, N, I], seed: 70), requiresGrad: true)
+        func direction(_ k: Int) -> LSTMDirection {
+            func v(_ shape: [Int], _ i: Int, scale: Float = 1) -> Variable {
+                Variable(randomTensor(shape, seed: UInt64(71 + 10 * k + i), scale: scale), requiresGrad: true)
+            }
+            return LSTMDirection(h0: v([N, H], 0), c0: v([N, H], 1), weightIH: v([4 * H, I], 2, scale: 0.3),
+                                 weightHH: v([4 * H, H], 3, scale: 0.3), biasIH: v([4 * H], 4), biasHH: v([4 * H], 5), reverse: k == 1)
+        }
+        let dirs = [direction(0), direction(1)]
+        let weights = (0..<6).map { Variable(randomTensor($0 % 3 == 0 ? [T, N, H] : [N, H], seed: 90 + UInt64($0))) }
+        func loss(_ r: [(output: Variable, h: Variable, c: Variable)]) -> Variable {
+            var total = Variable(Tensor(scalar: 0))
+            for (k, r) in r.enumerated() {
+                for (j, v) in [r.output, r.h, r.c].enumerated() { total = total + (v * weights[3 * k + j]).sum() }
+            }
+            return total
+        }
+        let params = [x] + dirs.flatMap { [$0.h0, $0.c0, $0.weightIH, $0.weightHH, $0.biasIH, $0.biasHH] }
+        func run(_ together: Bool) -> (values: [Tensor], grads: [Tensor]) {
+            params.forEach { $0.zeroGrad() }
+            let r = together ? lstmSequences(x, dirs)
+                : dirs.map { d in lstmSequence(x, h0: d.h0, c0: d.c0, weightIH: d.weightIH, weightHH: d.weightHH, biasIH: d.biasIH,
+                                               biasHH: d.biasHH, reverse: d.reverse) }
+            loss(r).backward()
+            return (r.flatMap { [$0.output.value, $0.h.value, $0.c.value] }, params.map { $0.grad! })
+        }
+        let (together, alone) = (run(true), run(false))
+        var worst: Float = 0
+        for (a, b) in zip(together.values + together.grads, alone.values + alone.grads) {
+            #expect(a.shape == b.shape)
+            worst = max(worst, zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()!)
+        }
+        print("  bidirectional, directions concurrent against one at a time: largest difference \(worst)")
+        #expect(worst < 1e-5)
+        #expect(together.grads[0].scalars.contains { $0 != 0 } && together.grads.count == 13)
+    }
+
     @Test func gradientsAccumulateAcrossUses() {
         let x = Variable(Tensor(shape: [2], scalars: [1, 2]), requiresGrad: true)
         ((x * x) + x).sum().backward()

@@ -23,9 +23,10 @@ public struct LSTMDirection {
     }
 }
 
-/// `lstmSequence` for several directions over the same input (a bidirectional layer). When the batch is
-/// too small to split by rows, the directions' forward passes run concurrently, one per thread (two of them in
-/// `Lockstep`, through `Parallel`: at batch 1, 2×128-bi inference ran 1.15–1.3× faster than on dispatch workers).
+/// `lstmSequence` for several directions over the same input (a bidirectional layer). The directions run
+/// concurrently, one per thread, when the batch is too small to split by rows, and in training up to 128 rows (each
+/// thread then runs its direction's forward and backward on all rows, reading back from its own cache what it wrote,
+/// with one weight-gradient sum per direction); otherwise one after the other, each split by rows.
 public func lstmSequences(_ x: Variable, _ directions: [LSTMDirection]) -> [(output: Variable, h: Variable, c: Variable)] {
     lstmSequences(x, directions, outputs: true).map { ($0.output!, $0.h, $0.c) }
 }
@@ -34,10 +35,11 @@ public func lstmSequences(_ x: Variable, _ directions: [LSTMDirection]) -> [(out
 func lstmSequences(_ x: Variable, _ directions: [LSTMDirection], outputs: Bool) -> [(output: Variable?, h: Variable, c: Variable)] {
     precondition(x.value.rank == 3, "LSTM: input must be time-major [steps, batch, features], got \(x.shape)")
     let N = x.shape[1]
-    let concurrent = directions.count > 1 && Parallel.rowBlocks(N) <= 1 && Parallel.threads > 1
-    var states = [LSTMForward?](repeating: nil, count: directions.count)
     // Inference keeps only the outputs: each thread's step gates live in scratch, activations and tanh(c) are not stored.
     let keep = directions.map { d in Autograd.records([x, d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH]) }
+    let concurrent = directions.count > 1 && Parallel.threads > 1
+        && (Parallel.rowBlocks(N) <= 1 || (keep.contains(true) && SmallGEMM.pays(rows: N, threads: 1)))
+    var states = [LSTMForward?](repeating: nil, count: directions.count)
     if concurrent {
         states.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let out = out
@@ -48,13 +50,13 @@ func lstmSequences(_ x: Variable, _ directions: [LSTMDirection], outputs: Bool) 
     } else {
         for d in directions.indices { states[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], threads: Parallel.threads) }
     }
-    return zip(directions, states).map { lstmBackwardNode(x, $0, $1!, outputs: outputs) }
+    return lstmNode(x, directions, states.map { $0! }, outputs: outputs, concurrent: concurrent)
 }
 
 /// The forward pass of one direction: the outputs, and (when `keepForBackward`) the activations the
 /// backward reads.
 struct LSTMForward {
-    let T: Int, N: Int, I: Int, H: Int
+    let T: Int, N: Int, I: Int, H: Int, reverse: Bool
     /// gates [T·N, 4H]: the activations (i, f, g, o) of every step (empty when not kept).
     var gates: [Float]
     /// h and c [(T+1)·N, H] of every step plus the initial one. Forward keeps h_t at block t+1 (initial
@@ -73,7 +75,7 @@ struct LSTMForward {
         precondition(biasIH.shape == [4 * H] && biasHH.shape == [4 * H], "LSTM: biases must be [\(4 * H)], got \(biasIH.shape) and \(biasHH.shape)")
         precondition(h0.shape == [N, H] && c0.shape == [N, H], "LSTM: initial state must be [\(N), \(H)], got \(h0.shape) and \(c0.shape)")
         precondition(T > 0, "LSTM: sequence has no steps")
-        (self.T, self.N, self.I, self.H) = (T, N, I, H)
+        (self.T, self.N, self.I, self.H, self.reverse) = (T, N, I, H, reverse)
         let step = N * H
         // Fast path: each step's gates in one SmallGEMM call, b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, reading the
         // transposed weights (packed once per weight update) in place; each gate block is written once
@@ -215,129 +217,166 @@ struct LSTMForward {
     }
 }
 
-/// Wraps a direction's forward pass as one autograd node with its backpropagation through time; the outputs are
-/// left out (nil) unless `outputs`.
-func lstmBackwardNode(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, outputs: Bool) -> (output: Variable?, h: Variable, c: Variable) {
-    let (h0, c0, weightIH, weightHH, biasIH, biasHH, reverse) = (d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH, d.reverse)
+/// Wraps the forward passes of a layer's directions as one autograd node (outputs, when `outputs`, then h_T and c_T of each
+/// direction), whose backward runs each direction's backpropagation through time, concurrently when the forward did.
+func lstmNode(_ x: Variable, _ directions: [LSTMDirection], _ forwards: [LSTMForward], outputs: Bool, concurrent: Bool)
+    -> [(output: Variable?, h: Variable, c: Variable)] {
+    let values = forwards.map { $0.results(outputs: outputs) }
+    let perDirection = outputs ? 3 : 2
+    let inputs = [x] + directions.flatMap { [$0.h0, $0.c0, $0.weightIH, $0.weightHH, $0.biasIH, $0.biasHH] }
+    let outs = Autograd.results(values.flatMap { [$0.output, $0.h, $0.c].compactMap { $0 } }, inputs: inputs) { grads in
+        func backward(_ k: Int, threads: Int) -> [Tensor?] {
+            let g = grads[(k * perDirection)..<((k + 1) * perDirection)]
+            return lstmBackward(x, directions[k], forwards[k], dy: outputs ? g.first! : nil, dhT: g[g.endIndex - 2],
+                                dcT: g[g.endIndex - 1], threads: threads)
+        }
+        var results = [[Tensor?]](repeating: [], count: directions.count)
+        if concurrent {
+            results.withUnsafeMutableBufferPointer { out in
+                nonisolated(unsafe) let out = out
+                Parallel.forParts(directions.count, parts: min(Parallel.threads, directions.count)) { r in
+                    for k in r { out[k] = backward(k, threads: 1) }
+                }
+            }
+        } else {
+            for k in directions.indices { results[k] = backward(k, threads: Parallel.threads) }
+        }
+        // x feeds every direction: its gradient is their sum.
+        var dx: Tensor? = nil
+        for r in results { if let d = r[0] { if dx == nil { dx = d } else { dx!.add(d) } } }
+        return [dx] + results.flatMap { $0.dropFirst() }
+    }
+    return (0..<directions.count).map { k in
+        let o = Array(outs[(k * perDirection)..<((k + 1) * perDirection)])
+        return (outputs ? o[0] : nil, o[perDirection - 2], o[perDirection - 1])
+    }
+}
+
+extension LSTMForward {
+    /// The outputs [T, N, H] (when `outputs`) and the final states h_T, c_T [N, H].
+    func results(outputs: Bool) -> (output: Tensor?, h: Tensor, c: Tensor) {
+        let step = N * H, lastBlock = reverse ? 0 : T
+        let output = outputs ? Tensor(shape: [T, N, H], scalars: hs.withUnsafeBufferPointer {
+            Parallel.copy(T * N, width: H, from: $0.baseAddress! + (reverse ? 0 : step), stride: H)
+        }) : nil
+        return (output, Tensor(shape: [N, H], scalars: Array(hs[(lastBlock * step)..<((lastBlock + 1) * step)])),
+                Tensor(shape: [N, H], scalars: Array(cs[(lastBlock * step)..<((lastBlock + 1) * step)])))
+    }
+}
+
+/// Backpropagation through time of one direction: the gradients of x, h0, c0, W_ih, W_hh, b_ih and b_hh from those of the
+/// outputs (`dy`, [T, N, H]) and of the final states; nil for each when no gradient arrived. Products run on `threads`.
+func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: Tensor?, dhT: Tensor?, dcT: Tensor?,
+                  threads: Int) -> [Tensor?] {
+    guard dyT != nil || dhT != nil || dcT != nil else { return [Tensor?](repeating: nil, count: 7) }
+    let (weightIH, weightHH, reverse) = (d.weightIH, d.weightHH, d.reverse)
     let (T, N, I, H, H4, step) = (f.T, f.N, f.I, f.H, 4 * f.H, f.N * f.H)
     let (gates, hs, cs, tanhC) = (f.gates, f.hs, f.cs, f.tanhC)
-    let outStart = reverse ? 0 : step
-    let output = outputs ? Tensor(shape: [T, N, H], scalars: hs.withUnsafeBufferPointer {
-        Parallel.copy(T * N, width: H, from: $0.baseAddress! + outStart, stride: H)
-    }) : nil
-    let lastBlock = reverse ? 0 : T
-    let hT = Tensor(shape: [N, H], scalars: Array(hs[(lastBlock * step)..<((lastBlock + 1) * step)]))
-    let cT = Tensor(shape: [N, H], scalars: Array(cs[(lastBlock * step)..<((lastBlock + 1) * step)]))
-
-    let inputs = [x, h0, c0, weightIH, weightHH, biasIH, biasHH]
-    let outs = Autograd.results([output, hT, cT].compactMap { $0 }, inputs: inputs) { grads in
-        let (dy, dhT, dcT) = outputs ? (grads[0]?.scalars, grads[1], grads[2]) : (nil, grads[0], grads[1])
-        var dh = dhT?.scalars ?? [Float](repeating: 0, count: step)
-        var dc = dcT?.scalars ?? [Float](repeating: 0, count: step)
-        var dx = uninitializedFloats(x.needsGrad ? T * N * I : 0)   // every step writes its rows
-        // The weight gradients accumulate inside the time loop, per block of rows, as one product
-        // [dW_ih | dW_hh | db] += dgatesᵀ · [x_t | h_{t−1} | 1] over chunks of steps of about 128 rows (a slice of
-        // SmallGEMM's depth): each chunk of dgates is used while in cache and never stored for the whole sequence.
-        let wide = (I + H + 1 + 15) / 16 * 16                 // [x | h | 1], padded with zero columns to a multiple of 16
-        let blocks = Parallel.rowBlocks(N)
-        var sums = [Float](repeating: 0, count: blocks * H4 * wide)
-        let wIHPacked = x.needsGrad && SmallGEMM.supports(n: I) ? weightIH.packedForSmallGEMM(transposed: false) : []
-        let wHHPacked = SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : []
-        gates.withUnsafeBufferPointer { gp in
-        cs.withUnsafeBufferPointer { cp in
-        tanhC.withUnsafeBufferPointer { tcp in
-        hs.withUnsafeBufferPointer { hp in
-        x.value.scalars.withUnsafeBufferPointer { xp in
-        dx.withUnsafeMutableBufferPointer { dxp in
-        sums.withUnsafeMutableBufferPointer { sp in
-        dh.withUnsafeMutableBufferPointer { dhp in
-        dc.withUnsafeMutableBufferPointer { dcp in
-        weightIH.value.scalars.withUnsafeBufferPointer { wih in
-        weightHH.value.scalars.withUnsafeBufferPointer { whh in
-        wIHPacked.withUnsafeBufferPointer { wIHp in
-        wHHPacked.withUnsafeBufferPointer { wHHp in
-            nonisolated(unsafe) let (gb, cb, tcb, hb, xb) = (gp.baseAddress!, cp.baseAddress!, tcp.baseAddress!, hp.baseAddress!, xp.baseAddress!)
-            // (An empty array's buffer may still have an address, so emptiness decides.)
-            nonisolated(unsafe) let (sums, dhs, dcs) = (sp.baseAddress!, dhp.baseAddress!, dcp.baseAddress!)
-            nonisolated(unsafe) let dxs = dxp.isEmpty ? nil : dxp.baseAddress
-            nonisolated(unsafe) let (wi, wh) = (wih.baseAddress!, whh.baseAddress!)
-            nonisolated(unsafe) let wIHPacked = wIHp.isEmpty ? nil : wIHp.baseAddress, wHHPacked = wHHp.isEmpty ? nil : wHHp.baseAddress
-            Parallel.forIndexedRowBlocks(N) { block, rows in
-                let lo = rows.lowerBound, n = rows.count
-                let chunk = max(1, min(T, SmallGEMM.sliceDepth / n))    // steps per weight-gradient product
-                let dgates = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n * H4)      // [chunk·n, 4H]
-                let inputs = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n * wide)    // packed [chunk·n, wide]
-                let ones = UnsafeMutablePointer<Float>.allocate(capacity: wide - I - H)         // the row's tail: 1, then padding
-                defer { dgates.deallocate(); inputs.deallocate(); ones.deallocate() }
-                ones.initialize(repeating: 0, count: wide - I - H)
-                ones[0] = 1
-                for s in 0..<T {
-                    let t = reverse ? s : T - 1 - s
-                    let prev = reverse ? t + 1 : t
-                    let slot = s % chunk, depth = min(chunk, T - (s - slot)) * n
-                    if let dy {
-                        dy.withUnsafeBufferPointer { d in
-                            for k in (lo * H)..<((lo + n) * H) { dhs[k] += d[t * step + k] }
-                        }
+    let dy = dyT?.scalars
+    var dh = dhT?.scalars ?? [Float](repeating: 0, count: step)
+    var dc = dcT?.scalars ?? [Float](repeating: 0, count: step)
+    var dx = uninitializedFloats(x.needsGrad ? T * N * I : 0)   // every step writes its rows
+    // The weight gradients accumulate inside the time loop, per block of rows, as one product
+    // [dW_ih | dW_hh | db] += dgatesᵀ · [x_t | h_{t−1} | 1] over chunks of steps of about 128 rows (a slice of
+    // SmallGEMM's depth): each chunk of dgates is used while in cache and never stored for the whole sequence.
+    let wide = (I + H + 1 + 15) / 16 * 16                 // [x | h | 1], padded with zero columns to a multiple of 16
+    let blocks = Parallel.rowBlocks(N, threads: threads)
+    var sums = [Float](repeating: 0, count: blocks * H4 * wide)
+    let wIHPacked = x.needsGrad && SmallGEMM.supports(n: I) ? weightIH.packedForSmallGEMM(transposed: false) : []
+    let wHHPacked = SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : []
+    gates.withUnsafeBufferPointer { gp in
+    cs.withUnsafeBufferPointer { cp in
+    tanhC.withUnsafeBufferPointer { tcp in
+    hs.withUnsafeBufferPointer { hp in
+    x.value.scalars.withUnsafeBufferPointer { xp in
+    dx.withUnsafeMutableBufferPointer { dxp in
+    sums.withUnsafeMutableBufferPointer { sp in
+    dh.withUnsafeMutableBufferPointer { dhp in
+    dc.withUnsafeMutableBufferPointer { dcp in
+    weightIH.value.scalars.withUnsafeBufferPointer { wih in
+    weightHH.value.scalars.withUnsafeBufferPointer { whh in
+    wIHPacked.withUnsafeBufferPointer { wIHp in
+    wHHPacked.withUnsafeBufferPointer { wHHp in
+        nonisolated(unsafe) let (gb, cb, tcb, hb, xb) = (gp.baseAddress!, cp.baseAddress!, tcp.baseAddress!, hp.baseAddress!, xp.baseAddress!)
+        // (An empty array's buffer may still have an address, so emptiness decides.)
+        nonisolated(unsafe) let (sums, dhs, dcs) = (sp.baseAddress!, dhp.baseAddress!, dcp.baseAddress!)
+        nonisolated(unsafe) let dxs = dxp.isEmpty ? nil : dxp.baseAddress
+        nonisolated(unsafe) let (wi, wh) = (wih.baseAddress!, whh.baseAddress!)
+        nonisolated(unsafe) let wIHPacked = wIHp.isEmpty ? nil : wIHp.baseAddress, wHHPacked = wHHp.isEmpty ? nil : wHHp.baseAddress
+        Parallel.forIndexedRowBlocks(N, threads: threads) { block, rows in
+            let lo = rows.lowerBound, n = rows.count
+            let chunk = max(1, min(T, SmallGEMM.sliceDepth / n))    // steps per weight-gradient product
+            let dgates = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n * H4)      // [chunk·n, 4H]
+            let inputs = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n * wide)    // packed [chunk·n, wide]
+            let ones = UnsafeMutablePointer<Float>.allocate(capacity: wide - I - H)         // the row's tail: 1, then padding
+            defer { dgates.deallocate(); inputs.deallocate(); ones.deallocate() }
+            ones.initialize(repeating: 0, count: wide - I - H)
+            ones[0] = 1
+            for s in 0..<T {
+                let t = reverse ? s : T - 1 - s
+                let prev = reverse ? t + 1 : t
+                let slot = s % chunk, depth = min(chunk, T - (s - slot)) * n
+                if let dy {
+                    dy.withUnsafeBufferPointer { d in
+                        for k in (lo * H)..<((lo + n) * H) { dhs[k] += d[t * step + k] }
                     }
-                    let dg = dgates + slot * n * H4                                                  // [n, 4H]
-                    LSTMKernels.cellBackward(gates: gb + t * N * H4 + lo * H4, cPrev: cb + prev * step + lo * H,
-                                             tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
-                                             dgates: dg, batch: n, hidden: H)
-                    // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]).
-                    if let wHHPacked {
-                        SmallGEMM.multiply(m: n, n: H, k: H4, a: dg, lda: H4, b: wHHPacked, c: dhs + lo * H, ldc: H, accumulate: false)
+                }
+                let dg = dgates + slot * n * H4                                                  // [n, 4H]
+                LSTMKernels.cellBackward(gates: gb + t * N * H4 + lo * H4, cPrev: cb + prev * step + lo * H,
+                                         tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
+                                         dgates: dg, batch: n, hidden: H)
+                // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]).
+                if let wHHPacked {
+                    SmallGEMM.multiply(m: n, n: H, k: H4, a: dg, lda: H4, b: wHHPacked, c: dhs + lo * H, ldc: H, accumulate: false)
+                } else {
+                    BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dg, lda: H4, b: wh, ldb: H,
+                              beta: 0, c: dhs + lo * H, ldc: H, threads: 1)
+                }
+                // dx_t = dgates_t · W_ih   ([n, 4H] · [4H, I]).
+                if let dxs {
+                    let out = dxs + (t * N + lo) * I
+                    if let wIHPacked {
+                        SmallGEMM.multiply(m: n, n: I, k: H4, a: dg, lda: H4, b: wIHPacked, c: out, ldc: I, accumulate: false)
                     } else {
-                        BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dg, lda: H4, b: wh, ldb: H,
-                                  beta: 0, c: dhs + lo * H, ldc: H, threads: 1)
-                    }
-                    // dx_t = dgates_t · W_ih   ([n, 4H] · [4H, I]).
-                    if let dxs {
-                        let out = dxs + (t * N + lo) * I
-                        if let wIHPacked {
-                            SmallGEMM.multiply(m: n, n: I, k: H4, a: dg, lda: H4, b: wIHPacked, c: out, ldc: I, accumulate: false)
-                        } else {
-                            BLAS.gemm(transA: false, transB: false, m: n, n: I, k: H4, a: dg, lda: H4, b: wi, ldb: I,
-                                      beta: 0, c: out, ldc: I, threads: 1)
-                        }
-                    }
-                    // This step's rows of [x_t | h_{t−1} | 1], packed piece by piece, then at the chunk's end its
-                    // weight-gradient product.
-                    for i in 0..<n {
-                        let r = slot * n + i
-                        SmallGEMM.packColumns(xb + (t * N + lo + i) * I, count: I, at: 0, n: wide, into: inputs, row: r, depth: depth)
-                        SmallGEMM.packColumns(hb + prev * step + (lo + i) * H, count: H, at: I, n: wide, into: inputs, row: r, depth: depth)
-                        SmallGEMM.packColumns(ones, count: wide - I - H, at: I + H, n: wide, into: inputs, row: r, depth: depth)
-                    }
-                    if (slot + 1) * n == depth {
-                        SmallGEMM.multiply(m: H4, n: wide, .init(transposed: dgates, lda: H4, b: inputs, k: depth),
-                                           c: sums + block * H4 * wide, ldc: wide, accumulate: true)
+                        BLAS.gemm(transA: false, transB: false, m: n, n: I, k: H4, a: dg, lda: H4, b: wi, ldb: I,
+                                  beta: 0, c: out, ldc: I, threads: 1)
                     }
                 }
-            }
-        } } } } } } } } } } } } }
-        // The blocks' sums, added and split in one pass into dW_ih [4H, I], dW_hh [4H, H] and db [4H].
-        var dwih = uninitializedFloats(H4 * I), dwhh = uninitializedFloats(H4 * H), db = uninitializedFloats(H4)
-        sums.withUnsafeBufferPointer { sp in
-        dwih.withUnsafeMutableBufferPointer { wi in dwhh.withUnsafeMutableBufferPointer { wh in db.withUnsafeMutableBufferPointer { dbp in
-            let sp = sp.baseAddress!
-            func total(_ to: UnsafeMutablePointer<Float>, _ from: Int, _ count: Int) {   // Σ over blocks of sums[from..<from+count]
-                to.update(from: sp + from, count: count)
-                for b in 1..<max(blocks, 1) {
-                    let other = sp + b * H4 * wide + from
-                    for j in 0..<count { to[j] += other[j] }
+                // This step's rows of [x_t | h_{t−1} | 1], packed piece by piece, then at the chunk's end its
+                // weight-gradient product.
+                for i in 0..<n {
+                    let r = slot * n + i
+                    SmallGEMM.packColumns(xb + (t * N + lo + i) * I, count: I, at: 0, n: wide, into: inputs, row: r, depth: depth)
+                    SmallGEMM.packColumns(hb + prev * step + (lo + i) * H, count: H, at: I, n: wide, into: inputs, row: r, depth: depth)
+                    SmallGEMM.packColumns(ones, count: wide - I - H, at: I + H, n: wide, into: inputs, row: r, depth: depth)
+                }
+                if (slot + 1) * n == depth {
+                    SmallGEMM.multiply(m: H4, n: wide, .init(transposed: dgates, lda: H4, b: inputs, k: depth),
+                                       c: sums + block * H4 * wide, ldc: wide, accumulate: true)
                 }
             }
-            for r in 0..<H4 {
-                total(wi.baseAddress! + r * I, r * wide, I)
-                total(wh.baseAddress! + r * H, r * wide + I, H)
-                total(dbp.baseAddress! + r, r * wide + I + H, 1)
+        }
+    } } } } } } } } } } } } }
+    // The blocks' sums, added and split in one pass into dW_ih [4H, I], dW_hh [4H, H] and db [4H].
+    var dwih = uninitializedFloats(H4 * I), dwhh = uninitializedFloats(H4 * H), db = uninitializedFloats(H4)
+    sums.withUnsafeBufferPointer { sp in
+    dwih.withUnsafeMutableBufferPointer { wi in dwhh.withUnsafeMutableBufferPointer { wh in db.withUnsafeMutableBufferPointer { dbp in
+        let sp = sp.baseAddress!
+        func total(_ to: UnsafeMutablePointer<Float>, _ from: Int, _ count: Int) {   // Σ over blocks of sums[from..<from+count]
+            to.update(from: sp + from, count: count)
+            for b in 1..<max(blocks, 1) {
+                let other = sp + b * H4 * wide + from
+                for j in 0..<count { to[j] += other[j] }
             }
-        } } } }
-        let dbias = Tensor(shape: [H4], scalars: db)   // db_ih = db_hh = Σ_rows dgates
-        return [x.needsGrad ? Tensor(shape: [T, N, I], scalars: dx) : nil,
-                Tensor(shape: [N, H], scalars: dh), Tensor(shape: [N, H], scalars: dc),
-                Tensor(shape: [H4, I], scalars: dwih), Tensor(shape: [H4, H], scalars: dwhh), dbias, dbias]
-    }
-    return outputs ? (outs[0], outs[1], outs[2]) : (nil, outs[0], outs[1])
+        }
+        for r in 0..<H4 {
+            total(wi.baseAddress! + r * I, r * wide, I)
+            total(wh.baseAddress! + r * H, r * wide + I, H)
+            total(dbp.baseAddress! + r, r * wide + I + H, 1)
+        }
+    } } } }
+    let dbias = Tensor(shape: [H4], scalars: db)   // db_ih = db_hh = Σ_rows dgates
+    return [x.needsGrad ? Tensor(shape: [T, N, I], scalars: dx) : nil,
+            Tensor(shape: [N, H], scalars: dh), Tensor(shape: [N, H], scalars: dc),
+            Tensor(shape: [H4, I], scalars: dwih), Tensor(shape: [H4, H], scalars: dwhh), dbias, dbias]
 }
