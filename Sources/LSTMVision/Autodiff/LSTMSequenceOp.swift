@@ -281,7 +281,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: T
     // SmallGEMM's depth): each chunk of dgates is used while in cache and never stored for the whole sequence.
     let wide = (I + H + 1 + 15) / 16 * 16                 // [x | h | 1], padded with zero columns to a multiple of 16
     let blocks = Parallel.rowBlocks(N, threads: threads)
-    var sums = [Float](repeating: 0, count: blocks * H4 * wide)
+    var sums = uninitializedFloats(blocks * H4 * wide)   // each block's first chunk writes its sum, later ones add
     let wIHPacked = x.needsGrad && SmallGEMM.supports(n: I) ? weightIH.packedForSmallGEMM(transposed: false) : []
     let wHHPacked = SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : []
     gates.withUnsafeBufferPointer { gp in
@@ -352,7 +352,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: T
                 }
                 if (slot + 1) * n == depth {
                     SmallGEMM.multiply(m: H4, n: wide, .init(transposed: dgates, lda: H4, b: inputs, k: depth),
-                                       c: sums + block * H4 * wide, ldc: wide, accumulate: true)
+                                       c: sums + block * H4 * wide, ldc: wide, accumulate: s >= chunk)
                 }
             }
         }
@@ -361,7 +361,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: T
     var dwih = uninitializedFloats(H4 * I), dwhh = uninitializedFloats(H4 * H), db = uninitializedFloats(H4)
     sums.withUnsafeBufferPointer { sp in
     dwih.withUnsafeMutableBufferPointer { wi in dwhh.withUnsafeMutableBufferPointer { wh in db.withUnsafeMutableBufferPointer { dbp in
-        let sp = sp.baseAddress!
+        nonisolated(unsafe) let (sp, wi, wh, dbp) = (sp.baseAddress!, wi.baseAddress!, wh.baseAddress!, dbp.baseAddress!)
         func total(_ to: UnsafeMutablePointer<Float>, _ from: Int, _ count: Int) {   // Σ over blocks of sums[from..<from+count]
             to.update(from: sp + from, count: count)
             for b in 1..<max(blocks, 1) {
@@ -369,10 +369,13 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: T
                 for j in 0..<count { to[j] += other[j] }
             }
         }
-        for r in 0..<H4 {
-            total(wi.baseAddress! + r * I, r * wide, I)
-            total(wh.baseAddress! + r * H, r * wide + I, H)
-            total(dbp.baseAddress! + r, r * wide + I + H, 1)
+        // Shared among the threads by gate rows (a serial pass over 2 × 320 KB was 0.4% of a 1×128 training step).
+        Parallel.forParts(H4, parts: H4 * wide >= 1 << 15 ? threads : 1) { rows in
+            for r in rows {
+                total(wi + r * I, r * wide, I)
+                total(wh + r * H, r * wide + I, H)
+                total(dbp + r, r * wide + I + H, 1)
+            }
         }
     } } } }
     let dbias = Tensor(shape: [H4], scalars: db)   // db_ih = db_hh = Σ_rows dgates
