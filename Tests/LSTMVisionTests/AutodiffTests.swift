@@ -131,7 +131,8 @@ import Testing
         var both: (hs: [Float], cs: [Float])?
         for _ in 0..<10_000 where both == nil { both = LSTMForward.lockstep(x, d); if both == nil { usleep(1000) } }
         let (hs, cs) = try #require(both)
-        let worst = zip(hs + cs, single.hs + single.cs).map { abs($0 - $1) }.max()!
+        let one = single.results(outputs: true)   // inference keeps two blocks of c: compare the outputs, h_T and c_T
+        let worst = zip(Array(hs[H...]) + Array(cs[(T * H)...]), one.output!.scalars + one.c.scalars).map { abs($0 - $1) }.max()!
         print("  lockstep against one thread: largest difference \(worst)")
         #expect(worst < 1e-6)
         // Each part of a two-part region starts two-part regions and a batch-1 forward of its own.
@@ -160,6 +161,11 @@ import Testing
             let split = LSTMForward(xs, wide, keepForBackward: false, threads: 2)
             #expect(split.hs == alone.hs && split.cs == alone.cs, "speed ratio \(ratio)")
         }
+        // Without outputs, h and c keep two blocks each (b mod 2); the final states are the same, bit for bit.
+        let ring = LSTMForward(xs, wide, keepForBackward: false, outputs: false, threads: 2)
+        #expect(ring.ringH && ring.ringC && ring.hs.count == 2 * n * H && ring.cs.count == 2 * n * H)
+        let (r, full) = (ring.results(outputs: false), alone.results(outputs: true))
+        #expect(r.h.scalars == full.h.scalars && r.c.scalars == full.c.scalars && r.output == nil)
         // Copies large enough to be split among the threads: a layer's outputs, the two directions side by side.
         let big = randomTensor([300, 2, 128], seed: 57), other = randomTensor([300, 2, 64], seed: 58)
         #expect(big.scalars.withUnsafeBufferPointer { Parallel.copy(600, width: 128, from: $0.baseAddress!, stride: 128) } == big.scalars)
