@@ -116,6 +116,23 @@ import Testing
         }
     }
 
+    /// The gradients' squared norm (one pass that both checks them and feeds clipping): the plain sum in Double, NaN or
+    /// infinite exactly when a gradient is, finite for huge finite gradients whose squares overflow a Float.
+    @Test func gradientSquaredNormChecksAndMeasures() {
+        let values = (0..<1003).map { Float($0 % 17) - 8.5 }   // not a multiple of 8: the tail too
+        let a = Variable(Tensor(shape: [1003], scalars: values), requiresGrad: true), b = Variable(Tensor(zeros: [3]), requiresGrad: true)
+        a.grad = Tensor(shape: [1003], scalars: values)
+        b.grad = Tensor(shape: [3], scalars: [1, 2, 3])
+        let plain = values.reduce(0.0) { $0 + Double($1) * Double($1) } + 14
+        #expect(abs(gradientSquaredNorm([a, b]) - plain) < 1e-9 * plain)
+        b.grad = Tensor(shape: [3], scalars: [3e30, -3e30, 1])
+        #expect(gradientSquaredNorm([a, b]).isFinite)
+        for bad: Float in [.nan, .infinity, -.infinity] {
+            b.grad = Tensor(shape: [3], scalars: [1, bad, 1])
+            #expect(!gradientSquaredNorm([a, b]).isFinite)
+        }
+    }
+
     @Test func seededGeneratorRepeatsAndRestores() {
         var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42)
         let xs = (0..<5).map { _ in a.next() }

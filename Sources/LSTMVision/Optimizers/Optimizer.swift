@@ -183,14 +183,26 @@ public final class Adam: Optimizer {
     }
 }
 
+/// Σ of the squares of every gradient of `parameters`, in Double: finite exactly when every gradient is (a finite
+/// Float's square cannot overflow a Double), so one pass both checks the gradients and gives their norm.
+public func gradientSquaredNorm(_ parameters: [Variable]) -> Double {
+    parameters.reduce(0) { $0 + ($1.grad?.squaredNorm() ?? 0) }
+}
+
 /// Scales all gradients down so that their joint L2 norm is at most `maxNorm`, as
-/// `torch.nn.utils.clip_grad_norm_`; returns the norm before clipping.
+/// `torch.nn.utils.clip_grad_norm_`; returns the norm before clipping. `squaredNorm`, when the caller has it, is
+/// `gradientSquaredNorm(parameters)`.
 @discardableResult
-public func clipGradientNorm(_ parameters: [Variable], maxNorm: Float) -> Float {
-    var total: Double = 0
-    for p in parameters { if let g = p.grad { total += g.squaredNorm() } }
-    let norm = Float(total.squareRoot())
+public func clipGradientNorm(_ parameters: [Variable], maxNorm: Float, squaredNorm: Double? = nil) -> Float {
+    let norm = Float((squaredNorm ?? gradientSquaredNorm(parameters)).squareRoot())
     let scale = maxNorm / (norm + 1e-6)
-    if scale < 1 { for p in parameters { if var g = p.grad { g.scale(by: scale); p.grad = g } } }
+    if scale < 1 {
+        for p in parameters {
+            guard var g = p.grad else { continue }
+            p.grad = nil   // g is then the only reference: scaled in place, not copied
+            g.scale(by: scale)
+            p.grad = g
+        }
+    }
     return norm
 }

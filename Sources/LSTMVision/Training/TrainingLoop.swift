@@ -57,10 +57,11 @@ final class TrainingLoop {
                 optimizer.learningRate = schedule.rate(base: options.learningRate, step: step)
                 let b = try batch(batchIndex)
                 let lossValue = b.loss.value.scalar
-                var finite = lossValue.isFinite
+                var finite = lossValue.isFinite, squaredNorm = 0.0
                 if finite {
                     b.loss.backward()
-                    finite = model.parameters.allSatisfy { $0.grad?.isFinite ?? true }
+                    squaredNorm = gradientSquaredNorm(model.parameters)   // finite exactly when every gradient is
+                    finite = squaredNorm.isFinite
                 }
                 if !finite {
                     guard options.skipNonFinite else {
@@ -68,7 +69,7 @@ final class TrainingLoop {
                     }
                     skipped += 1
                 } else {
-                    if options.clipNorm > 0 { clipGradientNorm(model.parameters, maxNorm: options.clipNorm) }
+                    if options.clipNorm > 0 { clipGradientNorm(model.parameters, maxNorm: options.clipNorm, squaredNorm: squaredNorm) }
                     optimizer.step(model.namedParameters)
                     let h = b.hits()
                     lossSum += Double(lossValue) * Double(b.images)
