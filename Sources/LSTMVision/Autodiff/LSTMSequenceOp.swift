@@ -68,7 +68,7 @@ struct LSTMForward {
     var hs: [Float], cs: [Float]
     let ringH: Bool, ringC: Bool
     /// Where block `b` of h (`ring` = ringH) or c (ringC) is.
-    func block(_ b: Int, ring: Bool) -> Int { ring ? b & 1 : b }
+    static func block(_ b: Int, ring: Bool) -> Int { ring ? b & 1 : b }
     /// tanh(c_t) [T·N, H] (empty when not kept).
     var tanhC: [Float]
 
@@ -98,8 +98,8 @@ struct LSTMForward {
         }
         (ringH, ringC) = (!keep && !outputs, !keep)   // measured in-process: inference 1.01–1.02×, and less memory
         let (ringH, ringC) = (self.ringH, self.ringC)
-        func hb(_ b: Int) -> Int { ringH ? b & 1 : b }
-        func cb(_ b: Int) -> Int { ringC ? b & 1 : b }
+        func hb(_ b: Int) -> Int { LSTMForward.block(b, ring: ringH) }
+        func cb(_ b: Int) -> Int { LSTMForward.block(b, ring: ringC) }
         let rowsPerThread = N / Parallel.rowBlocks(N, threads: threads)
         let fuseInput = fast && rowsPerThread >= 8
         let smallUpFront = fast && rowsPerThread < 8
@@ -265,11 +265,12 @@ func lstmNode(_ x: Variable, _ directions: [LSTMDirection], _ forwards: [LSTMFor
 extension LSTMForward {
     /// The outputs [T, N, H] (when `outputs`) and the final states h_T, c_T [N, H].
     func results(outputs: Bool) -> (output: Tensor?, h: Tensor, c: Tensor) {
+        precondition(!(outputs && ringH), "LSTMForward: the outputs were not kept")
         let step = N * H, lastBlock = reverse ? 0 : T
         let output = outputs ? Tensor(shape: [T, N, H], scalars: hs.withUnsafeBufferPointer {
             Parallel.copy(T * N, width: H, from: $0.baseAddress! + (reverse ? 0 : step), stride: H)
         }) : nil
-        let (hLast, cLast) = (block(lastBlock, ring: ringH), block(lastBlock, ring: ringC))
+        let (hLast, cLast) = (LSTMForward.block(lastBlock, ring: ringH), LSTMForward.block(lastBlock, ring: ringC))
         return (output, Tensor(shape: [N, H], scalars: Array(hs[(hLast * step)..<((hLast + 1) * step)])),
                 Tensor(shape: [N, H], scalars: Array(cs[(cLast * step)..<((cLast + 1) * step)])))
     }
