@@ -4,17 +4,20 @@ import PackageDescription
 
 /// Vector kernels are compiled for the building machine's vector unit (as `-march=native` would):
 /// AVX-512 (skylake-avx512) or AVX2+FMA (haswell) when /proc/cpuinfo lists them. Set
-/// LSTMVISION_PORTABLE=1 for a baseline x86-64 build that runs on any machine.
+/// LSTMVISION_PORTABLE=1 for a baseline x86-64 build that runs on any machine. Without a target that has fused
+/// multiply-adds, LSTMVISION_NO_FMA makes the kernels multiply and add instead (a software fma per lane, which the
+/// baseline would otherwise call, made such a build 100–200× slower).
 func vectorFlags() -> [SwiftSetting] {
+    let baseline: [SwiftSetting] = [.define("LSTMVISION_NO_FMA")]
     guard ProcessInfo.processInfo.environment["LSTMVISION_PORTABLE"] == nil,
           let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return baseline }
     let flags = Set(line.split(separator: " ").map(String.init))
     if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx2", "fma"]) {
         return [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
     }
     if flags.isSuperset(of: ["avx2", "fma", "bmi2"]) { return [.unsafeFlags(["-target-cpu", "haswell"])] }
-    return []
+    return baseline
 }
 
 let package = Package(

@@ -49,7 +49,7 @@ public enum LSTMKernels {
             let o0 = k * width, g = g + o0
             let i = VectorMath.sigmoid(T.load(g)), f = VectorMath.sigmoid(T.load(g + s))
             let gg = VectorMath.tanh(T.load(g + 2 * s)), o = VectorMath.sigmoid(T.load(g + 3 * s))
-            let cv = (i * gg).addingProduct(f, T.load(cp + o0))
+            let cv = (i * gg).plusProduct(f, T.load(cp + o0))
             let t = VectorMath.tanh(cv)
             if let tc {
                 i.store(g); f.store(g + s); gg.store(g + 2 * s); o.store(g + 3 * s)

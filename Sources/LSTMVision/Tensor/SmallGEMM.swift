@@ -189,13 +189,13 @@ public enum SmallGEMM {
             for p in 0..<t.k {
                 let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
                 var v = V(repeating: a0[p * t.step])
-                c00 = c00.addingProduct(v, b0); c01 = c01.addingProduct(v, b1); c02 = c02.addingProduct(v, b2); c03 = c03.addingProduct(v, b3)
+                c00 = c00.plusProduct(v, b0); c01 = c01.plusProduct(v, b1); c02 = c02.plusProduct(v, b2); c03 = c03.plusProduct(v, b3)
                 v = V(repeating: a1[p * t.step])
-                c10 = c10.addingProduct(v, b0); c11 = c11.addingProduct(v, b1); c12 = c12.addingProduct(v, b2); c13 = c13.addingProduct(v, b3)
+                c10 = c10.plusProduct(v, b0); c11 = c11.plusProduct(v, b1); c12 = c12.plusProduct(v, b2); c13 = c13.plusProduct(v, b3)
                 v = V(repeating: a2[p * t.step])
-                c20 = c20.addingProduct(v, b0); c21 = c21.addingProduct(v, b1); c22 = c22.addingProduct(v, b2); c23 = c23.addingProduct(v, b3)
+                c20 = c20.plusProduct(v, b0); c21 = c21.plusProduct(v, b1); c22 = c22.plusProduct(v, b2); c23 = c23.plusProduct(v, b3)
                 v = V(repeating: a3[p * t.step])
-                c30 = c30.addingProduct(v, b0); c31 = c31.addingProduct(v, b1); c32 = c32.addingProduct(v, b2); c33 = c33.addingProduct(v, b3)
+                c30 = c30.plusProduct(v, b0); c31 = c31.plusProduct(v, b1); c32 = c32.plusProduct(v, b2); c33 = c33.plusProduct(v, b3)
                 bp += ldb
             }
         }
@@ -223,10 +223,10 @@ public enum SmallGEMM {
                 let b0 = load(bp)
                 let v0 = V(repeating: a0[p * t.step]), v1 = V(repeating: a1[p * t.step])
                 let v2 = V(repeating: a2[p * t.step]), v3 = V(repeating: a3[p * t.step])
-                c0 = c0.addingProduct(v0, b0); c1 = c1.addingProduct(v1, b0); c2 = c2.addingProduct(v2, b0); c3 = c3.addingProduct(v3, b0)
+                c0 = c0.plusProduct(v0, b0); c1 = c1.plusProduct(v1, b0); c2 = c2.plusProduct(v2, b0); c3 = c3.plusProduct(v3, b0)
                 if pair {
                     let b1 = load(bp + 16)
-                    d0 = d0.addingProduct(v0, b1); d1 = d1.addingProduct(v1, b1); d2 = d2.addingProduct(v2, b1); d3 = d3.addingProduct(v3, b1)
+                    d0 = d0.plusProduct(v0, b1); d1 = d1.plusProduct(v1, b1); d2 = d2.plusProduct(v2, b1); d3 = d3.plusProduct(v3, b1)
                 }
                 bp += ldb
             }
@@ -252,10 +252,10 @@ public enum SmallGEMM {
             var bp = column(t, j, n).0, bq = column(t, j + 64, n).0
             for p in 0..<t.k {
                 let v = V(repeating: a0[p * t.step])
-                c0 = c0.addingProduct(v, load(bp)); c1 = c1.addingProduct(v, load(bp + 16))
-                c2 = c2.addingProduct(v, load(bp + 32)); c3 = c3.addingProduct(v, load(bp + 48))
-                c4 = c4.addingProduct(v, load(bq)); c5 = c5.addingProduct(v, load(bq + 16))
-                c6 = c6.addingProduct(v, load(bq + 32)); c7 = c7.addingProduct(v, load(bq + 48))
+                c0 = c0.plusProduct(v, load(bp)); c1 = c1.plusProduct(v, load(bp + 16))
+                c2 = c2.plusProduct(v, load(bp + 32)); c3 = c3.plusProduct(v, load(bp + 48))
+                c4 = c4.plusProduct(v, load(bq)); c5 = c5.plusProduct(v, load(bq + 16))
+                c6 = c6.plusProduct(v, load(bq + 32)); c7 = c7.plusProduct(v, load(bq + 48))
                 bp += 64
                 bq += 64
             }
@@ -275,7 +275,7 @@ public enum SmallGEMM {
             let a0 = t.a + r * t.rowStride
             let (first, ldb) = column(t, j, n)
             var bp = first
-            for p in 0..<t.k { c0 = c0.addingProduct(V(repeating: a0[p * t.step]), load(bp)); bp += ldb }
+            for p in 0..<t.k { c0 = c0.plusProduct(V(repeating: a0[p * t.step]), load(bp)); bp += ldb }
         }
         store(c0, c + r * ldc + j, accumulate)
     }

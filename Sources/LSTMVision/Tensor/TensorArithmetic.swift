@@ -55,7 +55,7 @@ extension Tensor {
             while i < full {
                 let v = SIMD8<Double>(Double(x[i]), Double(x[i + 1]), Double(x[i + 2]), Double(x[i + 3]),
                                       Double(x[i + 4]), Double(x[i + 5]), Double(x[i + 6]), Double(x[i + 7]))
-                lanes.addProduct(v, v)
+                lanes += v * v
                 i += 8
             }
             var s = lanes.sum()

@@ -14,17 +14,17 @@ public enum VectorMath {
         let xc = x.clamped(-87.3, 88.3)   // NaN passes through
         // n = round(x / ln 2) by the 1.5·2²³ trick (plain adds, no libm call); fused multiply-adds throughout
         // (a fifth faster than separate products and sums, and no less accurate).
-        let t = T(repeating: 12_582_912).addingProduct(xc, T(repeating: 1.442_695_040_888_963_4))
+        let t = T(repeating: 12_582_912).plusProduct(xc, T(repeating: 1.442_695_040_888_963_4))
         let n = t - T(repeating: 12_582_912)
-        var r = xc.addingProduct(n, T(repeating: -0.693_359_375))
-        r = r.addingProduct(n, T(repeating: 2.121_944_400_546_905_8e-4))
+        var r = xc.plusProduct(n, T(repeating: -0.693_359_375))
+        r = r.plusProduct(n, T(repeating: 2.121_944_400_546_905_8e-4))
         var p = T(repeating: 1.987_569_150_0e-4)
-        p = T(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
-        p = T(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
-        p = T(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
-        p = T(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
-        p = T(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
-        p = (r + T(repeating: 1)).addingProduct(p, r * r)
+        p = T(repeating: 1.398_199_950_7e-3).plusProduct(p, r)
+        p = T(repeating: 8.333_451_907_3e-3).plusProduct(p, r)
+        p = T(repeating: 4.166_579_589_4e-2).plusProduct(p, r)
+        p = T(repeating: 1.666_666_545_9e-1).plusProduct(p, r)
+        p = T(repeating: 5.000_000_120_1e-1).plusProduct(p, r)
+        p = (r + T(repeating: 1)).plusProduct(p, r * r)
         return p.scaled(byExponentIn: t)   // p·2ⁿ, n from t's low bits
     }
 
@@ -70,7 +70,8 @@ public protocol Lanes {
     static func - (l: Self, r: Self) -> Self
     static func * (l: Self, r: Self) -> Self
     static func / (l: Self, r: Self) -> Self
-    func addingProduct(_ a: Self, _ b: Self) -> Self
+    /// self + a·b: one fused multiply-add where the build targets a vector unit that has them, else a product and a sum.
+    func plusProduct(_ a: Self, _ b: Self) -> Self
     /// Each lane clamped to [lo, hi]; NaN stays NaN.
     func clamped(_ lo: Float, _ hi: Float) -> Self
     /// Each lane times 2ⁿ, with n held in the low bits of `t`'s lane (as `VectorMath.exp` computes it), by adding n to
@@ -82,6 +83,13 @@ public protocol Lanes {
 }
 
 extension SIMD16: Lanes where Scalar == Float {
+    @_transparent public func plusProduct(_ a: Self, _ b: Self) -> Self {
+        #if LSTMVISION_NO_FMA
+        self + a * b   // a baseline build has no fma instruction: the stdlib's addingProduct would call fmaf per lane
+        #else
+        addingProduct(a, b)
+        #endif
+    }
     @_transparent public func clamped(_ lo: Float, _ hi: Float) -> Self {
         // Comparisons and blends (a NaN lane compares false and stays): the stdlib's pointwiseMin/Max were not inlined here.
         var r = self
@@ -107,7 +115,7 @@ public struct VectorPair: Lanes {
     @inline(__always) public static func - (l: Self, r: Self) -> Self { Self(l.a - r.a, l.b - r.b) }
     @inline(__always) public static func * (l: Self, r: Self) -> Self { Self(l.a * r.a, l.b * r.b) }
     @inline(__always) public static func / (l: Self, r: Self) -> Self { Self(l.a / r.a, l.b / r.b) }
-    @inline(__always) public func addingProduct(_ x: Self, _ y: Self) -> Self { Self(a.addingProduct(x.a, y.a), b.addingProduct(x.b, y.b)) }
+    @inline(__always) public func plusProduct(_ x: Self, _ y: Self) -> Self { Self(a.plusProduct(x.a, y.a), b.plusProduct(x.b, y.b)) }
     @_transparent public func clamped(_ lo: Float, _ hi: Float) -> Self { Self(a.clamped(lo, hi), b.clamped(lo, hi)) }
     @inline(__always) public func scaled(byExponentIn t: Self) -> Self { Self(a.scaled(byExponentIn: t.a), b.scaled(byExponentIn: t.b)) }
     @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Self { Self(VectorMath.load(p), VectorMath.load(p + 16)) }
