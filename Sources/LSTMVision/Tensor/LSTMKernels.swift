@@ -44,9 +44,8 @@ public enum LSTMKernels {
     @inline(never)
     static func forwardChunks<T: Lanes>(_: T.Type, count: Int, _ g: UnsafeMutablePointer<Float>, _ s: Int, _ cp: UnsafePointer<Float>,
                                         _ c: UnsafeMutablePointer<Float>, _ tc: UnsafeMutablePointer<Float>?, _ h: UnsafeMutablePointer<Float>) {
-        let width = MemoryLayout<T>.size / MemoryLayout<Float>.size
         for k in 0..<count {
-            let o0 = k * width, g = g + o0
+            let o0 = k * T.scalarCount, g = g + o0
             let i = VectorMath.sigmoid(T.load(g)), f = VectorMath.sigmoid(T.load(g + s))
             let gg = VectorMath.tanh(T.load(g + 2 * s)), o = VectorMath.sigmoid(T.load(g + 3 * s))
             let cv = (i * gg).plusProduct(f, T.load(cp + o0))

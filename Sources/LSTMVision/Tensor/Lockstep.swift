@@ -19,7 +19,8 @@ public enum Lockstep {
     public static func run(_ body: (Int) -> Void) -> Bool {
         let s = shared
         guard s.exclusive.try() else { return false }
-        defer { s.exclusive.unlock() }
+        s.callerThread.store(pthread_self(), ordering: .relaxed)
+        defer { s.callerThread.store(0, ordering: .relaxed); s.exclusive.unlock() }
         withoutActuallyEscaping(body) { body in
             s.job = body
             s.callerCore.store(Int(glibcSchedGetCPU()), ordering: .relaxed)
@@ -30,6 +31,14 @@ public enum Lockstep {
             s.job = nil
         }
         return true
+    }
+
+    /// True when called from a running lockstep's body, on the caller's thread or the helper's (the helper runs nothing
+    /// else): there both threads are busy.
+    public static var isInside: Bool {
+        guard available else { return false }
+        let s = shared, me = pthread_self()
+        return me == s.helperThread.load(ordering: .relaxed) || me == s.callerThread.load(ordering: .relaxed)
     }
 
     /// Waits until both threads of the current `run` have arrived.
@@ -57,6 +66,8 @@ public enum Lockstep {
         let arrived = Atomic<Int>(0), generation = Atomic<Int>(0)
         /// Jobs posted by `run` and finished by the helper; whether the helper sleeps on `wake`; the caller's core.
         let posted = Atomic<Int>(0), finished = Atomic<Int>(0), sleeping = Atomic<Bool>(false), callerCore = Atomic<Int>(-1)
+        /// The threads of the running lockstep (`isInside`): the caller's while one runs (else 0), and the helper's.
+        let callerThread = Atomic<pthread_t>(0), helperThread = Atomic<pthread_t>(0)
         let wake = DispatchSemaphore(value: 0)
         let exclusive = NSLock()
         nonisolated(unsafe) var job: ((Int) -> Void)?
@@ -66,6 +77,7 @@ public enum Lockstep {
     static let shared: Shared = {
         let s = Shared()
         let helper = Thread {
+            s.helperThread.store(pthread_self(), ordering: .relaxed)
             var seen = 0
             while true {
                 var tries = 0

@@ -94,8 +94,16 @@ public enum Parallel {
         // Two parts run in `Lockstep`, whose helper is still spinning from the last region when regions follow each
         // other closely (a training step's forward, backward and optimiser), where a dispatch worker must be woken
         // (measured, batch-64 training: 1.06–1.14× the steps per second, median of 8 alternating runs). Dispatch
-        // takes over when a lockstep is already running (called from inside one) and for more parts.
-        if parts == 2 && Lockstep.available && Lockstep.run({ p in body(p, (p * step)..<min(n, (p + 1) * step)) }) { return }
+        // takes over when another thread holds the lockstep, and for more parts. Called from inside a lockstep's part
+        // (a bidirectional layer's direction packing its weights) with two threads, where both are busy, the parts run
+        // here one after the other rather than on a dispatch worker that would share a core with them.
+        if parts == 2 && Lockstep.available {
+            if Lockstep.run({ p in body(p, (p * step)..<min(n, (p + 1) * step)) }) { return }
+            if threads <= 2 && Lockstep.isInside {
+                for p in 0..<2 { body(p, (p * step)..<min(n, (p + 1) * step)) }
+                return
+            }
+        }
         withoutActuallyEscaping(body) { body in
             nonisolated(unsafe) let body = body
             DispatchQueue.concurrentPerform(iterations: parts) { p in

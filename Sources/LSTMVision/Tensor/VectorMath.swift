@@ -1,7 +1,7 @@
 import Foundation
 
-/// Transcendental kernels (exp, sigmoid, tanh) on 16 lanes at a time (one AVX-512 register; two AVX2
-/// ones), branch-free, next to libm references for the tests. The polynomial is Cephes' `expf` (about
+/// Transcendental kernels (exp, sigmoid, tanh) on 16 lanes (one AVX-512 register; two AVX2 ones) or 32 at a time
+/// (`Lanes`), branch-free, next to libm references for the tests. The polynomial is Cephes' `expf` (about
 /// 1 ulp on the reduced range); NaN stays NaN.
 public enum VectorMath {
     /// Sixteen floats, the unit every kernel here works on.
@@ -65,6 +65,8 @@ public enum VectorMath {
 
 /// The arithmetic `VectorMath`'s kernels need, on one vector (`VectorMath.V`) or two (`VectorPair`).
 public protocol Lanes {
+    /// Floats per value: 16 or 32.
+    static var scalarCount: Int { get }
     init(repeating: Float)
     static func + (l: Self, r: Self) -> Self
     static func - (l: Self, r: Self) -> Self
@@ -109,6 +111,7 @@ extension SIMD16: Lanes where Scalar == Float {
 /// one vector at a time, same results; SIMD32<Float> is not vectorised by the compiler).
 public struct VectorPair: Lanes {
     public var a, b: VectorMath.V
+    public static var scalarCount: Int { 32 }
     @inline(__always) public init(_ a: VectorMath.V, _ b: VectorMath.V) { self.a = a; self.b = b }
     @inline(__always) public init(repeating v: Float) { a = VectorMath.V(repeating: v); b = a }
     @inline(__always) public static func + (l: Self, r: Self) -> Self { Self(l.a + r.a, l.b + r.b) }
