@@ -133,6 +133,23 @@ import Testing
         }
     }
 
+    /// Buffers the kernels read with SIMD16 loads start on a cache line, whatever their size; contents round-trip.
+    @Test func alignedFloatsStartOnACacheLine() {
+        for count in [0, 1, 3, 16, 1000, 70_000] {
+            let a = AlignedFloats(repeating: 2, count: count)
+            #expect(Int(bitPattern: a.base) % 64 == 0, "count \(count)")
+            #expect(a.count == count && a.allSatisfy { $0 == 2 })
+            let scratch = AlignedFloats.allocate(count)
+            #expect(Int(bitPattern: scratch) % 64 == 0, "scratch of \(count)")
+            scratch.deallocate()
+        }
+        let values = (0..<100).map(Float.init), a = AlignedFloats(uninitializedCount: 130)
+        a.write(values, at: 30)
+        #expect(a.array(30..<130) == values && Array(a[40..<42]) == [10, 11] && AlignedFloats(values).array() == values)
+        let packed = SmallGEMM.pack(randomTensor([28, 512], seed: 1), transposed: true)
+        #expect(Int(bitPattern: packed.base) % 64 == 0 && packed.count == 28 * 512)
+    }
+
     @Test func seededGeneratorRepeatsAndRestores() {
         var a = SeededGenerator(seed: 42), b = SeededGenerator(seed: 42)
         let xs = (0..<5).map { _ in a.next() }

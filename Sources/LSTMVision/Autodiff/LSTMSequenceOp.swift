@@ -60,17 +60,17 @@ func lstmSequences(_ x: Variable, _ directions: [LSTMDirection], outputs: Bool) 
 struct LSTMForward {
     let T: Int, N: Int, I: Int, H: Int, reverse: Bool
     /// gates [T·N, 4H]: the activations (i, f, g, o) of every step (empty when not kept).
-    var gates: [Float]
+    let gates: AlignedFloats
     /// h and c [(T+1)·N, H] of every step plus the initial one. Forward keeps h_t at block t+1 (initial
     /// at 0); reverse keeps h_t at block t (initial at T). Either way the T "previous" blocks and the T
     /// output blocks are each contiguous. In inference, c (and h, when the outputs are not wanted) keep only two
     /// blocks, b mod 2 (`block`): a step's state is written over the one before last, in cache.
-    var hs: [Float], cs: [Float]
+    let hs: AlignedFloats, cs: AlignedFloats
     let ringH: Bool, ringC: Bool
     /// Where block `b` of h (`ring` = ringH) or c (ringC) is.
     static func block(_ b: Int, ring: Bool) -> Int { ring ? b & 1 : b }
     /// tanh(c_t) [T·N, H] (empty when not kept).
-    var tanhC: [Float]
+    let tanhC: AlignedFloats
 
     init(_ xv: Tensor, _ d: LSTMDirection, keepForBackward keep: Bool, outputs: Bool = true, threads: Int) {
         let (h0, c0, weightIH, weightHH, biasIH, biasHH, reverse) = (d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH, d.reverse)
@@ -93,7 +93,7 @@ struct LSTMForward {
         // With more than 128 rows per thread (measured) or an odd width, OpenBLAS adds the recurrent product per step.
         let fast = SmallGEMM.supports(n: H4) && SmallGEMM.pays(rows: N, threads: threads)
         if !keep && N == 1 && threads >= 2 && H % 32 == 0 && fast && Lockstep.available, let (hs, cs) = LSTMForward.lockstep(xv, d) {
-            (gates, tanhC, self.hs, self.cs, ringH, ringC) = ([], [], hs, cs, false, false)
+            (gates, tanhC, self.hs, self.cs, ringH, ringC) = (.empty, .empty, hs, cs, false, false)
             return
         }
         (ringH, ringC) = (!keep && !outputs, !keep)   // measured in-process: inference 1.01–1.02×, and less memory
@@ -104,13 +104,13 @@ struct LSTMForward {
         let fuseInput = fast && rowsPerThread >= 8
         let smallUpFront = fast && rowsPerThread < 8
         let allGates = keep || !fuseInput   // else each thread's step gates go to a scratch block
-        var gates = uninitializedFloats(allGates ? T * N * H4 : 0)   // every element written by the gate products below
-        var hs = uninitializedFloats((ringH ? 2 : T + 1) * step)   // initial block copied in, the rest written by each step
-        var cs = uninitializedFloats((ringC ? 2 : T + 1) * step)
-        var tanhC = uninitializedFloats(keep ? T * step : 0)
+        let gates = AlignedFloats(uninitializedCount: allGates ? T * N * H4 : 0)   // every element written by the gate products below
+        let hs = AlignedFloats(uninitializedCount: (ringH ? 2 : T + 1) * step)   // initial block copied in, the rest written by each step
+        let cs = AlignedFloats(uninitializedCount: (ringC ? 2 : T + 1) * step)
+        let tanhC = AlignedFloats(uninitializedCount: keep ? T * step : 0)
         let initialBlock = reverse ? T : 0
-        hs.replaceSubrange((hb(initialBlock) * step)..<((hb(initialBlock) + 1) * step), with: h0.value.scalars)
-        cs.replaceSubrange((cb(initialBlock) * step)..<((cb(initialBlock) + 1) * step), with: c0.value.scalars)
+        hs.write(h0.value.scalars, at: hb(initialBlock) * step)
+        cs.write(c0.value.scalars, at: cb(initialBlock) * step)
 
         xv.scalars.withUnsafeBufferPointer { xp in
         weightIH.value.scalars.withUnsafeBufferPointer { wih in
@@ -122,8 +122,8 @@ struct LSTMForward {
             nonisolated(unsafe) let (g, h, c, tc) = (g.baseAddress, hp.baseAddress!, cp.baseAddress!, tc.baseAddress)
             let (bi, bh) = (biasIH.value.scalars, biasHH.value.scalars)
             let bias = (0..<H4).map { bi[$0] + bh[$0] }
-            let wihT = fuseInput || smallUpFront ? weightIH.packedForSmallGEMM(transposed: true) : []
-            let whhT = fast ? weightHH.packedForSmallGEMM(transposed: true) : []
+            let wihT = fuseInput || smallUpFront ? weightIH.packedForSmallGEMM(transposed: true) : .empty
+            let whhT = fast ? weightHH.packedForSmallGEMM(transposed: true) : .empty
             nonisolated(unsafe) let (x, w) = (xp.baseAddress!, whh.baseAddress!)
             bias.withUnsafeBufferPointer { b in
             wihT.withUnsafeBufferPointer { wiT in
@@ -145,7 +145,7 @@ struct LSTMForward {
             let region = keep ? Parallel.forRowBlocks : Parallel.forBalancedRowBlocks
             region(N, threads) { rows in
                 let lo = rows.lowerBound, n = rows.count
-                let gScratch = UnsafeMutablePointer<Float>.allocate(capacity: allGates ? 0 : n * H4)
+                let gScratch = AlignedFloats.allocate(allGates ? 0 : n * H4)
                 defer { gScratch.deallocate() }
                 for s in 0..<T {
                     let t = reverse ? T - 1 - s : s
@@ -176,12 +176,12 @@ struct LSTMForward {
     /// and the two meet after every step, when h_t is whole. Each core then reads half of the weights from its own
     /// L2, where one core alone was bound by reading all of W_hhᵀ (256 KB for H = 128) every step. Returns hs, cs, or
     /// nil when another lockstep is running (then the caller runs the sequence on one thread).
-    static func lockstep(_ xv: Tensor, _ d: LSTMDirection) -> (hs: [Float], cs: [Float])? {
+    static func lockstep(_ xv: Tensor, _ d: LSTMDirection) -> (hs: AlignedFloats, cs: AlignedFloats)? {
         let T = xv.shape[0], I = xv.shape[2], H = d.weightHH.shape[1], half = H / 2
-        var hs = uninitializedFloats((T + 1) * H), cs = uninitializedFloats((T + 1) * H)   // blocks as in `init`
+        let hs = AlignedFloats(uninitializedCount: (T + 1) * H), cs = AlignedFloats(uninitializedCount: (T + 1) * H)   // blocks as in `init`
         let initialBlock = d.reverse ? T : 0
-        hs.replaceSubrange((initialBlock * H)..<((initialBlock + 1) * H), with: d.h0.value.scalars)
-        cs.replaceSubrange((initialBlock * H)..<((initialBlock + 1) * H), with: d.c0.value.scalars)
+        hs.write(d.h0.value.scalars, at: initialBlock * H)
+        cs.write(d.c0.value.scalars, at: initialBlock * H)
         // Part p's gate rows, in the order i, f, g, o of its units: row q·H + p·H/2 + u of the weights and biases.
         func rows(_ p: Int, _ w: Tensor) -> Tensor {
             let width = w.count / (4 * H)
@@ -204,7 +204,7 @@ struct LSTMForward {
             nonisolated(unsafe) let (x, h, c) = (xp.baseAddress!, hp.baseAddress!, cp.baseAddress!)
             ran = Lockstep.run { p in
                 // This part's gates (i, f, g, o of its units) for every step: b + x_t·W_ihᵀ up front, then per step += h_{t−1}·W_hhᵀ.
-                let gates = UnsafeMutablePointer<Float>.allocate(capacity: T * 4 * half)
+                let gates = AlignedFloats.allocate(T * 4 * half)
                 defer { gates.deallocate() }
                 parts[p].wi.withUnsafeBufferPointer { wi in
                 parts[p].wh.withUnsafeBufferPointer { wh in
@@ -271,8 +271,8 @@ extension LSTMForward {
             Parallel.copy(T * N, width: H, from: $0.baseAddress! + (reverse ? 0 : step), stride: H)
         }) : nil
         let (hLast, cLast) = (LSTMForward.block(lastBlock, ring: ringH), LSTMForward.block(lastBlock, ring: ringC))
-        return (output, Tensor(shape: [N, H], scalars: Array(hs[(hLast * step)..<((hLast + 1) * step)])),
-                Tensor(shape: [N, H], scalars: Array(cs[(cLast * step)..<((cLast + 1) * step)])))
+        return (output, Tensor(shape: [N, H], scalars: hs.array((hLast * step)..<((hLast + 1) * step))),
+                Tensor(shape: [N, H], scalars: cs.array((cLast * step)..<((cLast + 1) * step))))
     }
 }
 
@@ -285,8 +285,8 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: T
     let (T, N, I, H, H4, step) = (f.T, f.N, f.I, f.H, 4 * f.H, f.N * f.H)
     let (gates, hs, cs, tanhC) = (f.gates, f.hs, f.cs, f.tanhC)
     let dy = dyT?.scalars
-    var dh = dhT?.scalars ?? [Float](repeating: 0, count: step)
-    var dc = dcT?.scalars ?? [Float](repeating: 0, count: step)
+    let dh = dhT.map { AlignedFloats($0.scalars) } ?? AlignedFloats(repeating: 0, count: step)
+    let dc = dcT.map { AlignedFloats($0.scalars) } ?? AlignedFloats(repeating: 0, count: step)
     var dx = uninitializedFloats(x.needsGrad ? T * N * I : 0)   // every step writes its rows
     // The weight gradients accumulate inside the time loop, per block of rows, as one product
     // [dW_ih | dW_hh | db] += dgatesᵀ · [x_t | h_{t−1} | 1] over chunks of steps of about 128 rows (a slice of
@@ -294,8 +294,8 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: T
     let wide = (I + H + 1 + 15) / 16 * 16                 // [x | h | 1], padded with zero columns to a multiple of 16
     let blocks = Parallel.rowBlocks(N, threads: threads)
     var sums = uninitializedFloats(blocks * H4 * wide)   // each block's first chunk writes its sum, later ones add
-    let wIHPacked = x.needsGrad && SmallGEMM.supports(n: I) ? weightIH.packedForSmallGEMM(transposed: false) : []
-    let wHHPacked = SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : []
+    let wIHPacked = x.needsGrad && SmallGEMM.supports(n: I) ? weightIH.packedForSmallGEMM(transposed: false) : .empty
+    let wHHPacked = SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : .empty
     gates.withUnsafeBufferPointer { gp in
     cs.withUnsafeBufferPointer { cp in
     tanhC.withUnsafeBufferPointer { tcp in
@@ -318,8 +318,8 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: T
         Parallel.forIndexedRowBlocks(N, threads: threads) { block, rows in
             let lo = rows.lowerBound, n = rows.count
             let chunk = max(1, min(T, SmallGEMM.sliceDepth / n))    // steps per weight-gradient product
-            let dgates = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n * H4)      // [chunk·n, 4H]
-            let inputs = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n * wide)    // packed [chunk·n, wide]
+            let dgates = AlignedFloats.allocate(chunk * n * H4)      // [chunk·n, 4H]
+            let inputs = AlignedFloats.allocate(chunk * n * wide)    // packed [chunk·n, wide]
             let ones = UnsafeMutablePointer<Float>.allocate(capacity: wide - I - H)         // the row's tail: 1, then padding
             defer { dgates.deallocate(); inputs.deallocate(); ones.deallocate() }
             ones.initialize(repeating: 0, count: wide - I - H)
@@ -392,6 +392,6 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: T
     } } } }
     let dbias = Tensor(shape: [H4], scalars: db)   // db_ih = db_hh = Σ_rows dgates
     return [x.needsGrad ? Tensor(shape: [T, N, I], scalars: dx) : nil,
-            Tensor(shape: [N, H], scalars: dh), Tensor(shape: [N, H], scalars: dc),
+            Tensor(shape: [N, H], scalars: dh.array()), Tensor(shape: [N, H], scalars: dc.array()),
             Tensor(shape: [H4, I], scalars: dwih), Tensor(shape: [H4, H], scalars: dwhh), dbias, dbias]
 }

@@ -74,15 +74,15 @@ public final class Variable {
         }
     }
 
-    /// Scalars computed from `value` by `make` (a weight laid out for a kernel), kept under `key` until `value`
+    /// A value computed from `value` by `make` (a weight laid out for a kernel), kept under `key` until `value`
     /// changes: the LSTM's per-step kernel reads W_hhᵀ packed, which inference would otherwise lay out on every call.
-    public func derived(_ key: String, _ make: (Tensor) -> [Float]) -> [Float] {
-        if let cached = derivedCache[key] { return cached }
-        let scalars = make(value)
-        derivedCache[key] = scalars
-        return scalars
+    public func derived<Derived>(_ key: String, _ make: (Tensor) -> Derived) -> Derived {
+        if let cached = derivedCache[key] as? Derived { return cached }
+        let made = make(value)
+        derivedCache[key] = made
+        return made
     }
-    private var derivedCache: [String: [Float]] = [:]
+    private var derivedCache: [String: Any] = [:]
 
     /// Clears the accumulated gradient.
     public func zeroGrad() { grad = nil }
