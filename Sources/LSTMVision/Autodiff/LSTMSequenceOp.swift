@@ -293,7 +293,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: T
     // SmallGEMM's depth): each chunk of dgates is used while in cache and never stored for the whole sequence.
     let wide = (I + H + 1 + 15) / 16 * 16                 // [x | h | 1], padded with zero columns to a multiple of 16
     let blocks = Parallel.rowBlocks(N, threads: threads)
-    var sums = uninitializedFloats(blocks * H4 * wide)   // each block's first chunk writes its sum, later ones add
+    let sums = AlignedFloats(uninitializedCount: blocks * H4 * wide)   // each block's first chunk writes its sum, later ones add
     let wIHPacked = x.needsGrad && SmallGEMM.supports(n: I) ? weightIH.packedForSmallGEMM(transposed: false) : .empty
     let wHHPacked = SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : .empty
     gates.withUnsafeBufferPointer { gp in
