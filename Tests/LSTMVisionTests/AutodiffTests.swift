@@ -131,8 +131,9 @@ import Testing
         var both: (hs: AlignedFloats, cs: AlignedFloats)?
         for _ in 0..<10_000 where both == nil { both = LSTMForward.lockstep(x, d); if both == nil { usleep(1000) } }
         let (hs, cs) = try #require(both)
-        let one = single.results(outputs: true)   // inference keeps two blocks of c: compare the outputs, h_T and c_T
-        let worst = zip(Array(hs[H...]) + Array(cs[(T * H)...]), one.output!.scalars + one.c.scalars).map { abs($0 - $1) }.max()!
+        // Inference keeps two blocks of c: compare the outputs, h_T and c_T.
+        let (output, one) = (LSTMForward.outputs([single]), single.finalStates())
+        let worst = zip(Array(hs[H...]) + Array(cs[(T * H)...]), output.scalars + one.c.scalars).map { abs($0 - $1) }.max()!
         print("  lockstep against one thread: largest difference \(worst)")
         #expect(worst < 1e-6)
         // Each part of a two-part region starts two-part regions and a batch-1 forward of its own.
@@ -164,8 +165,8 @@ import Testing
         // Without outputs, h and c keep two blocks each (b mod 2); the final states are the same, bit for bit.
         let ring = LSTMForward(xs, wide, keepForBackward: false, outputs: false, threads: 2)
         #expect(ring.ringH && ring.ringC && ring.hs.count == 2 * n * H && ring.cs.count == 2 * n * H)
-        let (r, full) = (ring.results(outputs: false), alone.results(outputs: true))
-        #expect(r.h.scalars == full.h.scalars && r.c.scalars == full.c.scalars && r.output == nil)
+        let (r, full) = (ring.finalStates(), alone.finalStates())
+        #expect(r.h.scalars == full.h.scalars && r.c.scalars == full.c.scalars)
         // Copies large enough to be split among the threads: a layer's outputs, the two directions side by side.
         let big = randomTensor([300, 2, 128], seed: 57), other = randomTensor([300, 2, 64], seed: 58)
         #expect(big.scalars.withUnsafeBufferPointer { Parallel.copy(600, width: 128, from: $0.baseAddress!, stride: 128) } == big.scalars)
@@ -217,6 +218,41 @@ import Testing
         print("  bidirectional, directions concurrent against one at a time: largest difference \(worst)")
         #expect(worst < 1e-5)
         #expect(together.grads[0].scalars.contains { $0 != 0 } && together.grads.count == 13)
+    }
+
+    /// A layer's outputs joined in the forward (the directions side by side, their gradient read in place by each
+    /// direction's backward) give `concatLast` of the per-direction outputs, and the same gradients, bit for bit: with the
+    /// directions concurrent (20 rows in training) and one after the other, split by rows (136), and in inference.
+    @Test(arguments: [(20, true), (136, true), (20, false), (136, false)])
+    func joinedOutputsMatchConcatenation(_ N: Int, _ training: Bool) {
+        let (T, I, H) = (5, 7, 16)
+        let x = Variable(randomTensor([T, N, I], seed: 80), requiresGrad: true)
+        func direction(_ k: Int) -> LSTMDirection {
+            func v(_ shape: [Int], _ i: Int, scale: Float = 1) -> Variable {
+                Variable(randomTensor(shape, seed: UInt64(81 + 10 * k + i), scale: scale), requiresGrad: true)
+            }
+            return LSTMDirection(h0: v([N, H], 0), c0: v([N, H], 1), weightIH: v([4 * H, I], 2, scale: 0.3),
+                                 weightHH: v([4 * H, H], 3, scale: 0.3), biasIH: v([4 * H], 4), biasHH: v([4 * H], 5), reverse: k == 1)
+        }
+        let dirs = [direction(0), direction(1)]
+        let weight = Variable(randomTensor([T, N, 2 * H], seed: 93)), hWeight = Variable(randomTensor([N, H], seed: 94))
+        let params = [x] + dirs.flatMap { [$0.h0, $0.c0, $0.weightIH, $0.weightHH, $0.biasIH, $0.biasHH] }
+        func forward(_ joined: Bool) -> (output: Variable, loss: Variable) {
+            let r = lstmSequences(x, dirs, outputs: joined ? .joined : .perDirection)
+            let output = joined ? r.outputs[0] : concatLast(r.outputs)
+            return (output, (output * weight).sum() + (r.states[1].h * hWeight).sum())
+        }
+        func run(_ joined: Bool) -> [Tensor] {
+            params.forEach { $0.zeroGrad() }
+            guard training else { return [Autograd.withoutGradients { forward(joined).output }.value] }
+            let (output, loss) = forward(joined)
+            loss.backward()
+            return [output.value] + params.map { $0.grad! }
+        }
+        let (joined, separate) = (run(true), run(false))
+        #expect(joined.count == (training ? 14 : 1) && joined[0].shape == [T, N, 2 * H])
+        #expect(zip(joined, separate).allSatisfy { $0.shape == $1.shape && $0.scalars == $1.scalars })
+        if training { #expect(joined[1].scalars.contains { $0 != 0 } && joined[2].scalars.contains { $0 != 0 }) }
     }
 
     @Test func gradientsAccumulateAcrossUses() {

@@ -28,11 +28,24 @@ public struct LSTMDirection {
 /// thread then runs its direction's forward and backward on all rows, reading back from its own cache what it wrote,
 /// with one weight-gradient sum per direction); otherwise one after the other, each split by rows.
 public func lstmSequences(_ x: Variable, _ directions: [LSTMDirection]) -> [(output: Variable, h: Variable, c: Variable)] {
-    lstmSequences(x, directions, outputs: true).map { ($0.output!, $0.h, $0.c) }
+    let r = lstmSequences(x, directions, outputs: .perDirection)
+    return zip(r.outputs, r.states).map { ($0, $1.h, $1.c) }
 }
 
-/// `lstmSequences`, without the outputs when `outputs` is false (only the final states are wanted).
-func lstmSequences(_ x: Variable, _ directions: [LSTMDirection], outputs: Bool) -> [(output: Variable?, h: Variable, c: Variable)] {
+/// Which outputs a layer's forward returns besides each direction's final states.
+enum LSTMOutputs {
+    /// None (only the final states are wanted: a classifier's last layer).
+    case none
+    /// Each direction's [T, N, H].
+    case perDirection
+    /// One [T, N, D·H], the directions side by side (what the next layer reads), written once from their states; each
+    /// direction's backward reads its columns of the gradient in place. Saves `concatLast`'s copy and its backward's.
+    case joined
+}
+
+/// `lstmSequences` with the outputs `outputs` asks for: `outputs` holds none, one per direction, or the joined one.
+func lstmSequences(_ x: Variable, _ directions: [LSTMDirection], outputs: LSTMOutputs)
+    -> (outputs: [Variable], states: [(h: Variable, c: Variable)]) {
     precondition(x.value.rank == 3, "LSTM: input must be time-major [steps, batch, features], got \(x.shape)")
     let N = x.shape[1]
     // Inference keeps only the outputs: each thread's step gates live in scratch, activations and tanh(c) are not stored.
@@ -44,12 +57,12 @@ func lstmSequences(_ x: Variable, _ directions: [LSTMDirection], outputs: Bool) 
         states.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let out = out
             Parallel.forParts(directions.count, parts: min(Parallel.threads, directions.count)) { r in
-                for d in r { out[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], outputs: outputs, threads: 1) }
+                for d in r { out[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], outputs: outputs != .none, threads: 1) }
             }
         }
     } else {
         for d in directions.indices {
-            states[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], outputs: outputs, threads: Parallel.threads)
+            states[d] = LSTMForward(x.value, directions[d], keepForBackward: keep[d], outputs: outputs != .none, threads: Parallel.threads)
         }
     }
     return lstmNode(x, directions, states.map { $0! }, outputs: outputs, concurrent: concurrent)
@@ -227,64 +240,87 @@ struct LSTMForward {
     }
 }
 
-/// Wraps the forward passes of a layer's directions as one autograd node (outputs, when `outputs`, then h_T and c_T of each
-/// direction), whose backward runs each direction's backpropagation through time, concurrently when the forward did.
-func lstmNode(_ x: Variable, _ directions: [LSTMDirection], _ forwards: [LSTMForward], outputs: Bool, concurrent: Bool)
-    -> [(output: Variable?, h: Variable, c: Variable)] {
-    let values = forwards.map { $0.results(outputs: outputs) }
-    let perDirection = outputs ? 3 : 2
+/// Wraps the forward passes of a layer's directions as one autograd node (the outputs `outputs` asks for, then h_T and c_T
+/// of each direction), whose backward runs each direction's backpropagation through time, concurrently when the forward did.
+func lstmNode(_ x: Variable, _ directions: [LSTMDirection], _ forwards: [LSTMForward], outputs: LSTMOutputs, concurrent: Bool)
+    -> (outputs: [Variable], states: [(h: Variable, c: Variable)]) {
+    let D = forwards.count, H = forwards[0].H
+    let outputValues: [Tensor]
+    switch outputs {
+    case .none: outputValues = []
+    case .perDirection: outputValues = forwards.map { LSTMForward.outputs([$0]) }
+    case .joined: outputValues = [LSTMForward.outputs(forwards)]
+    }
+    let finals = forwards.map { $0.finalStates() }
     let inputs = [x] + directions.flatMap { [$0.h0, $0.c0, $0.weightIH, $0.weightHH, $0.biasIH, $0.biasHH] }
-    let outs = Autograd.results(values.flatMap { [$0.output, $0.h, $0.c].compactMap { $0 } }, inputs: inputs) { grads in
+    let first = outputValues.count   // where the final states' gradients start
+    let outs = Autograd.results(outputValues + finals.flatMap { [$0.h, $0.c] }, inputs: inputs) { grads in
         func backward(_ k: Int, threads: Int) -> [Tensor?] {
-            let g = grads[(k * perDirection)..<((k + 1) * perDirection)]
-            return lstmBackward(x, directions[k], forwards[k], dy: outputs ? g.first! : nil, dhT: g[g.endIndex - 2],
-                                dcT: g[g.endIndex - 1], threads: threads)
+            let dy: (values: Tensor, stride: Int, offset: Int)?
+            switch outputs {
+            case .none: dy = nil
+            case .perDirection: dy = grads[k].map { ($0, H, 0) }
+            case .joined: dy = grads[0].map { ($0, D * H, k * H) }
+            }
+            return lstmBackward(x, directions[k], forwards[k], dy: dy, dhT: grads[first + 2 * k], dcT: grads[first + 2 * k + 1],
+                                threads: threads)
         }
-        var results = [[Tensor?]](repeating: [], count: directions.count)
+        var results = [[Tensor?]](repeating: [], count: D)
         if concurrent {
             results.withUnsafeMutableBufferPointer { out in
                 nonisolated(unsafe) let out = out
-                Parallel.forParts(directions.count, parts: min(Parallel.threads, directions.count)) { r in
+                Parallel.forParts(D, parts: min(Parallel.threads, D)) { r in
                     for k in r { out[k] = backward(k, threads: 1) }
                 }
             }
         } else {
-            for k in directions.indices { results[k] = backward(k, threads: Parallel.threads) }
+            for k in 0..<D { results[k] = backward(k, threads: Parallel.threads) }
         }
         // x feeds every direction: its gradient is their sum.
         var dx: Tensor? = nil
         for r in results { if let d = r[0] { if dx == nil { dx = d } else { dx!.add(d) } } }
         return [dx] + results.flatMap { $0.dropFirst() }
     }
-    return (0..<directions.count).map { k in
-        let o = Array(outs[(k * perDirection)..<((k + 1) * perDirection)])
-        return (outputs ? o[0] : nil, o[perDirection - 2], o[perDirection - 1])
-    }
+    return (Array(outs[..<first]), (0..<D).map { k in (outs[first + 2 * k], outs[first + 2 * k + 1]) })
 }
 
 extension LSTMForward {
-    /// The outputs [T, N, H] (when `outputs`) and the final states h_T, c_T [N, H].
-    func results(outputs: Bool) -> (output: Tensor?, h: Tensor, c: Tensor) {
-        precondition(!(outputs && ringH), "LSTMForward: the outputs were not kept")
+    /// The outputs [T, N, D·H] of the directions `forwards` (D of them, over the same input), side by side: direction k's
+    /// h_t in columns k·H..<(k+1)·H. Each direction's rows are copied once, shared among the threads.
+    static func outputs(_ forwards: [LSTMForward]) -> Tensor {
+        let (T, N, H) = (forwards[0].T, forwards[0].N, forwards[0].H), width = forwards.count * H
+        var out = uninitializedFloats(T * N * width)   // every direction's columns copied below
+        out.withUnsafeMutableBufferPointer { o in
+            for (k, f) in forwards.enumerated() {
+                precondition(!f.ringH && f.T == T && f.N == N && f.H == H, "LSTMForward: the outputs were not kept, or differ in shape")
+                f.hs.withUnsafeBufferPointer {   // forward: h_t at block t + 1; reverse: at block t
+                    Parallel.copyRows(T * N, width: H, from: $0.baseAddress! + (f.reverse ? 0 : N * H), stride: H,
+                                      to: o.baseAddress! + k * H, stride: width)
+                }
+            }
+        }
+        return Tensor(shape: [T, N, width], scalars: out)
+    }
+
+    /// The final states h_T, c_T [N, H].
+    func finalStates() -> (h: Tensor, c: Tensor) {
         let step = N * H, lastBlock = reverse ? 0 : T
-        let output = outputs ? Tensor(shape: [T, N, H], scalars: hs.withUnsafeBufferPointer {
-            Parallel.copy(T * N, width: H, from: $0.baseAddress! + (reverse ? 0 : step), stride: H)
-        }) : nil
         let (hLast, cLast) = (LSTMForward.block(lastBlock, ring: ringH), LSTMForward.block(lastBlock, ring: ringC))
-        return (output, Tensor(shape: [N, H], scalars: hs.array((hLast * step)..<((hLast + 1) * step))),
+        return (Tensor(shape: [N, H], scalars: hs.array((hLast * step)..<((hLast + 1) * step))),
                 Tensor(shape: [N, H], scalars: cs.array((cLast * step)..<((cLast + 1) * step))))
     }
 }
 
 /// Backpropagation through time of one direction: the gradients of x, h0, c0, W_ih, W_hh, b_ih and b_hh from those of the
-/// outputs (`dy`, [T, N, H]) and of the final states; nil for each when no gradient arrived. Products run on `threads`.
-func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: Tensor?, dhT: Tensor?, dcT: Tensor?,
-                  threads: Int) -> [Tensor?] {
+/// outputs (`dy`: row r of the [T·N, H] gradient at values[r·stride + offset ..< + H]) and of the final states; nil for each
+/// when no gradient arrived. Products run on `threads`.
+func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (values: Tensor, stride: Int, offset: Int)?,
+                  dhT: Tensor?, dcT: Tensor?, threads: Int) -> [Tensor?] {
     guard dyT != nil || dhT != nil || dcT != nil else { return [Tensor?](repeating: nil, count: 7) }
     let (weightIH, weightHH, reverse) = (d.weightIH, d.weightHH, d.reverse)
     let (T, N, I, H, H4, step) = (f.T, f.N, f.I, f.H, 4 * f.H, f.N * f.H)
     let (gates, hs, cs, tanhC) = (f.gates, f.hs, f.cs, f.tanhC)
-    let dy = dyT?.scalars
+    let dy = dyT?.values.scalars, (dyStride, dyOffset) = (dyT?.stride ?? H, dyT?.offset ?? 0)
     let dh = dhT.map { AlignedFloats($0.scalars) } ?? AlignedFloats(repeating: 0, count: step)
     let dc = dcT.map { AlignedFloats($0.scalars) } ?? AlignedFloats(repeating: 0, count: step)
     var dx = uninitializedFloats(x.needsGrad ? T * N * I : 0)   // every step writes its rows
@@ -328,9 +364,12 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: T
                 let t = reverse ? s : T - 1 - s
                 let prev = reverse ? t + 1 : t
                 let slot = s % chunk, depth = min(chunk, T - (s - slot)) * n
-                if let dy {
+                if let dy {   // this step's rows of the outputs' gradient, read in place (a joined output's columns)
                     dy.withUnsafeBufferPointer { d in
-                        for k in (lo * H)..<((lo + n) * H) { dhs[k] += d[t * step + k] }
+                        for i in lo..<(lo + n) {
+                            let from = d.baseAddress! + (t * N + i) * dyStride + dyOffset, to = dhs + i * H
+                            for j in 0..<H { to[j] += from[j] }
+                        }
                     }
                 }
                 let dg = dgates + slot * n * H4                                                  // [n, 4H]

@@ -99,10 +99,10 @@ public final class LSTM: Module {
                                      reverse: d == 1)
             }
             let last = layer == numLayers - 1
-            let results = lstmSequences(seq, dirs, outputs: outputs || !last)
-            hs += results.map(\.h); cs += results.map(\.c)
+            let results = lstmSequences(seq, dirs, outputs: outputs || !last ? .joined : .none)
+            hs += results.states.map(\.h); cs += results.states.map(\.c)
             if last && !outputs { return (nil, stack(hs), stack(cs)) }
-            seq = concatLast(results.map { $0.output! })
+            seq = results.outputs[0]   // the directions side by side
             if !last {
                 seq = LSTMVision.dropout(seq, probability: dropout, training: training, generator: &dropoutGenerator)
             }
