@@ -184,14 +184,7 @@ import Testing
     @Test func bidirectionalDirectionsConcurrentInTraining() {
         let (T, N, I, H) = (6, 20, 7, 16)
         let x = Variable(randomTensor([T, N, I], seed: 70), requiresGrad: true)
-        func direction(_ k: Int) -> LSTMDirection {
-            func v(_ shape: [Int], _ i: Int, scale: Float = 1) -> Variable {
-                Variable(randomTensor(shape, seed: UInt64(71 + 10 * k + i), scale: scale), requiresGrad: true)
-            }
-            return LSTMDirection(h0: v([N, H], 0), c0: v([N, H], 1), weightIH: v([4 * H, I], 2, scale: 0.3),
-                                 weightHH: v([4 * H, H], 3, scale: 0.3), biasIH: v([4 * H], 4), biasHH: v([4 * H], 5), reverse: k == 1)
-        }
-        let dirs = [direction(0), direction(1)]
+        let dirs = randomDirections(N: N, I: I, H: H, seed: 71)
         let weights = (0..<6).map { Variable(randomTensor($0 % 3 == 0 ? [T, N, H] : [N, H], seed: 90 + UInt64($0))) }
         func loss(_ r: [(output: Variable, h: Variable, c: Variable)]) -> Variable {
             var total = Variable(Tensor(scalar: 0))
@@ -227,14 +220,7 @@ import Testing
     func joinedOutputsMatchConcatenation(_ N: Int, _ training: Bool) {
         let (T, I, H) = (5, 7, 16)
         let x = Variable(randomTensor([T, N, I], seed: 80), requiresGrad: true)
-        func direction(_ k: Int) -> LSTMDirection {
-            func v(_ shape: [Int], _ i: Int, scale: Float = 1) -> Variable {
-                Variable(randomTensor(shape, seed: UInt64(81 + 10 * k + i), scale: scale), requiresGrad: true)
-            }
-            return LSTMDirection(h0: v([N, H], 0), c0: v([N, H], 1), weightIH: v([4 * H, I], 2, scale: 0.3),
-                                 weightHH: v([4 * H, H], 3, scale: 0.3), biasIH: v([4 * H], 4), biasHH: v([4 * H], 5), reverse: k == 1)
-        }
-        let dirs = [direction(0), direction(1)]
+        let dirs = randomDirections(N: N, I: I, H: H, seed: 81)
         let weight = Variable(randomTensor([T, N, 2 * H], seed: 93)), hWeight = Variable(randomTensor([N, H], seed: 94))
         let params = [x] + dirs.flatMap { [$0.h0, $0.c0, $0.weightIH, $0.weightHH, $0.biasIH, $0.biasHH] }
         func forward(_ joined: Bool) -> (output: Variable, loss: Variable) {
@@ -261,5 +247,17 @@ import Testing
         #expect(x.grad?.scalars == [3, 5])
         let y = Autograd.withoutGradients { (x * x).sum() }
         #expect(!y.needsGrad)
+    }
+}
+
+/// A bidirectional layer's two directions (forward, then reverse) over N rows, input I, hidden H: random initial states,
+/// weights (scaled by 0.3) and biases, each requiring a gradient; tensor i of direction k from seed `seed` + 10k + i.
+private func randomDirections(N: Int, I: Int, H: Int, seed: UInt64) -> [LSTMDirection] {
+    (0..<2).map { k in
+        func v(_ shape: [Int], _ i: Int, scale: Float = 1) -> Variable {
+            Variable(randomTensor(shape, seed: seed + UInt64(10 * k + i), scale: scale), requiresGrad: true)
+        }
+        return LSTMDirection(h0: v([N, H], 0), c0: v([N, H], 1), weightIH: v([4 * H, I], 2, scale: 0.3),
+                             weightHH: v([4 * H, H], 3, scale: 0.3), biasIH: v([4 * H], 4), biasHH: v([4 * H], 5), reverse: k == 1)
     }
 }
