@@ -109,8 +109,8 @@ struct LSTMForward {
             (gates, tanhC, self.hs, self.cs, ringH, ringC) = (.empty, .empty, hs, cs, false, false)
             return
         }
-        (ringH, ringC) = (!keep && !outputs, !keep)   // measured in-process: inference 1.01–1.02×, and less memory
-        let (ringH, ringC) = (self.ringH, self.ringC)
+        let (ringH, ringC) = (!keep && !outputs, !keep)   // measured in-process: inference 1.01–1.02×, and less memory
+        (self.ringH, self.ringC) = (ringH, ringC)
         func hb(_ b: Int) -> Int { LSTMForward.block(b, ring: ringH) }
         func cb(_ b: Int) -> Int { LSTMForward.block(b, ring: ringC) }
         let rowsPerThread = N / Parallel.rowBlocks(N, threads: threads)
@@ -320,7 +320,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
     let (weightIH, weightHH, reverse) = (d.weightIH, d.weightHH, d.reverse)
     let (T, N, I, H, H4, step) = (f.T, f.N, f.I, f.H, 4 * f.H, f.N * f.H)
     let (gates, hs, cs, tanhC) = (f.gates, f.hs, f.cs, f.tanhC)
-    let dy = dyT?.values.scalars, (dyStride, dyOffset) = (dyT?.stride ?? H, dyT?.offset ?? 0)
+    let (dyStride, dyOffset) = (dyT?.stride ?? H, dyT?.offset ?? 0)
     let dh = dhT.map { AlignedFloats($0.scalars) } ?? AlignedFloats(repeating: 0, count: step)
     let dc = dcT.map { AlignedFloats($0.scalars) } ?? AlignedFloats(repeating: 0, count: step)
     var dx = uninitializedFloats(x.needsGrad ? T * N * I : 0)   // every step writes its rows
@@ -337,6 +337,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
     tanhC.withUnsafeBufferPointer { tcp in
     hs.withUnsafeBufferPointer { hp in
     x.value.scalars.withUnsafeBufferPointer { xp in
+    (dyT?.values.scalars ?? []).withUnsafeBufferPointer { dyp in
     dx.withUnsafeMutableBufferPointer { dxp in
     sums.withUnsafeMutableBufferPointer { sp in
     dh.withUnsafeMutableBufferPointer { dhp in
@@ -348,7 +349,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
         nonisolated(unsafe) let (gb, cb, tcb, hb, xb) = (gp.baseAddress!, cp.baseAddress!, tcp.baseAddress!, hp.baseAddress!, xp.baseAddress!)
         // (An empty array's buffer may still have an address, so emptiness decides.)
         nonisolated(unsafe) let (sums, dhs, dcs) = (sp.baseAddress!, dhp.baseAddress!, dcp.baseAddress!)
-        nonisolated(unsafe) let dxs = dxp.isEmpty ? nil : dxp.baseAddress
+        nonisolated(unsafe) let dxs = dxp.isEmpty ? nil : dxp.baseAddress, dys = dyp.isEmpty ? nil : dyp.baseAddress
         nonisolated(unsafe) let (wi, wh) = (wih.baseAddress!, whh.baseAddress!)
         nonisolated(unsafe) let wIHPacked = wIHp.isEmpty ? nil : wIHp.baseAddress, wHHPacked = wHHp.isEmpty ? nil : wHHp.baseAddress
         Parallel.forIndexedRowBlocks(N, threads: threads) { block, rows in
@@ -364,12 +365,10 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
                 let t = reverse ? s : T - 1 - s
                 let prev = reverse ? t + 1 : t
                 let slot = s % chunk, depth = min(chunk, T - (s - slot)) * n
-                if let dy {   // this step's rows of the outputs' gradient, read in place (a joined output's columns)
-                    dy.withUnsafeBufferPointer { d in
-                        for i in lo..<(lo + n) {
-                            let from = d.baseAddress! + (t * N + i) * dyStride + dyOffset, to = dhs + i * H
-                            for j in 0..<H { to[j] += from[j] }
-                        }
+                if let dys {   // this step's rows of the outputs' gradient, read in place (a joined output's columns)
+                    for i in lo..<(lo + n) {
+                        let from = dys + (t * N + i) * dyStride + dyOffset, to = dhs + i * H
+                        for j in 0..<H { to[j] += from[j] }
                     }
                 }
                 let dg = dgates + slot * n * H4                                                  // [n, 4H]
@@ -407,7 +406,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
                 }
             }
         }
-    } } } } } } } } } } } } }
+    } } } } } } } } } } } } } }
     // The blocks' sums, added and split in one pass into dW_ih [4H, I], dW_hh [4H, H] and db [4H].
     var dwih = uninitializedFloats(H4 * I), dwhh = uninitializedFloats(H4 * H), db = uninitializedFloats(H4)
     sums.withUnsafeBufferPointer { sp in
