@@ -66,11 +66,13 @@ import Testing
     /// loop: inputs projected up front by SmallGEMM (few rows per thread), fused into each step's product (16 rows
     /// per thread on 2 threads), the same with an input wide enough that SmallGEMM cuts the fused product into
     /// slices (200 + 16), OpenBLAS throughout (a width SmallGEMM does not take), and for one sequence in inference
-    /// the two threads in lockstep (1×7×32). Each also runs reversed, on the inputs in reverse order.
-    @Test(arguments: [(2, 5, 16), (32, 12, 16), (32, 200, 16), (32, 5, 6), (1, 7, 32)])
-    func lstmForwardPathsMatchScalarLoop(_ n: Int, _ inputs: Int, _ hidden: Int) {
-        let (T, N, I, H) = (3, n, inputs, hidden)
-        let x = randomTensor([T, N, I], seed: 40), h0 = randomTensor([N, H], seed: 41), c0 = randomTensor([N, H], seed: 42)
+    /// the two threads in lockstep (1×7×32). Each also runs reversed, on the inputs in reverse order, and from a zero h0
+    /// (whose first recurrent product is skipped) as well as a random one.
+    @Test(arguments: [(2, 5, 16), (32, 12, 16), (32, 200, 16), (32, 5, 6), (1, 7, 32)], [false, true])
+    func lstmForwardPathsMatchScalarLoop(_ size: (n: Int, inputs: Int, hidden: Int), zeroStart: Bool) {
+        let (T, N, I, H) = (3, size.n, size.inputs, size.hidden)
+        let x = randomTensor([T, N, I], seed: 40), c0 = randomTensor([N, H], seed: 42)
+        let h0 = zeroStart ? Tensor(zeros: [N, H]) : randomTensor([N, H], seed: 41)
         let wih = randomTensor([4 * H, I], seed: 43, scale: 0.3), whh = randomTensor([4 * H, H], seed: 44, scale: 0.3)
         let bih = randomTensor([4 * H], seed: 45, scale: 0.3), bhh = randomTensor([4 * H], seed: 46, scale: 0.3)
         var h = h0.scalars, c = c0.scalars, outputs: [Float] = []
@@ -101,7 +103,7 @@ import Testing
                                  reverse: false)
             let worst = [r.output.value.maxAbsDifference(Tensor(shape: [T, N, H], scalars: outputs)),
                          r.h.value.maxAbsDifference(Tensor(shape: [N, H], scalars: h)), r.c.value.maxAbsDifference(Tensor(shape: [N, H], scalars: c))].max()!
-            print("  LSTM forward N=\(N) I=\(I) H=\(H) \(training ? "training" : "inference"): largest difference \(worst)")
+            print("  LSTM forward N=\(N) I=\(I) H=\(H) h0 \(zeroStart ? "zero" : "random") \(training ? "training" : "inference"): largest difference \(worst)")
             #expect(worst < 2e-5, "N=\(N) I=\(I) H=\(H) training \(training): \(worst)")
             // Reversed: the same sequence read backwards gives the same states, the outputs in reverse order.
             let block = N * I, flipped = Tensor(shape: [T, N, I], scalars: (0..<T).reversed().flatMap { x.scalars[($0 * block)..<(($0 + 1) * block)] })

@@ -122,6 +122,7 @@ struct LSTMForward {
         let cs = AlignedFloats(uninitializedCount: (ringC ? 2 : T + 1) * step)
         let tanhC = AlignedFloats(uninitializedCount: keep ? T * step : 0)
         let initialBlock = reverse ? T : 0
+        let zeroStart = h0.value.scalars.allSatisfy { $0 == 0 }   // the usual start: the first step's recurrent product is skipped
         hs.write(h0.value.scalars, at: hb(initialBlock) * step)
         cs.write(c0.value.scalars, at: cb(initialBlock) * step)
 
@@ -164,12 +165,13 @@ struct LSTMForward {
                     let t = reverse ? T - 1 - s : s
                     let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
                     let gt = allGates ? g! + t * N * H4 + lo * H4 : gScratch, hPrev = h + hb(prev) * step + lo * H
+                    let recurrent = s > 0 || !zeroStart   // h_{−1} = 0 adds nothing
                     if let wiT, let whT {
                         SmallGEMM.multiply(m: n, n: H4, .init(a: x + (t * N + lo) * I, lda: I, b: wiT, k: I),
-                                           .init(a: hPrev, lda: H, b: whT, k: H), bias: b, c: gt, ldc: H4, accumulate: false)
-                    } else if let whT {   // gates_t += h_{t−1} · W_hhᵀ
+                                           recurrent ? .init(a: hPrev, lda: H, b: whT, k: H) : nil, bias: b, c: gt, ldc: H4, accumulate: false)
+                    } else if recurrent, let whT {   // gates_t += h_{t−1} · W_hhᵀ
                         SmallGEMM.multiply(m: n, n: H4, k: H, a: hPrev, lda: H, b: whT, c: gt, ldc: H4, accumulate: true)
-                    } else {
+                    } else if recurrent {
                         BLAS.gemm(transA: false, transB: true, m: n, n: H4, k: H, a: hPrev, lda: H,
                                   b: w, ldb: H, beta: 1, c: gt, ldc: H4, threads: 1)
                     }
@@ -192,7 +194,7 @@ struct LSTMForward {
     static func lockstep(_ xv: Tensor, _ d: LSTMDirection) -> (hs: AlignedFloats, cs: AlignedFloats)? {
         let T = xv.shape[0], I = xv.shape[2], H = d.weightHH.shape[1], half = H / 2
         let hs = AlignedFloats(uninitializedCount: (T + 1) * H), cs = AlignedFloats(uninitializedCount: (T + 1) * H)   // blocks as in `init`
-        let initialBlock = d.reverse ? T : 0
+        let initialBlock = d.reverse ? T : 0, zeroStart = d.h0.value.scalars.allSatisfy { $0 == 0 }
         hs.write(d.h0.value.scalars, at: initialBlock * H)
         cs.write(d.c0.value.scalars, at: initialBlock * H)
         // Part p's gate rows, in the order i, f, g, o of its units: row q·H + p·H/2 + u of the weights and biases.
@@ -227,8 +229,10 @@ struct LSTMForward {
                     for s in 0..<T {
                         let t = d.reverse ? T - 1 - s : s
                         let prev = d.reverse ? t + 1 : t, cur = d.reverse ? t : t + 1, gt = gates + t * 4 * half
-                        SmallGEMM.multiply(m: 1, n: 4 * half, k: H, a: h + prev * H, lda: H, b: wh.baseAddress!, c: gt, ldc: 4 * half,
-                                           accumulate: true)
+                        if s > 0 || !zeroStart {   // h_{−1} = 0 adds nothing
+                            SmallGEMM.multiply(m: 1, n: 4 * half, k: H, a: h + prev * H, lda: H, b: wh.baseAddress!, c: gt, ldc: 4 * half,
+                                               accumulate: true)
+                        }
                         LSTMKernels.cellForward(gates: gt, cPrev: c + prev * H + p * half, c: c + cur * H + p * half,
                                                 tanhC: nil, h: h + cur * H + p * half, batch: 1, hidden: half)
                         Lockstep.barrier()   // h_t whole before either part starts step t + 1
@@ -313,7 +317,7 @@ extension LSTMForward {
 
 /// Backpropagation through time of one direction: the gradients of x, h0, c0, W_ih, W_hh, b_ih and b_hh from those of the
 /// outputs (`dy`: row r of the [T·N, H] gradient at values[r·stride + offset ..< + H]) and of the final states; nil for each
-/// when no gradient arrived. Products run on `threads`.
+/// when no gradient arrived, and for x and h0 when they need none. Products run on `threads`.
 func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (values: Tensor, stride: Int, offset: Int)?,
                   dhT: Tensor?, dcT: Tensor?, threads: Int) -> [Tensor?] {
     guard dyT != nil || dhT != nil || dcT != nil else { return [Tensor?](repeating: nil, count: 7) }
@@ -321,6 +325,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
     let (T, N, I, H, H4, step) = (f.T, f.N, f.I, f.H, 4 * f.H, f.N * f.H)
     let (gates, hs, cs, tanhC) = (f.gates, f.hs, f.cs, f.tanhC)
     let (dyStride, dyOffset) = (dyT?.stride ?? H, dyT?.offset ?? 0)
+    let wantsDh0 = d.h0.needsGrad
     let dh = dhT.map { AlignedFloats($0.scalars) } ?? AlignedFloats(repeating: 0, count: step)
     let dc = dcT.map { AlignedFloats($0.scalars) } ?? AlignedFloats(repeating: 0, count: step)
     var dx = uninitializedFloats(x.needsGrad ? T * N * I : 0)   // every step writes its rows
@@ -375,10 +380,11 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
                 LSTMKernels.cellBackward(gates: gb + t * N * H4 + lo * H4, cPrev: cb + prev * step + lo * H,
                                          tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
                                          dgates: dg, batch: n, hidden: H)
-                // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]).
-                if let wHHPacked {
+                // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]); dh_{−1} only when h0 wants a gradient.
+                let recurrent = s < T - 1 || wantsDh0
+                if recurrent, let wHHPacked {
                     SmallGEMM.multiply(m: n, n: H, k: H4, a: dg, lda: H4, b: wHHPacked, c: dhs + lo * H, ldc: H, accumulate: false)
-                } else {
+                } else if recurrent {
                     BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dg, lda: H4, b: wh, ldb: H,
                               beta: 0, c: dhs + lo * H, ldc: H, threads: 1)
                 }
@@ -430,6 +436,6 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
     } } } }
     let dbias = Tensor(shape: [H4], scalars: db)   // db_ih = db_hh = Σ_rows dgates
     return [x.needsGrad ? Tensor(shape: [T, N, I], scalars: dx) : nil,
-            Tensor(shape: [N, H], scalars: dh.array()), Tensor(shape: [N, H], scalars: dc.array()),
+            wantsDh0 ? Tensor(shape: [N, H], scalars: dh.array()) : nil, Tensor(shape: [N, H], scalars: dc.array()),
             Tensor(shape: [H4, I], scalars: dwih), Tensor(shape: [H4, H], scalars: dwhh), dbias, dbias]
 }
