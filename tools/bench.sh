@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: LSTMVision and PyTorch on the same configurations, alternating for ROUNDS rounds (default 3, as
-# this machine's speed drifts from minute to minute), then a table of the median ratio per measurement.
+# `make bench`: LSTMVision and PyTorch on the same configurations for ROUNDS rounds (default 3), each measurement
+# taken by both back to back (tools/bench_rounds.py, as this machine's speed drifts from minute to minute), then a
+# table of the median ratio per measurement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -10,11 +11,4 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import torch" 2>/dev/
   "$VENV/bin/pip" install -q -r tools/requirements.txt
 fi
 mkdir -p runs
-files=()
-for r in $(seq "$ROUNDS"); do
-  echo "round $r of $ROUNDS"
-  .build/release/lstmvision bench --json --threads 2 "$@" | tee "runs/bench-lstmvision-$r.jsonl"
-  "$VENV/bin/python" tools/bench_torch.py --threads 2 | tee "runs/bench-pytorch-$r.jsonl"
-  files+=("runs/bench-lstmvision-$r.jsonl" "runs/bench-pytorch-$r.jsonl")
-done
-"$VENV/bin/python" tools/bench_table.py docs/performance.md "${files[@]}"
+"$VENV/bin/python" tools/bench_rounds.py "$ROUNDS"

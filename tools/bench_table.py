@@ -13,8 +13,9 @@ def load(path):
         return {(r["config"], r["mode"], r["batch"]): r for r in map(json.loads, filter(lambda l: l.startswith("{"), f))}
 
 
-def table(rounds):
-    """rounds: [(ours, theirs)], each a dict from load. Returns the Markdown rows and the notes line."""
+def table(rounds, epochs=()):
+    """rounds: [(ours, theirs)], each a dict from load; epochs: [{"seconds", "sgemm_peak_gflops"}] of the 1×128 epochs
+    timed (if any). Returns the Markdown rows and the notes."""
     rows = ["| config | mode | batch | LSTMVision img/s | PyTorch img/s | ratio (median) | ratio per round | LSTMVision GFLOP/s (% of sgemm peak) | PyTorch GFLOP/s (%) |",
             "|---|---|---:|---:|---:|---:|---|---:|---:|"]
     keys = sorted({k for ours, _ in rounds for k in ours}, key=lambda k: (k[0], k[1] != "train", k[2]))
@@ -27,31 +28,41 @@ def table(rounds):
         line += f"{med(theirs, lambda r: r['images_per_second']):,.0f} | " if theirs else "n/a | "
         line += (f"{statistics.median(ratios):.2f}× | " + ", ".join(f"{x:.2f}" for x in ratios) + " | ") if ratios else "n/a | | "
         line += f"{med(ours, lambda r: r['gflops']):.0f} ({100 * med(ours, lambda r: r['peak_fraction']):.0f}%) | "
-        line += f"{med(theirs, lambda r: r['gflops']):.0f} ({100 * med(theirs, lambda r: r['peak_fraction']):.0f}%) |" if theirs else "n/a |"
+        # PyTorch's share of the same peak as ours (the paired LSTMVision line's), so that the two columns compare.
+        shares = [t[key]["gflops"] / o[key]["sgemm_peak_gflops"] for o, t in rounds if key in o and key in t]
+        line += f"{med(theirs, lambda r: r['gflops']):.0f} ({100 * statistics.median(shares):.0f}%) |" if shares else "n/a |"
         rows.append(line)
-    o_peaks = [next(iter(o.values()))["sgemm_peak_gflops"] for o, _ in rounds if o]
-    t_peaks = [next(iter(t.values()))["sgemm_peak_gflops"] for _, t in rounds if t]
+    span = lambda values: f"{min(values):.0f}–{max(values):.0f}" if values else "n/a"
+    o_lines = [r for o, _ in rounds for r in o.values()]
+    t_peaks = [r["sgemm_peak_gflops"] for _, t in rounds for r in t.values()]
     some_t = next((next(iter(t.values())) for _, t in rounds if t), {})
-    notes = (f"\n{len(rounds)} alternating rounds. sgemm peak measured in each round: LSTMVision/OpenBLAS "
-             + ", ".join(f"{p:.0f}" for p in o_peaks) + " GFLOP/s; PyTorch " + ", ".join(f"{p:.0f}" for p in t_peaks)
+    notes = (f"\n{len(rounds)} rounds. sgemm peak (GFLOP/s) measured with each line, the median of 5 windows: "
+             + "SmallGEMM in cache " + span([r.get("sgemm_peak_in_cache_gflops", 0) for r in o_lines])
+             + ", OpenBLAS on 1536² products " + span([r.get("sgemm_peak_openblas_gflops", r["sgemm_peak_gflops"]) for r in o_lines])
+             + " (the percentages are of the larger of the two); PyTorch's own 1536² product, best of 0.6 s, " + span(t_peaks)
              + f" GFLOP/s; threads: {next(iter(rounds[0][0].values()))['threads']} / {some_t.get('threads', '?')}; "
              + f"{some_t.get('framework', '')}.\n")
+    if epochs:
+        notes += ("\nA full 1×128 epoch (`lstmvision train --epochs 1`: 60,000 images, batch 64, validation excluded), one per "
+                  "round: " + ", ".join(f"{e['seconds']:.1f} s (peak {e['sgemm_peak_gflops']:.0f})" for e in epochs)
+                  + f"; median {statistics.median(e['seconds'] for e in epochs):.1f} s.\n")
     return "\n".join(rows), notes
 
 
-def main(out_path, *paths):
+def main(out_path, *paths, epochs=()):
     if len(paths) < 2 or len(paths) % 2:
         sys.exit("usage: bench_table.py OUT.md OURS_1.jsonl TORCH_1.jsonl [OURS_2.jsonl TORCH_2.jsonl ...]")
     rounds = [(load(paths[i]), load(paths[i + 1])) for i in range(0, len(paths), 2)]
-    rows, notes = table(rounds)
+    rows, notes = table(rounds, epochs)
     print(rows + notes)
     generated = ("<!-- bench:start (written by tools/bench_table.py) -->\n"
-                 "Latest `make bench` (release build, same machine; LSTMVision and PyTorch alternate, round after round; "
-                 "images/s are each side's median over the rounds, each round's figure the median of 5 windows after warm-up; "
-                 "GFLOP/s count the LSTM gate GEMMs, ×3 for training).\n\n" + rows + "\n" + notes +
+                 "Latest `make bench` (release build, same machine; in each round every measurement is taken by LSTMVision "
+                 "and PyTorch back to back, in alternating order; images/s are each side's median over the rounds, each "
+                 "round's figure the median of 5 windows after warm-up; GFLOP/s count the LSTM gate GEMMs, ×3 for "
+                 "training).\n\n" + rows + "\n" + notes +
                  "\nReproduce: `make bench` (builds release, installs PyTorch from PyPI into .venv on first use, "
-                 "then `ROUNDS` (default 3) rounds of `lstmvision bench --json` and `tools/bench_torch.py`, 2 threads each, "
-                 "then this table).\n"
+                 "then `ROUNDS` (default 3) rounds of `tools/bench_rounds.py`: `lstmvision bench --json` for one "
+                 "measurement and `tools/bench_torch.py`'s for the same, 2 threads each; then this table).\n"
                  "<!-- bench:end -->")
     # Only the part between the markers is replaced; the hand-written rest of the page stays.
     try:

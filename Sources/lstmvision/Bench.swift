@@ -31,7 +31,10 @@ struct Bench: ParsableCommand {
         for m in list(modes) where m != "train" && m != "infer" { throw CLIError("--modes takes train and infer, got '\(m)'") }
         for c in list(configs) where Benchmark.config(named: c) == nil { throw CLIError("--configs takes 1x128 and 2x128-bi, got '\(c)'") }
         let peak = Benchmark.sgemmPeak()
-        if !json { print(String(format: "sgemm peak %.0f GFLOP/s (%d threads, %@ kernels)", peak, BLAS.threads, BLAS.coreName)) }
+        if !json {
+            print(String(format: "sgemm peak %.0f GFLOP/s: OpenBLAS (%@ kernels) %.0f on large products, SmallGEMM %.0f in cache; %d threads",
+                         peak.best, BLAS.coreName, peak.openBLAS, peak.inCache, BLAS.threads))
+        }
         for config in list(configs) {
             for mode in list(modes) {
                 for batch in try batches(mode == "train" ? trainBatches : inferBatches) {

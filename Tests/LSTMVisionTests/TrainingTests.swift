@@ -131,3 +131,23 @@ import Testing
         try? FileManager.default.removeItem(atPath: dir)
     }
 }
+
+/// `lstmvision bench`'s arithmetic: the gate FLOPs of the configurations, the peak as the larger of its two
+/// measurements, and a measurement's rate, GFLOP/s and fraction of that peak consistent with each other.
+@Suite struct BenchmarkTests {
+    @Test func flopsPeakAndMeasurement() throws {
+        let one = try #require(Benchmark.config(named: "1x128")), bi = try #require(Benchmark.config(named: "2x128-bi"))
+        // 28 steps × 4·128 gate rows × (inputs + 128) × 2 per image; the second bidirectional layer reads 256 inputs.
+        #expect(Benchmark.flops(one, batch: 1, training: false) == 2 * 28 * 512 * (28 + 128))
+        #expect(Benchmark.flops(bi, batch: 64, training: true) == 3 * 64 * 2 * 2 * 28 * 512 * Double((28 + 128) + (256 + 128)))
+        let peak = Benchmark.sgemmPeak(window: 0.01)
+        #expect(peak.openBLAS > 0 && peak.inCache > 0 && peak.best == max(peak.openBLAS, peak.inCache))
+        let m = try Benchmark.measure("1x128", training: false, batch: 4, peak: peak, window: 0.01, windows: 3)
+        #expect(m.config == "1x128" && m.mode == "infer" && m.batch == 4 && m.images_per_second > 0)
+        let gflops = m.images_per_second / 4 * Benchmark.flops(one, batch: 4, training: false) / 1e9
+        #expect(abs(m.gflops - gflops) <= 1e-9 * gflops)
+        #expect(m.sgemm_peak_gflops == peak.best && m.peak_fraction == m.gflops / peak.best)
+        #expect(m.sgemm_peak_openblas_gflops == peak.openBLAS && m.sgemm_peak_in_cache_gflops == peak.inCache)
+        #expect(throws: (any Error).self) { try Benchmark.measure("3x7", training: false, batch: 1, peak: peak) }
+    }
+}

@@ -1,0 +1,69 @@
+"""Runs the rounds of `make bench`: every measurement (configuration, mode, batch) of `lstmvision bench` and of PyTorch
+(tools/bench_torch.py, in this process) back to back, the two in alternating order, so that each pair is taken seconds
+apart rather than a whole run apart (this VM's speed drifts from minute to minute). Writes each round's lines to
+runs/bench-lstmvision-R.jsonl and runs/bench-pytorch-R.jsonl. Each round also trains one full 1×128 epoch
+(`lstmvision train --epochs 1`, 60,000 images, batch 64), timed with the sgemm peak measured just before it. Then the
+table (tools/bench_table.py).
+
+Usage: bench_rounds.py ROUNDS"""
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import torch
+
+import bench_table
+from bench_torch import measure, sgemm_peak
+
+THREADS = 2
+MEASUREMENTS = [(config, mode, batch) for config in ("1x128", "2x128-bi")
+                for mode, batches in (("train", (64, 256)), ("infer", (1, 64, 256))) for batch in batches]
+
+
+def ours(config, mode, batch, window=0.5):
+    option = "--train-batches" if mode == "train" else "--infer-batches"
+    out = subprocess.run([".build/release/lstmvision", "bench", "--json", "--threads", str(THREADS), "--configs", config,
+                          "--modes", mode, option, str(batch), "--window", str(window)], check=True, capture_output=True, text=True).stdout
+    return next(json.loads(line) for line in out.splitlines() if line.startswith("{"))
+
+
+def epoch():
+    """Seconds of one 1×128 training epoch (validation excluded) and the sgemm peak measured just before."""
+    peak = ours("1x128", "infer", 1, window=0.02)["sgemm_peak_gflops"]
+    shutil.rmtree("runs/bench-epoch", ignore_errors=True)
+    subprocess.run([".build/release/lstmvision", "train", "--epochs", "1", "--threads", str(THREADS), "--out", "runs/bench-epoch"],
+                   check=True, capture_output=True)
+    with open("runs/bench-epoch/log.csv") as f:
+        return {"seconds": float(next(csv.DictReader(f))["seconds"]), "sgemm_peak_gflops": peak}
+
+
+def theirs(config, mode, batch):
+    return measure(config, mode, batch, sgemm_peak(), 0.5)
+
+
+def main(rounds):
+    torch.set_num_threads(THREADS)
+    files, epochs = [], []
+    for r in range(1, rounds + 1):
+        print(f"round {r} of {rounds}", flush=True)
+        lines = {"lstmvision": [], "pytorch": []}
+        for i, (config, mode, batch) in enumerate(MEASUREMENTS):
+            sides = [("lstmvision", ours), ("pytorch", theirs)]
+            for name, run in sides if (r + i) % 2 else reversed(sides):
+                line = run(config, mode, batch)
+                lines[name].append(line)
+                print(json.dumps(line), flush=True)
+        epochs.append(epoch())
+        print(json.dumps({"epoch": epochs[-1]}), flush=True)
+        for name in ("lstmvision", "pytorch"):
+            path = f"runs/bench-{name}-{r}.jsonl"
+            with open(path, "w") as f:
+                f.writelines(json.dumps(line) + "\n" for line in lines[name])
+            files.append(path)
+    bench_table.main("docs/performance.md", *files, epochs=epochs)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
