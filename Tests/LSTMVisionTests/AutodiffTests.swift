@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import LSTMVision
 
@@ -178,6 +179,42 @@ import Testing
             Array(joined.scalars[(r * 192)..<(r * 192 + 128)]) == Array(big.scalars[(r * 128)..<((r + 1) * 128)])
                 && Array(joined.scalars[(r * 192 + 128)..<((r + 1) * 192)]) == Array(other.scalars[(r * 64)..<((r + 1) * 64)])
         })
+    }
+
+    /// `Parallel.chainBlocks` covers the rows in blocks of 16 (32 from 128 rows) on multiples of 4; `forChains` runs every
+    /// step of every chain once, each chain's steps in order, and a thread whose own chains are done takes over steps of
+    /// the other's: here the thread that starts chain 0 sleeps in each of its steps, so the other must take some of them.
+    /// (Without the takeover this test fails.)
+    @Test func chainsRunEveryStepInOrderAndShareTheWork() throws {
+        for rows in [1, 15, 16, 20, 64, 100, 128, 256, 257] {
+            let blocks = Parallel.chainBlocks(rows)
+            #expect(blocks.count == max(1, rows / (rows >= 128 ? 32 : 16)), "\(rows) rows")
+            #expect(blocks.first?.lowerBound == 0 && blocks.last?.upperBound == rows, "\(rows) rows")
+            #expect(zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound && $1.lowerBound % 4 == 0 && !$0.isEmpty })
+        }
+        let (chains, steps) = (4, 30)
+        var log = [(stamp: Int, thread: pthread_t)](repeating: (-1, 0), count: chains * steps)
+        let stamp = Atomic<Int>(0), slow = Atomic<pthread_t>(0)
+        log.withUnsafeMutableBufferPointer { log in
+            nonisolated(unsafe) let log = log
+            Parallel.forChains(chains, steps: steps, threads: 2) { c, s in
+                if c == 0 && s == 0 { slow.store(pthread_self(), ordering: .relaxed) }
+                if pthread_self() == slow.load(ordering: .relaxed) { usleep(300) }
+                #expect(log[c * steps + s].stamp == -1, "chain \(c) step \(s) ran twice")
+                log[c * steps + s] = (stamp.add(1, ordering: .relaxed).oldValue, pthread_self())
+            }
+        }
+        for c in 0..<chains {
+            let stamps = (0..<steps).map { log[c * steps + $0].stamp }
+            #expect(stamps.allSatisfy { $0 >= 0 } && zip(stamps, stamps.dropFirst()).allSatisfy { $0 < $1 }, "chain \(c): \(stamps)")
+        }
+        // Checked when the other thread ran from the start (the parts may run one after the other when the test suite
+        // keeps the lockstep and the dispatch workers busy): it finishes its own chains within a few of the slow steps.
+        let slowThread = slow.load(ordering: .relaxed), slowChains = log[..<(2 * steps)]
+        let slowStamps = log.filter { $0.thread == slowThread }.map(\.stamp).sorted()
+        if let otherFirst = log.filter({ $0.thread != slowThread }).map(\.stamp).min(), slowStamps.count > 4, otherFirst < slowStamps[4] {
+            #expect(slowChains.contains { $0.thread != slowThread }, "no step of the slowed thread's chains was taken over")
+        }
     }
 
     /// A bidirectional layer trained at 20 rows runs its two directions concurrently, forward and backward, in one

@@ -113,9 +113,9 @@ struct LSTMForward {
         (self.ringH, self.ringC) = (ringH, ringC)
         func hb(_ b: Int) -> Int { LSTMForward.block(b, ring: ringH) }
         func cb(_ b: Int) -> Int { LSTMForward.block(b, ring: ringC) }
-        let rowsPerThread = N / Parallel.rowBlocks(N, threads: threads)
-        let fuseInput = fast && rowsPerThread >= 8
-        let smallUpFront = fast && rowsPerThread < 8
+        let rowsPerProduct = keep ? LSTMForward.trainingChains(N, threads: threads)[0].count : N / Parallel.rowBlocks(N, threads: threads)
+        let fuseInput = fast && rowsPerProduct >= 8
+        let smallUpFront = fast && rowsPerProduct < 8
         let allGates = keep || !fuseInput   // else each thread's step gates go to a scratch block
         let gates = AlignedFloats(uninitializedCount: allGates ? T * N * H4 : 0)   // every element written by the gate products below
         let hs = AlignedFloats(uninitializedCount: (ringH ? 2 : T + 1) * step)   // initial block copied in, the rest written by each step
@@ -154,36 +154,48 @@ struct LSTMForward {
             nonisolated(unsafe) let wiT = fuseInput ? wiT.baseAddress : nil
             // The time loop: batch rows are independent, so each core runs every step on its own rows with
             // single-threaded products (one synchronisation per sequence instead of one per step). Inference shares
-            // the rows by the cores' measured speeds; training keeps the backward's equal blocks, so that each core
-            // reads back in the backward what it wrote in its own cache (balanced, it measured no faster).
-            let region = keep ? Parallel.forRowBlocks : Parallel.forBalancedRowBlocks
-            region(N, threads) { rows in
+            // the rows by the cores' measured speeds; training runs them as chains (`trainingChains`), a core that is
+            // done taking over steps of the other's.
+            func run(_ rows: Range<Int>, step s: Int, scratch gScratch: UnsafeMutablePointer<Float>?) {   // scratch: when !allGates
                 let lo = rows.lowerBound, n = rows.count
-                let gScratch = AlignedFloats.allocate(allGates ? 0 : n * H4)
-                defer { gScratch.deallocate() }
-                for s in 0..<T {
-                    let t = reverse ? T - 1 - s : s
-                    let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
-                    let gt = allGates ? g! + t * N * H4 + lo * H4 : gScratch, hPrev = h + hb(prev) * step + lo * H
-                    let recurrent = s > 0 || !zeroStart   // h_{−1} = 0 adds nothing
-                    if let wiT, let whT {
-                        SmallGEMM.multiply(m: n, n: H4, .init(a: x + (t * N + lo) * I, lda: I, b: wiT, k: I),
-                                           recurrent ? .init(a: hPrev, lda: H, b: whT, k: H) : nil, bias: b, c: gt, ldc: H4, accumulate: false)
-                    } else if recurrent, let whT {   // gates_t += h_{t−1} · W_hhᵀ
-                        SmallGEMM.multiply(m: n, n: H4, k: H, a: hPrev, lda: H, b: whT, c: gt, ldc: H4, accumulate: true)
-                    } else if recurrent {
-                        BLAS.gemm(transA: false, transB: true, m: n, n: H4, k: H, a: hPrev, lda: H,
-                                  b: w, ldb: H, beta: 1, c: gt, ldc: H4, threads: 1)
-                    }
-                    LSTMKernels.cellForward(gates: gt, cPrev: c + cb(prev) * step + lo * H, c: c + cb(cur) * step + lo * H,
-                                            tanhC: keep ? tc! + t * step + lo * H : nil, h: h + hb(cur) * step + lo * H,
-                                            batch: n, hidden: H)
+                let t = reverse ? T - 1 - s : s
+                let prev = reverse ? t + 1 : t, cur = reverse ? t : t + 1
+                let gt = allGates ? g! + t * N * H4 + lo * H4 : gScratch!, hPrev = h + hb(prev) * step + lo * H
+                let recurrent = s > 0 || !zeroStart   // h_{−1} = 0 adds nothing
+                if let wiT, let whT {
+                    SmallGEMM.multiply(m: n, n: H4, .init(a: x + (t * N + lo) * I, lda: I, b: wiT, k: I),
+                                       recurrent ? .init(a: hPrev, lda: H, b: whT, k: H) : nil, bias: b, c: gt, ldc: H4, accumulate: false)
+                } else if recurrent, let whT {   // gates_t += h_{t−1} · W_hhᵀ
+                    SmallGEMM.multiply(m: n, n: H4, k: H, a: hPrev, lda: H, b: whT, c: gt, ldc: H4, accumulate: true)
+                } else if recurrent {
+                    BLAS.gemm(transA: false, transB: true, m: n, n: H4, k: H, a: hPrev, lda: H,
+                              b: w, ldb: H, beta: 1, c: gt, ldc: H4, threads: 1)
+                }
+                LSTMKernels.cellForward(gates: gt, cPrev: c + cb(prev) * step + lo * H, c: c + cb(cur) * step + lo * H,
+                                        tanhC: keep ? tc! + t * step + lo * H : nil, h: h + hb(cur) * step + lo * H,
+                                        batch: n, hidden: H)
+            }
+            if keep {
+                let chains = LSTMForward.trainingChains(N, threads: threads)
+                Parallel.forChains(chains.count, steps: T, threads: threads) { chain, s in run(chains[chain], step: s, scratch: nil) }
+            } else {
+                Parallel.forBalancedRowBlocks(N, threads: threads) { rows in
+                    let gScratch = AlignedFloats.allocate(allGates ? 0 : rows.count * H4)
+                    defer { gScratch.deallocate() }
+                    for s in 0..<T { run(rows, step: s, scratch: gScratch) }
                 }
             }
             } } }
         } } } } } } }
 
         (self.gates, self.hs, self.cs, self.tanhC) = (gates, hs, cs, tanhC)
+    }
+
+    /// The blocks of rows training runs as `Parallel.forChains` chains, forward and backward: `Parallel.chainBlocks`
+    /// on several threads, all rows in one on one thread. The backward sums its weight gradients per chain, so that they
+    /// do not depend on which core ran which step.
+    static func trainingChains(_ rows: Int, threads: Int) -> [Range<Int>] {
+        threads > 1 ? Parallel.chainBlocks(rows) : [0..<rows]
     }
 
     /// Inference on one sequence with two threads in `Lockstep`: each takes half of the hidden units, computes the
@@ -333,8 +345,8 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
     // [dW_ih | dW_hh | db] += dgatesᵀ · [x_t | h_{t−1} | 1] over chunks of steps of about 128 rows (a slice of
     // SmallGEMM's depth): each chunk of dgates is used while in cache and never stored for the whole sequence.
     let wide = (I + H + 1 + 15) / 16 * 16                 // [x | h | 1], padded with zero columns to a multiple of 16
-    let blocks = Parallel.rowBlocks(N, threads: threads)
-    let sums = AlignedFloats(uninitializedCount: blocks * H4 * wide)   // each block's first chunk writes its sum, later ones add
+    let chains = LSTMForward.trainingChains(N, threads: threads), blocks = chains.count
+    let sums = AlignedFloats(uninitializedCount: blocks * H4 * wide)   // each chain's first chunk writes its sum, later ones add
     let wIHPacked = x.needsGrad && SmallGEMM.supports(n: I) ? weightIH.packedForSmallGEMM(transposed: false) : .empty
     let wHHPacked = SmallGEMM.supports(n: H) ? weightHH.packedForSmallGEMM(transposed: false) : .empty
     gates.withUnsafeBufferPointer { gp in
@@ -357,59 +369,60 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
         nonisolated(unsafe) let dxs = dxp.isEmpty ? nil : dxp.baseAddress, dys = dyp.isEmpty ? nil : dyp.baseAddress
         nonisolated(unsafe) let (wi, wh) = (wih.baseAddress!, whh.baseAddress!)
         nonisolated(unsafe) let wIHPacked = wIHp.isEmpty ? nil : wIHp.baseAddress, wHHPacked = wHHp.isEmpty ? nil : wHHp.baseAddress
-        Parallel.forIndexedRowBlocks(N, threads: threads) { block, rows in
-            let lo = rows.lowerBound, n = rows.count
-            let chunk = max(1, min(T, SmallGEMM.sliceDepth / n))    // steps per weight-gradient product
-            let dgates = AlignedFloats.allocate(chunk * n * H4)      // [chunk·n, 4H]
-            let inputs = AlignedFloats.allocate(chunk * n * wide)    // packed [chunk·n, wide]
-            let ones = UnsafeMutablePointer<Float>.allocate(capacity: wide - I - H)         // the row's tail: 1, then padding
-            defer { dgates.deallocate(); inputs.deallocate(); ones.deallocate() }
-            ones.initialize(repeating: 0, count: wide - I - H)
-            ones[0] = 1
-            for s in 0..<T {
-                let t = reverse ? s : T - 1 - s
-                let prev = reverse ? t + 1 : t
-                let slot = s % chunk, depth = min(chunk, T - (s - slot)) * n
-                if let dys {   // this step's rows of the outputs' gradient, read in place (a joined output's columns)
-                    for i in lo..<(lo + n) {
-                        let from = dys + (t * N + i) * dyStride + dyOffset, to = dhs + i * H
-                        for j in 0..<H { to[j] += from[j] }
-                    }
+        // Each chain's steps per weight-gradient product, its dgates [chunk·n, 4H] and its packed [x_t | h_{t−1} | 1] rows
+        // [chunk·n, wide]; the rows' tail: 1, then padding.
+        let chunks = chains.map { max(1, min(T, SmallGEMM.sliceDepth / $0.count)) }
+        nonisolated(unsafe) let scratch = zip(chains, chunks).map { rows, chunk in
+            (dgates: AlignedFloats.allocate(chunk * rows.count * H4), inputs: AlignedFloats.allocate(chunk * rows.count * wide))
+        }
+        nonisolated(unsafe) let ones = UnsafeMutablePointer<Float>.allocate(capacity: wide - I - H)
+        defer { for (d, i) in scratch { d.deallocate(); i.deallocate() }; ones.deallocate() }
+        ones.initialize(repeating: 0, count: wide - I - H)
+        ones[0] = 1
+        Parallel.forChains(blocks, steps: T, threads: threads) { block, s in
+            let lo = chains[block].lowerBound, n = chains[block].count, chunk = chunks[block], (dgates, inputs) = scratch[block]
+            let t = reverse ? s : T - 1 - s
+            let prev = reverse ? t + 1 : t
+            let slot = s % chunk, depth = min(chunk, T - (s - slot)) * n
+            if let dys {   // this step's rows of the outputs' gradient, read in place (a joined output's columns)
+                for i in lo..<(lo + n) {
+                    let from = dys + (t * N + i) * dyStride + dyOffset, to = dhs + i * H
+                    for j in 0..<H { to[j] += from[j] }
                 }
-                let dg = dgates + slot * n * H4                                                  // [n, 4H]
-                LSTMKernels.cellBackward(gates: gb + t * N * H4 + lo * H4, cPrev: cb + prev * step + lo * H,
-                                         tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
-                                         dgates: dg, batch: n, hidden: H)
-                // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]); dh_{−1} only when h0 wants a gradient.
-                let recurrent = s < T - 1 || wantsDh0
-                if recurrent, let wHHPacked {
-                    SmallGEMM.multiply(m: n, n: H, k: H4, a: dg, lda: H4, b: wHHPacked, c: dhs + lo * H, ldc: H, accumulate: false)
-                } else if recurrent {
-                    BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dg, lda: H4, b: wh, ldb: H,
-                              beta: 0, c: dhs + lo * H, ldc: H, threads: 1)
+            }
+            let dg = dgates + slot * n * H4                                                  // [n, 4H]
+            LSTMKernels.cellBackward(gates: gb + t * N * H4 + lo * H4, cPrev: cb + prev * step + lo * H,
+                                     tanhC: tcb + t * step + lo * H, dh: dhs + lo * H, dc: dcs + lo * H,
+                                     dgates: dg, batch: n, hidden: H)
+            // dh_{t−1} = dgates_t · W_hh   ([n, 4H] · [4H, H]); dh_{−1} only when h0 wants a gradient.
+            let recurrent = s < T - 1 || wantsDh0
+            if recurrent, let wHHPacked {
+                SmallGEMM.multiply(m: n, n: H, k: H4, a: dg, lda: H4, b: wHHPacked, c: dhs + lo * H, ldc: H, accumulate: false)
+            } else if recurrent {
+                BLAS.gemm(transA: false, transB: false, m: n, n: H, k: H4, a: dg, lda: H4, b: wh, ldb: H,
+                          beta: 0, c: dhs + lo * H, ldc: H, threads: 1)
+            }
+            // dx_t = dgates_t · W_ih   ([n, 4H] · [4H, I]).
+            if let dxs {
+                let out = dxs + (t * N + lo) * I
+                if let wIHPacked {
+                    SmallGEMM.multiply(m: n, n: I, k: H4, a: dg, lda: H4, b: wIHPacked, c: out, ldc: I, accumulate: false)
+                } else {
+                    BLAS.gemm(transA: false, transB: false, m: n, n: I, k: H4, a: dg, lda: H4, b: wi, ldb: I,
+                              beta: 0, c: out, ldc: I, threads: 1)
                 }
-                // dx_t = dgates_t · W_ih   ([n, 4H] · [4H, I]).
-                if let dxs {
-                    let out = dxs + (t * N + lo) * I
-                    if let wIHPacked {
-                        SmallGEMM.multiply(m: n, n: I, k: H4, a: dg, lda: H4, b: wIHPacked, c: out, ldc: I, accumulate: false)
-                    } else {
-                        BLAS.gemm(transA: false, transB: false, m: n, n: I, k: H4, a: dg, lda: H4, b: wi, ldb: I,
-                                  beta: 0, c: out, ldc: I, threads: 1)
-                    }
-                }
-                // This step's rows of [x_t | h_{t−1} | 1], packed piece by piece, then at the chunk's end its
-                // weight-gradient product.
-                for i in 0..<n {
-                    let r = slot * n + i
-                    SmallGEMM.packColumns(xb + (t * N + lo + i) * I, count: I, at: 0, n: wide, into: inputs, row: r, depth: depth)
-                    SmallGEMM.packColumns(hb + prev * step + (lo + i) * H, count: H, at: I, n: wide, into: inputs, row: r, depth: depth)
-                    SmallGEMM.packColumns(ones, count: wide - I - H, at: I + H, n: wide, into: inputs, row: r, depth: depth)
-                }
-                if (slot + 1) * n == depth {
-                    SmallGEMM.multiply(m: H4, n: wide, .init(transposed: dgates, lda: H4, b: inputs, k: depth),
-                                       c: sums + block * H4 * wide, ldc: wide, accumulate: s >= chunk)
-                }
+            }
+            // This step's rows of [x_t | h_{t−1} | 1], packed piece by piece, then at the chunk's end its
+            // weight-gradient product.
+            for i in 0..<n {
+                let r = slot * n + i
+                SmallGEMM.packColumns(xb + (t * N + lo + i) * I, count: I, at: 0, n: wide, into: inputs, row: r, depth: depth)
+                SmallGEMM.packColumns(hb + prev * step + (lo + i) * H, count: H, at: I, n: wide, into: inputs, row: r, depth: depth)
+                SmallGEMM.packColumns(ones, count: wide - I - H, at: I + H, n: wide, into: inputs, row: r, depth: depth)
+            }
+            if (slot + 1) * n == depth {
+                SmallGEMM.multiply(m: H4, n: wide, .init(transposed: dgates, lda: H4, b: inputs, k: depth),
+                                   c: sums + block * H4 * wide, ldc: wide, accumulate: s >= chunk)
             }
         }
     } } } } } } } } } } } } } }

@@ -21,11 +21,6 @@ public enum Parallel {
         forParts(rows, parts: rowBlocks(rows, threads: threads), body)
     }
 
-    /// `forRowBlocks` that also passes each block's index in 0..<rowBlocks(rows), for per-block results.
-    public static func forIndexedRowBlocks(_ rows: Int, threads: Int = Parallel.threads, _ body: (Int, Range<Int>) -> Void) {
-        forIndexedParts(rows, parts: rowBlocks(rows, threads: threads), body)
-    }
-
     /// `forRowBlocks` for work whose results do not depend on how the rows are split (each row computed alone, as in
     /// LSTM inference). Two blocks in `Lockstep` share the rows in proportion to how fast each thread ran the
     /// earlier such regions, in multiples of 4 (SmallGEMM's row block): a virtual machine's two cores can differ in
