@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Splits work over the machine's cores when it is large enough to pay for the threads.
 public enum Parallel {
@@ -14,47 +13,7 @@ public enum Parallel {
         forParts(n, parts: n >= minimum ? min(threads, n) : 1, body)
     }
 
-    /// Splits `0..<rows` into one block per thread (when there are at least 8 rows per block) and
-    /// runs `body` on each block concurrently; matrix products inside must pass `threads: 1`. Used for the
-    /// LSTM time loop, where batch rows are independent.
-    public static func forRowBlocks(_ rows: Int, threads: Int = Parallel.threads, _ body: (Range<Int>) -> Void) {
-        forParts(rows, parts: rowBlocks(rows, threads: threads), body)
-    }
-
-    /// `forRowBlocks` for work whose results do not depend on how the rows are split (each row computed alone, as in
-    /// LSTM inference). Two blocks in `Lockstep` share the rows in proportion to how fast each thread ran the
-    /// earlier such regions, in multiples of 4 (SmallGEMM's row block): a virtual machine's two cores can differ in
-    /// speed by a third for seconds at a time, and an equal split then waits for the slower one (measured, batch-64
-    /// inference: 1.05× (1×128) and 1.07× (2×128-bi), median of 8 alternating runs).
-    public static func forBalancedRowBlocks(_ rows: Int, threads: Int = Parallel.threads, _ body: (Range<Int>) -> Void) {
-        guard rowBlocks(rows, threads: threads) == 2 && Lockstep.available else { forRowBlocks(rows, threads: threads, body); return }
-        let ratio = Double(speedRatio.load(ordering: .relaxed)) / 1000   // part 0's speed over part 1's
-        let quarter = max(4, rows / 4 / 4 * 4)
-        let split = min(rows - quarter, max(quarter, Int((Double(rows) * ratio / (1 + ratio) / 4).rounded()) * 4))
-        var nanoseconds = (UInt64(0), UInt64(0))
-        let ran = withUnsafeMutablePointer(to: &nanoseconds) { ns in
-            nonisolated(unsafe) let ns = ns
-            return Lockstep.run { p in
-                let start = DispatchTime.now().uptimeNanoseconds
-                body(p == 0 ? 0..<split : split..<rows)
-                let took = DispatchTime.now().uptimeNanoseconds - start
-                if p == 0 { ns.pointee.0 = took } else { ns.pointee.1 = took }
-            }
-        }
-        guard ran else { forRowBlocks(rows, threads: threads, body); return }
-        // Regions of at least 50 µs update the estimate, a quarter of the way (in log scale) towards what this one measured.
-        let (t0, t1) = (Double(nanoseconds.0), Double(nanoseconds.1))
-        if min(t0, t1) > 50_000 {
-            let measured = min(2, max(0.5, (Double(split) / t0) / (Double(rows - split) / t1)))
-            let next = Foundation.exp(0.75 * Foundation.log(ratio) + 0.25 * Foundation.log(measured))
-            speedRatio.store(Int((next * 1000).rounded()), ordering: .relaxed)
-        }
-    }
-
-    /// The first thread's speed over the second's in `forBalancedRowBlocks` regions, ×1000 (smoothed).
-    static let speedRatio = Atomic<Int>(1000)
-
-    /// The number of blocks `forRowBlocks` splits `rows` into: one per thread, at least 8 rows each.
+    /// The number of blocks to split `rows` batch rows into: one per thread, at least 8 rows each.
     public static func rowBlocks(_ rows: Int, threads: Int = Parallel.threads) -> Int {
         max(1, min(threads, rows / 8))
     }

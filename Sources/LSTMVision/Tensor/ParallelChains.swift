@@ -2,11 +2,10 @@ import Foundation
 import Synchronization
 
 extension Parallel {
-    /// Splits `rows` batch rows into the chains `forChains` runs: blocks of 16 rows (32 from 128 rows on), in multiples
-    /// of 4 (SmallGEMM's row block), one block when there are fewer than 16. Depends on `rows` only, so that results
-    /// summed per chain (an LSTM's weight gradients) do not depend on the threads.
+    /// Splits `rows` batch rows into the chains `forChains` runs: blocks of 16 rows (32 from 128 rows on; under 32 rows,
+    /// two blocks of at least 8, else one), on multiples of 4 (SmallGEMM's row block).
     public static func chainBlocks(_ rows: Int) -> [Range<Int>] {
-        let count = max(1, rows / (rows >= 128 ? 32 : 16))
+        let count = rows >= 128 ? rows / 32 : rows >= 32 ? rows / 16 : max(1, min(2, rows / 8))
         return (0..<count).map { c in
             (c * rows / count / 4 * 4)..<(c + 1 == count ? rows : (c + 1) * rows / count / 4 * 4)
         }
