@@ -99,7 +99,7 @@ struct LSTMForward {
         // Fast path: each step's gates in one SmallGEMM call, b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, reading the
         // transposed weights (packed once per weight update) in place; each gate block is written once
         // and used while it is in cache. All steps' input projections are one GEMM up front instead when
-        // there are fewer than 8 rows per thread (reading W_ih every step costs more than it saves): SmallGEMM's
+        // there are fewer than 8 rows per chain (reading W_ih every step costs more than it saves): SmallGEMM's
         // for the few rows of small batches, OpenBLAS's when SmallGEMM does not pay. A wide input (a bidirectional
         // layer's 2H) is fused as well: SmallGEMM cuts the deep product into slices whose panels fit in L1
         // (measured: 2×128-bi inference 1.05–1.09× faster than with its input product up front through OpenBLAS).
