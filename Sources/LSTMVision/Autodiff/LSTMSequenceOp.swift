@@ -21,6 +21,9 @@ public struct LSTMDirection {
         self.h0 = h0; self.c0 = c0; self.weightIH = weightIH; self.weightHH = weightHH
         self.biasIH = biasIH; self.biasHH = biasHH; self.reverse = reverse
     }
+
+    /// True when h0 is all zeros (the usual start): the first step's recurrent product adds nothing and is skipped.
+    var startsAtZero: Bool { h0.value.scalars.allSatisfy { $0 == 0 } }
 }
 
 /// `lstmSequence` for several directions over the same input (a bidirectional layer). The directions run
@@ -122,7 +125,7 @@ struct LSTMForward {
         let cs = AlignedFloats(uninitializedCount: (ringC ? 2 : T + 1) * step)
         let tanhC = AlignedFloats(uninitializedCount: keep ? T * step : 0)
         let initialBlock = reverse ? T : 0
-        let zeroStart = h0.value.scalars.allSatisfy { $0 == 0 }   // the usual start: the first step's recurrent product is skipped
+        let zeroStart = d.startsAtZero
         hs.write(h0.value.scalars, at: hb(initialBlock) * step)
         cs.write(c0.value.scalars, at: cb(initialBlock) * step)
 
@@ -204,7 +207,7 @@ struct LSTMForward {
     static func lockstep(_ xv: Tensor, _ d: LSTMDirection) -> (hs: AlignedFloats, cs: AlignedFloats)? {
         let T = xv.shape[0], I = xv.shape[2], H = d.weightHH.shape[1], half = H / 2
         let hs = AlignedFloats(uninitializedCount: (T + 1) * H), cs = AlignedFloats(uninitializedCount: (T + 1) * H)   // blocks as in `init`
-        let initialBlock = d.reverse ? T : 0, zeroStart = d.h0.value.scalars.allSatisfy { $0 == 0 }
+        let initialBlock = d.reverse ? T : 0, zeroStart = d.startsAtZero
         hs.write(d.h0.value.scalars, at: initialBlock * H)
         cs.write(d.c0.value.scalars, at: initialBlock * H)
         // Part p's gate rows, in the order i, f, g, o of its units: row q·H + p·H/2 + u of the weights and biases.

@@ -41,16 +41,17 @@ public enum Benchmark {
         return training ? 3 * total : total
     }
 
-    /// The machine's single-precision GEMM rate with the current threads, measured two ways and as the images/s are
-    /// (warm-up, the median of timed windows): OpenBLAS on large square products (1536², from memory), and SmallGEMM on
-    /// step-sized products [32×128]·[128×512] on every thread at once, each on its own operands in its cache (what the
-    /// FMA units deliver). On this VM the first reads up to a third below the second, and below PyTorch's own large
-    /// product; the fraction of the peak is taken of the larger, so that a low denominator flatters nothing.
+    /// The machine's single-precision GEMM rate measured two ways (`sgemmPeak`); fractions of the peak are taken of
+    /// `best`, so that a low denominator flatters nothing.
     public struct Peak: Sendable {
         public var openBLAS: Double, inCache: Double
         public var best: Double { max(openBLAS, inCache) }
     }
 
+    /// The machine's single-precision GEMM rate with the current threads, measured as the images/s are (warm-up, the
+    /// median of timed windows): OpenBLAS on large square products (1536², from memory), and SmallGEMM on step-sized
+    /// products [32×128]·[128×512] on every thread at once, each on its own operands in its cache (what the FMA units
+    /// deliver). On this VM the first reads up to a third below the second, and below PyTorch's own large product.
     public static func sgemmPeak(window: Double = 0.1) -> Peak {
         // In-cache first: OpenBLAS's threads spin for a while after its products, on a core the other one needs.
         let (m, n, k, threads) = (32, 512, 128, BLAS.threads)
