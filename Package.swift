@@ -36,9 +36,10 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .target(name: "CImageShim", linkerSettings: [.linkedLibrary("jpeg")]),
+        .systemLibrary(name: "CVectorMath"),
         .target(
             name: "LSTMVision",
-            dependencies: ["COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim"],
+            dependencies: ["COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath"],
             swiftSettings: vectorFlags()
         ),
         .executableTarget(

@@ -41,6 +41,29 @@ import Testing
 
     // MARK: - Image
 
+    /// A loader's batch holds the images and labels of its part of the epoch's order: a small batch (one thread) and one
+    /// of 64 MNIST-sized images (gathered on two threads), the last one short.
+    @Test func loaderBatchesGatherTheirImages() {
+        let count = 150, size = 28 * 28
+        let pixels = (0..<(count * size)).map { Float($0 % 9973) }
+        let data = ImageDataset(height: 28, width: 28, channels: 1, pixels: pixels, labels: (0..<count).map { $0 % 10 },
+                                classNames: (0..<10).map(String.init))
+        for batchSize in [5, 64] {
+            let loader = DataLoader(data, batchSize: batchSize, shuffle: true, seed: 3)
+            let order = loader.order(epoch: 1)
+            #expect(Set(order) == Set(0..<count) && order != Array(0..<count))
+            var seen: [Int] = []
+            for b in 0..<loader.batchesPerEpoch {
+                let (x, y) = loader.batch(b, of: order)
+                let ids = Array(order[(b * batchSize)..<min(count, (b + 1) * batchSize)])
+                #expect(x.shape == [ids.count, 28, 28] && y == ids.map { $0 % 10 })
+                #expect(x.scalars == ids.flatMap { pixels[($0 * size)..<(($0 + 1) * size)] }, "batch \(b) of \(batchSize)")
+                seen += ids
+            }
+            #expect(seen.sorted() == Array(0..<count))
+        }
+    }
+
     @Test func tensorRoundTripIsCHW() {
         let image = Image(width: 2, height: 1, channels: 3, pixels: [1, 2, 3, 4, 5, 6])
         let t = image.tensor()

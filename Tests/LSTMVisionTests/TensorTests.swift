@@ -20,6 +20,34 @@ import Testing
         }
     }
 
+    /// The squared norm (interleaved partial sums; two halves on two threads from 2¹⁵ values) is exact on small integers,
+    /// at every size around its loop's and its split's edges, and within Double rounding of a plain sum on random values.
+    @Test func squaredNormMatchesPlainSum() {
+        for n in [0, 1, 7, 8, 31, 32, 33, 100, (1 << 15) - 1, 1 << 15, (1 << 15) + 37, 100_003] {
+            let small: [Int] = (0..<n).map { $0 % 13 - 6 }
+            let ints = Tensor(shape: [n], scalars: small.map { Float($0) })
+            let exact = Double(small.reduce(0) { $0 + $1 * $1 })
+            #expect(ints.squaredNorm() == exact, "n = \(n): \(ints.squaredNorm()) against \(exact)")
+            let r = randomTensor([n], seed: UInt64(n) + 1)
+            let plain = r.scalars.reduce(0.0) { $0 + Double($1) * Double($1) }
+            #expect(abs(r.squaredNorm() - plain) <= 1e-12 * plain, "n = \(n)")
+        }
+        #expect(Tensor(shape: [40_000], scalars: [Float](repeating: 1, count: 39_999) + [.nan]).squaredNorm().isNaN)
+    }
+
+    /// Swapping the two leading axes (shared among the threads from 2¹⁵ values) moves every row of the last axis.
+    @Test func swapLeadingAxesMovesEveryRow() {
+        for shape in [[3, 2, 4], [28, 64, 28]] {
+            let x = randomTensor(shape, seed: 4)
+            let y = swapLeadingAxes(x)
+            let (a, b, c) = (shape[0], shape[1], shape[2])
+            #expect(y.shape == [b, a, c])
+            var same = true
+            for i in 0..<a { for j in 0..<b { for k in 0..<c { same = same && y.scalars[(j * a + i) * c + k] == x.scalars[(i * b + j) * c + k] } } }
+            #expect(same, "\(shape)")
+        }
+    }
+
     @Test func matmulShapes() {
         let a = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
         let b = Tensor(shape: [3, 1], scalars: [1, 0, -1])
@@ -70,6 +98,29 @@ import Testing
             #expect(same, "\(name): a pair differs from one vector at a time")
             #expect(nanKept, "\(name): NaN not kept")
         }
+    }
+
+    /// The one-instruction vector square root gives Swift's scalar `squareRoot()` bit for bit (both correctly rounded),
+    /// including zeros of both signs, subnormals, infinity, negative numbers and NaN.
+    @Test func vectorSquareRootMatchesScalar() {
+        var g = SeededGenerator(seed: 7)
+        var x: [Float] = [0, -0.0, .leastNonzeroMagnitude, .leastNormalMagnitude, 1e-30, 1, 2, 3, .greatestFiniteMagnitude,
+                          .infinity, -.infinity, -1, -.leastNonzeroMagnitude, .nan]
+        x += (0..<4000).map { _ in Float(bitPattern: UInt32.random(in: 0...0x7F80_0000, using: &g)) }   // every exponent
+        x += [Float](repeating: 4, count: (16 - x.count % 16) % 16)
+        var mismatches = 0
+        x.withUnsafeBufferPointer { p in
+            for k in stride(from: 0, to: x.count, by: 16) {
+                let root = VectorMath.squareRoot(VectorMath.load(p.baseAddress! + k))
+                for l in 0..<16 {
+                    let expected = x[k + l].squareRoot()
+                    if !(root[l].bitPattern == expected.bitPattern || (root[l].isNaN && expected.isNaN)) { mismatches += 1 }
+                }
+            }
+        }
+        print("  square root: \(mismatches) of \(x.count) lanes differ from Float.squareRoot()")
+        #expect(mismatches == 0)
+        #expect(VectorMath.squareRoot(VectorMath.V(repeating: 2))[5] == Float(2).squareRoot())
     }
 
     @Test func lstmCellKernelsMatchReference() {

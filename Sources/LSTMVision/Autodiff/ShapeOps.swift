@@ -14,13 +14,14 @@ public func swapLeadingAxes(_ x: Variable) -> Variable {
 
 func swapLeadingAxes(_ x: Tensor) -> Tensor {
     let a = x.shape[0], b = x.shape[1], c = x.shape[2]
-    var out = [Float](repeating: 0, count: x.count)
+    var out = uninitializedFloats(x.count)   // every row copied below
     x.scalars.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
-            for i in 0..<a { for j in 0..<b {
-                let s = src.baseAddress! + (i * b + j) * c, d = dst.baseAddress! + (j * a + i) * c
-                d.update(from: s, count: c)
-            } }
+            nonisolated(unsafe) let (src, dst) = (src.baseAddress, dst.baseAddress)
+            // Rows of c shared among the threads when large (a batch of 64 MNIST images: 31 µs on one core).
+            Parallel.forParts(a, parts: x.count >= 1 << 15 ? min(a, Parallel.threads) : 1) { part in
+                for i in part { for j in 0..<b { (dst! + (j * a + i) * c).update(from: src! + (i * b + j) * c, count: c) } }
+            }
         }
     }
     return Tensor(shape: [b, a, c], scalars: out)

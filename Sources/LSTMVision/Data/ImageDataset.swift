@@ -25,21 +25,20 @@ public struct ImageDataset: Sendable {
     public var imageSize: Int { height * width * channels }
     public var classes: Int { classNames.count }
 
-    /// The images at `indices` as [n, height, width·channels] and their labels.
+    /// The images at `indices` as [n, height, width·channels] and their labels. A training batch is gathered on both cores
+    /// (64 MNIST images from all over the set: 57 µs on one, waiting on memory, 1.2% of a 1×128 training step).
     public func batch(_ indices: some Collection<Int>) -> (images: Tensor, labels: [Int]) {
-        let size = imageSize
-        var out = [Float](repeating: 0, count: indices.count * size)
-        var labs: [Int] = []
-        labs.reserveCapacity(indices.count)
+        let size = imageSize, order = Array(indices), n = order.count
+        var out = uninitializedFloats(n * size)   // every image copied below
         out.withUnsafeMutableBufferPointer { o in
             pixels.withUnsafeBufferPointer { p in
-                for (k, i) in indices.enumerated() {
-                    (o.baseAddress! + k * size).update(from: p.baseAddress! + i * size, count: size)
-                    labs.append(labels[i])
+                nonisolated(unsafe) let (o, p) = (o.baseAddress, p.baseAddress)
+                Parallel.forParts(n, parts: n * size >= 1 << 15 ? min(n, Parallel.threads) : 1) { images in
+                    for k in images { (o! + k * size).update(from: p! + order[k] * size, count: size) }
                 }
             }
         }
-        return (Tensor(shape: [indices.count, height, width * channels], scalars: out), labs)
+        return (Tensor(shape: [n, height, width * channels], scalars: out), order.map { labels[$0] })
     }
 
     /// The first `n` images (or all when fewer).

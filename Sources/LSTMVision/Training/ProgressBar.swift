@@ -16,24 +16,28 @@ public final class ProgressBar {
         self.isTerminal = isTerminal
     }
 
-    /// Reports `done` of `total` steps with the running figures.
+    /// Reports `done` of `total` steps with the running figures. Called every training step: the line is formatted
+    /// only when one is drawn (formatting it every step took 40–50 µs, 1% of a 1×128 step at batch 64).
     public func update(done: Int, loss: Double, accuracy: Double, images: Int) {
-        let elapsed = Date().timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(images) / elapsed : 0
-        let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-        let figures = String(format: "loss %.4f  acc %.2f%%  %.0f img/s  ETA %@", loss, accuracy * 100, rate, Self.clock(eta))
+        let now = Date()
+        func figures() -> String {
+            let elapsed = now.timeIntervalSince(start)
+            let rate = elapsed > 0 ? Double(images) / elapsed : 0
+            let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
+            return String(format: "loss %.4f  acc %.2f%%  %.0f img/s  ETA %@", loss, accuracy * 100, rate, Self.clock(eta))
+        }
         if isTerminal {
-            guard done == total || Date().timeIntervalSince(lastDraw) > 0.1 else { return }
-            lastDraw = Date()
+            guard done == total || now.timeIntervalSince(lastDraw) > 0.1 else { return }
+            lastDraw = now
             let width = 24, filled = total > 0 ? width * done / total : width
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            print("\r\(label) \(bar) \(done)/\(total)  \(figures)\u{1B}[K", terminator: done == total ? "\n" : "")
+            print("\r\(label) \(bar) \(done)/\(total)  \(figures())\u{1B}[K", terminator: done == total ? "\n" : "")
             fflush(nil)
         } else {
             let decile = total > 0 ? 10 * done / total : 10
             guard decile != lastDecile, decile > 0 || done == total else { return }
             lastDecile = decile
-            print("\(label) \(done)/\(total)  \(figures)")
+            print("\(label) \(done)/\(total)  \(figures())")
             fflush(nil)
         }
     }
