@@ -2,8 +2,9 @@
 (tools/bench_torch.py, in this process) back to back, the two in alternating order, so that each pair is taken seconds
 apart rather than a whole run apart (this VM's speed drifts from minute to minute). Writes each round's lines to
 runs/bench-lstmvision-R.jsonl and runs/bench-pytorch-R.jsonl. Each round also trains one full 1×128 epoch
-(`lstmvision train --epochs 1`, 60,000 images, batch 64), timed with the sgemm peak measured just before it. Then the
-table (tools/bench_table.py).
+(`lstmvision train --epochs 1`, 60,000 images, batch 64), timed with the sgemm peak measured just before it, and the
+same epoch in PyTorch (tools/bench_torch.py's `epoch`), the two back to back in alternating order. Then the table
+(tools/bench_table.py).
 
 Usage: bench_rounds.py ROUNDS"""
 import csv
@@ -15,7 +16,7 @@ import sys
 import torch
 
 import bench_table
-from bench_torch import measure, sgemm_peak
+from bench_torch import epoch as torch_epoch, measure, mnist_train, sgemm_peak
 
 THREADS = 2
 MEASUREMENTS = [(config, mode, batch) for config in ("1x128", "2x128-bi")
@@ -30,7 +31,7 @@ def ours(config, mode, batch, window=0.5):
 
 
 def epoch():
-    """Seconds of one 1×128 training epoch (validation excluded) and the sgemm peak measured just before."""
+    """Seconds of one 1×128 training epoch of `lstmvision train` (validation excluded) and the sgemm peak measured just before."""
     peak = ours("1x128", "infer", 1, window=0.02)["sgemm_peak_gflops"]
     shutil.rmtree("runs/bench-epoch", ignore_errors=True)
     subprocess.run([".build/release/lstmvision", "train", "--epochs", "1", "--threads", str(THREADS), "--out", "runs/bench-epoch"],
@@ -46,6 +47,7 @@ def theirs(config, mode, batch):
 def main(rounds):
     torch.set_num_threads(THREADS)
     files, epochs = [], []
+    images, labels = mnist_train()
     for r in range(1, rounds + 1):
         print(f"round {r} of {rounds}", flush=True)
         lines = {"lstmvision": [], "pytorch": []}
@@ -55,7 +57,10 @@ def main(rounds):
                 line = run(config, mode, batch)
                 lines[name].append(line)
                 print(json.dumps(line), flush=True)
-        epochs.append(epoch())
+        timed = {}
+        for run in (epoch, lambda: {"pytorch_seconds": torch_epoch(images, labels)})[::1 if r % 2 else -1]:
+            timed.update(run())
+        epochs.append(timed)
         print(json.dumps({"epoch": epochs[-1]}), flush=True)
         for name in ("lstmvision", "pytorch"):
             path = f"runs/bench-{name}-{r}.jsonl"

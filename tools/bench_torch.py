@@ -1,9 +1,12 @@
 """Measures the PyTorch side of `make bench`: the same row-LSTM configurations, batches and method as
 `lstmvision bench` (warm-up, median of 5 timed windows, 2 threads), one JSON line per measurement."""
 import argparse
+import gzip
 import json
 import statistics
 import time
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -73,6 +76,32 @@ def measure(config, mode, batch, peak, window):
     return {"config": config, "mode": mode, "batch": batch, "images_per_second": per_second * batch,
             "gflops": gflops, "peak_fraction": gflops / peak, "sgemm_peak_gflops": peak,
             "threads": torch.get_num_threads(), "framework": f"pytorch {torch.__version__}"}
+
+
+def mnist_train(directory="data/mnist"):
+    """The 60,000 MNIST training images scaled to [0, 1] as [60000, 28, 28] floats, and their labels."""
+    with gzip.open(f"{directory}/train-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(f"{directory}/train-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    return torch.from_numpy(images.astype(np.float32) / 255), torch.from_numpy(labels.astype(np.int64))
+
+
+def epoch(images, labels, batch=64, seed=1):
+    """Seconds of one 1×128 training epoch as a PyTorch user writes it: the data in memory, shuffled batches of 64,
+    cross-entropy, Adam (lr 2e-3, as `lstmvision train`), as `lstmvision train --epochs 1` times it (no validation)."""
+    torch.manual_seed(seed)
+    model = RowLSTM(*CONFIGS["1x128"])
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    order = torch.randperm(len(labels))
+    for i in range(0, len(labels), batch):
+        idx = order[i:i + batch]
+        opt.zero_grad()
+        loss_fn(model(images[idx]), labels[idx]).backward()
+        opt.step()
+    return time.perf_counter() - start
 
 
 def main():
