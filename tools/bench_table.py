@@ -54,7 +54,7 @@ def table(rounds, epochs=()):
         if paired:
             notes += (" The same epoch in PyTorch, back to back with it (tools/bench_torch.py `epoch`: shuffled batches of 64 "
                       "from memory, cross-entropy, Adam): " + ", ".join(f"{e['pytorch_seconds']:.1f} s" for e in paired)
-                      + f"; ratio per round " + ", ".join(f"{e['pytorch_seconds'] / e['seconds']:.2f}" for e in paired)
+                      + "; ratio per round " + ", ".join(f"{e['pytorch_seconds'] / e['seconds']:.2f}" for e in paired)
                       + f", median {statistics.median(e['pytorch_seconds'] / e['seconds'] for e in paired):.2f}×.")
         # The 5 s target is for its machine, where PyTorch trains 11,100 images/s (1×128, batch 64): each epoch
         # scaled by PyTorch's speed in the same round (the round's paired 1×128 training line at batch 64).

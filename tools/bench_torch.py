@@ -1,5 +1,6 @@
 """Measures the PyTorch side of `make bench`: the same row-LSTM configurations, batches and method as
-`lstmvision bench` (warm-up, median of 5 timed windows, 2 threads), one JSON line per measurement."""
+`lstmvision bench` (warm-up, median of 5 timed windows, 2 threads), one JSON line per measurement; and (`epoch`, for
+tools/bench_rounds.py) the 1×128 MNIST epoch that `lstmvision train --epochs 1` times."""
 import argparse
 import gzip
 import json
