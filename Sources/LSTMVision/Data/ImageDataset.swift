@@ -29,6 +29,7 @@ public struct ImageDataset: Sendable {
     /// (64 MNIST images from all over the set: 57 µs on one, waiting on memory, 1.2% of a 1×128 training step).
     public func batch(_ indices: some Collection<Int>) -> (images: Tensor, labels: [Int]) {
         let size = imageSize, order = Array(indices), n = order.count
+        precondition(order.allSatisfy { $0 >= 0 && $0 < count }, "ImageDataset.batch: an index is outside 0..<\(count)")
         var out = uninitializedFloats(n * size)   // every image copied below
         out.withUnsafeMutableBufferPointer { o in
             pixels.withUnsafeBufferPointer { p in
