@@ -440,7 +440,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward, dy dyT: (
             }
         }
         // Shared among the threads by gate rows (a serial pass over 2 × 320 KB was 0.4% of a 1×128 training step).
-        Parallel.forParts(H4, parts: H4 * wide >= 1 << 15 ? threads : 1) { rows in
+        Parallel.forItems(H4, size: wide, threads: threads) { rows in
             for r in rows {
                 total(wi + r * I, r * wide, I)
                 total(wh + r * H, r * wide + I, H)

@@ -19,7 +19,7 @@ func swapLeadingAxes(_ x: Tensor) -> Tensor {
         out.withUnsafeMutableBufferPointer { dst in
             nonisolated(unsafe) let (src, dst) = (src.baseAddress, dst.baseAddress)
             // Rows of c shared among the threads when large (a batch of 64 MNIST images: 31 µs on one core).
-            Parallel.forParts(a, parts: x.count >= 1 << 15 ? min(a, Parallel.threads) : 1) { part in
+            Parallel.forItems(a, size: b * c) { part in
                 for i in part { for j in 0..<b { (dst! + (j * a + i) * c).update(from: src! + (i * b + j) * c, count: c) } }
             }
         }

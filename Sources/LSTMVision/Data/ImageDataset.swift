@@ -34,7 +34,7 @@ public struct ImageDataset: Sendable {
         out.withUnsafeMutableBufferPointer { o in
             pixels.withUnsafeBufferPointer { p in
                 nonisolated(unsafe) let (o, p) = (o.baseAddress, p.baseAddress)
-                Parallel.forParts(n, parts: n * size >= 1 << 15 ? min(n, Parallel.threads) : 1) { images in
+                Parallel.forItems(n, size: size) { images in
                     for k in images { (o! + k * size).update(from: p! + order[k] * size, count: size) }
                 }
             }

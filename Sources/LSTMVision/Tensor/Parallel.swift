@@ -10,7 +10,14 @@ public enum Parallel {
 
     /// Runs `body(range)` over `0..<n` in contiguous chunks, in parallel when `n >= minimum`.
     public static func forChunks(_ n: Int, minimum: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
-        forParts(n, parts: n >= minimum ? min(threads, n) : 1, body)
+        forItems(n, size: 1, minimum: minimum, body)
+    }
+
+    /// Runs `body(range)` over `0..<n` items of `size` floats each in contiguous parts, one per thread (of `threads`)
+    /// once there are at least `minimum` floats in all, where a two-thread region pays for itself; else here, at once.
+    public static func forItems(_ n: Int, size: Int, minimum: Int = 1 << 15, threads: Int = Parallel.threads,
+                                _ body: (Range<Int>) -> Void) {
+        forParts(n, parts: n * size >= minimum ? min(threads, n) : 1, body)
     }
 
     /// The number of blocks to split `rows` batch rows into: one per thread, at least 8 rows each.
@@ -24,7 +31,7 @@ public enum Parallel {
     public static func copyRows(_ rows: Int, width: Int, from source: UnsafePointer<Float>, stride sourceStride: Int,
                                 to destination: UnsafeMutablePointer<Float>, stride destinationStride: Int) {
         nonisolated(unsafe) let (source, destination) = (source, destination)
-        forParts(rows, parts: rows * width >= 1 << 16 ? min(rows, threads) : 1) { part in
+        forItems(rows, size: width, minimum: 1 << 16) { part in
             for r in part { (destination + r * destinationStride).update(from: source + r * sourceStride, count: width) }
         }
     }
