@@ -33,7 +33,7 @@ struct Bench: ParsableCommand {
         let peak = Benchmark.sgemmPeak()
         if !json {
             print(String(format: "sgemm peak %.0f GFLOP/s: OpenBLAS (%@ kernels) %.0f on large products, SmallGEMM %.0f in cache; %d threads",
-                         peak.best, BLAS.coreName, peak.openBLAS, peak.inCache, BLAS.threads))
+                         peak.best, CPUStartup.blasCoreName, peak.openBLAS, peak.inCache, BLAS.threads))
         }
         for config in list(configs) {
             for mode in list(modes) {

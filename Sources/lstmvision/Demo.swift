@@ -22,7 +22,7 @@ struct Demo: ParsableCommand, ReadsFiles {
         let train = try dataOptions.load(.train)
         let test = try dataOptions.load(.test)
         print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row (28 steps of 28 pixels).")
-        print("training on \(train.count) images, validating on \(test.count); BLAS kernels \(BLAS.coreName), \(BLAS.threads) threads\n")
+        print("training on \(train.count) images, validating on \(test.count); BLAS kernels \(CPUStartup.blasCoreName), \(BLAS.threads) threads\n")
         var options = TrainingOptions()
         options.epochs = epochs
         let config = ModelConfig(kind: .row, height: 28, width: 28, channels: 1, hidden: 128, layers: 1, classes: 10)

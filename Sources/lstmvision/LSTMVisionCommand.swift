@@ -12,8 +12,8 @@ struct LSTMVisionCommand: ParsableCommand {
 
     /// Runs the command; any failure becomes one line on stderr and a non-zero exit, never a trap.
     static func main() {
-        BLAS.restartWithBetterKernelsIfNeeded()
-        BLAS.keepFreedMemory()
+        CPUStartup.restartWithBetterKernelsIfNeeded()
+        CPUStartup.keepFreedMemory()
         do {
             var command = try parseAsRoot()
             try (command as? ReadsFiles)?.limits.apply()

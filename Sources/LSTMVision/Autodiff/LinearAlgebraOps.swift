@@ -34,3 +34,10 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
         return grads
     }
 }
+
+extension Variable {
+    /// The rank-2 value as SmallGEMM's packed B (`SmallGEMM.pack`), kept until the value changes.
+    public func packedForSmallGEMM(transposed: Bool) -> AlignedFloats {
+        derived(transposed ? "SmallGEMM.packedT" : "SmallGEMM.packed") { SmallGEMM.pack($0, transposed: transposed) }
+    }
+}

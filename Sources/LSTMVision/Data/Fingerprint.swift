@@ -43,29 +43,3 @@ public struct Fingerprint: Sendable {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }
-
-extension ImageDataset {
-    /// The fingerprint of the images' size, pixels, labels and class count (see `Fingerprint`).
-    public var fingerprint: String {
-        var f = Fingerprint(height: height, width: width, channels: channels, classes: classes, pixels: pixels)
-        f.add(labels.count)
-        for l in labels { f.add(l) }
-        return f.hex
-    }
-}
-
-extension DetectionDataset {
-    /// The fingerprint of the images' size, pixels, boxes and classes (see `Fingerprint`).
-    public var fingerprint: String {
-        var f = Fingerprint(height: height, width: width, channels: channels, classes: classes, pixels: pixels)
-        f.add(targets.count)
-        for t in targets {
-            f.add(t.boxes.count)
-            for (b, c) in zip(t.boxes, t.classes) {
-                for v in [b.x, b.y, b.width, b.height] { f.add(v.bitPattern) }
-                f.add(c)
-            }
-        }
-        return f.hex
-    }
-}

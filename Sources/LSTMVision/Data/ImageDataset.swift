@@ -54,3 +54,13 @@ public struct ImageDataset: Sendable {
         for i in 0..<pixels.count { pixels[i] = (pixels[i] - mean) / std }
     }
 }
+
+extension ImageDataset {
+    /// The fingerprint of the images' size, pixels, labels and class count (see `Fingerprint`).
+    public var fingerprint: String {
+        var f = Fingerprint(height: height, width: width, channels: channels, classes: classes, pixels: pixels)
+        f.add(labels.count)
+        for l in labels { f.add(l) }
+        return f.hex
+    }
+}

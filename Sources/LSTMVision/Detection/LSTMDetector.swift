@@ -86,7 +86,7 @@ public final class LSTMDetector: Module {
         let c = config
         guard shape.count == 3, shape[0] > 0, shape[1] == c.height, shape[2] == c.width * c.channels else {
             let got = shape.count == 3 ? "\(shape[0]) images of \(shape[2] / max(c.channels, 1))×\(shape[1])" : "shape \(shape)"
-            throw DataError.invalid("the detector needs \(c.width)×\(c.height) images with \(c.channels) channel(s), got \(got)")
+            throw ModelError.invalidInput("the detector needs \(c.width)×\(c.height) images with \(c.channels) channel(s), got \(got)")
         }
     }
 

@@ -71,8 +71,13 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 /// A model that cannot be built or loaded as asked.
 public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidConfig(String)
+    /// An input the model cannot take (another image size, say).
+    case invalidInput(String)
 
     public var description: String {
-        switch self { case let .invalidConfig(m): return "invalid model: \(m)" }
+        switch self {
+        case let .invalidConfig(m): return "invalid model: \(m)"
+        case let .invalidInput(m): return m
+        }
     }
 }

@@ -11,42 +11,6 @@ public enum SmallGEMM {
     /// Columns per panel of a packed B.
     public static let panelWidth = 64
 
-    /// B [k×n] in the kernel's layout: column panels of 64 (the last one n mod 64 wide), each panel's k rows
-    /// contiguous. A panel is what one block of rows reads k times over; contiguous, it spreads over all of L1's
-    /// sets, where with B's own row stride (2 KB for n = 512) it fell into a few of them and was evicted while in use.
-    /// `transposed` packs B = sourceᵀ for a row-major source [n×k] (an LSTM weight [4H, in] gives B = Wᵀ).
-    /// On a cache line (`AlignedFloats`), as the kernel's loads of a panel's rows are.
-    public static func pack(_ source: Tensor, transposed: Bool) -> AlignedFloats {
-        precondition(source.rank == 2, "SmallGEMM.pack: needs a matrix, got \(source.shape)")
-        guard source.count > 0 else { return .empty }
-        let (k, n) = transposed ? (source.shape[1], source.shape[0]) : (source.shape[0], source.shape[1])
-        let out = AlignedFloats(uninitializedCount: k * n)   // every element written below
-        // Split among the threads when large: a training step repacks every weight after its update.
-        let parts = k * n >= 1 << 15 ? Parallel.threads : 1
-        source.scalars.withUnsafeBufferPointer { src in
-            nonisolated(unsafe) let (src, dst) = (src.baseAddress!, out.base)
-            if !transposed {   // each row of B copied into its panels
-                Parallel.forParts(k, parts: min(parts, k)) { rows in
-                    for p in rows { packColumns(src + p * n, count: n, at: 0, n: n, into: dst, row: p, depth: k) }
-                }
-                return
-            }
-            // B = sourceᵀ: column j of B is row j of the source, read once in order and written down its panel
-            // with stride w (the panel, k·w floats, stays in cache while its w source rows are read).
-            let panels = (n + panelWidth - 1) / panelWidth
-            Parallel.forParts(panels, parts: min(parts, panels)) { range in
-                for q in range {
-                    let j0 = q * panelWidth, w = min(panelWidth, n - j0), panel = dst + j0 * k
-                    for jj in 0..<w {
-                        let row = src + (j0 + jj) * k
-                        for p in 0..<k { panel[p * w + jj] = row[p] }
-                    }
-                }
-            }
-        }
-        return out
-    }
-
     /// Writes `count` values as columns j..<j+count of row p of a packed B [depth×n] (the layout `pack` makes), so that
     /// a row made of pieces (as [x_t | h_{t−1} | 1]) is packed without being assembled first.
     @inline(__always)
@@ -277,12 +241,5 @@ public enum SmallGEMM {
             for p in 0..<t.k { c0 = c0.plusProduct(V(repeating: a0[p * t.step]), load(bp)); bp += ldb }
         }
         store(c0, c + r * ldc + j, accumulate)
-    }
-}
-
-extension Variable {
-    /// The rank-2 value as SmallGEMM's packed B (`SmallGEMM.pack`), kept until the value changes.
-    public func packedForSmallGEMM(transposed: Bool) -> AlignedFloats {
-        derived(transposed ? "SmallGEMM.packedT" : "SmallGEMM.packed") { SmallGEMM.pack($0, transposed: transposed) }
     }
 }

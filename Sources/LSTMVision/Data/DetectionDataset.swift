@@ -146,3 +146,19 @@ public struct DetectionDataset: Sendable {
                            categories: zip(categoryIDs, classNames).map { .init(id: $0, name: $1) })
     }
 }
+
+extension DetectionDataset {
+    /// The fingerprint of the images' size, pixels, boxes and classes (see `Fingerprint`).
+    public var fingerprint: String {
+        var f = Fingerprint(height: height, width: width, channels: channels, classes: classes, pixels: pixels)
+        f.add(targets.count)
+        for t in targets {
+            f.add(t.boxes.count)
+            for (b, c) in zip(t.boxes, t.classes) {
+                for v in [b.x, b.y, b.width, b.height] { f.add(v.bitPattern) }
+                f.add(c)
+            }
+        }
+        return f.hex
+    }
+}
