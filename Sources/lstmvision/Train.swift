@@ -63,11 +63,19 @@ struct Train: ParsableCommand, ReadsFiles {
         var o = base
         if let epochs { o.epochs = epochs }
         if let batchSize { o.batchSize = batchSize }
-        if let optimizer { o.optimizer = optimizer }
+        if let optimizer {
+            guard let kind = OptimizerKind(rawValue: optimizer) else { throw CLIError("--optimizer must be adam, adamw or sgd, got '\(optimizer)'") }
+            o.optimizer = kind
+        }
         if let lr { o.learningRate = lr }
         if let weightDecay { o.weightDecay = weightDecay }
         if let momentum { o.momentum = momentum }
-        if let schedule { o.schedule = schedule }
+        if let schedule {
+            guard let kind = ScheduleKind(rawValue: schedule) else {
+                throw CLIError("--schedule must be constant, step, cosine or warmup-cosine, got '\(schedule)'")
+            }
+            o.schedule = kind
+        }
         if let warmup { o.warmupSteps = warmup }
         if let clip { o.clipNorm = clip }
         if let labelSmoothing { o.labelSmoothing = labelSmoothing }

@@ -6,14 +6,12 @@ import Foundation
 public struct TrainingOptions: Codable, Sendable, Equatable {
     public var epochs = 10
     public var batchSize = 64
-    /// `adam`, `adamw` or `sgd`.
-    public var optimizer = "adam"
+    public var optimizer = OptimizerKind.adam
     public var learningRate: Float = 2e-3
     public var weightDecay: Float = 0
     public var momentum: Float = 0.9
     public var nesterov = false
-    /// `constant`, `step`, `cosine` or `warmup-cosine`.
-    public var schedule = "warmup-cosine"
+    public var schedule = ScheduleKind.warmupCosine
     public var warmupSteps = 200
     /// For `step`: the rate is halved every `stepEpochs` epochs.
     public var stepEpochs = 3
@@ -57,10 +55,6 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         guard warmupSteps >= 0, warmupSteps <= 1_000_000_000 else { throw bad("--warmup must be in 0...1000000000, got \(warmupSteps)") }
         guard stepEpochs > 0, stepEpochs <= 1_000_000 else { throw bad("step-schedule epochs must be in 1...1000000, got \(stepEpochs)") }
         guard batchSize > 0, batchSize <= 65_536 else { throw bad("--batch-size must be in 1...65536, got \(batchSize)") }
-        guard ["adam", "adamw", "sgd"].contains(optimizer) else { throw bad("--optimizer must be adam, adamw or sgd, got '\(optimizer)'") }
-        guard ["constant", "step", "cosine", "warmup-cosine"].contains(schedule) else {
-            throw bad("--schedule must be constant, step, cosine or warmup-cosine, got '\(schedule)'")
-        }
         guard learningRate > 0, learningRate.isFinite else { throw bad("--lr must be positive, got \(learningRate)") }
         guard weightDecay >= 0, clipNorm >= 0, weightDecay.isFinite, clipNorm.isFinite, labelSmoothing >= 0, labelSmoothing < 1 else {
             throw bad("--weight-decay and --clip must be finite and ≥ 0, --label-smoothing in [0, 1)")
@@ -76,9 +70,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// The optimiser these options name.
     public func makeOptimizer() -> any Optimizer {
         switch optimizer {
-        case "adamw": return Adam.adamW(learningRate: learningRate, weightDecay: weightDecay)
-        case "sgd": return SGD(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
-        default: return Adam(learningRate: learningRate, weightDecay: weightDecay)
+        case .adam: return Adam(learningRate: learningRate, weightDecay: weightDecay)
+        case .adamw: return Adam.adamW(learningRate: learningRate, weightDecay: weightDecay)
+        case .sgd: return SGD(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
         }
     }
 
@@ -86,12 +80,23 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public func makeSchedule(stepsPerEpoch: Int) -> LearningRateSchedule {
         let total = stepsPerEpoch * epochs
         switch schedule {
-        case "step": return .step(stepSize: stepEpochs * stepsPerEpoch, gamma: 0.5)
-        case "cosine": return .cosine(totalSteps: total, minimum: minimumLearningRate)
-        case "warmup-cosine": return .warmupCosine(warmupSteps: min(warmupSteps, total / 4), totalSteps: total, minimum: minimumLearningRate)
-        default: return .constant
+        case .constant: return .constant
+        case .step: return .step(stepSize: stepEpochs * stepsPerEpoch, gamma: 0.5)
+        case .cosine: return .cosine(totalSteps: total, minimum: minimumLearningRate)
+        case .warmupCosine: return .warmupCosine(warmupSteps: min(warmupSteps, total / 4), totalSteps: total, minimum: minimumLearningRate)
         }
     }
+}
+
+/// The optimisers `TrainingOptions` can name.
+public enum OptimizerKind: String, Codable, Sendable, CaseIterable {
+    case adam, adamw, sgd
+}
+
+/// The learning-rate schedules `TrainingOptions` can name (see `LearningRateSchedule`).
+public enum ScheduleKind: String, Codable, Sendable, CaseIterable {
+    case constant, step, cosine
+    case warmupCosine = "warmup-cosine"
 }
 
 /// Training that cannot go on; the message says why and where.
