@@ -28,14 +28,15 @@ struct Demo: ParsableCommand, ReadsFiles {
         let config = ModelConfig(kind: .row, height: 28, width: 28, channels: 1, hidden: 128, layers: 1, classes: 10)
         let model = try makeClassifier(config, seed: options.seed)
         if let fb = options.forgetBias { model.setForgetBias(fb) }
-        let trainer = try Trainer(model: model, options: options, train: train, validation: test, directory: out)
+        let trainer = try Trainer(try ClassificationTask(model: model, train: train, validation: test, seed: options.seed),
+                                  options: options, folder: RunFolder(out))
         trainer.timeLimit = seconds
         let started = Date()
         try trainer.run()
         let trainSeconds = Date().timeIntervalSince(started)
 
         print("\nevaluation of the best model on the \(test.count) test images:")
-        let best = try ModelFile.load(trainer.bestModelPath)
+        let best = try ModelFile.load(trainer.folder.bestModel)
         let e = Evaluation.run(best, on: test)
         print(e.report(), terminator: "")
 
@@ -53,9 +54,9 @@ struct Demo: ParsableCommand, ReadsFiles {
             print("  " + r.file + " → " + r.predictions.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) }.joined(separator: ", "))
         }
         print(String(format: "\ntest accuracy %.2f%% after %.0f s of training", e.accuracy * 100, trainSeconds))
-        print("model:   \(trainer.bestModelPath)  (safetensors, PyTorch state_dict names)")
-        print("curves:  \(trainer.plotPath), log \(trainer.logPath)")
-        print("next:    .build/release/lstmvision predict --model \(trainer.bestModelPath) \(files[0])")
+        print("model:   \(trainer.folder.bestModel)  (safetensors, PyTorch state_dict names)")
+        print("curves:  \(trainer.folder.plot), log \(trainer.folder.log)")
+        print("next:    .build/release/lstmvision predict --model \(trainer.folder.bestModel) \(files[0])")
         if detectionSeconds > 0 { try runDetectionDemo() }
     }
 }

@@ -19,14 +19,15 @@ extension Demo {
         if let fb = options.forgetBias { model.setForgetBias(fb) }
         print("training on \(train.count) new canvases of 1–5 digits per epoch for up to \(Int(detectionSeconds)) s, validating on \(test.count)\n")
         let directory = out + "/detector"
-        let trainer = try DetectionTrainer(model: model, options: options, train: train, validation: test, directory: directory)
+        let task = try DetectionTask(model: model, train: train, validation: test, seed: options.seed)
+        task.refresh = { DetectionDataset.synthetic(from: digits, count: 3000, epoch: $0) }
+        let trainer = try Trainer(task, options: options, folder: RunFolder(directory))
         trainer.timeLimit = detectionSeconds
-        trainer.refresh = { DetectionDataset.synthetic(from: digits, count: 3000, epoch: $0) }
         let started = Date()
         try trainer.run()
         let trainSeconds = Date().timeIntervalSince(started)
 
-        let best = try DetectorFile.load(trainer.bestModelPath)
+        let best = try DetectorFile.load(trainer.folder.bestModel)
         let e = try DetectionEvaluation.run(best, on: test)
         let samples = directory + "/samples"
         try FileManager.default.createDirectory(atPath: samples, withIntermediateDirectories: true)
@@ -41,7 +42,7 @@ extension Demo {
             print("  \(path): found \(boxes.map { best.config.classNames[$0.classIndex] }.joined(separator: " ")) (truth: \(truth))")
         }
         print(String(format: "\ndetection AP %.3f, AP50 %.3f on %d test canvases after %.0f s of training", e.metrics.AP, e.metrics.AP50, test.count, trainSeconds))
-        print("detector: \(trainer.bestModelPath)  (safetensors, PyTorch state_dict names)")
+        print("detector: \(trainer.folder.bestModel)  (safetensors, PyTorch state_dict names)")
         print("next:     .build/release/lstmvision train --task detection --out runs/detector   (the full recipe)")
     }
 }

@@ -48,7 +48,7 @@ struct Train: ParsableCommand, ReadsFiles {
     @Flag(help: "Resume the run in --out from its last checkpoint.") var resume = false
 
     /// The state file that `--resume` continues from.
-    var statePath: String { out + "/last.state.safetensors" }
+    var statePath: String { RunFolder(out).state }
 
     /// The state file to resume from (its tensors and metadata) and the training options saved in it.
     func resumeState() throws -> (tensors: [String: Tensor], metadata: [String: String], options: TrainingOptions) {
@@ -78,7 +78,6 @@ struct Train: ParsableCommand, ReadsFiles {
         }
         if let warmup { o.warmupSteps = warmup }
         if let clip { o.clipNorm = clip }
-        if let labelSmoothing { o.labelSmoothing = labelSmoothing }
         if let forgetBias {
             if forgetBias == "none" { o.forgetBias = nil } else {
                 guard let v = Float(forgetBias), v.isFinite else { throw CLIError("--forget-bias must be a number or 'none', got '\(forgetBias)'") }
@@ -88,12 +87,31 @@ struct Train: ParsableCommand, ReadsFiles {
         if let seed { o.seed = seed }
         if let checkpointEvery { o.checkpointEvery = checkpointEvery }
         if skipNonfinite { o.skipNonFinite = true }
-        if let augment { o.augment = augment }
-        if let adversarial { o.adversarial = adversarial }
-        if let eps { o.adversarialEpsilon = eps }
-        if let pgdSteps { o.adversarialSteps = pgdSteps }
         try o.validate()
         return o
+    }
+
+    /// The classification settings: `base` (the defaults, or the checkpoint's when resuming) with those given on the
+    /// command line.
+    func classificationSettings(base: ClassificationTask.Settings) throws -> ClassificationTask.Settings {
+        var s = base
+        if let labelSmoothing { s.labelSmoothing = labelSmoothing }
+        if let augment { s.augment = augment }
+        if let adversarial {
+            guard let method = Attack.Method(rawValue: adversarial) else {
+                throw CLIError("--adversarial must be fgsm or pgd, got '\(adversarial)'")
+            }
+            s.adversarial = method
+        }
+        if let eps { s.adversarialEpsilon = eps }
+        if let pgdSteps { s.adversarialSteps = pgdSteps }
+        try s.validate()
+        return s
+    }
+
+    /// Whether any classification-only option was given (detection refuses them).
+    var givesClassificationSettings: Bool {
+        labelSmoothing != nil || augment != nil || adversarial != nil || eps != nil || pgdSteps != nil
     }
 
     func run() throws {
@@ -101,7 +119,7 @@ struct Train: ParsableCommand, ReadsFiles {
         try checkSeconds(timeLimit, "--time-limit")
         guard task == "classification" || task == "detection" else { throw CLIError("--task must be classification or detection, got '\(task)'") }
         if task == "detection" { return try runDetection() }
-        var options: TrainingOptions
+        var options: TrainingOptions, settings: ClassificationTask.Settings
         let classifier: any Classifier
         let data: DataOptions, train: ImageDataset, test: ImageDataset
         if resume {
@@ -113,12 +131,18 @@ struct Train: ParsableCommand, ReadsFiles {
             guard meta[ModelFile.configKey] != nil else { throw CLIError("\(statePath): checkpoint lacks its model config") }
             let config = try ModelFile.config(in: meta, tensors: tensors, source: statePath)
             options = try trainingOptions(base: saved)
+            let savedSettings = try meta[ClassificationTask.Settings.key].map {
+                try InputLimits.decodeJSON(ClassificationTask.Settings.self, from: Data($0.utf8), source: statePath,
+                                           what: "classification settings")
+            }
+            settings = try classificationSettings(base: savedSettings ?? .init())
             classifier = try makeClassifier(config, seed: options.seed)
         } else {
             data = dataOptions
             train = try data.load(.train)
             test = try data.load(.test)
             options = try trainingOptions(base: TrainingOptions())
+            settings = try classificationSettings(base: .init())
             guard let kind = ModelConfig.Kind(rawValue: model) else { throw CLIError("--model must be row, patch or renet, got '\(model)'") }
             let config = ModelConfig(kind: kind, height: train.height, width: train.width, channels: train.channels,
                                      hidden: hidden, layers: layers, bidirectional: bidirectional || kind == .renet,
@@ -129,14 +153,17 @@ struct Train: ParsableCommand, ReadsFiles {
         let c = classifier.config
         print("model \(c.kind) hidden \(c.hidden) layers \(c.layers)\(c.bidirectional ? " bidirectional" : ""): \(classifier.parameterCount) parameters")
         print("data \(data.directory): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
-        let trainer = try Trainer(model: classifier, options: options, train: train, validation: test, directory: out)
+        let task = try ClassificationTask(model: classifier, train: train, validation: test, settings: settings,
+                                          seed: options.seed)
+        let trainer = try Trainer(task, options: options, folder: RunFolder(out))
         trainer.timeLimit = timeLimit
         trainer.runMetadata[SavedDataOptions.key] = data.saved.json
         if resume { try trainer.resume() }
         let history = try trainer.run()
         if let last = history.last {
             print(String(format: "done: validation accuracy %.2f%% after %d epochs; best model %@, log %@, plot %@",
-                         last.validationAccuracy * 100, last.epoch, trainer.bestModelPath, trainer.logPath, trainer.plotPath))
+                         last.validationAccuracy * 100, last.epoch, trainer.folder.bestModel, trainer.folder.log,
+                         trainer.folder.plot))
         }
     }
 }

@@ -108,17 +108,17 @@ extension Train {
         var data = detection.given(data: dataOptions.data, limit: dataOptions.limit)
         if resume {
             let (tensors, meta, savedOptions) = try resumeState()
-            guard let lossJSON = meta["loss"] else { throw CLIError("\(statePath): checkpoint lacks its loss weights") }
+            guard let lossJSON = meta[DetectionTask.lossKey] else { throw CLIError("\(statePath): checkpoint lacks its loss weights") }
             options = try trainingOptions(base: savedOptions)
             loss = try InputLimits.decodeJSON(HungarianLoss.self, from: Data(lossJSON.utf8), source: statePath, what: "loss weights")
             saved = try DetectorFile.config(in: meta, tensors: tensors, source: statePath)
             if let savedData = try SavedDataOptions.read(meta, source: statePath) {
                 data = try savedData.completing(data, source: statePath)
             }
-            if let json = meta[DetectionTrainer.refinerLossKey] {
+            if let json = meta[DetectionTask.refinerLossKey] {
                 refinerLoss = try InputLimits.decodeJSON(RefinerLoss.self, from: Data(json.utf8), source: statePath, what: "refiner loss settings")
             }
-            onlyRefiner = meta[DetectionTrainer.onlyRefinerKey] == "true"
+            onlyRefiner = meta[DetectionTask.onlyRefinerKey] == "true"
             startingWeights = nil
         } else if let path = detection.addRefinerTo {
             // A trained detector's settings and weights; its own refiner, if any, is replaced by a fresh one.
@@ -136,7 +136,9 @@ extension Train {
             saved = nil
             startingWeights = nil
         }
-        if options.augment != nil || options.adversarial != nil { throw CLIError("--augment and --adversarial are for classification") }
+        if givesClassificationSettings {
+            throw CLIError("--label-smoothing, --augment, --adversarial, --eps and --pgd-steps are for classification")
+        }
         let encoder = try detection.encoderKind()
         let convWidths = try DetectionOptions.widths(detection.convWidths, option: "conv-widths")
         let renetWidths = try DetectionOptions.widths(detection.renetWidths, option: "renet-widths")
@@ -155,10 +157,11 @@ extension Train {
         let second = c.refiner.map { ", refiner \($0.cropSize)² crops, hidden \($0.hidden)\(onlyRefiner ? " (trained alone)" : "")" } ?? ""
         print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, \(c.encoderDescription), hidden \(c.hidden), \(c.maxBoxes) boxes per cell\(second): \(model.parameterCount) parameters")
         print("data \(data.data ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
-        let trainer = try DetectionTrainer(model: model, options: options, loss: loss, refinerLoss: refinerLoss, onlyRefiner: onlyRefiner,
-                                           train: train, validation: test, directory: out)
+        let task = try DetectionTask(model: model, train: train, validation: test, loss: loss, refinerLoss: refinerLoss,
+                                     onlyRefiner: onlyRefiner, seed: options.seed)
+        task.refresh = refresh
+        let trainer = try Trainer(task, options: options, folder: RunFolder(out))
         trainer.timeLimit = timeLimit
-        trainer.refresh = refresh
         trainer.runMetadata[SavedDataOptions.key] = data.json
         if resume { try trainer.resume() }
         let started = Date()
@@ -166,7 +169,7 @@ extension Train {
         if let last = history.last {
             print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs; best model %@, log %@, plot %@",
                          Date().timeIntervalSince(started), last.validationAP, last.validationAP50, last.epoch,
-                         trainer.bestModelPath, trainer.logPath, trainer.plotPath))
+                         trainer.folder.bestModel, trainer.folder.log, trainer.folder.plot))
         }
     }
 }

@@ -4,7 +4,7 @@ import Testing
 
 /// FGSM and PGD stay inside the ε-ball and the pixel range, lower accuracy, and adversarial training helps.
 @Suite struct AdversarialTests {
-    func trained(adversarial: String?) throws -> any Classifier {
+    func trained(adversarial: Attack.Method?) throws -> any Classifier {
         let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 12, classes: 4)
         let model = try makeClassifier(config, seed: 3)
         var o = TrainingOptions()
@@ -12,10 +12,11 @@ import Testing
         o.batchSize = 16
         o.learningRate = 1e-2
         o.warmupSteps = 5
-        o.adversarial = adversarial
-        o.adversarialEpsilon = 0.3
+        var settings = ClassificationTask.Settings()
+        settings.adversarial = adversarial
+        settings.adversarialEpsilon = 0.3
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adv-\(UUID().uuidString)").path
-        let t = try Trainer(model: model, options: o, train: TrainingTests.bars(320, seed: 1), validation: nil, directory: dir)
+        let t = try Trainer<ClassificationTask>(model: model, options: o, settings: settings, train: TrainingTests.bars(320, seed: 1), validation: nil, directory: dir)
         t.quiet = true
         try t.run()
         try? FileManager.default.removeItem(atPath: dir)
@@ -41,7 +42,7 @@ import Testing
     }
 
     @Test func adversarialTrainingRaisesRobustAccuracy() throws {
-        let plain = try trained(adversarial: nil), hardened = try trained(adversarial: "pgd")
+        let plain = try trained(adversarial: nil), hardened = try trained(adversarial: .pgd)
         let data = TrainingTests.bars(200, seed: 7)
         let attack = Attack(method: .fgsm, epsilon: 0.3)
         let a = attack.evaluate(plain, on: data), b = attack.evaluate(hardened, on: data)

@@ -281,15 +281,15 @@ import Testing
         model.setForgetBias(1)
         let before = try DetectionEvaluation.run(model, on: data)
         let dir = tempDir("learn")
-        let trainer = try DetectionTrainer(model: model, options: options(epochs: 30), train: data, validation: nil, directory: dir)
+        let trainer = try Trainer<DetectionTask>(model: model, options: options(epochs: 30), train: data, validation: nil, directory: dir)
         trainer.quiet = true
         let log = try trainer.run()
         let after = try DetectionEvaluation.run(model, on: data)
         print("  tiny detector: loss \(log.first!.trainLoss) → \(log.last!.trainLoss), training AP50 \(before.metrics.AP50) → \(after.metrics.AP50)")
         #expect(log.last!.trainLoss < 0.5 * log.first!.trainLoss)
         #expect(after.metrics.AP50 > before.metrics.AP50 + 0.3, "AP50 \(before.metrics.AP50) → \(after.metrics.AP50)")
-        #expect(FileManager.default.fileExists(atPath: trainer.plotPath))
-        #expect(try String(contentsOfFile: trainer.logPath, encoding: .utf8).split(separator: "\n").count == 31)
+        #expect(FileManager.default.fileExists(atPath: trainer.folder.plot))
+        #expect(try String(contentsOfFile: trainer.folder.log, encoding: .utf8).split(separator: "\n").count == 31)
         try? FileManager.default.removeItem(atPath: dir)
     }
 
@@ -304,29 +304,29 @@ import Testing
         let dirA = tempDir("a")
         // Later epochs train on new canvases, as the command line's synthetic data does.
         let refresh = { (epoch: Int) in Self.canvases(12, seed: 100 + UInt64(epoch)) }
-        let a = try DetectionTrainer(model: model, options: options(epochs: 3), train: data, validation: data.prefix(4), directory: dirA)
+        let a = try Trainer<DetectionTask>(model: model, options: options(epochs: 3), train: data, validation: data.prefix(4), directory: dirA)
         a.quiet = true
-        a.refresh = refresh
+        a.task.refresh = refresh
         try a.run()
-        let loaded = try DetectorFile.load(a.lastModelPath)
+        let loaded = try DetectorFile.load(a.folder.lastModel)
         #expect(loaded.config == Self.small)
         let x = data.batch(0..<3).images
         let y1 = try Autograd.withoutGradients { try model(Variable(x)).value }, y2 = try Autograd.withoutGradients { try loaded(Variable(x)).value }
         #expect(y1 == y2)
-        #expect(try DetectorFile.load(a.bestModelPath).config == Self.small)
+        #expect(try DetectorFile.load(a.folder.bestModel).config == Self.small)
         // Stopped after every batch and resumed by a fresh trainer until done: the same weights.
         let dirB = tempDir("b")
         var o = options(epochs: 3)
         o.checkpointEvery = 1
         var stops = 0
         while true {
-            let b = try DetectionTrainer(model: try LSTMDetector.make(Self.small, seed: stops == 0 ? 1 : 77), options: o, train: data,
+            let b = try Trainer<DetectionTask>(model: try LSTMDetector.make(Self.small, seed: stops == 0 ? 1 : 77), options: o, train: data,
                                          validation: nil, directory: dirB)
             b.quiet = true
-            b.refresh = refresh
+            b.task.refresh = refresh
             if stops > 0 { try b.resume() }
             if b.epoch >= 3 {
-                for ((name, p), (_, q)) in zip(model.namedParameters, b.model.namedParameters) {
+                for ((name, p), (_, q)) in zip(model.namedParameters, b.task.model.namedParameters) {
                     #expect(p.value == q.value, "\(name) differs after resume: \(p.value.maxAbsDifference(q.value))")
                 }
                 break
@@ -344,27 +344,27 @@ import Testing
     @Test func badInputThrowsClearErrors() throws {
         let model = try LSTMDetector.make(DetectorConfig(), seed: 0)   // 64×64
         #expect { try model(Variable(Tensor(zeros: [2, 32, 32]))) } throws: { "\($0)".contains("needs 64×64 images") && "\($0)".contains("32×32") }
-        #expect(throws: DataError.self) { try model.detect(Tensor(zeros: [1, 64, 63])) }
+        #expect(throws: ModelError.self) { try model.detect(Tensor(zeros: [1, 64, 63])) }
         #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(height: 60), seed: 0) }
         #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(convWidths: [8, 8]), seed: 0) }
         // A training set of another size or class count is refused before training.
-        #expect(throws: DataError.self) {
-            try DetectionTrainer(model: model, options: options(epochs: 1), train: Self.canvases(2, seed: 1), validation: nil, directory: tempDir("bad"))
+        #expect(throws: ModelError.self) {
+            try Trainer<DetectionTask>(model: model, options: options(epochs: 1), train: Self.canvases(2, seed: 1), validation: nil, directory: tempDir("bad"))
         }
         // Negative or NaN loss weights are refused; a checkpoint's loss from before the GIoU term reads as iouWeight 0.
         for bad in [HungarianLoss(iouWeight: -1), HungarianLoss(boxWeight: .nan)] {
             #expect {
-                try DetectionTrainer(model: try LSTMDetector.make(Self.small, seed: 0), options: options(epochs: 1), loss: bad,
+                try Trainer<DetectionTask>(model: try LSTMDetector.make(Self.small, seed: 0), options: options(epochs: 1), loss: bad,
                                      train: Self.canvases(4, seed: 1), validation: nil, directory: tempDir("weights"))
-            } throws: { "\($0)".contains("--iou-weight must be finite and ≥ 0") }
+            } throws: { "\($0)".contains("IoU loss weights must be finite and ≥ 0") }
         }
         let old = try JSONDecoder().decode(HungarianLoss.self, from: Data(#"{"boxWeight":5,"classWeight":3}"#.utf8))
         #expect(old == HungarianLoss(boxWeight: 5, classWeight: 3, iouWeight: 0))
         // New canvases of another count are refused when their epoch begins.
-        let small = try DetectionTrainer(model: try LSTMDetector.make(Self.small, seed: 0), options: options(epochs: 2), train: Self.canvases(4, seed: 1),
+        let small = try Trainer<DetectionTask>(model: try LSTMDetector.make(Self.small, seed: 0), options: options(epochs: 2), train: Self.canvases(4, seed: 1),
                                          validation: nil, directory: tempDir("refresh"))
         small.quiet = true
-        small.refresh = { _ in Self.canvases(3, seed: 2) }
+        small.task.refresh = { _ in Self.canvases(3, seed: 2) }
         #expect { try small.run() } throws: { "\($0)".contains("epoch 2 differs in size or kind") }
         // A classifier checkpoint is not a detector.
         let classifier = FileManager.default.temporaryDirectory.appendingPathComponent("det-classifier-\(getpid()).safetensors").path
@@ -396,7 +396,7 @@ import Testing
 @Suite struct DetectorCLITests {
     @Test(arguments: [
         (["train", "--task", "segmentation"], "--task must be classification or detection"),
-        (["train", "--task", "detection", "--augment", "shift=2"], "--augment and --adversarial are for classification"),
+        (["train", "--task", "detection", "--augment", "shift=2"], "are for classification"),
         (["train", "--task", "detection", "--conv-widths", "16,x"], "--conv-widths must be comma-separated integers"),
         (["train", "--task", "detection", "--data", "/tmp/definitely-not-coco"], "/tmp/definitely-not-coco/train/annotations.json: no such file"),
         (["detect", "--model", CLITests.fixtures + "/row_lstm_bi.safetensors", "x.png"], "not a detector checkpoint"),

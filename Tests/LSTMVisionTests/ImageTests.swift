@@ -54,7 +54,7 @@ import Testing
             #expect(Set(order) == Set(0..<count) && order != Array(0..<count))
             var seen: [Int] = []
             for b in 0..<loader.batchesPerEpoch {
-                let (x, y) = loader.batch(b, of: order)
+                let (x, y) = loader.batch(b, of: order, from: data)
                 let ids = Array(order[(b * batchSize)..<min(count, (b + 1) * batchSize)])
                 #expect(x.shape == [ids.count, 28, 28] && y == ids.map { $0 % 10 })
                 #expect(x.scalars == ids.flatMap { pixels[($0 * size)..<(($0 + 1) * size)] }, "batch \(b) of \(batchSize)")

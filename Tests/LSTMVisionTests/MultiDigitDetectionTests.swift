@@ -16,7 +16,7 @@ import Testing
         let c = MultiDigitDetection.generate(from: Self.digits, count: 20, canvas: 64, maxDigits: 5, seed: 8)
         #expect(a.map(\.image) == b.map(\.image))
         #expect(a.map(\.classes) == b.map(\.classes))
-        #expect(a.flatMap { $0.boxes.map { [$0.x, $0.y, $0.w, $0.h] } } == b.flatMap { $0.boxes.map { [$0.x, $0.y, $0.w, $0.h] } })
+        #expect(a.map(\.boxes) == b.map(\.boxes))
         #expect(a.map(\.image) != c.map(\.image))
     }
 
@@ -31,11 +31,11 @@ import Testing
             #expect(s.image.pixels.allSatisfy { (0...1).contains($0) })
             #expect(s.classes.allSatisfy { (0...9).contains($0) })
             for b in s.boxes {
-                #expect(b.x >= 0 && b.y >= 0 && b.w >= 1 && b.h >= 1 && b.x + b.w <= Float(canvas) && b.y + b.h <= Float(canvas),
+                #expect(b.x >= 0 && b.y >= 0 && b.width >= 1 && b.height >= 1 && b.maxX <= Double(canvas) && b.maxY <= Double(canvas),
                         "canvas \(k): box \(b) leaves the canvas")
-                #expect(b.x == b.x.rounded() && b.y == b.y.rounded() && b.w == b.w.rounded() && b.h == b.h.rounded())
+                #expect(b.x == b.x.rounded() && b.y == b.y.rounded() && b.width == b.width.rounded() && b.height == b.height.rounded())
                 // Tight: each of the four border lines of the box holds ink.
-                let x0 = Int(b.x), y0 = Int(b.y), x1 = Int(b.x + b.w) - 1, y1 = Int(b.y + b.h) - 1
+                let x0 = Int(b.x), y0 = Int(b.y), x1 = Int(b.maxX) - 1, y1 = Int(b.maxY) - 1
                 #expect((x0...x1).contains { Self.ink(s.image, $0, y0) } && (x0...x1).contains { Self.ink(s.image, $0, y1) }
                         && (y0...y1).contains { Self.ink(s.image, x0, $0) } && (y0...y1).contains { Self.ink(s.image, x1, $0) },
                         "canvas \(k): box \(b) has a border line without ink")
@@ -43,15 +43,13 @@ import Testing
             // Every ink pixel belongs to some digit, so lies inside some box.
             for y in 0..<canvas {
                 for x in 0..<canvas where Self.ink(s.image, x, y) {
-                    #expect(s.boxes.contains { Float(x) >= $0.x && Float(x) < $0.x + $0.w && Float(y) >= $0.y && Float(y) < $0.y + $0.h },
+                    #expect(s.boxes.contains { Double(x) >= $0.x && Double(x) < $0.maxX && Double(y) >= $0.y && Double(y) < $0.maxY },
                             "canvas \(k): ink at (\(x), \(y)) outside every box")
                 }
             }
             for i in 0..<s.boxes.count {
                 for j in 0..<i {
-                    let a = s.boxes[i], b = s.boxes[j]
-                    let iw = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x)), ih = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-                    #expect(iw * ih / (a.w * a.h + b.w * b.h - iw * ih) <= MultiDigitDetection.maxOverlap)
+                    #expect(s.boxes[i].iou(s.boxes[j]) <= Double(MultiDigitDetection.maxOverlap))
                 }
             }
         }
@@ -66,15 +64,16 @@ import Testing
             } }
             #expect(s.boxes.count == 1)
             let b = s.boxes[0]
-            #expect([b.x, b.y, b.w, b.h] == [Float(minX), Float(minY), Float(maxX - minX + 1), Float(maxY - minY + 1)])
-            #expect(b.w <= (28 * MultiDigitDetection.scaleRange.upperBound).rounded() && b.h <= (28 * MultiDigitDetection.scaleRange.upperBound).rounded())
+            #expect(b == Box(x: Double(minX), y: Double(minY), width: Double(maxX - minX + 1), height: Double(maxY - minY + 1)))
+            let largest = Double((28 * MultiDigitDetection.scaleRange.upperBound).rounded())
+            #expect(b.width <= largest && b.height <= largest)
         }
     }
 
     @Test func smallCanvasKeepsDigitsInside() {
         for s in MultiDigitDetection.generate(from: Self.digits, count: 30, canvas: 30, maxDigits: 3, seed: 4) {
             #expect(!s.boxes.isEmpty)
-            #expect(s.boxes.allSatisfy { $0.x >= 0 && $0.y >= 0 && $0.x + $0.w <= 30 && $0.y + $0.h <= 30 })
+            #expect(s.boxes.allSatisfy { $0.x >= 0 && $0.y >= 0 && $0.maxX <= 30 && $0.maxY <= 30 })
         }
     }
 
@@ -104,8 +103,8 @@ import Testing
                 let a = annotations[next]
                 next += 1
                 #expect(a["image_id"] as? Int == k + 1 && a["category_id"] as? Int == c && a["iscrowd"] as? Int == 0)
-                #expect((a["bbox"] as? [Double])?.map { Float($0) } == [b.x, b.y, b.w, b.h])
-                #expect((a["area"] as? Double).map { Float($0) } == b.w * b.h)
+                #expect((a["bbox"] as? [Double]) == [b.x, b.y, b.width, b.height])
+                #expect((a["area"] as? Double) == b.area)
             }
             let png = try ImageCodecs.read(dir + "/train/images/" + String(format: "%06d.png", k + 1))
             #expect(png.width == 64 && png.height == 64 && png.channels == 1)
@@ -114,7 +113,7 @@ import Testing
     }
 
     @Test func rejectsClassesThatAreNotDigits() {
-        let bad = DetectionSample(image: Image(width: 8, height: 8, channels: 1), boxes: [(x: 1, y: 1, w: 2, h: 2)], classes: [10])
+        let bad = DetectionSample(image: Image(width: 8, height: 8, channels: 1), boxes: [Box(x: 1, y: 1, width: 2, height: 2)], classes: [10])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("detect-bad-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(throws: DataError.self) { try MultiDigitDetection.write([bad], to: dir, split: "test") }

@@ -36,17 +36,17 @@ import Testing
         let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 12, classes: 4)
         let model = try makeClassifier(config, seed: 3)
         let dir = tempDir("learn")
-        let trainer = try Trainer(model: model, options: options(epochs: 3), train: Self.bars(320, seed: 1),
+        let trainer = try Trainer<ClassificationTask>(model: model, options: options(epochs: 3), train: Self.bars(320, seed: 1),
                                   validation: Self.bars(100, seed: 2), directory: dir)
         trainer.quiet = true
         let log = try trainer.run()
         #expect(log.count == 3)
         #expect(log.last!.validationAccuracy > 0.9, "validation accuracy \(log.last!.validationAccuracy)")
-        let best = try ModelFile.load(trainer.bestModelPath)
+        let best = try ModelFile.load(trainer.folder.bestModel)
         #expect(Evaluation.run(best, on: Self.bars(100, seed: 2)).accuracy > 0.9)
-        let csv = try String(contentsOfFile: trainer.logPath, encoding: .utf8)
+        let csv = try String(contentsOfFile: trainer.folder.log, encoding: .utf8)
         #expect(csv.split(separator: "\n").count == 4)
-        #expect(FileManager.default.fileExists(atPath: trainer.plotPath))
+        #expect(FileManager.default.fileExists(atPath: trainer.folder.plot))
         try? FileManager.default.removeItem(atPath: dir)
     }
 
@@ -55,12 +55,12 @@ import Testing
         let config = ModelConfig(kind: kind, height: 8, width: 8, hidden: 8, classes: 4, patch: 2, fcHidden: kind == .renet ? 16 : 0)
         let model = try makeClassifier(config, seed: 5)
         let dir = tempDir("\(kind)")
-        let trainer = try Trainer(model: model, options: options(epochs: 6), train: Self.bars(320, seed: 1),
+        let trainer = try Trainer<ClassificationTask>(model: model, options: options(epochs: 6), train: Self.bars(320, seed: 1),
                                   validation: Self.bars(100, seed: 2), directory: dir)
         trainer.quiet = true
         let log = try trainer.run()
         #expect(log.last!.validationAccuracy > 0.85, "\(kind): validation accuracy \(log.last!.validationAccuracy)")
-        let reloaded = try ModelFile.load(trainer.lastModelPath)
+        let reloaded = try ModelFile.load(trainer.folder.lastModel)
         let x = Self.bars(4, seed: 9).batch(0..<4).images
         #expect(reloaded.probabilities(x).maxAbsDifference(model.probabilities(x)) < 1e-6)
         try? FileManager.default.removeItem(atPath: dir)
@@ -70,10 +70,11 @@ import Testing
         let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 10, classes: 4)
         let train = Self.bars(200, seed: 1)
         // Uninterrupted: 3 epochs, with random augmentation (which must repeat on resume too).
-        var plain = options(epochs: 3)
-        plain.augment = "shift=1"
+        let plain = options(epochs: 3)
+        var shifted = ClassificationTask.Settings()
+        shifted.augment = "shift=1"
         let a = try makeClassifier(config, seed: 4)
-        let ta = try Trainer(model: a, options: plain, train: train, validation: nil, directory: tempDir("a"))
+        let ta = try Trainer<ClassificationTask>(model: a, options: plain, settings: shifted, train: train, validation: nil, directory: tempDir("a"))
         ta.quiet = true
         try ta.run()
         // Interrupted mid-way through epoch 2 (a checkpoint every 5 steps), then resumed in a new trainer.
@@ -81,14 +82,14 @@ import Testing
         o.checkpointEvery = 5
         let dir = tempDir("b")
         let b = try makeClassifier(config, seed: 4)
-        let tb = try Trainer(model: b, options: o, train: train, validation: nil, directory: dir)
+        let tb = try Trainer<ClassificationTask>(model: b, options: o, settings: shifted, train: train, validation: nil, directory: dir)
         tb.quiet = true
         tb.timeLimit = 0   // stops after the first batch
         try tb.run()
         var steps = 0
         while true {   // keep stopping and resuming until done, one short stretch at a time
             let c = try makeClassifier(config, seed: 99)
-            let tc = try Trainer(model: c, options: o, train: train, validation: nil, directory: dir)
+            let tc = try Trainer<ClassificationTask>(model: c, options: o, settings: shifted, train: train, validation: nil, directory: dir)
             tc.quiet = true
             try tc.resume()
             if tc.epoch >= 3 { break }
@@ -99,7 +100,7 @@ import Testing
             if steps >= 100 { break }
         }
         let c = try makeClassifier(config, seed: 99)
-        let tc = try Trainer(model: c, options: o, train: train, validation: nil, directory: dir)
+        let tc = try Trainer<ClassificationTask>(model: c, options: o, settings: shifted, train: train, validation: nil, directory: dir)
         try tc.resume()
         for ((n1, p1), (_, p2)) in zip(a.namedParameters, c.namedParameters) {
             #expect(p1.value == p2.value, "\(n1) differs after resume: \(p1.value.maxAbsDifference(p2.value))")
@@ -114,7 +115,7 @@ import Testing
         let dir = tempDir("nan")
         var o = options(epochs: 1)
         o.batchSize = 8
-        let t = try Trainer(model: try makeClassifier(config, seed: 1), options: o, train: data, validation: nil, directory: dir)
+        let t = try Trainer<ClassificationTask>(model: try makeClassifier(config, seed: 1), options: o, train: data, validation: nil, directory: dir)
         t.quiet = true
         do {
             try t.run()
@@ -123,11 +124,11 @@ import Testing
             #expect("\(e)".contains("non-finite") && "\(e)".contains("step"))
         }
         o.skipNonFinite = true
-        let t2 = try Trainer(model: try makeClassifier(config, seed: 1), options: o, train: data, validation: nil, directory: dir)
+        let t2 = try Trainer<ClassificationTask>(model: try makeClassifier(config, seed: 1), options: o, train: data, validation: nil, directory: dir)
         t2.quiet = true
         try t2.run()
         #expect(t2.skipped == 1)
-        #expect(try ModelFile.load(t2.lastModelPath).parameters.allSatisfy { $0.value.isFinite })
+        #expect(try ModelFile.load(t2.folder.lastModel).parameters.allSatisfy { $0.value.isFinite })
         try? FileManager.default.removeItem(atPath: dir)
     }
 }

@@ -16,7 +16,7 @@ public struct DetectionTarget: Sendable, Equatable {
 /// Images of one size with their boxes, held in memory for detector training and evaluation: pixels in
 /// [0, 1], interleaved per row ([H, W·C] per image, as `ImageDataset`), and each image's COCO id, so that
 /// detections can be scored against the COCO file it came from.
-public struct DetectionDataset: Sendable {
+public struct DetectionDataset: Dataset {
     public let height: Int
     public let width: Int
     public let channels: Int
@@ -50,8 +50,7 @@ public struct DetectionDataset: Sendable {
         self.init(height: first?.height ?? 0, width: first?.width ?? 0, channels: 1,
                   pixels: samples.flatMap(\.image.pixels),
                   targets: samples.map { s in
-                      DetectionTarget(boxes: s.boxes.map { Box(x: Double($0.x), y: Double($0.y), width: Double($0.w), height: Double($0.h)) },
-                                      classes: s.classes)
+                      DetectionTarget(boxes: s.boxes, classes: s.classes)
                   },
                   imageIDs: (0..<samples.count).map { $0 + 1 },
                   classNames: (0...9).map(String.init), categoryIDs: Array(0...9))
@@ -62,10 +61,6 @@ public struct DetectionDataset: Sendable {
     public static func synthetic(from digits: ImageDataset, count: Int, epoch: Int) -> DetectionDataset {
         DetectionDataset(samples: MultiDigitDetection.generate(from: digits, count: count, seed: epoch == 0 ? 0 : 0x5EED_0000 &+ UInt64(epoch)))
     }
-
-    public var count: Int { targets.count }
-    public var imageSize: Int { height * width * channels }
-    public var classes: Int { classNames.count }
 
     /// Reads split `split` of a COCO folder as `lstmvision detect-data` writes it: `directory/split/annotations.json`
     /// and the images it names under `directory/split/images/`.
@@ -106,23 +101,6 @@ public struct DetectionDataset: Sendable {
         return DetectionDataset(height: size!.height, width: size!.width, channels: size!.channels, pixels: pixels,
                                 targets: targets, imageIDs: coco.images.map(\.id),
                                 classNames: categories.map(\.name), categoryIDs: categories.map(\.id))
-    }
-
-    /// The images at `indices` as [n, height, width·channels] and their ground truth.
-    public func batch(_ indices: some Collection<Int>) -> (images: Tensor, targets: [DetectionTarget]) {
-        let size = imageSize
-        var out = uninitializedFloats(indices.count * size)   // every image copied in below
-        out.withUnsafeMutableBufferPointer { o in
-            pixels.withUnsafeBufferPointer { p in
-                for (k, i) in indices.enumerated() { (o.baseAddress! + k * size).update(from: p.baseAddress! + i * size, count: size) }
-            }
-        }
-        return (Tensor(shape: [indices.count, height, width * channels], scalars: out), indices.map { targets[$0] })
-    }
-
-    /// Image `i` with pixels in [0, 1].
-    public func image(_ i: Int) -> Image {
-        Image(width: width, height: height, channels: channels, pixels: Array(pixels[(i * imageSize)..<((i + 1) * imageSize)]))
     }
 
     /// The first `n` images (or all when fewer).

@@ -6,12 +6,12 @@ public struct DetectionSample: Sendable {
     /// The canvas, 1 channel, pixels in [0, 1].
     public var image: Image
     /// One tight box per digit, in pixels, COCO convention: top-left corner and size, so the digit's ink
-    /// covers pixel columns x..<x+w and rows y..<y+h. The values are whole numbers.
-    public var boxes: [(x: Float, y: Float, w: Float, h: Float)]
+    /// covers pixel columns x..<x+width and rows y..<y+height. The values are whole numbers.
+    public var boxes: [Box]
     /// The digit label (0...9) of each box.
     public var classes: [Int]
 
-    public init(image: Image, boxes: [(x: Float, y: Float, w: Float, h: Float)], classes: [Int]) {
+    public init(image: Image, boxes: [Box], classes: [Int]) {
         precondition(boxes.count == classes.count, "DetectionSample: \(boxes.count) boxes for \(classes.count) classes")
         self.image = image
         self.boxes = boxes
@@ -49,7 +49,7 @@ public enum MultiDigitDetection {
 
     private static func sample(from digits: ImageDataset, canvas: Int, maxDigits: Int, generator g: inout SeededGenerator) -> DetectionSample {
         var pixels = [Float](repeating: 0, count: canvas * canvas)
-        var boxes: [(x: Float, y: Float, w: Float, h: Float)] = []
+        var boxes: [Box] = []
         var classes: [Int] = []
         let wanted = 1 + Int(g.next() % UInt64(maxDigits))
         for _ in 0..<wanted {
@@ -68,9 +68,9 @@ public enum MultiDigitDetection {
 
     /// A random digit, resized, and a position for it whose box overlaps none of `placed` by more than
     /// `maxOverlap`; nil when `placementTries` draws found none.
-    private static func placement(from digits: ImageDataset, canvas: Int, avoiding placed: [(x: Float, y: Float, w: Float, h: Float)],
+    private static func placement(from digits: ImageDataset, canvas: Int, avoiding placed: [Box],
                                   generator g: inout SeededGenerator)
-        -> (patch: Image, left: Int, top: Int, box: (x: Float, y: Float, w: Float, h: Float), label: Int)? {
+        -> (patch: Image, left: Int, top: Int, box: Box, label: Int)? {
         for _ in 0..<placementTries {
             let index = Int(g.next() % UInt64(digits.count))
             let scale = g.uniform(scaleRange.lowerBound, scaleRange.upperBound)
@@ -79,8 +79,8 @@ public enum MultiDigitDetection {
             let left = Int(g.next() % UInt64(canvas - w + 1)), top = Int(g.next() % UInt64(canvas - h + 1))
             let patch = digitImage(digits, index).resized(width: w, height: h)
             guard let ink = inkBounds(patch) else { continue }
-            let box = (x: Float(left + ink.x), y: Float(top + ink.y), w: Float(ink.w), h: Float(ink.h))
-            if placed.contains(where: { iou($0, box) > maxOverlap }) { continue }
+            let box = Box(x: Double(left + ink.x), y: Double(top + ink.y), width: Double(ink.w), height: Double(ink.h))
+            if placed.contains(where: { $0.iou(box) > Double(maxOverlap) }) { continue }
             return (patch, left, top, box, digits.labels[index])
         }
         return nil
@@ -105,14 +105,6 @@ public enum MultiDigitDetection {
         return maxX < 0 ? nil : (minX, minY, maxX - minX + 1, maxY - minY + 1)
     }
 
-    /// Intersection over union of two boxes.
-    private static func iou(_ a: (x: Float, y: Float, w: Float, h: Float), _ b: (x: Float, y: Float, w: Float, h: Float)) -> Float {
-        let iw = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
-        let ih = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-        let inter = iw * ih
-        return inter / (a.w * a.h + b.w * b.h - inter)
-    }
-
     /// Writes `samples` as `directory/split/images/000001.png`, … (pixels scaled to 0...255) and
     /// `directory/split/annotations.json` in COCO instance format: image ids are 1-based and match the
     /// file numbers, `file_name` is relative to the `images` folder, category ids are the digits 0...9
@@ -123,35 +115,22 @@ public enum MultiDigitDetection {
         let splitDirectory = (directory as NSString).appendingPathComponent(split)
         let imageDirectory = (splitDirectory as NSString).appendingPathComponent("images")
         try FileManager.default.createDirectory(atPath: imageDirectory, withIntermediateDirectories: true)
-        var coco = COCOFile(images: [], annotations: [],
-                            categories: (0...9).map { COCOFile.Category(id: $0, name: String($0), supercategory: "digit") })
+        var coco = COCODataset(images: [], annotations: [],
+                               categories: (0...9).map { COCODataset.Category(id: $0, name: String($0), supercategory: "digit") })
         for (k, s) in samples.enumerated() {
             let id = k + 1
             let name = String(format: "%06d.png", id)
             var png = s.image
             png.pixels = png.pixels.map { $0 * 255 }
             try ImageCodecs.writePNG(png, to: (imageDirectory as NSString).appendingPathComponent(name))
-            coco.images.append(.init(id: id, file_name: name, width: s.image.width, height: s.image.height))
+            coco.images.append(.init(id: id, fileName: name, width: s.image.width, height: s.image.height))
             for (b, c) in zip(s.boxes, s.classes) {
                 guard (0...9).contains(c) else { throw DataError.invalid("\(name): class \(c) is not a digit 0...9") }
-                coco.annotations.append(.init(id: coco.annotations.count + 1, image_id: id, category_id: c,
-                                              bbox: [b.x, b.y, b.w, b.h], area: b.w * b.h, iscrowd: 0))
+                coco.annotations.append(.init(id: coco.annotations.count + 1, imageID: id, categoryID: c, bbox: b))
             }
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         let path = (splitDirectory as NSString).appendingPathComponent("annotations.json")
-        try AtomicFile.write(try encoder.encode(coco), to: path)
+        try coco.write(to: path)
         return path
     }
-}
-
-/// The COCO instance-annotation file layout (field names as COCO spells them).
-private struct COCOFile: Encodable {
-    struct ImageEntry: Encodable { let id: Int, file_name: String, width: Int, height: Int }
-    struct Annotation: Encodable { let id: Int, image_id: Int, category_id: Int, bbox: [Float], area: Float, iscrowd: Int }
-    struct Category: Encodable { let id: Int, name: String, supercategory: String }
-    var images: [ImageEntry]
-    var annotations: [Annotation]
-    let categories: [Category]
 }

@@ -4,7 +4,7 @@ import Foundation
 /// and PGD with a random start (Madry et al. 2018). The input gradient comes from the same autodiff
 /// as training (the images are a leaf that asks for its gradient).
 public struct Attack: Sendable, Equatable {
-    public enum Method: String, Sendable, CaseIterable { case fgsm, pgd }
+    public enum Method: String, Codable, Sendable, CaseIterable { case fgsm, pgd }
 
     public var method: Method
     /// The L∞ radius.

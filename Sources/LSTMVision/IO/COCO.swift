@@ -75,14 +75,16 @@ public struct COCODataset: Codable, Sendable, Equatable {
         }
     }
 
-    /// An object category: its id and name.
+    /// An object category: its id, name and optional supercategory.
     public struct Category: Codable, Sendable, Equatable {
         public var id: Int
         public var name: String
+        public var supercategory: String?
 
-        public init(id: Int, name: String) {
+        public init(id: Int, name: String, supercategory: String? = nil) {
             self.id = id
             self.name = name
+            self.supercategory = supercategory
         }
     }
 

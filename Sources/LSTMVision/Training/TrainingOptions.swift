@@ -18,7 +18,6 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var minimumLearningRate: Float = 1e-5
     /// Gradient-norm clipping threshold (0: off).
     public var clipNorm: Float = 1
-    public var labelSmoothing: Float = 0
     /// Initial forget-gate bias of every LSTM (PyTorch's default init leaves it random; 1 helps memory).
     public var forgetBias: Float? = 1
     public var seed: UInt64 = 1
@@ -26,45 +25,28 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var checkpointEvery = 0
     /// Skip (and count) steps whose loss or gradients are not finite, instead of stopping.
     public var skipNonFinite = false
-    /// Training augmentation: an image-pipeline spec of size-preserving steps applied to every training
-    /// image each time it is drawn, e.g. `shift=2,rotate=10` (see `ImageTransform.parse`).
-    public var augment: String?
-    /// Adversarial training (`fgsm` or `pgd`): the loss is the mean of the clean and adversarial losses.
-    public var adversarial: String?
-    public var adversarialEpsilon: Float = 0.1
-    public var adversarialSteps = 7
-
-    /// The attack that adversarial training uses, if any.
-    public func makeAttack() throws -> Attack? {
-        guard let adversarial else { return nil }
-        guard let method = Attack.Method(rawValue: adversarial) else {
-            throw TrainingError.invalidOption("--adversarial must be fgsm or pgd, got '\(adversarial)'")
-        }
-        let attack = Attack(method: method, epsilon: adversarialEpsilon, steps: adversarialSteps)
-        try attack.validate()
-        return attack
-    }
-
     public init() {}
 
-    /// Checks the values; the message names the option.
+    /// Checks the values; the message names the setting.
     public func validate() throws {
         func bad(_ m: String) -> TrainingError { .invalidOption(m) }
         // Bounded so that step counts (epochs × batches, warm-up and step-schedule lengths) cannot overflow.
-        guard epochs > 0, epochs <= 1_000_000 else { throw bad("--epochs must be in 1...1000000, got \(epochs)") }
-        guard warmupSteps >= 0, warmupSteps <= 1_000_000_000 else { throw bad("--warmup must be in 0...1000000000, got \(warmupSteps)") }
-        guard stepEpochs > 0, stepEpochs <= 1_000_000 else { throw bad("step-schedule epochs must be in 1...1000000, got \(stepEpochs)") }
-        guard batchSize > 0, batchSize <= 65_536 else { throw bad("--batch-size must be in 1...65536, got \(batchSize)") }
-        guard learningRate > 0, learningRate.isFinite else { throw bad("--lr must be positive, got \(learningRate)") }
-        guard weightDecay >= 0, clipNorm >= 0, weightDecay.isFinite, clipNorm.isFinite, labelSmoothing >= 0, labelSmoothing < 1 else {
-            throw bad("--weight-decay and --clip must be finite and ≥ 0, --label-smoothing in [0, 1)")
+        guard epochs > 0, epochs <= 1_000_000 else { throw bad("epochs must be in 1...1000000, got \(epochs)") }
+        guard warmupSteps >= 0, warmupSteps <= 1_000_000_000 else {
+            throw bad("warm-up steps must be in 0...1000000000, got \(warmupSteps)")
         }
-        guard momentum >= 0, momentum < 1, minimumLearningRate >= 0, minimumLearningRate.isFinite else {
-            throw bad("--momentum must be in [0, 1) and the minimum learning rate finite and ≥ 0")
+        guard stepEpochs > 0, stepEpochs <= 1_000_000 else {
+            throw bad("step-schedule epochs must be in 1...1000000, got \(stepEpochs)")
         }
-        guard checkpointEvery >= 0 else { throw bad("--checkpoint-every must be ≥ 0") }
-        _ = try makeAttack()
-        if let augment { _ = try ImagePipeline(spec: augment) }
+        guard batchSize > 0, batchSize <= 65_536 else { throw bad("batch size must be in 1...65536, got \(batchSize)") }
+        guard learningRate > 0, learningRate.isFinite else { throw bad("learning rate must be positive, got \(learningRate)") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw bad("weight decay must be finite and ≥ 0, got \(weightDecay)") }
+        guard clipNorm >= 0, clipNorm.isFinite else { throw bad("clipping norm must be finite and ≥ 0, got \(clipNorm)") }
+        guard momentum >= 0, momentum < 1 else { throw bad("momentum must be in [0, 1), got \(momentum)") }
+        guard minimumLearningRate >= 0, minimumLearningRate.isFinite else {
+            throw bad("minimum learning rate must be finite and ≥ 0, got \(minimumLearningRate)")
+        }
+        guard checkpointEvery >= 0 else { throw bad("checkpoint interval must be ≥ 0, got \(checkpointEvery)") }
     }
 
     /// The optimiser these options name.
@@ -72,7 +54,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         switch optimizer {
         case .adam: return Adam(learningRate: learningRate, weightDecay: weightDecay)
         case .adamw: return Adam.adamW(learningRate: learningRate, weightDecay: weightDecay)
-        case .sgd: return SGD(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
+        case .sgd:
+            return SGD(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
         }
     }
 
@@ -83,7 +66,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case .constant: return .constant
         case .step: return .step(stepSize: stepEpochs * stepsPerEpoch, gamma: 0.5)
         case .cosine: return .cosine(totalSteps: total, minimum: minimumLearningRate)
-        case .warmupCosine: return .warmupCosine(warmupSteps: min(warmupSteps, total / 4), totalSteps: total, minimum: minimumLearningRate)
+        case .warmupCosine:
+            return .warmupCosine(warmupSteps: min(warmupSteps, total / 4), totalSteps: total, minimum: minimumLearningRate)
         }
     }
 }

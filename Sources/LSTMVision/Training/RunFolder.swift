@@ -1,0 +1,24 @@
+import Foundation
+
+/// The files of a training run's output folder.
+public struct RunFolder: Sendable, Equatable {
+    public let directory: String
+
+    public init(_ directory: String) { self.directory = directory }
+
+    /// The best model so far (by the validation score), or the latest when there is no validation set.
+    public var bestModel: String { directory + "/model.safetensors" }
+    /// The latest model, alone.
+    public var lastModel: String { directory + "/last.safetensors" }
+    /// Everything `--resume` needs: weights, optimiser state, position, history (`TrainingState`).
+    public var state: String { directory + "/last.state.safetensors" }
+    /// One row per finished epoch.
+    public var log: String { directory + "/log.csv" }
+    /// The loss and quality curves.
+    public var plot: String { directory + "/curves.png" }
+
+    /// Creates the folder when missing.
+    public func create() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+}
