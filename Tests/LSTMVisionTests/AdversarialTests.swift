@@ -15,7 +15,8 @@ import Testing
         o.adversarial = adversarial
         o.adversarialEpsilon = 0.3
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adv-\(UUID().uuidString)").path
-        let t = try Trainer(model: model, options: o, train: TrainingTests.bars(320, seed: 1), validation: nil, directory: dir)
+        let t = try Trainer(model: model, options: o, train: TrainingTests.bars(320, seed: 1), validation: nil,
+                            directory: dir)
         t.quiet = true
         try t.run()
         try? FileManager.default.removeItem(atPath: dir)

@@ -8,7 +8,9 @@ import Testing
     static let digits: ImageDataset = try! MNIST.load(directory: FileFormatTests.repoRoot + "/data/mnist", split: .test)
 
     /// True when pixel (x, y) of a grey image is ink.
-    static func ink(_ image: Image, _ x: Int, _ y: Int) -> Bool { image.pixels[y * image.width + x] > MultiDigitDetection.inkThreshold }
+    static func ink(_ image: Image, _ x: Int, _ y: Int) -> Bool {
+        image.pixels[y * image.width + x] > MultiDigitDetection.inkThreshold
+    }
 
     @Test func sameSeedSameSamples() {
         let a = MultiDigitDetection.generate(from: Self.digits, count: 20, canvas: 64, maxDigits: 5, seed: 7)
@@ -16,7 +18,8 @@ import Testing
         let c = MultiDigitDetection.generate(from: Self.digits, count: 20, canvas: 64, maxDigits: 5, seed: 8)
         #expect(a.map(\.image) == b.map(\.image))
         #expect(a.map(\.classes) == b.map(\.classes))
-        #expect(a.flatMap { $0.boxes.map { [$0.x, $0.y, $0.w, $0.h] } } == b.flatMap { $0.boxes.map { [$0.x, $0.y, $0.w, $0.h] } })
+        #expect(a.flatMap { $0.boxes.map { [$0.x, $0.y, $0.w, $0.h] } }
+                == b.flatMap { $0.boxes.map { [$0.x, $0.y, $0.w, $0.h] } })
         #expect(a.map(\.image) != c.map(\.image))
     }
 
@@ -31,26 +34,32 @@ import Testing
             #expect(s.image.pixels.allSatisfy { (0...1).contains($0) })
             #expect(s.classes.allSatisfy { (0...9).contains($0) })
             for b in s.boxes {
-                #expect(b.x >= 0 && b.y >= 0 && b.w >= 1 && b.h >= 1 && b.x + b.w <= Float(canvas) && b.y + b.h <= Float(canvas),
+                #expect(b.x >= 0 && b.y >= 0 && b.w >= 1 && b.h >= 1 && b.x + b.w <= Float(canvas)
+                        && b.y + b.h <= Float(canvas),
                         "canvas \(k): box \(b) leaves the canvas")
                 #expect(b.x == b.x.rounded() && b.y == b.y.rounded() && b.w == b.w.rounded() && b.h == b.h.rounded())
                 // Tight: each of the four border lines of the box holds ink.
                 let x0 = Int(b.x), y0 = Int(b.y), x1 = Int(b.x + b.w) - 1, y1 = Int(b.y + b.h) - 1
-                #expect((x0...x1).contains { Self.ink(s.image, $0, y0) } && (x0...x1).contains { Self.ink(s.image, $0, y1) }
-                        && (y0...y1).contains { Self.ink(s.image, x0, $0) } && (y0...y1).contains { Self.ink(s.image, x1, $0) },
+                #expect((x0...x1).contains { Self.ink(s.image, $0, y0) }
+                        && (x0...x1).contains { Self.ink(s.image, $0, y1) }
+                        && (y0...y1).contains { Self.ink(s.image, x0, $0) }
+                        && (y0...y1).contains { Self.ink(s.image, x1, $0) },
                         "canvas \(k): box \(b) has a border line without ink")
             }
             // Every ink pixel belongs to some digit, so lies inside some box.
             for y in 0..<canvas {
                 for x in 0..<canvas where Self.ink(s.image, x, y) {
-                    #expect(s.boxes.contains { Float(x) >= $0.x && Float(x) < $0.x + $0.w && Float(y) >= $0.y && Float(y) < $0.y + $0.h },
+                    #expect(s.boxes.contains {
+                                Float(x) >= $0.x && Float(x) < $0.x + $0.w && Float(y) >= $0.y && Float(y) < $0.y + $0.h
+                            },
                             "canvas \(k): ink at (\(x), \(y)) outside every box")
                 }
             }
             for i in 0..<s.boxes.count {
                 for j in 0..<i {
                     let a = s.boxes[i], b = s.boxes[j]
-                    let iw = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x)), ih = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+                    let iw = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x)),
+                        ih = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
                     #expect(iw * ih / (a.w * a.h + b.w * b.h - iw * ih) <= MultiDigitDetection.maxOverlap)
                 }
             }
@@ -67,7 +76,8 @@ import Testing
             #expect(s.boxes.count == 1)
             let b = s.boxes[0]
             #expect([b.x, b.y, b.w, b.h] == [Float(minX), Float(minY), Float(maxX - minX + 1), Float(maxY - minY + 1)])
-            #expect(b.w <= (28 * MultiDigitDetection.scaleRange.upperBound).rounded() && b.h <= (28 * MultiDigitDetection.scaleRange.upperBound).rounded())
+            #expect(b.w <= (28 * MultiDigitDetection.scaleRange.upperBound).rounded()
+                    && b.h <= (28 * MultiDigitDetection.scaleRange.upperBound).rounded())
         }
     }
 
@@ -85,7 +95,8 @@ import Testing
         let path = try MultiDigitDetection.write(samples, to: dir, split: "train")
         #expect(path == dir + "/train/annotations.json")
 
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+                                    as? [String: Any])
         let images = try #require(json["images"] as? [[String: Any]])
         let annotations = try #require(json["annotations"] as? [[String: Any]])
         let categories = try #require(json["categories"] as? [[String: Any]])
@@ -114,7 +125,8 @@ import Testing
     }
 
     @Test func rejectsClassesThatAreNotDigits() {
-        let bad = DetectionSample(image: Image(width: 8, height: 8, channels: 1), boxes: [(x: 1, y: 1, w: 2, h: 2)], classes: [10])
+        let bad = DetectionSample(image: Image(width: 8, height: 8, channels: 1), boxes: [(x: 1, y: 1, w: 2, h: 2)],
+                                  classes: [10])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("detect-bad-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(throws: DataError.self) { try MultiDigitDetection.write([bad], to: dir, split: "test") }

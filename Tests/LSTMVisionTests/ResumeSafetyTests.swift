@@ -9,7 +9,8 @@ import Testing
     static let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 6, classes: 4)
 
     func tempDir(_ name: String) -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-resume-\(name)-\(getpid())").path
+        let d = FileManager.default.temporaryDirectory
+            .appendingPathComponent("lstmvision-resume-\(name)-\(getpid())").path
         try? FileManager.default.removeItem(atPath: d)
         return d
     }
@@ -23,9 +24,10 @@ import Testing
     }
 
     /// A classifier trainer on `data` in `dir`, quiet.
-    func trainer(_ dir: String, data: ImageDataset = TrainingTests.bars(64, seed: 1), options: TrainingOptions? = nil) throws -> Trainer {
-        let t = try Trainer(model: try makeClassifier(Self.config, seed: 2), options: options ?? self.options(), train: data,
-                            validation: nil, directory: dir)
+    func trainer(_ dir: String, data: ImageDataset = TrainingTests.bars(64, seed: 1),
+                 options: TrainingOptions? = nil) throws -> Trainer {
+        let t = try Trainer(model: try makeClassifier(Self.config, seed: 2), options: options ?? self.options(),
+                            train: data, validation: nil, directory: dir)
         t.quiet = true
         return t
     }
@@ -55,16 +57,20 @@ import Testing
         #expect(try SafeTensors.read(state).metadata["train_fingerprint"] == fingerprint)
         let other = TrainingTests.bars(64, seed: 5)
         #expect(message { try trainer(dir, data: other).resume() }
-                == "\(state): the run was trained on 64 images (fingerprint \(fingerprint)), this training set has 64 (fingerprint \(other.fingerprint)): resume with the data the run began with")
-        #expect(message { try trainer(dir, data: TrainingTests.bars(64, seed: 1).prefix(48)).resume() }.contains("this training set has 48"))
+                == "\(state): the run was trained on 64 images (fingerprint \(fingerprint)), this training set has 64 "
+                + "(fingerprint \(other.fingerprint)): resume with the data the run began with")
+        #expect(message { try trainer(dir, data: TrainingTests.bars(64, seed: 1).prefix(48)).resume() }
+                    .contains("this training set has 48"))
         var o = options()
         o.batchSize = 32
         o.seed = 7
         #expect(message { try trainer(dir, options: o).resume() }
-                == "\(state): the run was trained with --batch-size 16, --seed 1, not --batch-size 32, --seed 7: a resumed run must keep the order of its data")
+                == "\(state): the run was trained with --batch-size 16, --seed 1, not --batch-size 32, --seed 7: "
+                + "a resumed run must keep the order of its data")
         o = options()
         o.augment = "shift=1"
-        #expect(message { try trainer(dir, options: o).resume() }.contains("trained with --augment none, not --augment shift=1"))
+        #expect(message { try trainer(dir, options: o).resume() }
+                    .contains("trained with --augment none, not --augment shift=1"))
         // Options that do not decide the data may change: a longer run with another learning rate resumes.
         o = options()
         o.epochs = 3
@@ -75,7 +81,8 @@ import Testing
     }
 
     /// Rewrites the state file in `dir` through `change`, then resumes it, returning the error message.
-    func resumeAltered(_ dir: String, _ change: (inout [String: Tensor], inout [String: String]) -> Void) throws -> String {
+    func resumeAltered(_ dir: String,
+                       _ change: (inout [String: Tensor], inout [String: String]) -> Void) throws -> String {
         let path = dir + "/last.state.safetensors"
         var (tensors, meta) = try SafeTensors.read(path)
         let original = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -89,18 +96,22 @@ import Testing
         let dir = try trainedState("hostile")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let state = dir + "/last.state.safetensors"
-        // The log's epoch numbers were converted with Int(_:) and trapped on NaN, infinity or 1e30.
+        // Log epoch numbers that are NaN, infinite or beyond Int are refused, not trapped on by Int(_:).
         for bad: Float in [.nan, .infinity, 1e30, 1.5, 2] {
             let m = try resumeAltered(dir) { t, _ in t["history"]!.scalars[0] = bad }
             #expect(m == "\(state): row 1 of its log is for epoch \(Double(bad))", "\(bad): \(m)")
         }
-        #expect(try resumeAltered(dir) { t, _ in t["history"] = Tensor(zeros: [1, 5]) } == "\(state): its log is not 1 rows of 8 values")
+        #expect(try resumeAltered(dir) { t, _ in t["history"] = Tensor(zeros: [1, 5]) }
+                == "\(state): its log is not 1 rows of 8 values")
         #expect(try resumeAltered(dir) { t, _ in t["history"] = nil } == "\(state): its log is not 1 rows of 8 values")
         // Positions that are not counts, or do not fit the data, are refused.
         #expect(try resumeAltered(dir) { _, m in m["epoch"] = "-1" } == "\(state): 'epoch' metadata is not a count: -1")
-        #expect(try resumeAltered(dir) { _, m in m["step"] = "1e300" } == "\(state): 'step' metadata is not a count: 1e300")
-        #expect(try resumeAltered(dir) { _, m in m["batch"] = "9" } == "\(state): position epoch 1, batch 9, step 4 does not fit 4 batches an epoch")
-        #expect(try resumeAltered(dir) { _, m in m["step"] = "5" } == "\(state): position epoch 1, batch 0, step 5 does not fit 4 batches an epoch")
+        #expect(try resumeAltered(dir) { _, m in m["step"] = "1e300" }
+                == "\(state): 'step' metadata is not a count: 1e300")
+        #expect(try resumeAltered(dir) { _, m in m["batch"] = "9" }
+                == "\(state): position epoch 1, batch 9, step 4 does not fit 4 batches an epoch")
+        #expect(try resumeAltered(dir) { _, m in m["step"] = "5" }
+                == "\(state): position epoch 1, batch 0, step 5 does not fit 4 batches an epoch")
         // Deeply nested JSON in the metadata (JSONDecoder would trap) is refused before decoding.
         #expect(try resumeAltered(dir) { _, m in m["options"] = String(repeating: "[", count: 600) }
                 == "\(state): not valid training options JSON: nested more than 512 levels deep")
@@ -108,7 +119,8 @@ import Testing
         // Saved options whose step counts would overflow (epochs × batches) are refused when the trainer is made.
         let (_, meta) = try SafeTensors.read(state)
         var options = try JSONDecoder().decode(TrainingOptions.self, from: Data(meta["options"]!.utf8))
-        for change: (inout TrainingOptions) -> Void in [{ $0.epochs = .max }, { $0.warmupSteps = .min }, { $0.stepEpochs = 0 }, { $0.momentum = .nan }] {
+        for change: (inout TrainingOptions) -> Void in [{ $0.epochs = .max }, { $0.warmupSteps = .min },
+                                                        { $0.stepEpochs = 0 }, { $0.momentum = .nan }] {
             var o = options
             change(&o)
             #expect(throws: TrainingError.self) { try o.validate() }
@@ -146,13 +158,16 @@ import Testing
         let classifier = try makeClassifier(Self.config, seed: 1)
         var weights = classifier.stateDict()
         weights["fc.bias"]!.scalars[1] = .infinity
-        try SafeTensors.write(weights, metadata: [ModelFile.configKey: Self.config.json()], to: dir + "/model.safetensors")
-        #expect(message { _ = try ModelFile.load(dir + "/model.safetensors") } == "\(dir)/model.safetensors: tensor 'fc.bias' holds NaN or infinite values")
+        try SafeTensors.write(weights, metadata: [ModelFile.configKey: Self.config.json()],
+                              to: dir + "/model.safetensors")
+        #expect(message { _ = try ModelFile.load(dir + "/model.safetensors") }
+                == "\(dir)/model.safetensors: tensor 'fc.bias' holds NaN or infinite values")
         // Detector file.
         let detector = try LSTMDetector.make(DetectorTests.small, seed: 1)
         var dweights = detector.stateDict()
         dweights["head.weight"]!.scalars[0] = .nan
-        try SafeTensors.write(dweights, metadata: [DetectorFile.configKey: DetectorTests.small.json()], to: dir + "/detector.safetensors")
+        try SafeTensors.write(dweights, metadata: [DetectorFile.configKey: DetectorTests.small.json()],
+                              to: dir + "/detector.safetensors")
         #expect(message { _ = try DetectorFile.load(dir + "/detector.safetensors") }
                 == "\(dir)/detector.safetensors: tensor 'head.weight' holds NaN or infinite values")
         // Detection training state.
@@ -160,31 +175,40 @@ import Testing
         var o = options()
         o.epochs = 1
         o.batchSize = 2
-        let first = try DetectionTrainer(model: detector, options: o, train: data, validation: nil, directory: dir + "/det")
+        let first = try DetectionTrainer(model: detector, options: o, train: data, validation: nil,
+                                         directory: dir + "/det")
         first.quiet = true
         try first.run()
         let path = dir + "/det/last.state.safetensors"
         var (tensors, meta) = try SafeTensors.read(path)
         tensors["model.decoder.lstm.weight_hh_l0"]!.scalars[3] = .nan
         try SafeTensors.write(tensors, metadata: meta, to: path)
-        let resumed = try DetectionTrainer(model: try LSTMDetector.make(DetectorTests.small, seed: 5), options: o, train: data, validation: nil,
-                                           directory: dir + "/det")
-        #expect(message { try resumed.resume() } == "\(path): tensor 'decoder.lstm.weight_hh_l0' holds NaN or infinite values")
+        let resumed = try DetectionTrainer(model: try LSTMDetector.make(DetectorTests.small, seed: 5), options: o,
+                                           train: data, validation: nil, directory: dir + "/det")
+        #expect(message { try resumed.resume() }
+                == "\(path): tensor 'decoder.lstm.weight_hh_l0' holds NaN or infinite values")
         // Detection state: other training data is refused as for classifiers.
         tensors["model.decoder.lstm.weight_hh_l0"]!.scalars[3] = 0
         meta["train_fingerprint"] = "0123456789abcdef"
         try SafeTensors.write(tensors, metadata: meta, to: path)
-        #expect(message { try resumed.resume() }.contains("the run was trained on 4 images (fingerprint 0123456789abcdef), this training set has 4"))
+        #expect(message { try resumed.resume() }
+                    .contains("the run was trained on 4 images (fingerprint 0123456789abcdef), "
+                              + "this training set has 4"))
     }
 
     @Test func detectorSettingsClaimingMoreWeightsThanTheFileAreRefused() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("resume-claim-\(getpid()).safetensors").path
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("resume-claim-\(getpid()).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let huge = DetectorConfig(height: 64, width: 64, convWidths: [4096, 4096, 4096, 4096], hidden: 8192)
-        try SafeTensors.write(["head.weight": Tensor(zeros: [2, 2])], metadata: [DetectorFile.configKey: huge.json()], to: path)
-        #expect(message { _ = try DetectorFile.load(path) }.contains("need at least 721457152 weights, the file holds 4 values"))
-        try SafeTensors.write(["head.weight": Tensor(zeros: [2, 2])], metadata: [DetectorFile.configKey: String(repeating: "{\"a\":", count: 1000)], to: path)
-        #expect(message { _ = try DetectorFile.load(path) } == "\(path): not valid lstmvision.detector metadata JSON: nested more than 512 levels deep")
+        try SafeTensors.write(["head.weight": Tensor(zeros: [2, 2])], metadata: [DetectorFile.configKey: huge.json()],
+                              to: path)
+        #expect(message { _ = try DetectorFile.load(path) }
+                    .contains("need at least 721457152 weights, the file holds 4 values"))
+        try SafeTensors.write(["head.weight": Tensor(zeros: [2, 2])],
+                              metadata: [DetectorFile.configKey: String(repeating: "{\"a\":", count: 1000)], to: path)
+        #expect(message { _ = try DetectorFile.load(path) }
+                == "\(path): not valid lstmvision.detector metadata JSON: nested more than 512 levels deep")
     }
 
     /// The safetensors header is checked for deep nesting too, before JSONSerialization sees it.
@@ -200,7 +224,8 @@ import Testing
 
     /// A plot of a log with extreme values (a hostile state file's, or a diverging run's) is drawn, not trapped on.
     @Test func plotsOfExtremeValuesDraw() {
-        let chart = Plot.lineChart(series: [("a", [3e38, -3e38, .infinity, 1]), ("b", [.greatestFiniteMagnitude, 0])], title: "t", width: 200, height: 120)
+        let chart = Plot.lineChart(series: [("a", [3e38, -3e38, .infinity, 1]), ("b", [.greatestFiniteMagnitude, 0])],
+                                   title: "t", width: 200, height: 120)
         #expect(chart.width == 200 && chart.height == 120)
     }
 }
