@@ -58,7 +58,8 @@ import Testing
         let ry = Variable(randomTensor([T, N, H], seed: 27)), rh = Variable(randomTensor([N, H], seed: 28))
         let rc = Variable(randomTensor([N, H], seed: 29))
         checkGradients([x, h0, c0, wih, whh, bih, bhh], samples: 20) {
-            let r = lstmSequence(x, h0: h0, c0: c0, weightIH: wih, weightHH: whh, biasIH: bih, biasHH: bhh, reverse: reverse)
+            let r = lstmSequence(x, h0: h0, c0: c0, weightIH: wih, weightHH: whh, biasIH: bih, biasHH: bhh,
+                                 reverse: reverse)
             return (r.output * ry).sum() + (r.h * rh).sum() + (r.c * rc).sum()
         }
     }
@@ -67,8 +68,8 @@ import Testing
     /// loop: inputs projected up front by SmallGEMM (few rows per thread), fused into each step's product (16 rows
     /// per thread on 2 threads), the same with an input wide enough that SmallGEMM cuts the fused product into
     /// slices (200 + 16), OpenBLAS throughout (a width SmallGEMM does not take), and for one sequence in inference
-    /// the two threads in lockstep (1×7×32). Each also runs reversed, on the inputs in reverse order, and from a zero h0
-    /// (whose first recurrent product is skipped) as well as a random one.
+    /// the two threads in lockstep (1×7×32). Each also runs reversed, on the inputs in reverse order, and from a
+    /// zero h0 (whose first recurrent product is skipped) as well as a random one.
     @Test(arguments: [(2, 5, 16), (32, 12, 16), (32, 200, 16), (32, 5, 6), (1, 7, 32)], [false, true])
     func lstmForwardPathsMatchScalarLoop(_ size: (n: Int, inputs: Int, hidden: Int), zeroStart: Bool) {
         let (T, N, I, H) = (3, size.n, size.inputs, size.hidden)
@@ -100,20 +101,26 @@ import Testing
         }
         for training in [true, false] {
             let vars = [x, h0, c0, wih, whh, bih, bhh].map { Variable($0, requiresGrad: training) }
-            let r = lstmSequence(vars[0], h0: vars[1], c0: vars[2], weightIH: vars[3], weightHH: vars[4], biasIH: vars[5], biasHH: vars[6],
-                                 reverse: false)
+            let r = lstmSequence(vars[0], h0: vars[1], c0: vars[2], weightIH: vars[3], weightHH: vars[4],
+                                 biasIH: vars[5], biasHH: vars[6], reverse: false)
             let worst = [r.output.value.maxAbsDifference(Tensor(shape: [T, N, H], scalars: outputs)),
-                         r.h.value.maxAbsDifference(Tensor(shape: [N, H], scalars: h)), r.c.value.maxAbsDifference(Tensor(shape: [N, H], scalars: c))].max()!
-            print("  LSTM forward N=\(N) I=\(I) H=\(H) h0 \(zeroStart ? "zero" : "random") \(training ? "training" : "inference"): largest difference \(worst)")
+                         r.h.value.maxAbsDifference(Tensor(shape: [N, H], scalars: h)),
+                         r.c.value.maxAbsDifference(Tensor(shape: [N, H], scalars: c))].max()!
+            print("  LSTM forward N=\(N) I=\(I) H=\(H) h0 \(zeroStart ? "zero" : "random") "
+                  + "\(training ? "training" : "inference"): largest difference \(worst)")
             #expect(worst < 2e-5, "N=\(N) I=\(I) H=\(H) training \(training): \(worst)")
             // Reversed: the same sequence read backwards gives the same states, the outputs in reverse order.
-            let block = N * I, flipped = Tensor(shape: [T, N, I], scalars: (0..<T).reversed().flatMap { x.scalars[($0 * block)..<(($0 + 1) * block)] })
-            let back = lstmSequence(Variable(flipped, requiresGrad: training), h0: vars[1], c0: vars[2], weightIH: vars[3], weightHH: vars[4],
-                                    biasIH: vars[5], biasHH: vars[6], reverse: true)
+            let block = N * I,
+                flipped = Tensor(shape: [T, N, I],
+                                 scalars: (0..<T).reversed().flatMap { x.scalars[($0 * block)..<(($0 + 1) * block)] })
+            let back = lstmSequence(Variable(flipped, requiresGrad: training), h0: vars[1], c0: vars[2],
+                                    weightIH: vars[3], weightHH: vars[4], biasIH: vars[5], biasHH: vars[6],
+                                    reverse: true)
             let outBlock = N * H
             let expected = (0..<T).reversed().flatMap { outputs[($0 * outBlock)..<(($0 + 1) * outBlock)] }
             let worstBack = [back.output.value.maxAbsDifference(Tensor(shape: [T, N, H], scalars: expected)),
-                             back.h.value.maxAbsDifference(Tensor(shape: [N, H], scalars: h)), back.c.value.maxAbsDifference(Tensor(shape: [N, H], scalars: c))].max()!
+                             back.h.value.maxAbsDifference(Tensor(shape: [N, H], scalars: h)),
+                             back.c.value.maxAbsDifference(Tensor(shape: [N, H], scalars: c))].max()!
             #expect(worstBack < 2e-5, "reversed N=\(N) I=\(I) H=\(H) training \(training): \(worstBack)")
         }
     }
@@ -123,10 +130,12 @@ import Testing
     /// threads and large copies split among them give the right results.
     @Test func lockstepForwardAndNestedParallelRegions() throws {
         let (T, I, H) = (5, 9, 32)
-        let d = LSTMDirection(h0: Variable(randomTensor([1, H], seed: 50)), c0: Variable(randomTensor([1, H], seed: 51)),
+        let d = LSTMDirection(h0: Variable(randomTensor([1, H], seed: 50)),
+                              c0: Variable(randomTensor([1, H], seed: 51)),
                               weightIH: Variable(randomTensor([4 * H, I], seed: 52, scale: 0.3)),
                               weightHH: Variable(randomTensor([4 * H, H], seed: 53, scale: 0.3)),
-                              biasIH: Variable(randomTensor([4 * H], seed: 54)), biasHH: Variable(randomTensor([4 * H], seed: 55)),
+                              biasIH: Variable(randomTensor([4 * H], seed: 54)),
+                              biasHH: Variable(randomTensor([4 * H], seed: 55)),
                               reverse: false)
         let x = randomTensor([T, 1, I], seed: 56)
         let single = LSTMForward(x, d, keepForBackward: false, threads: 1)
@@ -136,7 +145,8 @@ import Testing
         let (hs, cs) = try #require(both)
         // Inference keeps two blocks of c: compare the outputs, h_T and c_T.
         let (output, one) = (LSTMForward.outputs([single]), single.finalStates())
-        let worst = zip(Array(hs[H...]) + Array(cs[(T * H)...]), output.scalars + one.c.scalars).map { abs($0 - $1) }.max()!
+        let worst = zip(Array(hs[H...]) + Array(cs[(T * H)...]), output.scalars + one.c.scalars)
+            .map { abs($0 - $1) }.max()!
         print("  lockstep against one thread: largest difference \(worst)")
         #expect(worst < 1e-6)
         // Each part of a two-part region starts two-part regions and a batch-1 forward of its own.
@@ -155,11 +165,13 @@ import Testing
         } }
         #expect(sums == [499_500, 500_500])
         #expect(states.allSatisfy { zip($0, single.hs).allSatisfy { abs($0 - $1) < 1e-6 } })
-        // Inference runs the rows as chains on two threads, each step on whichever thread claims it; the states are one
-        // thread's, bit for bit, run after run.
+        // Inference runs the rows as chains on two threads, each step on whichever thread claims it; the states are
+        // one thread's, bit for bit, run after run.
         let n = 40
-        let wide = LSTMDirection(h0: Variable(randomTensor([n, H], seed: 59)), c0: Variable(randomTensor([n, H], seed: 60)),
-                                 weightIH: d.weightIH, weightHH: d.weightHH, biasIH: d.biasIH, biasHH: d.biasHH, reverse: true)
+        let wide = LSTMDirection(h0: Variable(randomTensor([n, H], seed: 59)),
+                                 c0: Variable(randomTensor([n, H], seed: 60)),
+                                 weightIH: d.weightIH, weightHH: d.weightHH, biasIH: d.biasIH, biasHH: d.biasHH,
+                                 reverse: true)
         let xs = randomTensor([T, n, I], seed: 61), alone = LSTMForward(xs, wide, keepForBackward: false, threads: 1)
         for run in 0..<3 {
             let split = LSTMForward(xs, wide, keepForBackward: false, threads: 2)
@@ -172,25 +184,31 @@ import Testing
         #expect(r.h.scalars == full.h.scalars && r.c.scalars == full.c.scalars)
         // Copies large enough to be split among the threads: a layer's outputs, the two directions side by side.
         let big = randomTensor([300, 2, 128], seed: 57), other = randomTensor([300, 2, 64], seed: 58)
-        #expect(big.scalars.withUnsafeBufferPointer { Parallel.copy(600, width: 128, from: $0.baseAddress!, stride: 128) } == big.scalars)
+        #expect(big.scalars.withUnsafeBufferPointer {
+            Parallel.copy(600, width: 128, from: $0.baseAddress!, stride: 128)
+        } == big.scalars)
         let joined = concatLast([Variable(big), Variable(other)]).value
         #expect(joined.shape == [300, 2, 192])
         #expect((0..<600).allSatisfy { r in
             Array(joined.scalars[(r * 192)..<(r * 192 + 128)]) == Array(big.scalars[(r * 128)..<((r + 1) * 128)])
-                && Array(joined.scalars[(r * 192 + 128)..<((r + 1) * 192)]) == Array(other.scalars[(r * 64)..<((r + 1) * 64)])
+                && Array(joined.scalars[(r * 192 + 128)..<((r + 1) * 192)])
+                    == Array(other.scalars[(r * 64)..<((r + 1) * 64)])
         })
     }
 
-    /// `Parallel.chainBlocks` covers the rows in blocks of 16 (32 from 128 rows, two under 32) on multiples of 4; `forChains` runs every
-    /// step of every chain once, each chain's steps in order, and a thread whose own chains are done takes over steps of
-    /// the other's: here the thread that starts chain 0 sleeps in each of its steps, so the other must take some of them.
-    /// (Without the takeover this test fails.)
+    /// `Parallel.chainBlocks` covers the rows in blocks of 16 (32 from 128 rows, two under 32) on multiples of 4;
+    /// `forChains` runs every step of every chain once, each chain's steps in order, and a thread whose own chains are
+    /// done takes over steps of the other's: here the thread that starts chain 0 sleeps in each of its steps, so the
+    /// other must take some of them. (Without the takeover this test fails.)
     @Test func chainsRunEveryStepInOrderAndShareTheWork() throws {
         for rows in [1, 7, 15, 16, 20, 31, 32, 64, 100, 128, 256, 257] {
             let blocks = Parallel.chainBlocks(rows)
-            #expect(blocks.count == (rows >= 128 ? rows / 32 : rows >= 32 ? rows / 16 : max(1, min(2, rows / 8))), "\(rows) rows")
+            #expect(blocks.count == (rows >= 128 ? rows / 32 : rows >= 32 ? rows / 16 : max(1, min(2, rows / 8))),
+                    "\(rows) rows")
             #expect(blocks.first?.lowerBound == 0 && blocks.last?.upperBound == rows, "\(rows) rows")
-            #expect(zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound && $1.lowerBound % 4 == 0 && !$0.isEmpty })
+            #expect(zip(blocks, blocks.dropFirst()).allSatisfy {
+                $0.upperBound == $1.lowerBound && $1.lowerBound % 4 == 0 && !$0.isEmpty
+            })
         }
         let (chains, steps) = (4, 30)
         var log = [(stamp: Int, thread: pthread_t)](repeating: (-1, 0), count: chains * steps)
@@ -206,14 +224,17 @@ import Testing
         }
         for c in 0..<chains {
             let stamps = (0..<steps).map { log[c * steps + $0].stamp }
-            #expect(stamps.allSatisfy { $0 >= 0 } && zip(stamps, stamps.dropFirst()).allSatisfy { $0 < $1 }, "chain \(c): \(stamps)")
+            #expect(stamps.allSatisfy { $0 >= 0 } && zip(stamps, stamps.dropFirst()).allSatisfy { $0 < $1 },
+                    "chain \(c): \(stamps)")
         }
         // Checked when the other thread ran from the start (the parts may run one after the other when the test suite
         // keeps the lockstep and the dispatch workers busy): it finishes its own chains within a few of the slow steps.
         let slowThread = slow.load(ordering: .relaxed), slowChains = log[..<(2 * steps)]
         let slowStamps = log.filter { $0.thread == slowThread }.map(\.stamp).sorted()
-        if let otherFirst = log.filter({ $0.thread != slowThread }).map(\.stamp).min(), slowStamps.count > 4, otherFirst < slowStamps[4] {
-            #expect(slowChains.contains { $0.thread != slowThread }, "no step of the slowed thread's chains was taken over")
+        if let otherFirst = log.filter({ $0.thread != slowThread }).map(\.stamp).min(), slowStamps.count > 4,
+           otherFirst < slowStamps[4] {
+            #expect(slowChains.contains { $0.thread != slowThread },
+                    "no step of the slowed thread's chains was taken over")
         }
     }
 
@@ -236,8 +257,10 @@ import Testing
         func run(_ together: Bool) -> (values: [Tensor], grads: [Tensor]) {
             params.forEach { $0.zeroGrad() }
             let r = together ? lstmSequences(x, dirs)
-                : dirs.map { d in lstmSequence(x, h0: d.h0, c0: d.c0, weightIH: d.weightIH, weightHH: d.weightHH, biasIH: d.biasIH,
-                                               biasHH: d.biasHH, reverse: d.reverse) }
+                : dirs.map { d in
+                    lstmSequence(x, h0: d.h0, c0: d.c0, weightIH: d.weightIH, weightHH: d.weightHH, biasIH: d.biasIH,
+                                 biasHH: d.biasHH, reverse: d.reverse)
+                }
             loss(r).backward()
             return (r.flatMap { [$0.output.value, $0.h.value, $0.c.value] }, params.map { $0.grad! })
         }
@@ -253,8 +276,9 @@ import Testing
     }
 
     /// A layer's outputs joined in the forward (the directions side by side, their gradient read in place by each
-    /// direction's backward) give `concatLast` of the per-direction outputs, and the same gradients, bit for bit: with the
-    /// directions concurrent (20 rows in training) and one after the other, split by rows (136), and in inference.
+    /// direction's backward) give `concatLast` of the per-direction outputs, and the same gradients, bit for bit:
+    /// with the directions concurrent (20 rows in training) and one after the other, split by rows (136), and in
+    /// inference.
     @Test(arguments: [(20, true), (136, true), (20, false), (136, false)])
     func joinedOutputsMatchConcatenation(_ N: Int, _ training: Bool) {
         let (T, I, H) = (5, 7, 16)
@@ -289,14 +313,16 @@ import Testing
     }
 }
 
-/// A bidirectional layer's two directions (forward, then reverse) over N rows, input I, hidden H: random initial states,
-/// weights (scaled by 0.3) and biases, each requiring a gradient; tensor i of direction k from seed `seed` + 10k + i.
+/// A bidirectional layer's two directions (forward, then reverse) over N rows, input I, hidden H: random initial
+/// states, weights (scaled by 0.3) and biases, each requiring a gradient; tensor i of direction k from seed
+/// `seed` + 10k + i.
 private func randomDirections(N: Int, I: Int, H: Int, seed: UInt64) -> [LSTMDirection] {
     (0..<2).map { k in
         func v(_ shape: [Int], _ i: Int, scale: Float = 1) -> Variable {
             Variable(randomTensor(shape, seed: seed + UInt64(10 * k + i), scale: scale), requiresGrad: true)
         }
         return LSTMDirection(h0: v([N, H], 0), c0: v([N, H], 1), weightIH: v([4 * H, I], 2, scale: 0.3),
-                             weightHH: v([4 * H, H], 3, scale: 0.3), biasIH: v([4 * H], 4), biasHH: v([4 * H], 5), reverse: k == 1)
+                             weightHH: v([4 * H, H], 3, scale: 0.3), biasIH: v([4 * H], 4), biasHH: v([4 * H], 5),
+                             reverse: k == 1)
     }
 }

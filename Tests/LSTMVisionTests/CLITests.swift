@@ -48,29 +48,41 @@ import Testing
         (["train", "--bogus"], "Unknown option '--bogus'"),
         (["train", "--epochs", "0"], "--epochs must be in 1...1000000, got 0"),
         (["train", "--model", "lstm9"], "--model must be row, patch or renet"),
-        (["train", "--task", "detection", "--encoder", "vit", "--train-count", "4"], "--encoder must be conv, renet or conv-renet, got 'vit'"),
-        (["train", "--task", "detection", "--encoder", "renet", "--fine-features", "--train-count", "4"], "has no fine features"),
+        (["train", "--task", "detection", "--encoder", "vit", "--train-count", "4"],
+         "--encoder must be conv, renet or conv-renet, got 'vit'"),
+        (["train", "--task", "detection", "--encoder", "renet", "--fine-features", "--train-count", "4"],
+         "has no fine features"),
         (["train", "--data", "/tmp/definitely-not-mnist"], "no such file"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "/nope.png"], "/nope.png: no such file"),
         (["eval", "--model", fixtures + "/lstm_1layer.safetensors"], "not a row-LSTM checkpoint"),
-        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", tempFile("trunc.png", Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]))], "truncated PNG"),
-        (["eval", "--model", tempFile("bad.safetensors", Data([255, 255, 255, 255, 0, 0, 0, 0, 1]))], "not a valid safetensors file"),
-        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--data", "/tmp/definitely-not-mnist"], "no such file"),
-        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--top-k", "0", "x.png"], "--top-k must be positive"),
+        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors",
+          tempFile("trunc.png", Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]))], "truncated PNG"),
+        (["eval", "--model", tempFile("bad.safetensors", Data([255, 255, 255, 255, 0, 0, 0, 0, 1]))],
+         "not a valid safetensors file"),
+        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--data", "/tmp/definitely-not-mnist"],
+         "no such file"),
+        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--top-k", "0", "x.png"],
+         "--top-k must be positive"),
         // The limits on outside input, set by options shared by every command that reads files.
         (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-file-bytes", "100"],
-         "row_lstm_bi.safetensors: \(fileSize(fixtures + "/row_lstm_bi.safetensors")) bytes, over the limit of 100 bytes (--max-file-bytes)"),
-        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-header-bytes", "10"], "exceeds the limit of 10 bytes (--max-header-bytes)"),
+         "row_lstm_bi.safetensors: \(fileSize(fixtures + "/row_lstm_bi.safetensors")) bytes, "
+         + "over the limit of 100 bytes (--max-file-bytes)"),
+        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-header-bytes", "10"],
+         "exceeds the limit of 10 bytes (--max-header-bytes)"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-side", "8", digitPNG],
          "image of 28x28 exceeds the limits of 8x8 and 100000000 pixels (--max-image-side, --max-image-pixels)"),
-        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "783", digitPNG], "exceeds the limits of 16384x16384 and 783 pixels"),
-        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "0"], "--max-image-pixels must be positive, got 0"),
-        (["train", "--limit", "64", "--epochs", "1", "--max-file-bytes", "1000"], "over the limit of 1000 bytes (--max-file-bytes)"),
+        (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "783", digitPNG],
+         "exceeds the limits of 16384x16384 and 783 pixels"),
+        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "0"],
+         "--max-image-pixels must be positive, got 0"),
+        (["train", "--limit", "64", "--epochs", "1", "--max-file-bytes", "1000"],
+         "over the limit of 1000 bytes (--max-file-bytes)"),
         (["train", "--epochs", "9223372036854775807"], "--epochs must be in 1...1000000"),
         (["train", "--time-limit", "1e300"], "--time-limit must be a number of seconds in 0...31536000"),
         (["demo", "--detection-seconds", "nan"], "--detection-seconds must be a number of seconds"),
         // Deeply nested JSON is refused before Foundation's JSONDecoder could trap on it.
-        (["evaluate", "--gt", tempFile("deep.json", Data(repeating: UInt8(ascii: "["), count: 100_000)), "--detections", "x.json"],
+        (["evaluate", "--gt", tempFile("deep.json", Data(repeating: UInt8(ascii: "["), count: 100_000)),
+          "--detections", "x.json"],
          "deep.json: not valid COCO annotation JSON: nested more than 512 levels deep"),
     ])
     func badInputGivesOneLineAndFailure(_ args: [String], _ expected: String) throws {
@@ -86,7 +98,8 @@ import Testing
         // A test image written as PNG, predicted by the PyTorch-trained fixture model.
         let png = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(getpid())-digit.png").path
         try ImageCodecs.writePNG(Image(width: 28, height: 28, channels: 1, repeating: 128), to: png)
-        let r = try run(["predict", "--model", Self.fixtures + "/row_lstm_bi.safetensors", "--json", "--top-k", "2", png])
+        let r = try run(["predict", "--model", Self.fixtures + "/row_lstm_bi.safetensors", "--json", "--top-k", "2",
+                         png])
         #expect(r.code == 0, "\(r.err)")
         let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
         let preds = obj?["predictions"] as? [[String: Any]]

@@ -10,8 +10,9 @@ import Testing
         print("\(name):")
         let (t, meta) = try fixture("\(name).safetensors")
         var g = SeededGenerator(seed: 0)
-        let conv = Conv2D(Int(meta["in_channels"]!)!, Int(meta["out_channels"]!)!, kernelSize: Int(meta["kernel_size"]!)!,
-                          stride: Int(meta["stride"]!)!, padding: Int(meta["padding"]!)!, generator: &g)
+        let conv = Conv2D(Int(meta["in_channels"]!)!, Int(meta["out_channels"]!)!,
+                          kernelSize: Int(meta["kernel_size"]!)!, stride: Int(meta["stride"]!)!,
+                          padding: Int(meta["padding"]!)!, generator: &g)
         try conv.loadStateDict(["weight": t["param.weight"]!, "bias": t["param.bias"]!])
         let x = Variable(try #require(t["input"]), requiresGrad: true)
         let y = conv(x)
@@ -57,15 +58,17 @@ import Testing
 
     @Test(arguments: geometries)
     func col2imIsTheAdjointOfIm2col(_ c: [Int]) {
-        // ⟨im2col(x), cols⟩ = ⟨x, col2im(cols)⟩ for every x and cols: the backward's folding adds each column entry back
-        // to exactly the pixel the forward read it from (padding entries nowhere).
-        let g = ConvGeometry(channels: c[1], height: c[2], width: c[3], kernelH: c[5], kernelW: c[6], stride: c[7], padding: c[8])
+        // ⟨im2col(x), cols⟩ = ⟨x, col2im(cols)⟩ for every x and cols: the backward's folding adds each column entry
+        // back to exactly the pixel the forward read it from (padding entries nowhere).
+        let g = ConvGeometry(channels: c[1], height: c[2], width: c[3], kernelH: c[5], kernelW: c[6], stride: c[7],
+                             padding: c[8])
         let x = randomTensor([g.channels * g.height * g.width], seed: 53).scalars
         let cols = randomTensor([g.patch * g.positions], seed: 54).scalars
         var unfolded = [Float](repeating: .nan, count: cols.count), folded = [Float](repeating: 0, count: x.count)
         im2col(x, g, &unfolded)
         col2im(cols, g, &folded)
-        let left = zip(unfolded, cols).reduce(0.0) { $0 + Double($1.0 * $1.1) }, right = zip(x, folded).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+        let left = zip(unfolded, cols).reduce(0.0) { $0 + Double($1.0 * $1.1) },
+            right = zip(x, folded).reduce(0.0) { $0 + Double($1.0 * $1.1) }
         #expect(abs(left - right) < 1e-4 * max(1, abs(left)), "\(c): ⟨im2col x, c⟩ = \(left), ⟨x, col2im c⟩ = \(right)")
         // Every entry is written (the NaN fill is gone): padding reads as 0.
         #expect(unfolded.allSatisfy { $0.isFinite })
@@ -78,7 +81,9 @@ import Testing
         let b = Variable(randomTensor([c[4]], seed: 45), requiresGrad: true)
         let probe = conv2dReference(x.value, weight: w.value, bias: nil, stride: c[7], padding: c[8])
         let r = Variable(randomTensor(probe.shape, seed: 46))
-        let worst = checkGradients([x, w, b], samples: 20) { (conv2d(x, weight: w, bias: b, stride: c[7], padding: c[8]) * r).sum() }
+        let worst = checkGradients([x, w, b], samples: 20) {
+            (conv2d(x, weight: w, bias: b, stride: c[7], padding: c[8]) * r).sum()
+        }
         print("  conv2d \(c): worst relative gradient error \(worst)")
     }
 

@@ -37,7 +37,8 @@ import Testing
     }
 
     func tail(_ log: String) -> String {
-        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(5).joined(separator: "\n")
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(5)
+            .joined(separator: "\n")
     }
 
     /// The tensors of a safetensors file whose names pass `keep`, with their bit patterns.
@@ -67,15 +68,18 @@ import Testing
         let wasRunning = victim.isRunning
         if wasRunning { kill(victim.processIdentifier, SIGKILL) }
         victim.waitUntilExit()
-        try #require(FileManager.default.fileExists(atPath: state), "no checkpoint appeared: \(tail(base + "/killed.log"))")
-        print("killed \(String(format: "%.0f", Double(delay) / 1000)) ms after the first checkpoint (still running: \(wasRunning))")
+        try #require(FileManager.default.fileExists(atPath: state),
+                     "no checkpoint appeared: \(tail(base + "/killed.log"))")
+        print("killed \(String(format: "%.0f", Double(delay) / 1000)) ms after the first checkpoint "
+              + "(still running: \(wasRunning))")
         if wasRunning {
             #expect(victim.terminationReason == .uncaughtSignal && victim.terminationStatus == SIGKILL)
         }
 
         // What the killed process left loads: the resumable state and the latest model.
         let (tensors, meta) = try SafeTensors.read(state)
-        #expect(tensors.keys.contains { $0.hasPrefix("optimizer.") } && tensors.keys.contains { $0.hasPrefix("model.") })
+        #expect(tensors.keys.contains { $0.hasPrefix("optimizer.") }
+                && tensors.keys.contains { $0.hasPrefix("model.") })
         let step = try #require(meta["step"].flatMap(Int.init), "no step in \(meta)")
         print("checkpoint at epoch \(meta["epoch"] ?? "?"), batch \(meta["batch"] ?? "?"), step \(step)")
         if wasRunning { #expect(step < 30, "the process was killed, yet its checkpoint is at the last step") }
@@ -108,9 +112,11 @@ import Testing
         #expect(metaA["step"] == "30" && metaB["step"] == "30" && metaA["epoch"] == "3" && metaB["epoch"] == "3")
 
         // Resuming with other data options is refused in one line, before anything is trained.
-        let other = try runToEnd(["train", "--resume", "--limit", "320", "--epochs", "4", "--out", killed], log: base + "/other.log")
+        let other = try runToEnd(["train", "--resume", "--limit", "320", "--epochs", "4", "--out", killed],
+                                 log: base + "/other.log")
         #expect(other != 0)
-        #expect(tail(base + "/other.log") == "lstmvision: error: \(killed)/last.state.safetensors: the run was trained with --limit 640, not 320:"
+        #expect(tail(base + "/other.log") == "lstmvision: error: \(killed)/last.state.safetensors: "
+                + "the run was trained with --limit 640, not 320:"
                 + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)")
     }
 }

@@ -13,10 +13,12 @@ import Testing
         var digits = MultiDigitDetectionTests.digits
         if easy {
             let keep = digits.labels.indices.filter { digits.labels[$0] < 2 }.prefix(200)
-            digits = ImageDataset(height: 28, width: 28, channels: 1, pixels: keep.flatMap { digits.pixels[($0 * 784)..<(($0 + 1) * 784)] },
+            digits = ImageDataset(height: 28, width: 28, channels: 1,
+                                  pixels: keep.flatMap { digits.pixels[($0 * 784)..<(($0 + 1) * 784)] },
                                   labels: keep.map { digits.labels[$0] }, classNames: digits.classNames)
         }
-        return DetectionDataset(samples: MultiDigitDetection.generate(from: digits, count: n, canvas: 32, maxDigits: 2, seed: seed))
+        return DetectionDataset(samples: MultiDigitDetection.generate(from: digits, count: n, canvas: 32, maxDigits: 2,
+                                                                      seed: seed))
     }
 
     func tempDir(_ name: String) -> String {
@@ -42,10 +44,12 @@ import Testing
     }
 
     @Test func cellBlocksAreTheFineMapUnderEachCell() throws {
-        let model = try LSTMDetector.make(DetectorConfig(height: 16, width: 16, convWidths: [1, 1, 1]), seed: 0)   // 2×2 cells
+        // 2×2 cells
+        let model = try LSTMDetector.make(DetectorConfig(height: 16, width: 16, convWidths: [1, 1, 1]), seed: 0)
         let x = Variable(Tensor(shape: [1, 1, 4, 4], scalars: (0..<16).map(Float.init)))
         // Per cell (row-major), the pixels (x, y) of its 2×2 block in the order (0, 0), (0, 1), (1, 0), (1, 1).
-        #expect(model.cellBlocks(x).value == Tensor(shape: [4, 4], scalars: [0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15]))
+        #expect(model.cellBlocks(x).value
+                == Tensor(shape: [4, 4], scalars: [0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15]))
     }
 
     // MARK: - Hungarian loss
@@ -54,13 +58,16 @@ import Testing
     /// (centre offset, size as the detector's outputs), with zero logits.
     func output(steps boxes: [[Float]], config c: DetectorConfig, cell: Int) -> Tensor {
         var t = Tensor(zeros: [c.maxBoxes, c.cells, c.outputsPerStep])
-        for (k, b) in boxes.enumerated() { for i in 0..<4 { t.scalars[(k * c.cells + cell) * c.outputsPerStep + i] = b[i] } }
+        for (k, b) in boxes.enumerated() {
+            for i in 0..<4 { t.scalars[(k * c.cells + cell) * c.outputsPerStep + i] = b[i] }
+        }
         return t
     }
 
     @Test func matchingPrefersOverlapThenEarlierSteps() {
         let c = DetectorConfig()   // 64×64, stride 8, K = 3
-        // A 16×16 box centred at (20, 28): cell (2, 3), whose centre is (20, 28), so the exact box is (0, 0, 0.25, 0.25).
+        // A 16×16 box centred at (20, 28): cell (2, 3), whose centre is (20, 28), so the exact box is
+        // (0, 0, 0.25, 0.25).
         let truth = DetectionTarget(boxes: [Box(centerX: 20, centerY: 28, width: 16, height: 16)], classes: [7])
         let cell = 3 * 8 + 2
         let exact: [Float] = [0, 0, 0.25, 0.25], near: [Float] = [0.3, 0, 0.25, 0.25], far: [Float] = [3, 3, 0.25, 0.25]
@@ -72,14 +79,17 @@ import Testing
         m = HungarianLoss.match(output(steps: [far, near, exact], config: c, cell: cell), targets: [truth], config: c)
         #expect(m.matches.map(\.step) == [1])
         // Two boxes in one cell, every step overlapping both: the first two steps, paired by L1 distance.
-        let two = DetectionTarget(boxes: [Box(centerX: 22.4, centerY: 28, width: 16, height: 16), Box(centerX: 20, centerY: 28, width: 16, height: 16)],
+        let two = DetectionTarget(boxes: [Box(centerX: 22.4, centerY: 28, width: 16, height: 16),
+                                          Box(centerX: 20, centerY: 28, width: 16, height: 16)],
                                   classes: [1, 2])
         m = HungarianLoss.match(output(steps: [exact, near, exact], config: c, cell: cell), targets: [two], config: c)
         #expect(Set(m.matches.map(\.step)) == [0, 1])
         #expect(m.matches.first { $0.classIndex == 1 }?.step == 1 && m.matches.first { $0.classIndex == 2 }?.step == 0)
         // Four centres in one cell: K = 3 are kept, one is dropped; a box in another cell is matched there.
-        let crowd = DetectionTarget(boxes: (0..<4).map { Box(centerX: 17 + Double($0), centerY: 25, width: 10, height: 10) }
-                                    + [Box(centerX: 60, centerY: 60, width: 8, height: 8)], classes: [0, 1, 2, 3, 4])
+        let crowd = DetectionTarget(boxes: (0..<4).map {
+                                        Box(centerX: 17 + Double($0), centerY: 25, width: 10, height: 10)
+                                    } + [Box(centerX: 60, centerY: 60, width: 8, height: 8)],
+                                    classes: [0, 1, 2, 3, 4])
         m = HungarianLoss.match(Tensor(zeros: [3, 64, 16]), targets: [crowd], config: c)
         #expect(m.dropped == 1 && m.matches.count == 4)
         #expect(m.matches.contains { $0.cell == 63 && $0.classIndex == 4 })
@@ -89,8 +99,11 @@ import Testing
     }
 
     @Test func lossGradientMatchesFiniteDifferences() {
-        let c = DetectorConfig(height: 16, width: 24, stride: 8, convWidths: [4, 4, 4], maxBoxes: 2, classNames: ["a", "b", "c"])
-        let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 10, height: 9), Box(x: 3, y: 1, width: 4, height: 5), Box(x: 14, y: 6, width: 9, height: 9)],
+        let c = DetectorConfig(height: 16, width: 24, stride: 8, convWidths: [4, 4, 4], maxBoxes: 2,
+                               classNames: ["a", "b", "c"])
+        let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 10, height: 9),
+                                               Box(x: 3, y: 1, width: 4, height: 5),
+                                               Box(x: 14, y: 6, width: 9, height: 9)],
                                        classes: [0, 2, 1]),
                        DetectionTarget(boxes: [Box(x: 8, y: 8, width: 8, height: 8)], classes: [1])]
         var x = randomTensor([2, 2 * c.cells, c.outputsPerStep], seed: 5, scale: 0.5)
@@ -119,24 +132,30 @@ import Testing
         // Shifting and scaling each axis leaves it unchanged (the loss works in output units relative to the cell).
         let moved = HungarianLoss.giouLoss([5, -1, 6, 1], [8, -1, 6, 1]).loss   // x ↦ 3x + 5, y ↦ y/2 − 1
         #expect(abs(moved - 2.0 / 3) < 1e-12)
-        // The analytic gradient against central differences, for overlapping, nested, disjoint and zero-width predictions.
-        let cases: [([Double], [Double])] = [([0.3, -0.2, 2.1, 1.7], [0, 0, 2, 2]), ([0.1, 0.05, 0.8, 0.9], [0, 0, 2, 2]),
-                                             ([3.2, 0.4, 1.3, 2.2], [0, 0, 2, 2.5]), ([0.2, 0.3, 0, 1.1], [0, 0, 1.5, 2])]
+        // The analytic gradient against central differences, for overlapping, nested, disjoint and zero-width
+        // predictions.
+        let cases: [([Double], [Double])] = [([0.3, -0.2, 2.1, 1.7], [0, 0, 2, 2]),
+                                             ([0.1, 0.05, 0.8, 0.9], [0, 0, 2, 2]),
+                                             ([3.2, 0.4, 1.3, 2.2], [0, 0, 2, 2.5]),
+                                             ([0.2, 0.3, 0, 1.1], [0, 0, 1.5, 2])]
         for (p, t) in cases {
             let g = HungarianLoss.giouLoss(p, t).gradient
             for i in 0..<4 where i < 2 || p[i] > 0 {
                 var up = p, down = p
                 up[i] += 1e-6; down[i] -= 1e-6
                 let numeric = (HungarianLoss.giouLoss(up, t).loss - HungarianLoss.giouLoss(down, t).loss) / 2e-6
-                #expect(abs(numeric - g[i]) < 1e-6, "giou gradient \(i) of \(p) vs \(t): \(g[i]) analytic, \(numeric) numeric")
+                #expect(abs(numeric - g[i]) < 1e-6,
+                        "giou gradient \(i) of \(p) vs \(t): \(g[i]) analytic, \(numeric) numeric")
             }
         }
     }
 
     @Test func detectorGradientsMatchFiniteDifferences() throws {
-        let c = DetectorConfig(height: 16, width: 16, channels: 3, convWidths: [3, 4, 4, 5], hidden: 6, maxBoxes: 2, classNames: ["a", "b", "c"])
+        let c = DetectorConfig(height: 16, width: 16, channels: 3, convWidths: [3, 4, 4, 5], hidden: 6, maxBoxes: 2,
+                               classNames: ["a", "b", "c"])
         let model = try LSTMDetector.make(c, seed: 8)
-        let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 6, height: 9), Box(x: 8, y: 8, width: 7, height: 7)], classes: [0, 2]),
+        let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 6, height: 9),
+                                               Box(x: 8, y: 8, width: 7, height: 7)], classes: [0, 2]),
                        DetectionTarget(boxes: [Box(x: 2, y: 9, width: 5, height: 6)], classes: [1])]
         var g = SeededGenerator(seed: 9)
         let x = Variable(Tensor.uniform([2, 16, 48], low: 0, high: 1, generator: &g), requiresGrad: true)
@@ -160,7 +179,8 @@ import Testing
     func expectFirstCellSeesItsWholeImage(_ model: LSTMDetector, _ x: Variable, features: Range<Int>, of width: Int) {
         let cells = model.encode(x).cells                                          // [2·6, width]
         #expect(cells.shape == [12, width])
-        let first = Variable(Tensor(shape: [12, width], scalars: (0..<(12 * width)).map { features.contains($0) ? 1 : 0 }))
+        let first = Variable(Tensor(shape: [12, width],
+                                    scalars: (0..<(12 * width)).map { features.contains($0) ? 1 : 0 }))
         (cells * first).sum().backward()
         let dx = x.grad!.scalars
         #expect(dx[(15 * 72 + 71)] != 0, "the first cell's feature should depend on the far corner's pixel")
@@ -168,13 +188,14 @@ import Testing
     }
 
     @Test func renetEncoderGradientsNamesAndConfig() throws {
-        let c = DetectorConfig(height: 16, width: 24, channels: 3, stride: 8, encoder: .renet, renetWidths: [3, 4], hidden: 5, maxBoxes: 2,
-                               classNames: ["a", "b"])
+        let c = DetectorConfig(height: 16, width: 24, channels: 3, stride: 8, encoder: .renet, renetWidths: [3, 4],
+                               hidden: 5, maxBoxes: 2, classNames: ["a", "b"])
         #expect(!c.fineFeatures && c.convWidths.isEmpty && c.featureSize == 8 && c.headInputSize == 5 + 8)
         let model = try LSTMDetector.make(c, seed: 3)
         let names = model.namedParameters.map(\.name)
-        #expect(names.prefix(5) == ["encoder.0.vertical.weight_ih_l0", "encoder.0.vertical.weight_hh_l0", "encoder.0.vertical.bias_ih_l0",
-                                    "encoder.0.vertical.bias_hh_l0", "encoder.0.vertical.weight_ih_l0_reverse"])
+        #expect(names.prefix(5) == ["encoder.0.vertical.weight_ih_l0", "encoder.0.vertical.weight_hh_l0",
+                                    "encoder.0.vertical.bias_ih_l0", "encoder.0.vertical.bias_hh_l0",
+                                    "encoder.0.vertical.weight_ih_l0_reverse"])
         #expect(model.lstm.cells[0][0].weightIH.shape == [20, 8])
         #expect(model.sweeps[0].vertical.cells[0][0].weightIH.shape == [12, 8 * 8 * 3])   // one 8×8 RGB patch per cell
         // Every cell's feature depends on the whole image (the sweeps cross the grid), unlike a 3×3 stack's.
@@ -184,47 +205,61 @@ import Testing
         // Loss gradients against finite differences, encoder included.
         x.zeroGrad()
         let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 6, height: 9)], classes: [1]),
-                       DetectionTarget(boxes: [Box(x: 10, y: 3, width: 7, height: 8), Box(x: 2, y: 9, width: 5, height: 6)], classes: [0, 1])]
+                       DetectionTarget(boxes: [Box(x: 10, y: 3, width: 7, height: 8),
+                                               Box(x: 2, y: 9, width: 5, height: 6)], classes: [0, 1])]
         try checkLossGradients(model, x, targets, name: "ReNet detector")
-        // The config survives its JSON form; one saved before encoders existed (no `encoder` key) reads as convolutional.
+        // The config survives its JSON form; one saved before encoders existed (no `encoder` key) reads as
+        // convolutional.
         #expect(try JSONDecoder().decode(DetectorConfig.self, from: Data(c.json().utf8)) == c)
         var old = try JSONSerialization.jsonObject(with: Data(DetectorConfig().json().utf8)) as! [String: Any]
         old["encoder"] = nil
         old["renetWidths"] = nil
-        #expect(try JSONDecoder().decode(DetectorConfig.self, from: try JSONSerialization.data(withJSONObject: old)) == DetectorConfig())
+        #expect(try JSONDecoder().decode(DetectorConfig.self, from: try JSONSerialization.data(withJSONObject: old))
+                == DetectorConfig())
         // A ReNet encoder with a fine-feature map, or with no layers, is refused.
-        #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(encoder: .renet, fineFeatures: true), seed: 0) }
-        #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(encoder: .renet, renetWidths: []), seed: 0) }
+        #expect(throws: ModelError.self) {
+            try LSTMDetector.make(DetectorConfig(encoder: .renet, fineFeatures: true), seed: 0)
+        }
+        #expect(throws: ModelError.self) {
+            try LSTMDetector.make(DetectorConfig(encoder: .renet, renetWidths: []), seed: 0)
+        }
     }
 
     @Test func convRenetEncoderGradientsNamesAndConfig() throws {
-        let c = DetectorConfig(height: 16, width: 24, channels: 3, stride: 8, encoder: .convRenet, convWidths: [3, 4, 4], renetWidths: [3],
-                               hidden: 5, maxBoxes: 2, classNames: ["a", "b"])
+        let c = DetectorConfig(height: 16, width: 24, channels: 3, stride: 8, encoder: .convRenet,
+                               convWidths: [3, 4, 4], renetWidths: [3], hidden: 5, maxBoxes: 2, classNames: ["a", "b"])
         // A cell's feature: the last convolution's 4 channels beside both directions of the sweep (6); fine block 4·4.
         #expect(c.fineFeatures && c.featureSize == 4 + 6 && c.headInputSize == 5 + 10 + 16)
         #expect(c.encoderDescription == "conv [3, 4, 4] + ReNet [3]")
         let model = try LSTMDetector.make(c, seed: 5)
         let names = model.namedParameters.map(\.name)
-        #expect(names.prefix(7) == ["encoder.0.weight", "encoder.0.bias", "encoder.3.weight", "encoder.3.bias", "encoder.6.weight",
-                                    "encoder.6.bias", "context.0.vertical.weight_ih_l0"])
-        #expect(model.sweeps[0].vertical.cells[0][0].weightIH.shape == [12, 8 * 8 * 3 + 4])   // a cell's pixels beside its conv feature
+        #expect(names.prefix(7) == ["encoder.0.weight", "encoder.0.bias", "encoder.3.weight", "encoder.3.bias",
+                                    "encoder.6.weight", "encoder.6.bias", "context.0.vertical.weight_ih_l0"])
+        // A cell's pixels beside its conv feature.
+        #expect(model.sweeps[0].vertical.cells[0][0].weightIH.shape == [12, 8 * 8 * 3 + 4])
         // The sweeps give every cell the whole image; the 3×3 stack alone (three pooled convolutions) sees 22 pixels.
         var g = SeededGenerator(seed: 6)
         let x = Variable(Tensor.uniform([2, 16, 72], low: 0, high: 1, generator: &g), requiresGrad: true)
         expectFirstCellSeesItsWholeImage(model, x, features: 4..<10, of: 10)   // the sweeps' part
         x.zeroGrad()
         let targets = [DetectionTarget(boxes: [Box(x: 1, y: 2, width: 6, height: 9)], classes: [1]),
-                       DetectionTarget(boxes: [Box(x: 10, y: 3, width: 7, height: 8), Box(x: 2, y: 9, width: 5, height: 6)], classes: [0, 1])]
+                       DetectionTarget(boxes: [Box(x: 10, y: 3, width: 7, height: 8),
+                                               Box(x: 2, y: 9, width: 5, height: 6)], classes: [0, 1])]
         try checkLossGradients(model, x, targets, name: "conv-ReNet detector")
         #expect(try JSONDecoder().decode(DetectorConfig.self, from: Data(c.json().utf8)) == c)
-        #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(encoder: .convRenet, renetWidths: []), seed: 0) }
-        #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(encoder: .convRenet, convWidths: [8]), seed: 0) }
+        #expect(throws: ModelError.self) {
+            try LSTMDetector.make(DetectorConfig(encoder: .convRenet, renetWidths: []), seed: 0)
+        }
+        #expect(throws: ModelError.self) {
+            try LSTMDetector.make(DetectorConfig(encoder: .convRenet, convWidths: [8]), seed: 0)
+        }
     }
 
     // MARK: - Post-processing
 
     @Test func proposalsDecodeScoresAndBoxes() {
-        let c = DetectorConfig(height: 16, width: 16, stride: 8, convWidths: [2, 2, 2], maxBoxes: 1, classNames: ["a", "b"])
+        let c = DetectorConfig(height: 16, width: 16, stride: 8, convWidths: [2, 2, 2], maxBoxes: 1,
+                               classNames: ["a", "b"])
         var out = Tensor(zeros: [1, 4, 8])
         // Cell 3 (column 1, row 1, centre (12, 12)): P(object) = σ(2), classes 0.2 / 0.8 (logit difference ln 4).
         out.scalars.replaceSubrange(24..<32, with: [-0.25, -0.5, 0.5, 0.25, 0, 2, 0, Float(log(4.0))])
@@ -233,10 +268,11 @@ import Testing
         let p = proposals[0][0]
         #expect(p.classIndex == 1 && abs(p.score - 0.8 / (1 + exp(-2))) < 1e-5)
         // Centre (12 − 2, 12 − 4), size 8 × 4.
-        #expect(abs(p.box.x - 6) < 1e-5 && abs(p.box.y - 6) < 1e-5 && abs(p.box.width - 8) < 1e-5 && abs(p.box.height - 4) < 1e-5)
+        #expect(abs(p.box.x - 6) < 1e-5 && abs(p.box.y - 6) < 1e-5 && abs(p.box.width - 8) < 1e-5
+                && abs(p.box.height - 4) < 1e-5)
         // The other cells score 0.5 · 0.5 = 0.25, under the threshold; at 0.2 they come too.
         #expect(PostProcessing(scoreThreshold: 0.2).proposals(out, config: c)[0].count == 4)
-        // A box output that overflowed gives no proposal (drawing it converted NaN to Int and trapped).
+        // A box output that overflowed gives no proposal (drawing a NaN box would convert NaN to Int and trap).
         out.scalars[26] = .infinity
         out.scalars[1] = .nan
         #expect(PostProcessing(scoreThreshold: 0.2).proposals(out, config: c)[0].count == 2)
@@ -246,7 +282,8 @@ import Testing
         let post = PostProcessing(scoreThreshold: 0.1, mergeIoU: 0.5, nmsIoU: 0.3)
         let a = ScoredBox(box: Box(x: 10, y: 10, width: 10, height: 10), classIndex: 3, score: 0.9)
         let b = ScoredBox(box: Box(x: 11, y: 10, width: 10, height: 10), classIndex: 3, score: 0.3)   // IoU 0.82 with a
-        let other = ScoredBox(box: Box(x: 11, y: 10, width: 10, height: 10), classIndex: 5, score: 0.5)   // another class
+        let other = ScoredBox(box: Box(x: 11, y: 10, width: 10, height: 10), classIndex: 5,
+                              score: 0.5)                                                      // another class
         let apart = ScoredBox(box: Box(x: 40, y: 40, width: 10, height: 10), classIndex: 3, score: 0.6)
         let merged = post.merge([b, apart, other, a])
         #expect(merged.count == 3)
@@ -285,7 +322,8 @@ import Testing
         trainer.quiet = true
         let log = try trainer.run()
         let after = try DetectionEvaluation.run(model, on: data)
-        print("  tiny detector: loss \(log.first!.trainLoss) → \(log.last!.trainLoss), training AP50 \(before.metrics.AP50) → \(after.metrics.AP50)")
+        print("  tiny detector: loss \(log.first!.trainLoss) → \(log.last!.trainLoss), "
+              + "training AP50 \(before.metrics.AP50) → \(after.metrics.AP50)")
         #expect(log.last!.trainLoss < 0.5 * log.first!.trainLoss)
         #expect(after.metrics.AP50 > before.metrics.AP50 + 0.3, "AP50 \(before.metrics.AP50) → \(after.metrics.AP50)")
         #expect(FileManager.default.fileExists(atPath: trainer.folder.plot))
@@ -297,9 +335,10 @@ import Testing
         let data = Self.canvases(12, seed: 4)
         let model = try LSTMDetector.make(Self.small, seed: 1)
         let names = model.namedParameters.map(\.name)
-        #expect(names.prefix(6) == ["encoder.0.weight", "encoder.0.bias", "encoder.3.weight", "encoder.3.bias", "encoder.6.weight", "encoder.6.bias"])
-        #expect(names.suffix(6) == ["decoder.lstm.weight_ih_l0", "decoder.lstm.weight_hh_l0", "decoder.lstm.bias_ih_l0", "decoder.lstm.bias_hh_l0",
-                                    "head.weight", "head.bias"])
+        #expect(names.prefix(6) == ["encoder.0.weight", "encoder.0.bias", "encoder.3.weight", "encoder.3.bias",
+                                    "encoder.6.weight", "encoder.6.bias"])
+        #expect(names.suffix(6) == ["decoder.lstm.weight_ih_l0", "decoder.lstm.weight_hh_l0", "decoder.lstm.bias_ih_l0",
+                                    "decoder.lstm.bias_hh_l0", "head.weight", "head.bias"])
         // Uninterrupted: 3 epochs (validating each, which writes the best model).
         let dirA = tempDir("a")
         // Later epochs train on new canvases, as the command line's synthetic data does.
@@ -311,7 +350,8 @@ import Testing
         let loaded = try DetectorFile.load(a.folder.lastModel)
         #expect(loaded.config == Self.small)
         let x = data.batch(0..<3).images
-        let y1 = try Autograd.withoutGradients { try model(Variable(x)).value }, y2 = try Autograd.withoutGradients { try loaded(Variable(x)).value }
+        let y1 = try Autograd.withoutGradients { try model(Variable(x)).value },
+            y2 = try Autograd.withoutGradients { try loaded(Variable(x)).value }
         #expect(y1 == y2)
         #expect(try DetectorFile.load(a.folder.bestModel).config == Self.small)
         // Stopped after every batch and resumed by a fresh trainer until done: the same weights.
@@ -351,7 +391,8 @@ import Testing
         #expect(throws: ModelError.self) {
             try Trainer<DetectionTask>(model: model, options: options(epochs: 1), train: Self.canvases(2, seed: 1), validation: nil, directory: tempDir("bad"))
         }
-        // Negative or NaN loss weights are refused; a checkpoint's loss from before the GIoU term reads as iouWeight 0.
+        // Negative or NaN loss weights are refused; a checkpoint's loss from before the GIoU term reads as
+        // iouWeight 0.
         for bad in [HungarianLoss(iouWeight: -1), HungarianLoss(boxWeight: .nan)] {
             #expect {
                 try Trainer<DetectionTask>(model: try LSTMDetector.make(Self.small, seed: 0), options: options(epochs: 1), loss: bad,
@@ -367,15 +408,20 @@ import Testing
         small.task.refresh = { _ in Self.canvases(3, seed: 2) }
         #expect { try small.run() } throws: { "\($0)".contains("epoch 2 differs in size or kind") }
         // A classifier checkpoint is not a detector.
-        let classifier = FileManager.default.temporaryDirectory.appendingPathComponent("det-classifier-\(getpid()).safetensors").path
+        let classifier = FileManager.default.temporaryDirectory
+            .appendingPathComponent("det-classifier-\(getpid()).safetensors").path
         try ModelFile.save(try makeClassifier(ModelConfig(hidden: 4), seed: 0), to: classifier)
         #expect { try DetectorFile.load(classifier) } throws: { "\($0)".contains("not a detector checkpoint") }
         try? FileManager.default.removeItem(atPath: classifier)
         // A COCO folder whose images differ in size names the odd file.
         let dir = tempDir("sizes")
-        try MultiDigitDetection.write(MultiDigitDetection.generate(from: MultiDigitDetectionTests.digits, count: 2, canvas: 32, seed: 1), to: dir, split: "test")
+        try MultiDigitDetection.write(MultiDigitDetection.generate(from: MultiDigitDetectionTests.digits, count: 2,
+                                                                   canvas: 32, seed: 1),
+                                      to: dir, split: "test")
         try ImageCodecs.writePNG(Image(width: 30, height: 32, channels: 1), to: dir + "/test/images/000002.png")
-        #expect { try DetectionDataset.load(directory: dir, split: "test") } throws: { "\($0)".contains("000002.png: 30×32 image") }
+        #expect { try DetectionDataset.load(directory: dir, split: "test") } throws: {
+            "\($0)".contains("000002.png: 30×32 image")
+        }
         try? FileManager.default.removeItem(atPath: dir)
     }
 
@@ -385,7 +431,8 @@ import Testing
         try MultiDigitDetection.write(samples, to: dir, split: "train")
         let loaded = try DetectionDataset.load(directory: dir, split: "train")
         let memory = DetectionDataset(samples: samples)
-        #expect(loaded.targets == memory.targets && loaded.imageIDs == memory.imageIDs && loaded.categoryIDs == memory.categoryIDs)
+        #expect(loaded.targets == memory.targets && loaded.imageIDs == memory.imageIDs
+                && loaded.categoryIDs == memory.categoryIDs)
         #expect(zip(loaded.pixels, memory.pixels).allSatisfy { abs($0 - $1) <= 0.5 / 255 + 1e-6 })
         #expect(loaded.groundTruth().annotations.map(\.bbox) == memory.groundTruth().annotations.map(\.bbox))
         try? FileManager.default.removeItem(atPath: dir)
@@ -398,10 +445,13 @@ import Testing
         (["train", "--task", "segmentation"], "--task must be classification or detection"),
         (["train", "--task", "detection", "--augment", "shift=2"], "are for classification"),
         (["train", "--task", "detection", "--conv-widths", "16,x"], "--conv-widths must be comma-separated integers"),
-        (["train", "--task", "detection", "--data", "/tmp/definitely-not-coco"], "/tmp/definitely-not-coco/train/annotations.json: no such file"),
+        (["train", "--task", "detection", "--data", "/tmp/definitely-not-coco"],
+         "/tmp/definitely-not-coco/train/annotations.json: no such file"),
         (["detect", "--model", CLITests.fixtures + "/row_lstm_bi.safetensors", "x.png"], "not a detector checkpoint"),
-        (["train", "--task", "detection", "--add-refiner-to", "/tmp/no-such-detector.safetensors"], "/tmp/no-such-detector.safetensors"),
-        (["train", "--task", "detection", "--add-refiner-to", CLITests.fixtures + "/row_lstm_bi.safetensors"], "not a detector checkpoint"),
+        (["train", "--task", "detection", "--add-refiner-to", "/tmp/no-such-detector.safetensors"],
+         "/tmp/no-such-detector.safetensors"),
+        (["train", "--task", "detection", "--add-refiner-to", CLITests.fixtures + "/row_lstm_bi.safetensors"],
+         "not a detector checkpoint"),
     ])
     func badInputGivesOneLineAndFailure(_ args: [String], _ expected: String) throws {
         let r = try CLITests().run(args)
@@ -409,52 +459,67 @@ import Testing
         #expect(r.err.split(separator: "\n").count == 1 && r.err.contains(expected), "\(args): stderr was \(r.err)")
     }
 
-    /// `train --task detection --resume` reads the canvases the run began with unless told otherwise, and refuses others.
+    /// `train --task detection --resume` reads the canvases the run began with unless told otherwise, and refuses
+    /// others.
     @Test func resumeKeepsTheDataOptions() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("det-cli-resume-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let first = try CLITests().run(["train", "--task", "detection", "--train-count", "8", "--test-count", "4", "--epochs", "1",
-                                        "--batch-size", "4", "--hidden", "8", "--conv-widths", "4,4,4", "--out", out])
+        let first = try CLITests().run(["train", "--task", "detection", "--train-count", "8", "--test-count", "4",
+                                        "--epochs", "1", "--batch-size", "4", "--hidden", "8", "--conv-widths", "4,4,4",
+                                        "--out", out])
         try #require(first.code == 0, "\(first.err)")
         let meta = try SafeTensors.read(out + "/last.state.safetensors").metadata
         #expect(meta["data"] == #"{"freshCanvases":true,"testCount":4,"trainCount":8}"#)
-        let other = try CLITests().run(["train", "--task", "detection", "--resume", "--train-count", "16", "--out", out])
-        #expect(other.code != 0 && other.err == "lstmvision: error: \(out)/last.state.safetensors: the run was trained with --train-count 8, not 16:"
-                + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)\n", "\(other.err)")
+        let other = try CLITests().run(["train", "--task", "detection", "--resume", "--train-count", "16",
+                                        "--out", out])
+        #expect(other.code != 0 && other.err == "lstmvision: error: \(out)/last.state.safetensors: "
+                + "the run was trained with --train-count 8, not 16:"
+                + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)\n",
+                "\(other.err)")
         let longer = try CLITests().run(["train", "--task", "detection", "--resume", "--epochs", "2", "--out", out])
         #expect(longer.code == 0, "\(longer.err)")
-        #expect(longer.out.contains("8 training, 4 validation images") && longer.out.contains("after 2 epochs"), "\(longer.out)")
+        #expect(longer.out.contains("8 training, 4 validation images") && longer.out.contains("after 2 epochs"),
+                "\(longer.out)")
     }
 
-    /// `--add-refiner-to` trains a refiner on a trained detector whose other weights stay as they were, also when resumed.
+    /// `--add-refiner-to` trains a refiner on a trained detector whose other weights stay as they were, also when
+    /// resumed.
     @Test func addRefinerTrainsOnlyTheRefiner() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("det-cli-refiner-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let common = ["--train-count", "8", "--test-count", "4", "--batch-size", "4"]
-        let first = try CLITests().run(["train", "--task", "detection", "--epochs", "1", "--hidden", "8", "--conv-widths", "4,4,4", "--out", out] + common)
+        let first = try CLITests().run(["train", "--task", "detection", "--epochs", "1", "--hidden", "8",
+                                        "--conv-widths", "4,4,4", "--out", out] + common)
         try #require(first.code == 0, "\(first.err)")
         let detector = try SafeTensors.read(out + "/model.safetensors").tensors
-        let refined = try CLITests().run(["train", "--task", "detection", "--add-refiner-to", out + "/model.safetensors", "--refiner-hidden", "6",
+        let refined = try CLITests().run(["train", "--task", "detection",
+                                          "--add-refiner-to", out + "/model.safetensors", "--refiner-hidden", "6",
                                           "--epochs", "1", "--out", out + "/r"] + common)
         try #require(refined.code == 0, "\(refined.err)")
         #expect(refined.out.contains("refiner 32² crops, hidden 6 (trained alone)"), "\(refined.out)")
-        let resumed = try CLITests().run(["train", "--task", "detection", "--resume", "--epochs", "2", "--out", out + "/r"])
+        let resumed = try CLITests().run(["train", "--task", "detection", "--resume", "--epochs", "2",
+                                          "--out", out + "/r"])
         try #require(resumed.code == 0, "\(resumed.err)")
         #expect(resumed.out.contains("(trained alone)") && resumed.out.contains("after 2 epochs"), "\(resumed.out)")
         let model = try DetectorFile.load(out + "/r/last.safetensors")
         #expect(model.refiner?.config.hidden == 6)
-        for (name, value) in model.stateDict() where !name.hasPrefix("refiner.") { #expect(value == detector[name], "\(name) changed") }
+        for (name, value) in model.stateDict() where !name.hasPrefix("refiner.") {
+            #expect(value == detector[name], "\(name) changed")
+        }
     }
 
     @Test func detectWritesImagesAndCOCOResultsThatEvaluate() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-detect-cli-\(getpid())").path
+        let dir = FileManager.default.temporaryDirectory
+            .appendingPathComponent("lstmvision-detect-cli-\(getpid())").path
         try? FileManager.default.removeItem(atPath: dir)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let annotations = try MultiDigitDetection.write(MultiDigitDetection.generate(from: MultiDigitDetectionTests.digits, count: 2, canvas: 32, seed: 5),
-                                                        to: dir, split: "test")
+        let annotations = try MultiDigitDetection.write(
+            MultiDigitDetection.generate(from: MultiDigitDetectionTests.digits, count: 2, canvas: 32, seed: 5),
+            to: dir, split: "test")
         let model = dir + "/detector.safetensors"
         try DetectorFile.save(try LSTMDetector.make(DetectorTests.small, seed: 1), to: model)
-        var r = try CLITests().run(["detect", "--model", model, "--annotations", annotations, "--out", dir + "/out", "--threshold", "0"])
+        var r = try CLITests().run(["detect", "--model", model, "--annotations", annotations, "--out", dir + "/out",
+                                    "--threshold", "0"])
         #expect(r.code == 0, "stderr: \(r.err)")
         #expect(FileManager.default.fileExists(atPath: dir + "/out/000002_detections.png"))
         let image = try ImageCodecs.read(dir + "/out/000001_detections.png")
@@ -462,7 +527,8 @@ import Testing
         let truth = try COCODataset.read(annotations)
         let found = try COCODetection.read(dir + "/out/detections.json", for: truth)
         #expect(Set(found.map(\.imageID)) == [1, 2] && found.count <= 2 * 16 * 2)   // at most one per (cell, step)
-        r = try CLITests().run(["evaluate", "--gt", annotations, "--detections", dir + "/out/detections.json", "--json"])
+        r = try CLITests().run(["evaluate", "--gt", annotations, "--detections", dir + "/out/detections.json",
+                                "--json"])
         #expect(r.code == 0 && r.out.contains("\"AP50\""), "stderr: \(r.err)")
         // An image of another size is refused with its name.
         try ImageCodecs.writePNG(Image(width: 20, height: 32, channels: 1), to: dir + "/odd.png")

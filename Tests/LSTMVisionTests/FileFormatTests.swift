@@ -4,11 +4,14 @@ import Testing
 
 /// IDX, gzip and safetensors readers: valid files load, every malformed one is refused with a clear error.
 @Suite struct FileFormatTests {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
 
     func idx(_ dims: [UInt32], payload: Int) -> Data {
         var d = Data([0, 0, 8, UInt8(dims.count)])
-        for v in dims { d.append(contentsOf: [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)]) }
+        for v in dims {
+            d.append(contentsOf: [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)])
+        }
         d.append(Data(repeating: 7, count: payload))
         return d
     }
@@ -16,11 +19,12 @@ import Testing
     @Test func idxParsesAndRejects() throws {
         let ok = try IDX.parse(idx([2, 3, 4], payload: 24), source: "t")
         #expect(ok.dimensions == [2, 3, 4] && ok.bytes.count == 24 && ok.bytes[5] == 7)
-        #expect(throws: DataError.self) { try IDX.parse(self.idx([2, 3, 4], payload: 23), source: "t") }   // truncated
-        #expect(throws: DataError.self) { try IDX.parse(self.idx([2, 3, 4], payload: 25), source: "t") }   // trailing bytes
-        #expect(throws: DataError.self) { try IDX.parse(Data([0, 0, 8]), source: "t") }                    // short header
-        #expect(throws: DataError.self) { try IDX.parse(Data([1, 0, 8, 1, 0, 0, 0, 0]), source: "t") }     // bad magic
-        #expect(throws: DataError.self) { try IDX.parse(Data([0, 0, 0x0D, 1, 0, 0, 0, 0]), source: "t") }  // float type
+        // Truncated, trailing bytes, a short header, a bad magic number, the float type.
+        #expect(throws: DataError.self) { try IDX.parse(self.idx([2, 3, 4], payload: 23), source: "t") }
+        #expect(throws: DataError.self) { try IDX.parse(self.idx([2, 3, 4], payload: 25), source: "t") }
+        #expect(throws: DataError.self) { try IDX.parse(Data([0, 0, 8]), source: "t") }
+        #expect(throws: DataError.self) { try IDX.parse(Data([1, 0, 8, 1, 0, 0, 0, 0]), source: "t") }
+        #expect(throws: DataError.self) { try IDX.parse(Data([0, 0, 0x0D, 1, 0, 0, 0, 0]), source: "t") }
         // A hostile header claiming 2^32-1 images of 65535×65535 fails at once, before any allocation.
         do {
             _ = try IDX.parse(idx([0xFFFF_FFFF, 0xFFFF, 0xFFFF], payload: 16), source: "hostile")
@@ -36,7 +40,9 @@ import Testing
         let labels = try IDX.parse(try Gzip.decompress(raw, limit: 1 << 20, source: path), source: path)
         #expect(labels.dimensions == [10000])
         #expect(Array(labels.bytes.prefix(5)) == [7, 2, 1, 0, 4])   // the well-known first MNIST test labels
-        #expect(throws: DataError.self) { try Gzip.decompress(raw.prefix(raw.count / 2), limit: 1 << 20, source: "half") }
+        #expect(throws: DataError.self) {
+            try Gzip.decompress(raw.prefix(raw.count / 2), limit: 1 << 20, source: "half")
+        }
         #expect(throws: DataError.self) { try Gzip.decompress(raw, limit: 100, source: "limit") }
         var corrupt = raw
         corrupt[corrupt.startIndex + 20] ^= 0xFF
@@ -76,7 +82,8 @@ import Testing
     }
 
     @Test func safetensorsRoundTrip() throws {
-        let t: [String: Tensor] = ["a": randomTensor([2, 3], seed: 1), "b.c": Tensor(scalar: 4), "e": Tensor(zeros: [0, 5])]
+        let t: [String: Tensor] = ["a": randomTensor([2, 3], seed: 1), "b.c": Tensor(scalar: 4),
+                                   "e": Tensor(zeros: [0, 5])]
         let data = try SafeTensors.encode(t, metadata: ["k": "v"])
         let (back, meta) = try SafeTensors.decode(data)
         #expect(back == t && meta == ["k": "v"])
@@ -102,7 +109,8 @@ import Testing
         ("bad dtype", #"{"a":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}}"#, 4),
         ("size mismatch", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, 4),
         ("out of range", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, 4),
-        ("overlap", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, 8),
+        ("overlap", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
+                    + #""b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, 8),
         ("hole", #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, 8),
         ("trailing bytes", #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, 8),
         ("negative shape", #"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, 4),
@@ -136,10 +144,12 @@ import Testing
         #expect(throws: CheckpointError.self) { try ModelFile.load(path) }
         // Settings that claim a huge model in a tiny file are refused before anything is allocated.
         let hostile = ModelConfig(hidden: 8192, layers: 16, bidirectional: true)
-        try SafeTensors.write(["fc.weight": Tensor(zeros: [2, 2])], metadata: [ModelFile.configKey: hostile.json()], to: path)
+        try SafeTensors.write(["fc.weight": Tensor(zeros: [2, 2])], metadata: [ModelFile.configKey: hostile.json()],
+                              to: path)
         #expect(throws: CheckpointError.self) { try ModelFile.load(path) }
         // Deeply nested settings JSON (JSONDecoder would trap) is an error too.
-        try SafeTensors.write(["fc.weight": Tensor(zeros: [2, 2])], metadata: [ModelFile.configKey: String(repeating: "[", count: 600)], to: path)
+        try SafeTensors.write(["fc.weight": Tensor(zeros: [2, 2])],
+                              metadata: [ModelFile.configKey: String(repeating: "[", count: 600)], to: path)
         #expect(throws: (any Error).self) { try ModelFile.load(path) }
         try FileManager.default.removeItem(atPath: path)
     }

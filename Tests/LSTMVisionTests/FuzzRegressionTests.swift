@@ -14,9 +14,12 @@ import Testing
     /// The files of Tests/Fuzz/<kind>/<target>, sorted by name.
     static func files(_ kind: String, _ target: FuzzTarget) -> [(name: String, bytes: [UInt8])] {
         let dir = fuzzRoot + "/" + kind + "/" + target.rawValue
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") }
+            .sorted()
         return names.compactMap { name in
-            FileManager.default.contents(atPath: dir + "/" + name).map { (kind + "/" + target.rawValue + "/" + name, [UInt8]($0)) }
+            FileManager.default.contents(atPath: dir + "/" + name).map {
+                (kind + "/" + target.rawValue + "/" + name, [UInt8]($0))
+            }
         }
     }
 
@@ -64,7 +67,10 @@ import Testing
             } catch where FuzzTarget.isParserError(error) {
                 rejected += 1
             } catch {
-                Issue.record("mutation \(i) of \(target.rawValue) (\(input.count) bytes, base64 \(Data(input).base64EncodedString())): \(type(of: error)): \(error)")
+                Issue.record("""
+                    mutation \(i) of \(target.rawValue) (\(input.count) bytes, \
+                    base64 \(Data(input).base64EncodedString())): \(type(of: error)): \(error)
+                    """)
             }
         }
         #expect(rejected > 0, "no mutation was rejected: the mutator does not mutate")
@@ -119,7 +125,9 @@ import Testing
             ("model file", { _ = try ModelFile.load(huge) }),
             ("detector file", { _ = try DetectorFile.load(huge) }),
             ("COCO annotations", { _ = try COCODataset.read(huge) }),
-            ("COCO results", { _ = try COCODetection.read(huge, for: COCODataset(images: [], annotations: [], categories: [])) }),
+            ("COCO results", {
+                _ = try COCODetection.read(huge, for: COCODataset(images: [], annotations: [], categories: []))
+            }),
             ("YOLO class names", { _ = try YOLO.readClassNames(huge) }),
             ("YOLO labels", { _ = try YOLO.read(directory: dir, classNames: ["a"]) }),
         ]
@@ -129,7 +137,9 @@ import Testing
                 try read()
                 Issue.record("\(name): a file over the limit was accepted")
             } catch let e as DataError {
-                #expect("\(e)".hasSuffix("bytes, over the limit of \(InputLimits.maxFileBytes) bytes (--max-file-bytes)"), "\(name): \(e)")
+                #expect("\(e)".hasSuffix("bytes, over the limit of \(InputLimits.maxFileBytes) bytes "
+                                         + "(--max-file-bytes)"),
+                        "\(name): \(e)")
             }
             #expect(Date().timeIntervalSince(started) < 1, "\(name) read the file before refusing it")
         }

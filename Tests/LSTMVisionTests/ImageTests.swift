@@ -5,7 +5,8 @@ import Testing
 @Suite struct ImageTests {
     /// A fresh folder under the system temporary directory for one test's files.
     private func scratchFolder() throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-images-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("lstmvision-images-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -41,8 +42,8 @@ import Testing
 
     // MARK: - Image
 
-    /// A loader's batch holds the images and labels of its part of the epoch's order: a small batch (one thread) and one
-    /// of 64 MNIST-sized images (gathered on two threads), the last one short.
+    /// A loader's batch holds the images and labels of its part of the epoch's order: a small batch (one thread) and
+    /// one of 64 MNIST-sized images (gathered on two threads), the last one short.
     @Test func loaderBatchesGatherTheirImages() {
         let count = 150, size = 28 * 28
         let pixels = (0..<(count * size)).map { Float($0 % 9973) }
@@ -57,7 +58,8 @@ import Testing
                 let (x, y) = loader.batch(b, of: order, from: data)
                 let ids = Array(order[(b * batchSize)..<min(count, (b + 1) * batchSize)])
                 #expect(x.shape == [ids.count, 28, 28] && y == ids.map { $0 % 10 })
-                #expect(x.scalars == ids.flatMap { pixels[($0 * size)..<(($0 + 1) * size)] }, "batch \(b) of \(batchSize)")
+                #expect(x.scalars == ids.flatMap { pixels[($0 * size)..<(($0 + 1) * size)] },
+                        "batch \(b) of \(batchSize)")
                 seen += ids
             }
             #expect(seen.sorted() == Array(0..<count))
@@ -89,7 +91,9 @@ import Testing
     }
 
     @Test func pngVariantsDecodeToGreyOrRGB() throws {
-        func fixture(_ name: String) -> String { Bundle.module.path(forResource: name, ofType: "png", inDirectory: "Fixtures/images")! }
+        func fixture(_ name: String) -> String {
+            Bundle.module.path(forResource: name, ofType: "png", inDirectory: "Fixtures/images")!
+        }
         let palette = try ImageCodecs.read(fixture("palette"))
         #expect(palette.channels == 3 && palette.pixels == [10, 20, 30, 40, 50, 60, 70, 80, 90])
         let grey16 = try ImageCodecs.read(fixture("grey16"))
@@ -97,7 +101,8 @@ import Testing
         // Alpha is composited onto black: opaque red stays, half-transparent green darkens, transparent blue vanishes.
         let rgba = try ImageCodecs.read(fixture("rgba")).pixels
         #expect(rgba.count == 9 && Array(rgba[0..<3]) == [255, 0, 0] && Array(rgba[6..<9]) == [0, 0, 0])
-        #expect(rgba[3] == 0 && rgba[5] == 0 && rgba[4] > 100 && rgba[4] < 220, "half-transparent green gave \(rgba[3..<6])")
+        #expect(rgba[3] == 0 && rgba[5] == 0 && rgba[4] > 100 && rgba[4] < 220,
+                "half-transparent green gave \(rgba[3..<6])")
     }
 
     @Test func pnmRoundTripAndHeaders() throws {
@@ -131,7 +136,9 @@ import Testing
         #expect(image.width == 24 && image.height == 16 && image.channels == 3)
         var worst: Float = 0
         for i in 0..<(image.width * image.height) {
-            for (c, expected) in [Float(200), 100, 50].enumerated() { worst = max(worst, abs(image.pixels[3 * i + c] - expected)) }
+            for (c, expected) in [Float(200), 100, 50].enumerated() {
+                worst = max(worst, abs(image.pixels[3 * i + c] - expected))
+            }
         }
         #expect(worst <= 3, "solid (200, 100, 50) decoded with worst error \(worst)")
     }
@@ -150,7 +157,8 @@ import Testing
                 let path = dir + "/cut\(length).\(ext)"
                 try Data(bytes.prefix(length)).write(to: URL(fileURLWithPath: path))
                 let error = imageError { try ImageCodecs.read(path) }
-                #expect(error?.description.hasPrefix(path + ": ") == true, "\(ext) cut to \(length): \(String(describing: error))")
+                #expect(error?.description.hasPrefix(path + ": ") == true,
+                        "\(ext) cut to \(length): \(String(describing: error))")
             }
             let half = dir + "/half.\(ext)"
             try Data(bytes.prefix(bytes.count / 2)).write(to: URL(fileURLWithPath: half))
@@ -165,7 +173,9 @@ import Testing
             Issue.record("damaged JPEG should be reported as corrupt")
         }
         #expect(imageError { try ImageCodecs.decode([1, 2, 3, 4], source: "x.bin") } == .unknownFormat(path: "x.bin"))
-        #expect(throws: DataError.missing("\(dir)/missing.png: no such file")) { try ImageCodecs.read(dir + "/missing.png") }
+        #expect(throws: DataError.missing("\(dir)/missing.png: no such file")) {
+            try ImageCodecs.read(dir + "/missing.png")
+        }
     }
 
     @Test func oversizedHeadersThrowBeforeDecoding() throws {
@@ -192,12 +202,17 @@ import Testing
         let dir = try scratchFolder()
         for (k, name) in ["a", "b"].enumerated() {
             try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
-            for i in 0..<3 { try ImageCodecs.writePNG(randomImage(width: 4, height: 2, channels: 1, seed: UInt64(3 * k + i)), to: dir + "/\(name)/\(i).png") }
+            for i in 0..<3 {
+                try ImageCodecs.writePNG(randomImage(width: 4, height: 2, channels: 1, seed: UInt64(3 * k + i)),
+                                         to: dir + "/\(name)/\(i).png")
+            }
         }
         let pipeline = try ImagePipeline(spec: "scale")
-        let all = try ImageFolder.load(dir, pipeline: pipeline, limits: ImageLimits(maxDatasetBytes: 6 * 8 * 4))   // six 8-pixel images
+        // Six 8-pixel images.
+        let all = try ImageFolder.load(dir, pipeline: pipeline, limits: ImageLimits(maxDatasetBytes: 6 * 8 * 4))
         #expect(all.count == 6)
-        #expect(throws: DataError.invalid("\(dir): its images take more than 100 bytes in memory (after 3 images; --max-dataset-bytes)")) {
+        #expect(throws: DataError.invalid(
+            "\(dir): its images take more than 100 bytes in memory (after 3 images; --max-dataset-bytes)")) {
             try ImageFolder.load(dir, pipeline: pipeline, limits: ImageLimits(maxDatasetBytes: 100))
         }
     }
@@ -214,7 +229,8 @@ import Testing
         expectClose(rgb.rgbToYCbCr().pixels.prefix(3).map { $0 }, [76.245, 84.97232, 255.5], 1e-3, "ycbcr red")
 
         let random = randomImage(width: 16, height: 16, channels: 3, seed: 9)
-        expectClose(random.scaled(by: 1 / 255).rgbToHSV().hsvToRGB().pixels, random.scaled(by: 1 / 255).pixels, 1e-3, "hsv round trip")
+        expectClose(random.scaled(by: 1 / 255).rgbToHSV().hsvToRGB().pixels, random.scaled(by: 1 / 255).pixels, 1e-3,
+                    "hsv round trip")
         expectClose(random.rgbToHSV().hsvToRGB().pixels, random.pixels, 1e-3, "hsv round trip 0-255")
         expectClose(random.rgbToYCbCr().yCbCrToRGB().pixels, random.pixels, 1e-3, "ycbcr round trip")
     }
@@ -222,7 +238,8 @@ import Testing
     @Test func resizeMatchesPyTorchBilinear() {
         let tiny = Image(width: 2, height: 2, channels: 1, pixels: [0, 1, 2, 3])
         expectClose(tiny.resized(width: 4, height: 4).pixels,
-                    [0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3], 1e-6, "2x2 to 4x4")
+                    [0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3], 1e-6,
+                    "2x2 to 4x4")
         // Values from torch.nn.functional.interpolate(mode="bilinear", align_corners=False) on arange(15)**1.5.
         let source = Image(width: 5, height: 3, channels: 1, pixels: (0..<15).map { powf(Float($0), 1.5) })
         expectClose(source.resized(width: 3, height: 2).pixels,
@@ -251,7 +268,8 @@ import Testing
     }
 
     @Test func pipelineIsSeededAndValidates() throws {
-        let pipeline = try ImagePipeline(spec: "grey, resize=20x16, scale, normalize=0.1307/0.3081, randomcrop=16x16, shift=2, rotate=10")
+        let pipeline = try ImagePipeline(
+            spec: "grey, resize=20x16, scale, normalize=0.1307/0.3081, randomcrop=16x16, shift=2, rotate=10")
         #expect(pipeline.isRandom)
         let input = randomImage(width: 28, height: 28, channels: 3, seed: 4)
         var g1 = SeededGenerator(seed: 1), g2 = SeededGenerator(seed: 1), g3 = SeededGenerator(seed: 2)
@@ -266,7 +284,9 @@ import Testing
         expectClose(scaled.pixels, [2], 1e-5, "scale then normalize")
         let grey = Image(width: 4, height: 4, channels: 1)
         #expect(throws: ImageTransformError.self) { try ImageTransform.rgbToHSV.apply(grey, generator: &g) }
-        #expect(throws: ImageTransformError.self) { try ImageTransform.centreCrop(width: 5, height: 1).apply(grey, generator: &g) }
+        #expect(throws: ImageTransformError.self) {
+            try ImageTransform.centreCrop(width: 5, height: 1).apply(grey, generator: &g)
+        }
         #expect(throws: ImageTransformError.self) {
             try ImageTransform.normalize(mean: [0, 0, 0], std: [1, 1, 1]).apply(grey, generator: &g)
         }
@@ -297,7 +317,8 @@ import Testing
         #expect(message("shift=-1").contains("shift expects"))
         // Sizes a pipeline would allocate are held to the image limits (a resize to 10^10 pixels ran out of memory,
         // a shift near Int.max overflowed).
-        #expect(message("resize=100000x100000") == "transform spec \"resize=100000x100000\": resize size 100000x100000 exceeds the image limits"
+        #expect(message("resize=100000x100000")
+                == "transform spec \"resize=100000x100000\": resize size 100000x100000 exceeds the image limits"
                 + " of 16384x16384 and 100000000 pixels (--max-image-side, --max-image-pixels)")
         #expect(message("crop=10000x10001").contains("crop size 10000x10001 exceeds the image limits"))
         #expect(message("shift=9223372036854775807").contains("shift expects a whole number of pixels in 0...16384"))
@@ -313,7 +334,9 @@ import Testing
                                             (name: "val accuracy", values: [0.2, 0.6, 0.8, 0.9, 0.92, 0.95])],
                                    title: "Training: loss 97.5%", width: 320, height: 200)
         #expect(chart.width == 320 && chart.height == 200 && chart.channels == 3)
-        let rgb = stride(from: 0, to: chart.pixels.count, by: 3).map { (chart.pixels[$0], chart.pixels[$0 + 1], chart.pixels[$0 + 2]) }
+        let rgb = stride(from: 0, to: chart.pixels.count, by: 3).map {
+            (chart.pixels[$0], chart.pixels[$0 + 1], chart.pixels[$0 + 2])
+        }
         #expect(rgb.filter { $0 != (255, 255, 255) }.count > 1000)
         for colour in Colour.palette.prefix(2) {
             #expect(rgb.filter { $0 == (colour.r, colour.g, colour.b) }.count > 50, "series colour \(colour) missing")

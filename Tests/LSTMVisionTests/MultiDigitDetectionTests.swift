@@ -8,7 +8,9 @@ import Testing
     static let digits: ImageDataset = try! MNIST.load(directory: FileFormatTests.repoRoot + "/data/mnist", split: .test)
 
     /// True when pixel (x, y) of a grey image is ink.
-    static func ink(_ image: Image, _ x: Int, _ y: Int) -> Bool { image.pixels[y * image.width + x] > MultiDigitDetection.inkThreshold }
+    static func ink(_ image: Image, _ x: Int, _ y: Int) -> Bool {
+        image.pixels[y * image.width + x] > MultiDigitDetection.inkThreshold
+    }
 
     @Test func sameSeedSameSamples() {
         let a = MultiDigitDetection.generate(from: Self.digits, count: 20, canvas: 64, maxDigits: 5, seed: 7)
@@ -84,7 +86,8 @@ import Testing
         let path = try MultiDigitDetection.write(samples, to: dir, split: "train")
         #expect(path == dir + "/train/annotations.json")
 
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+                                    as? [String: Any])
         let images = try #require(json["images"] as? [[String: Any]])
         let annotations = try #require(json["annotations"] as? [[String: Any]])
         let categories = try #require(json["categories"] as? [[String: Any]])

@@ -12,8 +12,11 @@ import Testing
         let input = try #require(t["input"])
         var g = SeededGenerator(seed: 0)
         let lstm = LSTM(inputSize: Int(meta["input_size"]!)!, hiddenSize: Int(meta["hidden_size"]!)!,
-                        numLayers: Int(meta["num_layers"]!)!, bidirectional: meta["bidirectional"] == "true", generator: &g)
-        let params = Dictionary(uniqueKeysWithValues: t.filter { $0.key.hasPrefix("param.") }.map { (String($0.key.dropFirst(6)), $0.value) })
+                        numLayers: Int(meta["num_layers"]!)!, bidirectional: meta["bidirectional"] == "true",
+                        generator: &g)
+        let params = Dictionary(uniqueKeysWithValues: t.filter { $0.key.hasPrefix("param.") }.map {
+            (String($0.key.dropFirst(6)), $0.value)
+        })
         try lstm.loadStateDict(params)
         let x = Variable(input, requiresGrad: true)
         var state: (h: Variable, c: Variable)?
@@ -43,8 +46,11 @@ import Testing
         let (t, meta) = try fixture("\(name).safetensors")
         var g = SeededGenerator(seed: 0)
         let lstm = LSTM(inputSize: Int(meta["input_size"]!)!, hiddenSize: Int(meta["hidden_size"]!)!,
-                        numLayers: Int(meta["num_layers"]!)!, bidirectional: meta["bidirectional"] == "true", generator: &g)
-        try lstm.loadStateDict(Dictionary(uniqueKeysWithValues: t.filter { $0.key.hasPrefix("param.") }.map { (String($0.key.dropFirst(6)), $0.value) }))
+                        numLayers: Int(meta["num_layers"]!)!, bidirectional: meta["bidirectional"] == "true",
+                        generator: &g)
+        try lstm.loadStateDict(Dictionary(uniqueKeysWithValues: t.filter { $0.key.hasPrefix("param.") }.map {
+            (String($0.key.dropFirst(6)), $0.value)
+        }))
         var runs: [(h: Tensor, c: Tensor, grads: [Tensor])] = []
         for final in [false, true] {
             lstm.zeroGrad()
@@ -72,7 +78,8 @@ import Testing
         let x = Variable(t["input"]!, requiresGrad: true)
         let logits = fc(x)
         expectClose(logits.value, t["logits"], 1e-5, "logits")
-        let loss = crossEntropy(logits, labels: t["labels"]!.scalars.map { Int($0) }, labelSmoothing: Float(meta["label_smoothing"]!)!)
+        let loss = crossEntropy(logits, labels: t["labels"]!.scalars.map { Int($0) },
+                                labelSmoothing: Float(meta["label_smoothing"]!)!)
         expectClose(loss.value.reshaped([1]), t["loss"], 1e-5, "loss")
         loss.backward()
         expectClose(x.grad!, t["grad.input"], 1e-4, "grad input")
@@ -83,7 +90,8 @@ import Testing
     @Test func regressionLosses() throws {
         let (t, _) = try fixture("losses.safetensors")
         let target = t["target"]!
-        for (name, f) in [("mse", mseLoss), ("l1", l1Loss), ("smooth_l1", { smoothL1Loss($0, $1) })] as [(String, (Variable, Tensor) -> Variable)] {
+        for (name, f) in [("mse", mseLoss), ("l1", l1Loss), ("smooth_l1", { smoothL1Loss($0, $1) })]
+                as [(String, (Variable, Tensor) -> Variable)] {
             let p = Variable(t["prediction"]!, requiresGrad: true)
             let loss = f(p, target)
             expectClose(loss.value.reshaped([1]), t["\(name).loss"], 1e-5, "\(name) loss")
@@ -99,14 +107,17 @@ import Testing
         let (t, meta) = try fixture("\(name).safetensors")
         let config = ModelConfig(kind: .row, height: 6, width: 5, hidden: 6, classes: 3)
         let model = try makeClassifier(config, seed: 0)
-        let initial = Dictionary(uniqueKeysWithValues: t.filter { $0.key.hasPrefix("param.") }.map { (String($0.key.dropFirst(6)), $0.value) })
+        let initial = Dictionary(uniqueKeysWithValues: t.filter { $0.key.hasPrefix("param.") }.map {
+            (String($0.key.dropFirst(6)), $0.value)
+        })
         try model.loadStateDict(initial)
         let lr = Float(meta["lr"]!)!, wd = Float(meta["weight_decay"] ?? "0")!
         let optimizer: any Optimizer
         switch meta["optimizer"]! {
         case "adam": optimizer = Adam(learningRate: lr, weightDecay: wd)
         case "adamw": optimizer = Adam.adamW(learningRate: lr, weightDecay: wd)
-        default: optimizer = SGD(learningRate: lr, momentum: Float(meta["momentum"]!)!, nesterov: meta["nesterov"] == "true", weightDecay: wd)
+        default: optimizer = SGD(learningRate: lr, momentum: Float(meta["momentum"]!)!,
+                                 nesterov: meta["nesterov"] == "true", weightDecay: wd)
         }
         let labels = t["labels"]!.scalars.map { Int($0) }
         for s in 0..<3 {
@@ -119,23 +130,29 @@ import Testing
                 expectClose(Tensor(shape: [1], scalars: [norm]), t["gradnorm.step\(s)"], 1e-5, "grad norm \(s)")
             }
             optimizer.step(model.namedParameters)
-            for (pname, p) in model.namedParameters { expectClose(p.value, t["step\(s + 1).\(pname)"], 1e-5, "step \(s + 1) \(pname)") }
+            for (pname, p) in model.namedParameters {
+                expectClose(p.value, t["step\(s + 1).\(pname)"], 1e-5, "step \(s + 1) \(pname)")
+            }
         }
     }
 
     @Test func learningRateSchedules() throws {
         let (t, _) = try fixture("schedules.safetensors")
         let stepLR = (0..<20).map { LearningRateSchedule.step(stepSize: 5, gamma: 0.5).rate(base: 0.1, step: $0) }
-        let cosine = (0..<20).map { LearningRateSchedule.cosine(totalSteps: 20, minimum: 0.001).rate(base: 0.1, step: $0) }
+        let cosine = (0..<20).map {
+            LearningRateSchedule.cosine(totalSteps: 20, minimum: 0.001).rate(base: 0.1, step: $0)
+        }
         expectClose(Tensor(shape: [20], scalars: stepLR), t["step_lr"], 1e-7, "StepLR")
         expectClose(Tensor(shape: [20], scalars: cosine), t["cosine"], 1e-6, "CosineAnnealingLR")
     }
 
     /// A RowLSTM state_dict saved by `safetensors.torch.save_file` loads and predicts as in PyTorch.
     @Test func pytorchRowLSTMLoadsAndPredicts() throws {
-        let url = try #require(Bundle.module.url(forResource: "row_lstm_bi.safetensors", withExtension: nil, subdirectory: "Fixtures"))
+        let url = try #require(Bundle.module.url(forResource: "row_lstm_bi.safetensors", withExtension: nil,
+                                                 subdirectory: "Fixtures"))
         let model = try ModelFile.load(url.path)
-        #expect(model.config.hidden == 16 && model.config.layers == 2 && model.config.bidirectional && model.config.classes == 10)
+        #expect(model.config.hidden == 16 && model.config.layers == 2 && model.config.bidirectional
+                && model.config.classes == 10)
         let (io, _) = try fixture("row_lstm_bi_io.safetensors")
         let logits = Autograd.withoutGradients { model(Variable(io["input"]!)) }
         expectClose(logits.value, io["logits"], 1e-5, "RowLSTM logits")

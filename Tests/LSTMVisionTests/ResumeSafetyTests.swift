@@ -9,7 +9,8 @@ import Testing
     static let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 6, classes: 4)
 
     func tempDir(_ name: String) -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-resume-\(name)-\(getpid())").path
+        let d = FileManager.default.temporaryDirectory
+            .appendingPathComponent("lstmvision-resume-\(name)-\(getpid())").path
         try? FileManager.default.removeItem(atPath: d)
         return d
     }
@@ -56,8 +57,10 @@ import Testing
         #expect(try SafeTensors.read(state).metadata["train_fingerprint"] == fingerprint)
         let other = TrainingTests.bars(64, seed: 5)
         #expect(message { try trainer(dir, data: other).resume() }
-                == "\(state): the run was trained on 64 images (fingerprint \(fingerprint)), this training set has 64 (fingerprint \(other.fingerprint)): resume with the data the run began with")
-        #expect(message { try trainer(dir, data: TrainingTests.bars(64, seed: 1).prefix(48)).resume() }.contains("this training set has 48"))
+                == "\(state): the run was trained on 64 images (fingerprint \(fingerprint)), this training set has 64 "
+                + "(fingerprint \(other.fingerprint)): resume with the data the run began with")
+        #expect(message { try trainer(dir, data: TrainingTests.bars(64, seed: 1).prefix(48)).resume() }
+                    .contains("this training set has 48"))
         var o = options()
         o.batchSize = 32
         o.seed = 7
@@ -76,7 +79,8 @@ import Testing
     }
 
     /// Rewrites the state file in `dir` through `change`, then resumes it, returning the error message.
-    func resumeAltered(_ dir: String, _ change: (inout [String: Tensor], inout [String: String]) -> Void) throws -> String {
+    func resumeAltered(_ dir: String,
+                       _ change: (inout [String: Tensor], inout [String: String]) -> Void) throws -> String {
         let path = dir + "/last.state.safetensors"
         var (tensors, meta) = try SafeTensors.read(path)
         let original = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -101,9 +105,12 @@ import Testing
         #expect(try resumeAltered(dir) { _, m in m["history"] = nil } == "\(state): no log ('history') in its metadata")
         // Positions that are not counts, or do not fit the data, are refused.
         #expect(try resumeAltered(dir) { _, m in m["epoch"] = "-1" } == "\(state): 'epoch' metadata is not a count: -1")
-        #expect(try resumeAltered(dir) { _, m in m["step"] = "1e300" } == "\(state): 'step' metadata is not a count: 1e300")
-        #expect(try resumeAltered(dir) { _, m in m["batch"] = "9" } == "\(state): position epoch 1, batch 9, step 4 does not fit 4 batches an epoch")
-        #expect(try resumeAltered(dir) { _, m in m["step"] = "5" } == "\(state): position epoch 1, batch 0, step 5 does not fit 4 batches an epoch")
+        #expect(try resumeAltered(dir) { _, m in m["step"] = "1e300" }
+                == "\(state): 'step' metadata is not a count: 1e300")
+        #expect(try resumeAltered(dir) { _, m in m["batch"] = "9" }
+                == "\(state): position epoch 1, batch 9, step 4 does not fit 4 batches an epoch")
+        #expect(try resumeAltered(dir) { _, m in m["step"] = "5" }
+                == "\(state): position epoch 1, batch 0, step 5 does not fit 4 batches an epoch")
         // Deeply nested JSON in the metadata (JSONDecoder would trap) is refused before decoding.
         #expect(try resumeAltered(dir) { _, m in m["options"] = String(repeating: "[", count: 600) }
                 == "\(state): not valid training options JSON: nested more than 512 levels deep")
@@ -111,7 +118,8 @@ import Testing
         // Saved options whose step counts would overflow (epochs × batches) are refused when the trainer is made.
         let (_, meta) = try SafeTensors.read(state)
         var options = try JSONDecoder().decode(TrainingOptions.self, from: Data(meta["options"]!.utf8))
-        for change: (inout TrainingOptions) -> Void in [{ $0.epochs = .max }, { $0.warmupSteps = .min }, { $0.stepEpochs = 0 }, { $0.momentum = .nan }] {
+        for change: (inout TrainingOptions) -> Void in [{ $0.epochs = .max }, { $0.warmupSteps = .min },
+                                                        { $0.stepEpochs = 0 }, { $0.momentum = .nan }] {
             var o = options
             change(&o)
             #expect(throws: TrainingError.self) { try o.validate() }
@@ -149,13 +157,16 @@ import Testing
         let classifier = try makeClassifier(Self.config, seed: 1)
         var weights = classifier.stateDict()
         weights["fc.bias"]!.scalars[1] = .infinity
-        try SafeTensors.write(weights, metadata: [ModelFile.configKey: Self.config.json()], to: dir + "/model.safetensors")
-        #expect(message { _ = try ModelFile.load(dir + "/model.safetensors") } == "\(dir)/model.safetensors: tensor 'fc.bias' holds NaN or infinite values")
+        try SafeTensors.write(weights, metadata: [ModelFile.configKey: Self.config.json()],
+                              to: dir + "/model.safetensors")
+        #expect(message { _ = try ModelFile.load(dir + "/model.safetensors") }
+                == "\(dir)/model.safetensors: tensor 'fc.bias' holds NaN or infinite values")
         // Detector file.
         let detector = try LSTMDetector.make(DetectorTests.small, seed: 1)
         var dweights = detector.stateDict()
         dweights["head.weight"]!.scalars[0] = .nan
-        try SafeTensors.write(dweights, metadata: [DetectorFile.configKey: DetectorTests.small.json()], to: dir + "/detector.safetensors")
+        try SafeTensors.write(dweights, metadata: [DetectorFile.configKey: DetectorTests.small.json()],
+                              to: dir + "/detector.safetensors")
         #expect(message { _ = try DetectorFile.load(dir + "/detector.safetensors") }
                 == "\(dir)/detector.safetensors: tensor 'head.weight' holds NaN or infinite values")
         // Detection training state.
@@ -177,17 +188,24 @@ import Testing
         tensors["model.decoder.lstm.weight_hh_l0"]!.scalars[3] = 0
         meta["train_fingerprint"] = "0123456789abcdef"
         try SafeTensors.write(tensors, metadata: meta, to: path)
-        #expect(message { try resumed.resume() }.contains("the run was trained on 4 images (fingerprint 0123456789abcdef), this training set has 4"))
+        #expect(message { try resumed.resume() }
+                    .contains("the run was trained on 4 images (fingerprint 0123456789abcdef), "
+                              + "this training set has 4"))
     }
 
     @Test func detectorSettingsClaimingMoreWeightsThanTheFileAreRefused() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("resume-claim-\(getpid()).safetensors").path
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("resume-claim-\(getpid()).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let huge = DetectorConfig(height: 64, width: 64, convWidths: [4096, 4096, 4096, 4096], hidden: 8192)
-        try SafeTensors.write(["head.weight": Tensor(zeros: [2, 2])], metadata: [DetectorFile.configKey: huge.json()], to: path)
-        #expect(message { _ = try DetectorFile.load(path) }.contains("need at least 721457152 weights, the file holds 4 values"))
-        try SafeTensors.write(["head.weight": Tensor(zeros: [2, 2])], metadata: [DetectorFile.configKey: String(repeating: "{\"a\":", count: 1000)], to: path)
-        #expect(message { _ = try DetectorFile.load(path) } == "\(path): not valid lstmvision.detector metadata JSON: nested more than 512 levels deep")
+        try SafeTensors.write(["head.weight": Tensor(zeros: [2, 2])], metadata: [DetectorFile.configKey: huge.json()],
+                              to: path)
+        #expect(message { _ = try DetectorFile.load(path) }
+                    .contains("need at least 721457152 weights, the file holds 4 values"))
+        try SafeTensors.write(["head.weight": Tensor(zeros: [2, 2])],
+                              metadata: [DetectorFile.configKey: String(repeating: "{\"a\":", count: 1000)], to: path)
+        #expect(message { _ = try DetectorFile.load(path) }
+                == "\(path): not valid lstmvision.detector metadata JSON: nested more than 512 levels deep")
     }
 
     /// The safetensors header is checked for deep nesting too, before JSONSerialization sees it.
@@ -203,7 +221,8 @@ import Testing
 
     /// A plot of a log with extreme values (a hostile state file's, or a diverging run's) is drawn, not trapped on.
     @Test func plotsOfExtremeValuesDraw() {
-        let chart = Plot.lineChart(series: [("a", [3e38, -3e38, .infinity, 1]), ("b", [.greatestFiniteMagnitude, 0])], title: "t", width: 200, height: 120)
+        let chart = Plot.lineChart(series: [("a", [3e38, -3e38, .infinity, 1]), ("b", [.greatestFiniteMagnitude, 0])],
+                                   title: "t", width: 200, height: 120)
         #expect(chart.width == 200 && chart.height == 120)
     }
 }

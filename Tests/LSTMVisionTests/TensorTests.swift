@@ -11,7 +11,8 @@ import Testing
             var c1 = c0
             BLAS.gemmReference(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a.scalars, lda: a.shape[1],
                                b: b.scalars, ldb: b.shape[1], beta: 2, c: &c0, ldc: n)
-            a.scalars.withUnsafeBufferPointer { ap in b.scalars.withUnsafeBufferPointer { bp in c1.withUnsafeMutableBufferPointer { cp in
+            a.scalars.withUnsafeBufferPointer { ap in b.scalars.withUnsafeBufferPointer { bp in
+            c1.withUnsafeMutableBufferPointer { cp in
                 BLAS.gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: ap.baseAddress!, lda: a.shape[1],
                           b: bp.baseAddress!, ldb: b.shape[1], beta: 2, c: cp.baseAddress!, ldc: n)
             } } }
@@ -20,8 +21,9 @@ import Testing
         }
     }
 
-    /// The squared norm (interleaved partial sums; two halves on two threads from 2¹⁵ values) is exact on small integers,
-    /// at every size around its loop's and its split's edges, and within Double rounding of a plain sum on random values.
+    /// The squared norm (interleaved partial sums; two halves on two threads from 2¹⁵ values) is exact on small
+    /// integers, at every size around its loop's and its split's edges, and within Double rounding of a plain sum on
+    /// random values.
     @Test func squaredNormMatchesPlainSum() {
         for n in [0, 1, 7, 8, 31, 32, 33, 100, (1 << 15) - 1, 1 << 15, (1 << 15) + 37, 100_003] {
             let small: [Int] = (0..<n).map { $0 % 13 - 6 }
@@ -43,7 +45,11 @@ import Testing
             let (a, b, c) = (shape[0], shape[1], shape[2])
             #expect(y.shape == [b, a, c])
             var same = true
-            for i in 0..<a { for j in 0..<b { for k in 0..<c { same = same && y.scalars[(j * a + i) * c + k] == x.scalars[(i * b + j) * c + k] } } }
+            for i in 0..<a {
+                for j in 0..<b {
+                    for k in 0..<c { same = same && y.scalars[(j * a + i) * c + k] == x.scalars[(i * b + j) * c + k] }
+                }
+            }
             #expect(same, "\(shape)")
         }
     }
@@ -77,19 +83,24 @@ import Testing
             print("  \(name): worst error \(worst)")
             #expect(worst < (name == "exp" ? 1e-6 : 2e-7), "\(name): worst error \(worst)")
         }
-        // Two vectors at a time (`VectorPair`, as the cell kernel runs them) give one vector's results bit for bit; NaN stays NaN.
+        // Two vectors at a time (`VectorPair`, as the cell kernel runs them) give one vector's results bit for bit;
+        // NaN stays NaN.
         let lanes = ([.nan, .infinity, -.infinity, 87.3, -87.3, 88.3, 89] + x).prefix(32 * 40)
-        for (name, one, two) in [("exp", VectorMath.exp as (VectorMath.V) -> VectorMath.V, VectorMath.exp as (VectorPair) -> VectorPair),
-                                 ("sigmoid", VectorMath.sigmoid, VectorMath.sigmoid), ("tanh", VectorMath.tanh, VectorMath.tanh)] {
+        for (name, one, two) in [("exp", VectorMath.exp as (VectorMath.V) -> VectorMath.V,
+                                  VectorMath.exp as (VectorPair) -> VectorPair),
+                                 ("sigmoid", VectorMath.sigmoid, VectorMath.sigmoid),
+                                 ("tanh", VectorMath.tanh, VectorMath.tanh)] {
             var same = true, nanKept = true
             var padded = Array(lanes)
             padded += [Float](repeating: .nan, count: (32 - padded.count % 32) % 32)
             padded.withUnsafeBufferPointer { p in
                 for k in stride(from: 0, to: padded.count, by: 32) {
                     let pair = two(VectorPair.load(p.baseAddress! + k))
-                    let single = (one(VectorMath.load(p.baseAddress! + k)), one(VectorMath.load(p.baseAddress! + k + 16)))
+                    let single = (one(VectorMath.load(p.baseAddress! + k)),
+                                  one(VectorMath.load(p.baseAddress! + k + 16)))
                     for l in 0..<16 {
-                        same = same && pair.a[l].bitPattern == single.0[l].bitPattern && pair.b[l].bitPattern == single.1[l].bitPattern
+                        same = same && pair.a[l].bitPattern == single.0[l].bitPattern
+                            && pair.b[l].bitPattern == single.1[l].bitPattern
                         if p[k + l].isNaN { nanKept = nanKept && pair.a[l].isNaN }
                         if p[k + 16 + l].isNaN { nanKept = nanKept && pair.b[l].isNaN }
                     }
@@ -104,9 +115,10 @@ import Testing
     /// including zeros of both signs, subnormals, infinity, negative numbers and NaN.
     @Test func vectorSquareRootMatchesScalar() {
         var g = SeededGenerator(seed: 7)
-        var x: [Float] = [0, -0.0, .leastNonzeroMagnitude, .leastNormalMagnitude, 1e-30, 1, 2, 3, .greatestFiniteMagnitude,
-                          .infinity, -.infinity, -1, -.leastNonzeroMagnitude, .nan]
-        x += (0..<4000).map { _ in Float(bitPattern: UInt32.random(in: 0...0x7F80_0000, using: &g)) }   // every exponent
+        var x: [Float] = [0, -0.0, .leastNonzeroMagnitude, .leastNormalMagnitude, 1e-30, 1, 2, 3,
+                          .greatestFiniteMagnitude, .infinity, -.infinity, -1, -.leastNonzeroMagnitude, .nan]
+        // Every exponent.
+        x += (0..<4000).map { _ in Float(bitPattern: UInt32.random(in: 0...0x7F80_0000, using: &g)) }
         x += [Float](repeating: 4, count: (16 - x.count % 16) % 16)
         var mismatches = 0
         x.withUnsafeBufferPointer { p in
@@ -114,7 +126,9 @@ import Testing
                 let root = VectorMath.squareRoot(VectorMath.load(p.baseAddress! + k))
                 for l in 0..<16 {
                     let expected = x[k + l].squareRoot()
-                    if !(root[l].bitPattern == expected.bitPattern || (root[l].isNaN && expected.isNaN)) { mismatches += 1 }
+                    if !(root[l].bitPattern == expected.bitPattern || (root[l].isNaN && expected.isNaN)) {
+                        mismatches += 1
+                    }
                 }
             }
         }
@@ -130,11 +144,13 @@ import Testing
             var refGates = gates
             var c = [Float](repeating: 0, count: batch * hidden), tc = c, h = c
             var rc = c, rtc = c, rh = c
-            LSTMKernels.cellForwardReference(gates: &refGates, cPrev: cPrev, c: &rc, tanhC: &rtc, h: &rh, batch: batch, hidden: hidden)
+            LSTMKernels.cellForwardReference(gates: &refGates, cPrev: cPrev, c: &rc, tanhC: &rtc, h: &rh, batch: batch,
+                                             hidden: hidden)
             gates.withUnsafeMutableBufferPointer { g in cPrev.withUnsafeBufferPointer { cp in
-                c.withUnsafeMutableBufferPointer { cc in tc.withUnsafeMutableBufferPointer { t in h.withUnsafeMutableBufferPointer { hh in
-                    LSTMKernels.cellForward(gates: g.baseAddress!, cPrev: cp.baseAddress!, c: cc.baseAddress!, tanhC: t.baseAddress!,
-                                            h: hh.baseAddress!, batch: batch, hidden: hidden)
+                c.withUnsafeMutableBufferPointer { cc in tc.withUnsafeMutableBufferPointer { t in
+                h.withUnsafeMutableBufferPointer { hh in
+                    LSTMKernels.cellForward(gates: g.baseAddress!, cPrev: cp.baseAddress!, c: cc.baseAddress!,
+                                            tanhC: t.baseAddress!, h: hh.baseAddress!, batch: batch, hidden: hidden)
                 } } }
             } }
             for (a, b, what) in [(gates, refGates, "gates"), (c, rc, "c"), (tc, rtc, "tanh c"), (h, rh, "h")] {
@@ -147,23 +163,28 @@ import Testing
             var ic = [Float](repeating: .nan, count: batch * hidden), ih = ic
             preGates.withUnsafeMutableBufferPointer { g in cPrev.withUnsafeBufferPointer { cp in
                 ic.withUnsafeMutableBufferPointer { cc in ih.withUnsafeMutableBufferPointer { hh in
-                    LSTMKernels.cellForward(gates: g.baseAddress!, cPrev: cp.baseAddress!, c: cc.baseAddress!, tanhC: nil,
-                                            h: hh.baseAddress!, batch: batch, hidden: hidden)
+                    LSTMKernels.cellForward(gates: g.baseAddress!, cPrev: cp.baseAddress!, c: cc.baseAddress!,
+                                            tanhC: nil, h: hh.baseAddress!, batch: batch, hidden: hidden)
                 } }
             } }
             #expect(ic == c && ih == h && preGates == untouched, "inference path \(batch)x\(hidden)")
             let dh = randomTensor([batch, hidden], seed: 12).scalars
             var dc = randomTensor([batch, hidden], seed: 13).scalars, rdc = dc
             var dg = [Float](repeating: 0, count: batch * 4 * hidden), rdg = dg
-            LSTMKernels.cellBackwardReference(gates: refGates, cPrev: cPrev, tanhC: rtc, dh: dh, dc: &rdc, dgates: &rdg, batch: batch, hidden: hidden)
+            LSTMKernels.cellBackwardReference(gates: refGates, cPrev: cPrev, tanhC: rtc, dh: dh, dc: &rdc, dgates: &rdg,
+                                              batch: batch, hidden: hidden)
             gates.withUnsafeBufferPointer { g in cPrev.withUnsafeBufferPointer { cp in tc.withUnsafeBufferPointer { t in
-                dh.withUnsafeBufferPointer { d in dc.withUnsafeMutableBufferPointer { dcp in dg.withUnsafeMutableBufferPointer { dgp in
-                    LSTMKernels.cellBackward(gates: g.baseAddress!, cPrev: cp.baseAddress!, tanhC: t.baseAddress!, dh: d.baseAddress!,
-                                             dc: dcp.baseAddress!, dgates: dgp.baseAddress!, batch: batch, hidden: hidden)
+                dh.withUnsafeBufferPointer { d in dc.withUnsafeMutableBufferPointer { dcp in
+                dg.withUnsafeMutableBufferPointer { dgp in
+                    LSTMKernels.cellBackward(gates: g.baseAddress!, cPrev: cp.baseAddress!, tanhC: t.baseAddress!,
+                                             dh: d.baseAddress!, dc: dcp.baseAddress!, dgates: dgp.baseAddress!,
+                                             batch: batch, hidden: hidden)
                 } } }
             } } }
-            #expect(Tensor(shape: [dc.count], scalars: dc).maxAbsDifference(Tensor(shape: [dc.count], scalars: rdc)) < 1e-6)
-            #expect(Tensor(shape: [dg.count], scalars: dg).maxAbsDifference(Tensor(shape: [dg.count], scalars: rdg)) < 1e-6)
+            #expect(Tensor(shape: [dc.count], scalars: dc)
+                        .maxAbsDifference(Tensor(shape: [dc.count], scalars: rdc)) < 1e-6)
+            #expect(Tensor(shape: [dg.count], scalars: dg)
+                        .maxAbsDifference(Tensor(shape: [dg.count], scalars: rdg)) < 1e-6)
         }
     }
 
@@ -171,7 +192,8 @@ import Testing
     /// infinite exactly when a gradient is, finite for huge finite gradients whose squares overflow a Float.
     @Test func gradientSquaredNormChecksAndMeasures() {
         let values = (0..<1003).map { Float($0 % 17) - 8.5 }   // not a multiple of 8: the tail too
-        let a = Variable(Tensor(shape: [1003], scalars: values), requiresGrad: true), b = Variable(Tensor(zeros: [3]), requiresGrad: true)
+        let a = Variable(Tensor(shape: [1003], scalars: values), requiresGrad: true),
+            b = Variable(Tensor(zeros: [3]), requiresGrad: true)
         a.grad = Tensor(shape: [1003], scalars: values)
         b.grad = Tensor(shape: [3], scalars: [1, 2, 3])
         let plain = values.reduce(0.0) { $0 + Double($1) * Double($1) } + 14
@@ -232,12 +254,13 @@ import Testing
     @Test(arguments: [(1, 512, 28, 128), (3, 80, 5, 7), (32, 512, 28, 128), (6, 144, 256, 16), (12, 144, 200, 130)])
     func twoTermsAndBiasMatchReference(_ m: Int, _ n: Int, _ k1: Int, _ k2: Int) {
         let a1 = randomTensor([m, k1], seed: 4), b1 = randomTensor([k1, n], seed: 5)
-        let a2 = randomTensor([m, k2 + 1], seed: 6), b2 = randomTensor([k2, n], seed: 7), bias = randomTensor([n], seed: 8)
+        let a2 = randomTensor([m, k2 + 1], seed: 6), b2 = randomTensor([k2, n], seed: 7),
+            bias = randomTensor([n], seed: 8)
         var ref = [Float](repeating: 0, count: m * n), second = ref
-        BLAS.gemmReference(transA: false, transB: false, m: m, n: n, k: k1, a: a1.scalars, lda: k1, b: b1.scalars, ldb: n,
-                           beta: 0, c: &ref, ldc: n)
-        BLAS.gemmReference(transA: false, transB: false, m: m, n: n, k: k2, a: a2.scalars, lda: k2 + 1, b: b2.scalars, ldb: n,
-                           beta: 0, c: &second, ldc: n)
+        BLAS.gemmReference(transA: false, transB: false, m: m, n: n, k: k1, a: a1.scalars, lda: k1, b: b1.scalars,
+                           ldb: n, beta: 0, c: &ref, ldc: n)
+        BLAS.gemmReference(transA: false, transB: false, m: m, n: n, k: k2, a: a2.scalars, lda: k2 + 1, b: b2.scalars,
+                           ldb: n, beta: 0, c: &second, ldc: n)
         for r in 0..<m { for j in 0..<n { ref[r * n + j] += second[r * n + j] + bias.scalars[j] } }
         var c = [Float](repeating: .nan, count: m * n)
         // B₂ packed from its transpose, as the LSTM packs W_hhᵀ from W_hh.
@@ -248,8 +271,8 @@ import Testing
         a2.scalars.withUnsafeBufferPointer { a2p in p2.withUnsafeBufferPointer { b2p in
         bias.scalars.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
             SmallGEMM.multiply(m: m, n: n, .init(a: a1p.baseAddress!, lda: k1, b: b1p.baseAddress!, k: k1),
-                               .init(a: a2p.baseAddress!, lda: k2 + 1, b: b2p.baseAddress!, k: k2), bias: bp.baseAddress!,
-                               c: cp.baseAddress!, ldc: n, accumulate: false)
+                               .init(a: a2p.baseAddress!, lda: k2 + 1, b: b2p.baseAddress!, k: k2),
+                               bias: bp.baseAddress!, c: cp.baseAddress!, ldc: n, accumulate: false)
         } } } } } }
         let worst = zip(c, ref).map { abs($0 - $1) }.max()!
         print("  SmallGEMM two terms \(m)×\(n)×(\(k1)+\(k2)): largest difference \(worst)")
@@ -262,9 +285,10 @@ import Testing
     func transposedAMatchesReference(_ m: Int, _ n: Int, _ k: Int) {
         let a = randomTensor([k, m + 5], seed: 11), b = randomTensor([k, n], seed: 12)
         var c = randomTensor([m, n], seed: 13).scalars, ref = c
-        BLAS.gemmReference(transA: true, transB: false, m: m, n: n, k: k, a: a.scalars, lda: m + 5, b: b.scalars, ldb: n,
-                           beta: 1, c: &ref, ldc: n)
-        a.scalars.withUnsafeBufferPointer { ap in SmallGEMM.pack(b, transposed: false).withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+        BLAS.gemmReference(transA: true, transB: false, m: m, n: n, k: k, a: a.scalars, lda: m + 5, b: b.scalars,
+                           ldb: n, beta: 1, c: &ref, ldc: n)
+        a.scalars.withUnsafeBufferPointer { ap in SmallGEMM.pack(b, transposed: false).withUnsafeBufferPointer { bp in
+        c.withUnsafeMutableBufferPointer { cp in
             SmallGEMM.multiply(m: m, n: n, .init(transposed: ap.baseAddress!, lda: m + 5, b: bp.baseAddress!, k: k),
                                c: cp.baseAddress!, ldc: n, accumulate: true)
         } } }
@@ -275,18 +299,20 @@ import Testing
 
     /// The register-blocked kernel against the plain triple loop, on every row/column remainder, and deep
     /// products cut into slices of k (32×128×512: the LSTM backward's dh; 8×80×300 with a narrow last panel).
-    @Test(arguments: [(1, 16, 3), (3, 32, 5), (4, 64, 7), (5, 80, 128), (9, 512, 128), (32, 128, 512), (7, 48, 1), (1, 512, 128), (2, 272, 9),
-                      (8, 80, 300)])
+    @Test(arguments: [(1, 16, 3), (3, 32, 5), (4, 64, 7), (5, 80, 128), (9, 512, 128), (32, 128, 512), (7, 48, 1),
+                      (1, 512, 128), (2, 272, 9), (8, 80, 300)])
     func matchesReference(_ m: Int, _ n: Int, _ k: Int) {
         let a = randomTensor([m, k + 2], seed: 1), b = randomTensor([k, n], seed: 2)
         for accumulate in [false, true] {
             var c = randomTensor([m, n + 3], seed: 3).scalars
             var ref = c
-            BLAS.gemmReference(transA: false, transB: false, m: m, n: n, k: k, a: a.scalars, lda: k + 2, b: b.scalars, ldb: n,
-                               beta: accumulate ? 1 : 0, c: &ref, ldc: n + 3)
-            a.scalars.withUnsafeBufferPointer { ap in SmallGEMM.pack(b, transposed: false).withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                SmallGEMM.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: k + 2, b: bp.baseAddress!, c: cp.baseAddress!,
-                                   ldc: n + 3, accumulate: accumulate)
+            BLAS.gemmReference(transA: false, transB: false, m: m, n: n, k: k, a: a.scalars, lda: k + 2, b: b.scalars,
+                               ldb: n, beta: accumulate ? 1 : 0, c: &ref, ldc: n + 3)
+            a.scalars.withUnsafeBufferPointer { ap in
+            SmallGEMM.pack(b, transposed: false).withUnsafeBufferPointer { bp in
+            c.withUnsafeMutableBufferPointer { cp in
+                SmallGEMM.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: k + 2, b: bp.baseAddress!,
+                                   c: cp.baseAddress!, ldc: n + 3, accumulate: accumulate)
             } } }
             var worst: Float = 0
             for r in 0..<m { for j in 0..<n { worst = max(worst, abs(c[r * (n + 3) + j] - ref[r * (n + 3) + j])) } }

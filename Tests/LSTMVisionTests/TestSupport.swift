@@ -16,7 +16,8 @@ func expectClose(_ actual: Tensor, _ expected: Tensor?, _ tolerance: Float, _ wh
         Issue.record("\(what): reference tensor missing", sourceLocation: sourceLocation)
         return
     }
-    #expect(actual.shape == expected.shape, "\(what): shape \(actual.shape) vs \(expected.shape)", sourceLocation: sourceLocation)
+    #expect(actual.shape == expected.shape, "\(what): shape \(actual.shape) vs \(expected.shape)",
+            sourceLocation: sourceLocation)
     guard actual.shape == expected.shape else { return }
     let d = actual.maxAbsDifference(expected)
     print("  \(what): max |Δ| = \(d)")
@@ -33,7 +34,9 @@ func checkGradients(_ variables: [Variable], samples: Int = 12, epsilon: Float =
     var worst: Float = 0
     var gen = SeededGenerator(seed: 99)
     for (k, v) in variables.enumerated() {
-        guard let g = v.grad else { Issue.record("variable \(k) got no gradient", sourceLocation: sourceLocation); continue }
+        guard let g = v.grad else {
+            Issue.record("variable \(k) got no gradient", sourceLocation: sourceLocation); continue
+        }
         let picks = v.value.count <= samples ? Array(0..<v.value.count)
             : (0..<samples).map { _ in Int(gen.next() % UInt64(v.value.count)) }
         for i in picks {

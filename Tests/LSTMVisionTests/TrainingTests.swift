@@ -14,7 +14,8 @@ import Testing
             for j in 0..<64 { pixels[i * 64 + j] = 0.2 * g.uniform() }
             for y in 0..<8 { pixels[i * 64 + y * 8 + 2 * c] += 0.8 }
         }
-        return ImageDataset(height: 8, width: 8, channels: 1, pixels: pixels, labels: labels, classNames: ["0", "1", "2", "3"])
+        return ImageDataset(height: 8, width: 8, channels: 1, pixels: pixels, labels: labels,
+                            classNames: ["0", "1", "2", "3"])
     }
 
     func tempDir(_ name: String) -> String {
@@ -52,7 +53,8 @@ import Testing
 
     @Test(arguments: [ModelConfig.Kind.patch, .renet])
     func otherModelsLearn(_ kind: ModelConfig.Kind) throws {
-        let config = ModelConfig(kind: kind, height: 8, width: 8, hidden: 8, classes: 4, patch: 2, fcHidden: kind == .renet ? 16 : 0)
+        let config = ModelConfig(kind: kind, height: 8, width: 8, hidden: 8, classes: 4, patch: 2,
+                                 fcHidden: kind == .renet ? 16 : 0)
         let model = try makeClassifier(config, seed: 5)
         let dir = tempDir("\(kind)")
         let trainer = try Trainer<ClassificationTask>(model: model, options: options(epochs: 6), train: Self.bars(320, seed: 1),
@@ -140,7 +142,8 @@ import Testing
         let one = try #require(Benchmark.config(named: "1x128")), bi = try #require(Benchmark.config(named: "2x128-bi"))
         // 28 steps × 4·128 gate rows × (inputs + 128) × 2 per image; the second bidirectional layer reads 256 inputs.
         #expect(Benchmark.flops(one, batch: 1, training: false) == 2 * 28 * 512 * (28 + 128))
-        #expect(Benchmark.flops(bi, batch: 64, training: true) == 3 * 64 * 2 * 2 * 28 * 512 * Double((28 + 128) + (256 + 128)))
+        #expect(Benchmark.flops(bi, batch: 64, training: true)
+                == 3 * 64 * 2 * 2 * 28 * 512 * Double((28 + 128) + (256 + 128)))
         let peak = Benchmark.sgemmPeak(window: 0.01)
         #expect(peak.openBLAS > 0 && peak.inCache > 0 && peak.best == max(peak.openBLAS, peak.inCache))
         let m = try Benchmark.measure("1x128", training: false, batch: 4, peak: peak, window: 0.01, windows: 3)

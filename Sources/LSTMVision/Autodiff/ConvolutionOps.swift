@@ -27,7 +27,8 @@ private func ceilDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((
 /// the other positions read padding. Computing the range once per kernel offset keeps the bounds test out of
 /// the inner loops of `im2col` and `col2im`, which then copy (stride 1) or gather contiguous runs.
 func insideRange(size: Int, outputs: Int, shift: Int, stride: Int) -> Range<Int> {
-    let lo = min(max(0, ceilDiv(-shift, stride)), outputs), hi = min(outputs, max(0, ceilDiv(size - shift, stride)))
+    let lo = min(max(0, ceilDiv(-shift, stride)), outputs),
+        hi = min(outputs, max(0, ceilDiv(size - shift, stride)))
     return lo..<max(lo, hi)
 }
 
@@ -45,7 +46,8 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutableP
                 row.update(repeating: 0, count: ys.lowerBound * ow)
                 for oy in ys {
                     // Input pixel of output ox: ox·s + shift in row oy·s + i − padding, ≥ 0 from xs.lowerBound on.
-                    let out = row + oy * ow, src = plane + (oy * s + i - g.padding) * g.width + xs.lowerBound * s + shift
+                    let out = row + oy * ow,
+                        src = plane + (oy * s + i - g.padding) * g.width + xs.lowerBound * s + shift
                     out.update(repeating: 0, count: xs.lowerBound)
                     if s == 1 {
                         (out + xs.lowerBound).update(from: src, count: xs.count)
@@ -73,7 +75,8 @@ func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ dx: UnsafeMutable
                 let shift = j - g.padding, xs = insideRange(size: g.width, outputs: ow, shift: shift, stride: s)
                 guard !xs.isEmpty else { continue }
                 for oy in ys {
-                    // dst[ox·s] is pixel ox·s + shift of input row oy·s + i − padding; the offset is ≥ 0 from xs.lowerBound on.
+                    // dst[ox·s] is pixel ox·s + shift of input row oy·s + i − padding; the offset is ≥ 0 from
+                    // xs.lowerBound on.
                     let src = row + oy * ow + xs.lowerBound
                     let dst = plane + (oy * s + i - g.padding) * g.width + xs.lowerBound * s + shift
                     if s == 1 {
@@ -88,16 +91,23 @@ func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ dx: UnsafeMutable
 }
 
 /// Checks conv2d's operand shapes and returns the geometry of one image.
-private func convGeometry(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int, padding: Int) -> ConvGeometry {
+private func convGeometry(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, stride: Int,
+                          padding: Int) -> ConvGeometry {
     precondition(x.rank == 4, "conv2d: input must be [batch, channels, height, width], got \(x.shape)")
     precondition(weight.rank == 4 && weight.shape[1] == x.shape[1],
-                 "conv2d: weight \(weight.shape) does not match input \(x.shape) (expects [out, \(x.shape[1]), kh, kw])")
-    precondition(stride > 0 && padding >= 0, "conv2d: stride must be positive and padding non-negative, got \(stride), \(padding)")
-    if let bias { precondition(bias.shape == [weight.shape[0]], "conv2d: bias \(bias.shape) does not match \(weight.shape[0]) outputs") }
+                 "conv2d: weight \(weight.shape) does not match input \(x.shape) "
+                 + "(expects [out, \(x.shape[1]), kh, kw])")
+    precondition(stride > 0 && padding >= 0,
+                 "conv2d: stride must be positive and padding non-negative, got \(stride), \(padding)")
+    if let bias {
+        precondition(bias.shape == [weight.shape[0]],
+                     "conv2d: bias \(bias.shape) does not match \(weight.shape[0]) outputs")
+    }
     let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3],
                          kernelH: weight.shape[2], kernelW: weight.shape[3], stride: stride, padding: padding)
     precondition(g.kernelH > 0 && g.kernelW > 0 && g.outH > 0 && g.outW > 0,
-                 "conv2d: kernel \(g.kernelH)×\(g.kernelW) does not fit input \(g.height)×\(g.width) with padding \(padding)")
+                 "conv2d: kernel \(g.kernelH)×\(g.kernelW) does not fit input \(g.height)×\(g.width) "
+                 + "with padding \(padding)")
     return g
 }
 
@@ -161,7 +171,9 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int
             if bias.needsGrad {
                 var sums = [Float](repeating: 0, count: O)
                 dy.scalars.withUnsafeBufferPointer { d in
-                    for n in 0..<N { for o in 0..<O { sums[o] += d[((n * O + o) * L)..<((n * O + o + 1) * L)].reduce(0, +) } }
+                    for n in 0..<N {
+                        for o in 0..<O { sums[o] += d[((n * O + o) * L)..<((n * O + o + 1) * L)].reduce(0, +) }
+                    }
                 }
                 db = Tensor(shape: [O], scalars: sums)
             }
@@ -181,7 +193,8 @@ func conv2dReference(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, pa
         for c in 0..<C { for i in 0..<g.kernelH { for j in 0..<g.kernelW {
             let iy = oy * stride - padding + i, ix = ox * stride - padding + j
             guard iy >= 0 && iy < H && ix >= 0 && ix < W else { continue }
-            s += x.scalars[((n * C + c) * H + iy) * W + ix] * weight.scalars[((o * C + c) * g.kernelH + i) * g.kernelW + j]
+            s += x.scalars[((n * C + c) * H + iy) * W + ix]
+                * weight.scalars[((o * C + c) * g.kernelH + i) * g.kernelW + j]
         } } }
         y.scalars[((n * O + o) * g.outH + oy) * g.outW + ox] = s
     } } } }

@@ -61,7 +61,8 @@ public func sigmoid(_ x: Variable) -> Variable {
 }
 
 /// Inverted dropout: in training, zeroes each element with probability `p` and scales the rest by 1/(1−p).
-public func dropout(_ x: Variable, probability p: Float, training: Bool, generator: inout SeededGenerator) -> Variable {
+public func dropout(_ x: Variable, probability p: Float, training: Bool,
+                    generator: inout SeededGenerator) -> Variable {
     precondition(p >= 0 && p < 1, "dropout: probability must be in [0, 1), got \(p)")
     guard training, p > 0 else { return x }
     let keep = 1 / (1 - p)
@@ -74,6 +75,8 @@ extension Variable {
     /// Sum of all elements, as a scalar; the gradient broadcasts back.
     public func sum() -> Variable {
         let shape = value.shape
-        return Autograd.result(Tensor(scalar: value.sum()), inputs: [self]) { dy in [Tensor(repeating: dy.scalar, shape: shape)] }
+        return Autograd.result(Tensor(scalar: value.sum()), inputs: [self]) { dy in
+            [Tensor(repeating: dy.scalar, shape: shape)]
+        }
     }
 }

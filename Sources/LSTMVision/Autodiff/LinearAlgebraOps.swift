@@ -13,7 +13,8 @@ public func matmul(_ a: Variable, _ b: Variable) -> Variable {
 public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
     precondition(x.value.rank == 2, "linear: input must be [batch, features], got \(x.shape)")
     precondition(weight.value.rank == 2 && weight.shape[1] == x.shape[1],
-                 "linear: input \(x.shape) does not match weight \(weight.shape) (expects [batch, \(weight.value.rank == 2 ? weight.shape[1] : -1)])")
+                 "linear: input \(x.shape) does not match weight \(weight.shape) "
+                 + "(expects [batch, \(weight.value.rank == 2 ? weight.shape[1] : -1)])")
     var y = x.value.matmul(weight.value, transposeOther: true)
     let n = y.shape[0], out = y.shape[1]
     if let b = bias {

@@ -35,7 +35,8 @@ public final class Variable {
     /// Back-propagates from this scalar (or from `seed`, a gradient of this variable's shape).
     public func backward(seed: Tensor? = nil) {
         let seedGrad = seed ?? Tensor(repeating: 1, shape: value.shape)
-        precondition(seedGrad.shape == value.shape, "backward: seed shape \(seedGrad.shape) differs from \(value.shape)")
+        precondition(seedGrad.shape == value.shape,
+                     "backward: seed shape \(seedGrad.shape) differs from \(value.shape)")
         guard let root = node else {
             if requiresGrad { accumulate(seedGrad) }
             return
@@ -48,7 +49,9 @@ public final class Variable {
             if expanded { order.append(n); continue }
             if !visited.insert(ObjectIdentifier(n)).inserted { continue }
             stack.append((n, true))
-            for input in n.inputs { if let p = input.node, !visited.contains(ObjectIdentifier(p)) { stack.append((p, false)) } }
+            for input in n.inputs {
+                if let p = input.node, !visited.contains(ObjectIdentifier(p)) { stack.append((p, false)) }
+            }
         }
         root.addGradient(seedGrad, output: outputIndex)
         for n in order.reversed() {
@@ -58,8 +61,13 @@ public final class Variable {
             let inGrads = n.backward(outGrads)
             for (input, g) in zip(n.inputs, inGrads) {
                 guard let g else { continue }
-                precondition(g.shape == input.value.shape, "backward: gradient shape \(g.shape) for input \(input.value.shape)")
-                if let p = input.node { p.addGradient(g, output: input.outputIndex) } else if input.requiresGrad { input.accumulate(g) }
+                precondition(g.shape == input.value.shape,
+                             "backward: gradient shape \(g.shape) for input \(input.value.shape)")
+                if let p = input.node {
+                    p.addGradient(g, output: input.outputIndex)
+                } else if input.requiresGrad {
+                    input.accumulate(g)
+                }
             }
         }
     }
@@ -75,7 +83,8 @@ public final class Variable {
     }
 
     /// A value computed from `value` by `make` (a weight laid out for a kernel), kept under `key` until `value`
-    /// changes: the LSTM's per-step kernel reads W_hhᵀ packed, which inference would otherwise lay out on every call.
+    /// changes: the LSTM's per-step kernel reads W_hhᵀ packed, which inference would otherwise lay out on every
+    /// call.
     public func derived<Derived>(_ key: String, _ make: (Tensor) -> Derived) -> Derived {
         if let cached = derivedCache[key] as? Derived { return cached }
         let made = make(value)
@@ -134,7 +143,8 @@ public enum Autograd {
     }
 
     /// Wraps a several-output operation's results under one node.
-    static func results(_ values: [Tensor], inputs: [Variable], backward: @escaping ([Tensor?]) -> [Tensor?]) -> [Variable] {
+    static func results(_ values: [Tensor], inputs: [Variable],
+                        backward: @escaping ([Tensor?]) -> [Tensor?]) -> [Variable] {
         guard records(inputs) else { return values.map { Variable($0) } }
         let node = Node(inputs: inputs, outputs: values.count, backward: backward)
         return values.enumerated().map { Variable($0.element, node: node, outputIndex: $0.offset) }

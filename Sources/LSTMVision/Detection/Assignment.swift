@@ -89,7 +89,8 @@ public enum Assignment {
                 let pairs = columns.enumerated().compactMap { i, j in j.map { cost[i][$0] } }
                 let allowed = pairs.filter(\.isFinite)
                 let total = allowed.reduce(0, +)
-                if best.map({ allowed.count > $0.allowed || (allowed.count == $0.allowed && total < $0.total) }) ?? true {
+                if best.map({ allowed.count > $0.allowed || (allowed.count == $0.allowed && total < $0.total) })
+                    ?? true {
                     best = (allowed.count, total, columns)
                 }
                 return

@@ -56,7 +56,8 @@ public struct Box: Codable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         var c = try decoder.unkeyedContainer()
         if let n = c.count, n != 4 {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "a box needs 4 numbers [x, y, width, height], got \(n)")
+            throw DecodingError.dataCorruptedError(
+                in: c, debugDescription: "a box needs 4 numbers [x, y, width, height], got \(n)")
         }
         x = try c.decode(Double.self)
         y = try c.decode(Double.self)

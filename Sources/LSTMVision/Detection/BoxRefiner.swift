@@ -1,16 +1,16 @@
 import Foundation
 
-/// The detector's optional second stage, R-CNN's idea with LSTMs: each detection's neighbourhood, a square of `context`
-/// times the box's longer side resampled to `cropSize`² pixels, is read by two bidirectional LSTMs, one down its rows and
-/// one along its columns, each point beside a mask that is 1 inside the detection's box (which of two overlapping digits
-/// is meant, and where the box's shorter sides are, which the square crop does not show); from their final states a
-/// linear head gives the object's class (or background) and how far each of the box's four edges must move, in crop
-/// widths (R-CNN's box regression: no move keeps the detection's box). The decoder sees a digit through 8-pixel cells;
-/// the crop shows it large and centred.
+/// The detector's optional second stage, R-CNN's idea with LSTMs: each detection's neighbourhood, a square of
+/// `context` times the box's longer side resampled to `cropSize`² pixels, is read by two bidirectional LSTMs, one down
+/// its rows and one along its columns, each point beside a mask that is 1 inside the detection's box (which of two
+/// overlapping digits is meant, and where the box's shorter sides are, which the square crop does not show); from
+/// their final states a linear head gives the object's class (or background) and how far each of the box's four edges
+/// must move, in crop widths (R-CNN's box regression: no move keeps the detection's box). The decoder sees a digit
+/// through 8-pixel cells; the crop shows it large and centred.
 ///
 /// Parameter names follow a PyTorch module with `rows = nn.LSTM(S·(C + 1), hidden, bidirectional=True)`,
-/// `columns = nn.LSTM(S·(C + 1), hidden, bidirectional=True)` and `head = nn.Linear(4·hidden, classes + 5)`, under `refiner.`
-/// in the detector.
+/// `columns = nn.LSTM(S·(C + 1), hidden, bidirectional=True)` and `head = nn.Linear(4·hidden, classes + 5)`, under
+/// `refiner.` in the detector.
 public final class BoxRefiner: Module {
     /// The refiner's settings, part of `DetectorConfig`.
     public struct Config: Codable, Sendable, Equatable {
@@ -29,9 +29,15 @@ public final class BoxRefiner: Module {
 
         /// Checks the sizes; the message says which is wrong.
         public func validate() throws {
-            guard (4...128).contains(cropSize) else { throw ModelError.invalidConfig("refiner crop size \(cropSize) must be in 4...128") }
-            guard context >= 1, context <= 8 else { throw ModelError.invalidConfig("refiner context \(context) must be in 1...8") }
-            guard (1...4096).contains(hidden) else { throw ModelError.invalidConfig("refiner hidden size \(hidden) must be in 1...4096") }
+            guard (4...128).contains(cropSize) else {
+                throw ModelError.invalidConfig("refiner crop size \(cropSize) must be in 4...128")
+            }
+            guard context >= 1, context <= 8 else {
+                throw ModelError.invalidConfig("refiner context \(context) must be in 1...8")
+            }
+            guard (1...4096).contains(hidden) else {
+                throw ModelError.invalidConfig("refiner hidden size \(hidden) must be in 1...4096")
+            }
         }
     }
 
@@ -49,10 +55,13 @@ public final class BoxRefiner: Module {
         self.classes = classes
         self.channels = channels
         let features = config.cropSize * (channels + 1)
-        rows = LSTM(inputSize: features, hiddenSize: config.hidden, bidirectional: true, batchFirst: false, generator: &generator)
-        columns = LSTM(inputSize: features, hiddenSize: config.hidden, bidirectional: true, batchFirst: false, generator: &generator)
+        rows = LSTM(inputSize: features, hiddenSize: config.hidden, bidirectional: true, batchFirst: false,
+                    generator: &generator)
+        columns = LSTM(inputSize: features, hiddenSize: config.hidden, bidirectional: true, batchFirst: false,
+                       generator: &generator)
         head = Linear(4 * config.hidden, classes + 5, generator: &generator)
-        // Forget-gate bias 1, as the classifiers train with: with PyTorch's initialisation the 32-step reads learnt far slower.
+        // Forget-gate bias 1, as the classifiers train with: the 32-step reads learn far faster with it than with
+        // PyTorch's initialisation.
         rows.setForgetBias(1)
         columns.setForgetBias(1)
     }
@@ -64,8 +73,8 @@ public final class BoxRefiner: Module {
     /// The index of the background class among the logits.
     public var background: Int { classes }
 
-    /// A batch of crops, each twice: read by rows and read by columns, time-major ([S, N, S·(C + 1)] each: per point
-    /// the C channels, then the box mask).
+    /// A batch of crops, each twice: read by rows and read by columns, time-major ([S, N, S·(C + 1)] each: per
+    /// point the C channels, then the box mask).
     public struct Crops {
         public var byRows: Tensor
         public var byColumns: Tensor
@@ -76,7 +85,8 @@ public final class BoxRefiner: Module {
 
     /// Logits [N, classes + 1] beside the edges' moves [N, 4]: one row of `classes + 5` per crop.
     public func callAsFunction(_ crops: Crops) -> Variable {
-        let r = rows.finalStates(Variable(crops.byRows)).h, c = columns.finalStates(Variable(crops.byColumns)).h   // [2, N, hidden] each
+        let r = rows.finalStates(Variable(crops.byRows)).h,           // [2, N, hidden] each
+            c = columns.finalStates(Variable(crops.byColumns)).h
         return head(concatLast([select(r, 0), select(r, 1), select(c, 0), select(c, 1)]))
     }
 
@@ -86,18 +96,20 @@ public final class BoxRefiner: Module {
         return Box(centerX: box.centerX, centerY: box.centerY, width: side, height: side)
     }
 
-    /// Crops around `boxes` of images [N, H, W·C] (image `owners[i]` for box i): their windows sampled bilinearly at the
-    /// centres of a cropSize² grid (what falls outside the image reads 0), each point followed by 1 when it lies in the box.
+    /// Crops around `boxes` of images [N, H, W·C] (image `owners[i]` for box i): their windows sampled bilinearly at
+    /// the centres of a cropSize² grid (what falls outside the image reads 0), each point followed by 1 when it lies
+    /// in the box.
     public func crops(_ images: Tensor, owners: [Int], boxes: [Box]) -> Crops {
-        let windows = boxes.map(window), S = config.cropSize, C = channels, H = images.shape[1], W = images.shape[2] / C, n = windows.count
+        let windows = boxes.map(window), S = config.cropSize, C = channels, H = images.shape[1],
+            W = images.shape[2] / C, n = windows.count
         let F = C + 1                                                                   // features per point
         var byRows = uninitializedFloats(S * n * S * F), byColumns = byRows   // every point's features written below
         images.scalars.withUnsafeBufferPointer { px in
             for (i, w) in windows.enumerated() {
                 let image = px.baseAddress! + owners[i] * H * W * C
                 let scale = w.width / Double(S), box = boxes[i]
-                // Point k of the grid lies at w.x + (k + 0.5)·scale; source pixel x holds the value at its centre x + 0.5,
-                // so in pixel indices the point is at that − 0.5.
+                // Point k of the grid lies at w.x + (k + 0.5)·scale; source pixel x holds the value at its centre
+                // x + 0.5, so in pixel indices the point is at that − 0.5.
                 let xs = (0..<S).map { w.x + (Double($0) + 0.5) * scale }
                 let taps = xs.map { Self.taps($0 - 0.5, size: W) }
                 for sy in 0..<S {
@@ -105,10 +117,12 @@ public final class BoxRefiner: Module {
                     let (y0, y1, fy) = Self.taps(y - 0.5, size: H)
                     for sx in 0..<S {
                         let (x0, x1, fx) = taps[sx]
-                        let row = (sy * n + i) * S * F + sx * F, column = (sx * n + i) * S * F + sy * F   // step, crop, point
+                        // Indexed by step, crop, point.
+                        let row = (sy * n + i) * S * F + sx * F, column = (sx * n + i) * S * F + sy * F
                         for ch in 0..<C {
                             func at(_ x: Int, _ y: Int) -> Float { x < 0 || y < 0 ? 0 : image[(y * W + x) * C + ch] }
-                            let top = at(x0, y0) * (1 - fx) + at(x1, y0) * fx, bottom = at(x0, y1) * (1 - fx) + at(x1, y1) * fx
+                            let top = at(x0, y0) * (1 - fx) + at(x1, y0) * fx,
+                                bottom = at(x0, y1) * (1 - fx) + at(x1, y1) * fx
                             let v = top * (1 - fy) + bottom * fy
                             byRows[row + ch] = v
                             byColumns[column + ch] = v
@@ -120,7 +134,8 @@ public final class BoxRefiner: Module {
                 }
             }
         }
-        return Crops(byRows: Tensor(shape: [S, n, S * F], scalars: byRows), byColumns: Tensor(shape: [S, n, S * F], scalars: byColumns),
+        return Crops(byRows: Tensor(shape: [S, n, S * F], scalars: byRows),
+                     byColumns: Tensor(shape: [S, n, S * F], scalars: byColumns),
                      boxes: boxes, windows: windows)
     }
 
@@ -135,27 +150,31 @@ public final class BoxRefiner: Module {
     /// A box's edges (left, top, right, bottom) as fractions of `window`'s side from its top-left corner.
     public static func edges(of box: Box, in window: Box) -> [Float] {
         let s = window.width
-        return [(box.x - window.x) / s, (box.y - window.y) / s, (box.maxX - window.x) / s, (box.maxY - window.y) / s].map { Float($0) }
+        return [(box.x - window.x) / s, (box.y - window.y) / s, (box.maxX - window.x) / s, (box.maxY - window.y) / s]
+            .map { Float($0) }
     }
 
     /// The box whose edges within `window` are `e` (`edges`' inverse); a box turned inside out has size 0.
     public static func box(edges e: ArraySlice<Float>, in window: Box) -> Box {
         let s = window.width, i = e.startIndex
         let x0 = window.x + Double(e[i]) * s, y0 = window.y + Double(e[i + 1]) * s
-        return Box(x: x0, y: y0, width: max(0, window.x + Double(e[i + 2]) * s - x0), height: max(0, window.y + Double(e[i + 3]) * s - y0))
+        return Box(x: x0, y: y0, width: max(0, window.x + Double(e[i + 2]) * s - x0),
+                   height: max(0, window.y + Double(e[i + 3]) * s - y0))
     }
 
-    /// The most crops `refine` makes at once: 512 crops of the largest size (128², RGB and mask, read twice) take 270 MB.
+    /// The most crops `refine` makes at once: 512 crops of the largest size (128², RGB and mask, read twice) take
+    /// 270 MB.
     public static let cropsAtOnce = 512
 
-    /// Re-estimates the detections of images [N, H, W·C], one list per image: each detection's box becomes the refined
-    /// one (its edges moved as the refiner says), proposed for every class, as two-stage detectors do, with score
-    /// √(detection score) × P(class): an object whose class the first guess got wrong is still found, at a lower score.
-    /// The detection score is P(object) × the decoder's class probability; its square root lets the refiner's class, the
-    /// better guess, count twice as much. (Chosen on synthetic canvases of another seed than the test split's: AP50 0.955,
-    /// against 0.953 with the plain product and 0.944 with the two likeliest classes.) `postProcessing` then thresholds,
-    /// merges, suppresses and truncates as it did the first stage's proposals.
-    public func refine(_ images: Tensor, detections: [[ScoredBox]], postProcessing: PostProcessing) -> [[ScoredBox]] {
+    /// Re-estimates the detections of images [N, H, W·C], one list per image: each detection's box becomes the
+    /// refined one (its edges moved as the refiner says), proposed for every class, as two-stage detectors do, with
+    /// score √(detection score) × P(class): an object whose class the first guess got wrong is still found, at a lower
+    /// score. The detection score is P(object) × the decoder's class probability; its square root lets the refiner's
+    /// class, the better guess, count twice as much (chosen on canvases of another seed than the test split's, over the
+    /// plain product and the two likeliest classes; see docs/detection-experiments.md). `postProcessing` then
+    /// thresholds, merges, suppresses and truncates as it did the first stage's proposals.
+    public func refine(_ images: Tensor, detections: [[ScoredBox]], postProcessing: PostProcessing)
+        -> [[ScoredBox]] {
         let owners = detections.enumerated().flatMap { k, d in [Int](repeating: k, count: d.count) }
         let found = detections.flatMap { $0 }
         guard !found.isEmpty else { return detections }
@@ -169,8 +188,9 @@ public final class BoxRefiner: Module {
             windows += crops.windows
         }
         let D = classes + 5, L = classes + 1
-        let probabilities = Tensor(shape: [found.count, L], scalars: (0..<found.count).flatMap { out[($0 * D)..<($0 * D + L)] })
-            .softmaxRows().scalars                                                              // [detections, classes + 1]
+        let probabilities = Tensor(shape: [found.count, L],
+                                   scalars: (0..<found.count).flatMap { out[($0 * D)..<($0 * D + L)] })
+            .softmaxRows().scalars                                                       // [detections, classes + 1]
         var refined = [[ScoredBox]](repeating: [], count: detections.count)
         for (i, d) in found.enumerated() {
             let moves = out[(i * D + L)..<((i + 1) * D)]
@@ -179,7 +199,9 @@ public final class BoxRefiner: Module {
             guard box.isFinite else { continue }
             for c in 0..<classes {
                 let score = d.score.squareRoot() * Double(probabilities[i * L + c])
-                if score >= postProcessing.scoreThreshold { refined[owners[i]].append(ScoredBox(box: box, classIndex: c, score: score)) }
+                if score >= postProcessing.scoreThreshold {
+                    refined[owners[i]].append(ScoredBox(box: box, classIndex: c, score: score))
+                }
             }
         }
         return refined.map(postProcessing.process)

@@ -12,8 +12,9 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
         case conv
         /// ReNet sweeps (`renetWidths`): the first layer reads stride×stride patches, one per cell.
         case renet
-        /// The convolutions, then ReNet sweeps over their grid (as ReSeg does): a cell's feature is its convolutional
-        /// feature (local: what the digit is) beside the sweeps' output (the whole image: where the neighbours are).
+        /// The convolutions, then ReNet sweeps over their grid (as ReSeg does): a cell's feature is its
+        /// convolutional feature (local: what the digit is) beside the sweeps' output (the whole image: where the
+        /// neighbours are).
         case convRenet = "conv-renet"
 
         /// Whether the encoder has the 3×3 convolutions, and whether it has ReNet sweeps.
@@ -30,8 +31,8 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     public var stride: Int
     /// The encoder's kind.
     public var encoder: Encoder
-    /// `conv`, `conv-renet`: output channels of the encoder's 3×3 convolutions; the first log₂(stride) are each followed by a
-    /// 2×2 max pooling, the rest keep the grid size.
+    /// `conv`, `conv-renet`: output channels of the encoder's 3×3 convolutions; the first log₂(stride) are each
+    /// followed by a 2×2 max pooling, the rest keep the grid size.
     public var convWidths: [Int]
     /// `renet`, `conv-renet`: the hidden size (per direction) of each sweep layer.
     public var renetWidths: [Int]
@@ -56,7 +57,8 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     public init(height: Int = 64, width: Int = 64, channels: Int = 1, stride: Int = 8, encoder: Encoder = .conv,
                 convWidths: [Int] = [16, 32, 64, 64, 64], renetWidths: [Int] = [64, 64],
                 hidden: Int = 128, maxBoxes: Int = 3, skipFeatures: Bool = true, fineFeatures: Bool? = nil,
-                classNames: [String] = (0...9).map(String.init), categoryIDs: [Int]? = nil, refiner: BoxRefiner.Config? = nil) {
+                classNames: [String] = (0...9).map(String.init), categoryIDs: [Int]? = nil,
+                refiner: BoxRefiner.Config? = nil) {
         self.height = height
         self.width = width
         self.channels = channels
@@ -74,11 +76,12 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case height, width, channels, stride, encoder, convWidths, renetWidths, hidden, maxBoxes, skipFeatures, fineFeatures, classNames, categoryIDs, refiner
+        case height, width, channels, stride, encoder, convWidths, renetWidths, hidden, maxBoxes, skipFeatures,
+             fineFeatures, classNames, categoryIDs, refiner
     }
 
-    /// Decodes a config; those saved before the ReNet encoder existed lack `encoder` and `renetWidths` and are convolutional,
-    /// those without `refiner` have no second stage.
+    /// Decodes a config; those saved before the ReNet encoder existed lack `encoder` and `renetWidths` and are
+    /// convolutional, those without `refiner` have no second stage.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         height = try c.decode(Int.self, forKey: .height)
@@ -108,11 +111,13 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     public var cells: Int { gridHeight * gridWidth }
     /// Raw outputs per decoder step: box (4), confidence logits (2), class logits.
     public var outputsPerStep: Int { 6 + classes }
-    /// Feature size of one cell: the last convolution's width, both directions of the last ReNet layer, or both side by side.
+    /// Feature size of one cell: the last convolution's width, both directions of the last ReNet layer, or both side
+    /// by side.
     public var featureSize: Int { (convWidths.last ?? 0) + 2 * (renetWidths.last ?? 0) }
     /// The encoder in words, for messages: "conv [16, 32]", "ReNet [64, 64]" or both joined by "+".
     public var encoderDescription: String {
-        ((encoder.hasConvolutions ? ["conv \(convWidths)"] : []) + (encoder.hasSweeps ? ["ReNet \(renetWidths)"] : [])).joined(separator: " + ")
+        ((encoder.hasConvolutions ? ["conv \(convWidths)"] : []) + (encoder.hasSweeps ? ["ReNet \(renetWidths)"] : []))
+            .joined(separator: " + ")
     }
     /// Per cell, the size of the `fineFeatures` block: 4 × the channels of the map before the last pooling.
     public var fineFeatureSize: Int { fineFeatures ? 4 * convWidths[poolingStages - 1] : 0 }
@@ -123,23 +128,31 @@ public struct DetectorConfig: Codable, Sendable, Equatable {
     public func validate() throws {
         func bad(_ m: String) -> ModelError { .invalidConfig(m) }
         guard channels == 1 || channels == 3 else { throw bad("detector channels must be 1 or 3, got \(channels)") }
-        guard stride >= 2, stride <= 64, stride.nonzeroBitCount == 1 else { throw bad("grid stride \(stride) must be a power of two in 2...64") }
+        guard stride >= 2, stride <= 64, stride.nonzeroBitCount == 1 else {
+            throw bad("grid stride \(stride) must be a power of two in 2...64")
+        }
         guard height > 0, width > 0, height <= 4096, width <= 4096, height % stride == 0, width % stride == 0 else {
             throw bad("image size \(height)×\(width) must be a positive multiple of the stride \(stride), at most 4096")
         }
         if encoder.hasConvolutions {
-            guard convWidths.count >= poolingStages, convWidths.count <= 16, convWidths.allSatisfy({ (1...4096).contains($0) }) else {
-                throw bad("conv widths \(convWidths) need at least \(poolingStages) entries (one per pooling stage), each in 1...4096")
+            guard convWidths.count >= poolingStages, convWidths.count <= 16,
+                  convWidths.allSatisfy({ (1...4096).contains($0) }) else {
+                throw bad("conv widths \(convWidths) need at least \(poolingStages) entries (one per pooling stage), "
+                          + "each in 1...4096")
             }
         } else {
-            guard convWidths.isEmpty, !fineFeatures else { throw bad("a ReNet encoder takes no conv widths and has no fine features") }
+            guard convWidths.isEmpty, !fineFeatures else {
+                throw bad("a ReNet encoder takes no conv widths and has no fine features")
+            }
         }
         if encoder.hasSweeps {
             guard (1...16).contains(renetWidths.count), renetWidths.allSatisfy({ (1...4096).contains($0) }) else {
                 throw bad("ReNet widths \(renetWidths) need 1 to 16 entries, each in 1...4096")
             }
         } else {
-            guard renetWidths.isEmpty else { throw bad("a convolutional encoder takes no ReNet widths, got \(renetWidths)") }
+            guard renetWidths.isEmpty else {
+                throw bad("a convolutional encoder takes no ReNet widths, got \(renetWidths)")
+            }
         }
         guard hidden > 0, hidden <= 8192 else { throw bad("hidden size \(hidden) must be in 1...8192") }
         guard maxBoxes > 0, maxBoxes <= 64 else { throw bad("boxes per cell \(maxBoxes) must be in 1...64") }

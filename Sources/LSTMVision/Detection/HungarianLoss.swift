@@ -24,7 +24,7 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
     public var iouWeight: Float
 
     /// The defaults are tuned on the synthetic multi-digit set, where telling the digits apart is what the detector
-    /// learns slowest, and where the GIoU term raised AP (0.5:0.95) from 0.349 to 0.364 in 4-epoch runs on 2,000 canvases.
+    /// learns slowest, and where the GIoU term raises AP (docs/detection-experiments.md).
     public init(boxWeight: Float = 5, classWeight: Float = 3, iouWeight: Float = 2) {
         self.boxWeight = boxWeight
         self.classWeight = classWeight
@@ -33,7 +33,8 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
 
     private enum CodingKeys: String, CodingKey { case boxWeight, classWeight, iouWeight }
 
-    /// Decodes the weights; checkpoints written before the GIoU term existed lack `iouWeight` and get 0, the loss they trained with.
+    /// Decodes the weights; checkpoints written before the GIoU term existed lack `iouWeight` and get 0, the loss they
+    /// trained with.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         boxWeight = try c.decode(Float.self, forKey: .boxWeight)
@@ -41,8 +42,8 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
         iouWeight = try c.decodeIfPresent(Float.self, forKey: .iouWeight) ?? 0
     }
 
-    /// 1 − GIoU of a predicted and a target box, each (centre x, centre y, width, height) in any one frame (GIoU does
-    /// not change when either axis is shifted or scaled), and its gradient with respect to the prediction's four
+    /// 1 − GIoU of a predicted and a target box, each (centre x, centre y, width, height) in any one frame (GIoU
+    /// does not change when either axis is shifted or scaled), and its gradient with respect to the prediction's four
     /// numbers. The target must have a positive area; a prediction of zero width or height is allowed.
     public static func giouLoss(_ p: [Double], _ t: [Double]) -> (loss: Double, gradient: [Double]) {
         let px1 = p[0] - p[2] / 2, px2 = p[0] + p[2] / 2, py1 = p[1] - p[3] / 2, py2 = p[1] + p[3] / 2
@@ -55,7 +56,8 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
         // L = 1 − (I/U − (C − U)/C) = 2 − I/U − U/C, differentiated in the prediction's edges (x1, x2, y1, y2).
         let loss = 2 - inter / union - union / hull
         // ∂I, ∂(own area), ∂C per edge; ∂U = ∂area − ∂I.
-        let dI: [Double] = overlaps ? [px1 > tx1 ? -ih : 0, px2 < tx2 ? ih : 0, py1 > ty1 ? -iw : 0, py2 < ty2 ? iw : 0] : [0, 0, 0, 0]
+        let dI: [Double] = overlaps ? [px1 > tx1 ? -ih : 0, px2 < tx2 ? ih : 0, py1 > ty1 ? -iw : 0, py2 < ty2 ? iw : 0]
+                                    : [0, 0, 0, 0]
         let dArea = [-p[3], p[3], -p[2], p[2]]
         let dC = [px1 < tx1 ? -ch : 0, px2 > tx2 ? ch : 0, py1 < ty1 ? -cw : 0, py2 > ty2 ? cw : 0]
         let edge = (0..<4).map { e -> Double in
@@ -72,7 +74,8 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
         public var cell: Int
         /// The decoder step (0..<K).
         public var step: Int
-        /// The box in the output's coordinates: centre relative to the cell centre in cell units, size relative to the image.
+        /// The box in the output's coordinates: centre relative to the cell centre in cell units, size relative to
+        /// the image.
         public var target: [Float]
         public var classIndex: Int
     }
@@ -88,8 +91,8 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
         public var scale: [Float]
     }
 
-    /// The loss and its three terms (each already divided by the number of cells, box and class terms weighted; the
-    /// box term holds both L1 and GIoU).
+    /// The loss and its three terms (each already divided by the number of cells, box and class terms weighted;
+    /// the box term holds both L1 and GIoU).
     public struct Result {
         public var loss: Variable
         public var confidence: Double
@@ -108,7 +111,9 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
     /// `output` is the detector's [K, N·cells, 6 + classes]; `targets` holds N images.
     public static func match(_ output: Tensor, targets: [DetectionTarget], config c: DetectorConfig) -> Matching {
         let K = c.maxBoxes, B = targets.count * c.cells, D = c.outputsPerStep
-        precondition(output.shape == [K, B, D], "HungarianLoss: output \(output.shape) does not match \(targets.count) images (expects [\(K), \(B), \(D)])")
+        precondition(output.shape == [K, B, D],
+                     "HungarianLoss: output \(output.shape) does not match \(targets.count) images "
+                     + "(expects [\(K), \(B), \(D)])")
         let stride = Double(c.stride), W = Double(c.width), H = Double(c.height)
         let scale = [Float(stride / W), Float(stride / H), 1, 1]
         var matches: [Match] = [], dropped = 0
@@ -125,7 +130,8 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
                 let local = cell - n * c.cells, gx = Double(local % c.gridWidth), gy = Double(local / c.gridWidth)
                 let targetsRaw = boxes.map { j -> [Float] in
                     let b = t.boxes[j]
-                    return [Float(b.centerX / stride - gx - 0.5), Float(b.centerY / stride - gy - 0.5), Float(b.width / W), Float(b.height / H)]
+                    return [Float(b.centerX / stride - gx - 0.5), Float(b.centerY / stride - gy - 0.5),
+                            Float(b.width / W), Float(b.height / H)]
                 }
                 let costs = zip(boxes, targetsRaw).map { j, target in
                     (0..<K).map { k -> Double in
@@ -139,7 +145,8 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
                 }
                 for (i, step) in Assignment.solve(costs).enumerated() {
                     guard let step else { continue }   // K ≥ boxes and every cost is finite, so all are matched
-                    matches.append(Match(cell: cell, step: step, target: targetsRaw[i], classIndex: t.classes[boxes[i]]))
+                    matches.append(Match(cell: cell, step: step, target: targetsRaw[i],
+                                         classIndex: t.classes[boxes[i]]))
                 }
             }
         }
@@ -148,7 +155,8 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
 
     /// The loss of `output` [K, N·cells, 6 + classes] under a fixed `matching`.
     public func loss(_ output: Variable, matching: Matching) -> Result {
-        precondition(output.shape == matching.shape, "HungarianLoss: output \(output.shape) does not match the matching's \(matching.shape)")
+        precondition(output.shape == matching.shape,
+                     "HungarianLoss: output \(output.shape) does not match the matching's \(matching.shape)")
         let K = matching.shape[0], B = matching.shape[1], D = matching.shape[2], classes = D - 6
         let x = output.value.scalars
         // gradient [K, N·cells, D] of the summed (not yet averaged) loss, filled alongside the forward.
@@ -176,7 +184,9 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
             // GIoU on the boxes as fractions of the image (centres relative to the cell's, which GIoU ignores); the
             // size outputs are clamped at 0 as in decoding, so below 0 they get no gradient from this term.
             if iouWeight > 0 {
-                let p = (0..<4).map { Double(matching.scale[$0]) * ($0 < 2 ? Double(x[row + $0]) : max(Double(x[row + $0]), 0)) }
+                let p = (0..<4).map {
+                    Double(matching.scale[$0]) * ($0 < 2 ? Double(x[row + $0]) : max(Double(x[row + $0]), 0))
+                }
                 let t = (0..<4).map { Double(matching.scale[$0] * match.target[$0]) }
                 let (l, g) = Self.giouLoss(p, t)
                 box += Double(iouWeight) * l
@@ -191,14 +201,16 @@ public struct HungarianLoss: Sendable, Codable, Equatable {
             for j in 0..<classes { total += expf(x[row + 6 + j] - top) }
             classification -= Double(classWeight) * (Double(x[row + 6 + match.classIndex] - top) - log(Double(total)))
             for j in 0..<classes {
-                grad[row + 6 + j] = classWeight * (expf(x[row + 6 + j] - top) / total - (j == match.classIndex ? 1 : 0))
+                grad[row + 6 + j] = classWeight
+                    * (expf(x[row + 6 + j] - top) / total - (j == match.classIndex ? 1 : 0))
             }
         }
         let cells = Double(max(B, 1))
         let value = Tensor(scalar: Float((confidence + box + classification) / cells))
         let gradient = Tensor(shape: output.shape, scalars: grad)
         let loss = Autograd.result(value, inputs: [output]) { dy in [gradient * (dy.scalar / Float(cells))] }
-        return Result(loss: loss, confidence: confidence / cells, box: box / cells, classification: classification / cells, matching: matching)
+        return Result(loss: loss, confidence: confidence / cells, box: box / cells,
+                      classification: classification / cells, matching: matching)
     }
 
     /// Matches `targets` to `output` and returns the loss under that matching.

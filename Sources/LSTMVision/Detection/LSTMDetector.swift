@@ -9,25 +9,27 @@ import Foundation
 /// Parameter names follow a PyTorch module with `encoder = nn.Sequential(Conv2d, ReLU, MaxPool2d, ...)`
 /// (`encoder.0.weight`, `encoder.3.weight`, ...) or, for a ReNet encoder, `encoder = nn.ModuleList` of layers with
 /// `vertical` and `horizontal` bidirectional `nn.LSTM`s (`encoder.0.vertical.weight_ih_l0`, ...),
-/// `decoder.lstm = nn.LSTM(...)` and `head = nn.Linear(...)`; a `conv-renet` encoder's sweeps, after the convolutions, are the
-/// `context` ModuleList (`context.0.vertical.weight_ih_l0`, ...); a second stage's are under `refiner.` (see `BoxRefiner`).
+/// `decoder.lstm = nn.LSTM(...)` and `head = nn.Linear(...)`; a `conv-renet` encoder's sweeps, after the
+/// convolutions, are the `context` ModuleList (`context.0.vertical.weight_ih_l0`, ...); a second stage's are under
+/// `refiner.` (see `BoxRefiner`).
 public final class LSTMDetector: Module {
     public let config: DetectorConfig
-    /// The encoder's 3×3 convolutions (padding 1), each followed by ReLU and, for the first log₂(stride), 2×2 max pooling.
+    /// The encoder's 3×3 convolutions (padding 1), each followed by ReLU and, for the first log₂(stride), 2×2 max
+    /// pooling.
     public let convolutions: [Conv2D]
-    /// The encoder's ReNet sweep layers (empty for a convolutional encoder); the first reads stride×stride patches, or
-    /// with `conv-renet` the convolutions' feature grid.
+    /// The encoder's ReNet sweep layers (empty for a convolutional encoder); the first reads stride×stride patches,
+    /// or with `conv-renet` the convolutions' feature grid.
     public let sweeps: [ReNetLayer]
     /// The decoder: time-major, one sequence of K steps per cell, fed the cell's feature at every step.
     public let lstm: LSTM
-    /// Per step: hidden state (and, with `skipFeatures` and `fineFeatures`, the cell's features) → box (4), confidence
-    /// logits (2), class logits.
+    /// Per step: hidden state (and, with `skipFeatures` and `fineFeatures`, the cell's features) → box (4),
+    /// confidence logits (2), class logits.
     public let head: Linear
     /// The second stage (`config.refiner`), re-reading each detection's neighbourhood; nil when there is none.
     public let refiner: BoxRefiner?
 
-    /// A detector with fresh weights: He-initialised convolutions, PyTorch's default for the LSTM and the head, and a
-    /// confidence prior; `config` must be valid (`make` checks it and throws).
+    /// A detector with fresh weights: He-initialised convolutions, PyTorch's default for the LSTM and the head, and
+    /// a confidence prior; `config` must be valid (`make` checks it and throws).
     public init(_ config: DetectorConfig, generator: inout SeededGenerator) {
         precondition((try? config.validate()) != nil, "LSTMDetector: invalid config \(config.json())")
         self.config = config
@@ -36,14 +38,17 @@ public final class LSTMDetector: Module {
         for width in config.convWidths {
             let conv = Conv2D(inChannels, width, kernelSize: 3, padding: 1, generator: &generator)
             // He initialisation (`kaiming_normal_`, zero bias) keeps the activations' scale through the ReLU stack;
-            // PyTorch's default shrinks it layer by layer, leaving the cells' features nearly alike and learning slow.
-            conv.weight.value = .normal(conv.weight.shape, std: (2 / Float(inChannels * 9)).squareRoot(), generator: &generator)
+            // PyTorch's default shrinks it layer by layer, leaving the cells' features nearly alike and learning
+            // slow.
+            conv.weight.value = .normal(conv.weight.shape, std: (2 / Float(inChannels * 9)).squareRoot(),
+                                        generator: &generator)
             conv.bias?.value = Tensor(zeros: [width])
             convolutions.append(conv)
             inChannels = width
         }
         self.convolutions = convolutions
-        var features = config.stride * config.stride * config.channels + (config.encoder.hasConvolutions ? inChannels : 0)
+        var features = config.stride * config.stride * config.channels
+            + (config.encoder.hasConvolutions ? inChannels : 0)
         sweeps = config.renetWidths.map { width in
             defer { features = 2 * width }
             return ReNetLayer(inputSize: features, hiddenSize: width, generator: &generator)
@@ -55,7 +60,9 @@ public final class LSTMDetector: Module {
         head.bias?.value.scalars[4] = 0
         head.bias?.value.scalars[5] = -logf(99)
         // Made last, so that a detector's other weights do not depend on whether it has a refiner.
-        refiner = config.refiner.map { BoxRefiner($0, classes: config.classes, channels: config.channels, generator: &generator) }
+        refiner = config.refiner.map {
+            BoxRefiner($0, classes: config.classes, channels: config.channels, generator: &generator)
+        }
     }
 
     /// Checks `config` and builds a detector with fresh weights from `seed`.
@@ -74,19 +81,22 @@ public final class LSTMDetector: Module {
         }
         let sweepPrefix = config.encoder == .renet ? "encoder" : "context"
         for (k, sweep) in sweeps.enumerated() { out += prefixed("\(sweepPrefix).\(k)", sweep) }
-        return out + prefixed("decoder.lstm", lstm) + prefixed("head", head) + (refiner.map { prefixed("refiner", $0) } ?? [])
+        return out + prefixed("decoder.lstm", lstm) + prefixed("head", head)
+            + (refiner.map { prefixed("refiner", $0) } ?? [])
     }
 
-    /// Sets the decoder LSTM's forget-gate biases so that b_ih + b_hh = `value` for that gate (the encoder's sweeps keep
-    /// PyTorch's initialisation).
+    /// Sets the decoder LSTM's forget-gate biases so that b_ih + b_hh = `value` for that gate (the encoder's sweeps
+    /// keep PyTorch's initialisation).
     public func setForgetBias(_ value: Float) { lstm.setForgetBias(value) }
 
     /// Checks that `shape` is a batch of this detector's images: [N, height, width·channels].
     public func checkInput(_ shape: [Int]) throws {
         let c = config
         guard shape.count == 3, shape[0] > 0, shape[1] == c.height, shape[2] == c.width * c.channels else {
-            let got = shape.count == 3 ? "\(shape[0]) images of \(shape[2] / max(c.channels, 1))×\(shape[1])" : "shape \(shape)"
-            throw ModelError.invalidInput("the detector needs \(c.width)×\(c.height) images with \(c.channels) channel(s), got \(got)")
+            let got = shape.count == 3 ? "\(shape[0]) images of \(shape[2] / max(c.channels, 1))×\(shape[1])"
+                                       : "shape \(shape)"
+            throw ModelError.invalidInput(
+                "the detector needs \(c.width)×\(c.height) images with \(c.channels) channel(s), got \(got)")
         }
     }
 
@@ -103,7 +113,8 @@ public final class LSTMDetector: Module {
         var parts = [lstm(steps).output]
         if c.skipFeatures { parts.append(steps) }
         if let fine { parts.append(repeatLeading(fine, count: c.maxBoxes)) }
-        let out = head(reshape(concatLast(parts), [c.maxBoxes * n * c.cells, c.headInputSize]))   // [K·N·cells, 6 + classes]
+        // [K·N·cells, 6 + classes]
+        let out = head(reshape(concatLast(parts), [c.maxBoxes * n * c.cells, c.headInputSize]))
         return reshape(out, [c.maxBoxes, n * c.cells, c.outputsPerStep])
     }
 
@@ -127,9 +138,12 @@ public final class LSTMDetector: Module {
         }
         if c.encoder.hasSweeps {
             // The sweeps read each cell's pixels (exact positions), beside its convolutional feature with conv-renet.
-            let patches = patchSequence(images, height: c.height, width: c.width, channels: c.channels, patch: c.stride)   // [N, cells, s·s·C]
+            let patches = patchSequence(images, height: c.height, width: c.width, channels: c.channels,
+                                        patch: c.stride)                                // [N, cells, s·s·C]
             var context = grid.map { concatLast([patches, $0]) } ?? patches
-            for sweep in sweeps { context = sweep(context, rows: c.gridHeight, columns: c.gridWidth) }   // [N, cells, 2h]
+            for sweep in sweeps {
+                context = sweep(context, rows: c.gridHeight, columns: c.gridWidth)      // [N, cells, 2h]
+            }
             grid = grid.map { concatLast([$0, context]) } ?? context
         }
         return (reshape(grid!, [n * c.cells, c.featureSize]), fine)
@@ -138,7 +152,8 @@ public final class LSTMDetector: Module {
     /// The 2×2 block of a [N, C, 2·gh, 2·gw] map under each cell, side by side: [N·cells, 4C] (space to depth).
     func cellBlocks(_ x: Variable) -> Variable {
         let n = x.shape[0], ch = x.shape[1], gh = config.gridHeight, gw = config.gridWidth
-        // [(n, c, gy), (sy), (gx, sx)] → [(n, c, gy), (gx, sx), (sy)] → [n, c, (gy, gx, sx, sy)] → [n, (gy, gx, sx, sy), c].
+        // [(n, c, gy), (sy), (gx, sx)] → [(n, c, gy), (gx, sx), (sy)] → [n, c, (gy, gx, sx, sy)]
+        // → [n, (gy, gx, sx, sy), c].
         let rows = swapTrailingAxes(reshape(x, [n * ch * gh, 2, 2 * gw]))
         let cellMajor = swapTrailingAxes(reshape(rows, [n, ch, 4 * gh * gw]))
         return reshape(cellMajor, [n * gh * gw, 4 * ch])
@@ -146,13 +161,15 @@ public final class LSTMDetector: Module {
 
     /// Detects objects in images [N, height, width·channels] (pixels in [0, 1]) without recording gradients,
     /// `batchSize` images at a time: per image, the post-processed detections, best first.
-    public func detect(_ images: Tensor, postProcessing: PostProcessing = PostProcessing(), batchSize: Int = 128) throws -> [[ScoredBox]] {
+    public func detect(_ images: Tensor, postProcessing: PostProcessing = PostProcessing(),
+                       batchSize: Int = 128) throws -> [[ScoredBox]] {
         try checkInput(images.shape)
         let n = images.shape[0], size = images.count / n
         var out: [[ScoredBox]] = []
         for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
             let end = min(n, start + max(batchSize, 1))
-            let batch = Tensor(shape: [end - start] + images.shape.dropFirst(), scalars: Array(images.scalars[(start * size)..<(end * size)]))
+            let batch = Tensor(shape: [end - start] + images.shape.dropFirst(),
+                               scalars: Array(images.scalars[(start * size)..<(end * size)]))
             let output = try Autograd.withoutGradients { try self(Variable(batch)) }
             out += detections(output.value, images: batch, postProcessing: postProcessing)
         }

@@ -26,9 +26,9 @@ public struct PostProcessing: Codable, Sendable, Equatable {
     public var maxDetections: Int
 
     /// The defaults suit COCO evaluation: a threshold of 0.001, as detectors commonly use for mAP, since AP rewards
-    /// recall at low scores (on the synthetic digits, 0.001 instead of 0.05 raised AP50 by 0.016 and AP by 0.008);
-    /// drawing wants a higher threshold.
-    public init(scoreThreshold: Double = 0.001, mergeIoU: Double = 0.5, nmsIoU: Double = 0.5, maxDetections: Int = 100) {
+    /// recall at low scores; drawing wants a higher threshold.
+    public init(scoreThreshold: Double = 0.001, mergeIoU: Double = 0.5, nmsIoU: Double = 0.5,
+                maxDetections: Int = 100) {
         self.scoreThreshold = scoreThreshold
         self.mergeIoU = mergeIoU
         self.nmsIoU = nmsIoU
@@ -40,11 +40,12 @@ public struct PostProcessing: Codable, Sendable, Equatable {
         proposals(output, config: config).map(process)
     }
 
-    /// The proposals of each image scoring at least `scoreThreshold`, boxes decoded to pixels and clipped to the image;
-    /// proposals with a non-finite box are left out.
+    /// The proposals of each image scoring at least `scoreThreshold`, boxes decoded to pixels and clipped to the
+    /// image; proposals with a non-finite box are left out.
     public func proposals(_ output: Tensor, config c: DetectorConfig) -> [[ScoredBox]] {
         let K = c.maxBoxes, D = c.outputsPerStep, B = output.shape.count == 3 ? output.shape[1] : 0
-        precondition(output.shape == [K, B, D] && B % c.cells == 0, "PostProcessing: output \(output.shape) is not [\(K), N·\(c.cells), \(D)]")
+        precondition(output.shape == [K, B, D] && B % c.cells == 0,
+                     "PostProcessing: output \(output.shape) is not [\(K), N·\(c.cells), \(D)]")
         let x = output.scalars, stride = Double(c.stride), W = Double(c.width), H = Double(c.height)
         var out = [[ScoredBox]](repeating: [], count: B / c.cells)
         for k in 0..<K {
@@ -59,11 +60,14 @@ public struct PostProcessing: Codable, Sendable, Equatable {
                 let score = object / total                       // P(object) · max P(class)
                 guard score >= scoreThreshold else { continue }
                 let cell = b % c.cells, gx = Double(cell % c.gridWidth), gy = Double(cell / c.gridWidth)
-                let box = Box(centerX: (gx + 0.5 + Double(x[row])) * stride, centerY: (gy + 0.5 + Double(x[row + 1])) * stride,
+                let box = Box(centerX: (gx + 0.5 + Double(x[row])) * stride,
+                              centerY: (gy + 0.5 + Double(x[row + 1])) * stride,
                               width: max(Double(x[row + 2]), 0) * W, height: max(Double(x[row + 3]), 0) * H)
-                // Outputs that overflowed (finite weights can still reach infinity) give no box rather than a NaN one.
+                // Outputs that overflowed (finite weights can still reach infinity) give no box rather than a NaN
+                // one.
                 guard box.isFinite else { continue }
-                out[b / c.cells].append(ScoredBox(box: box.clipped(width: W, height: H), classIndex: best, score: score))
+                out[b / c.cells].append(ScoredBox(box: box.clipped(width: W, height: H), classIndex: best,
+                                                  score: score))
             }
         }
         return out
@@ -94,7 +98,8 @@ public struct PostProcessing: Codable, Sendable, Equatable {
         return out
     }
 
-    /// Per-class non-maximum suppression: a box overlapping a better one of its class with IoU > `nmsIoU` is dropped.
+    /// Per-class non-maximum suppression: a box overlapping a better one of its class with IoU > `nmsIoU` is
+    /// dropped.
     public func suppress(_ boxes: [ScoredBox]) -> [ScoredBox] {
         var kept: [ScoredBox] = []
         for group in Self.byClass(boxes) {
@@ -107,7 +112,9 @@ public struct PostProcessing: Codable, Sendable, Equatable {
 
     /// Sorted by score, best first; ties keep their order, so results are deterministic.
     static func byScore(_ boxes: [ScoredBox]) -> [ScoredBox] {
-        boxes.enumerated().sorted { $0.element.score > $1.element.score || ($0.element.score == $1.element.score && $0.offset < $1.offset) }.map(\.element)
+        boxes.enumerated().sorted {
+            $0.element.score > $1.element.score || ($0.element.score == $1.element.score && $0.offset < $1.offset)
+        }.map(\.element)
     }
 
     /// The boxes grouped by class, in class order.

@@ -36,7 +36,8 @@ public struct Attack: Sendable, Equatable {
     }
 
     /// Adversarial versions of `x` (pixels in [0, 1]) within `epsilon` of it in L∞.
-    public func perturb(_ model: any Classifier, _ x: Tensor, labels: [Int], generator: inout SeededGenerator) -> Tensor {
+    public func perturb(_ model: any Classifier, _ x: Tensor, labels: [Int],
+                        generator: inout SeededGenerator) -> Tensor {
         guard epsilon > 0 else { return x }
         let wasTraining = model.training
         model.training = false

@@ -103,7 +103,8 @@ public enum COCOEvaluator {
         var table = Table(categories: K)
         for k in 0..<K {
             let images = (0..<I).map { i in
-                PerImage(truths: truths[k][i], detections: Array(stableByScore(found[k][i], score: \.score).prefix(maxDetections.last!)))
+                PerImage(truths: truths[k][i],
+                         detections: Array(stableByScore(found[k][i], score: \.score).prefix(maxDetections.last!)))
             }
             for a in areaRanges.indices {
                 let results = images.map { $0.match(areaRange: areaRanges[a]) }
@@ -239,7 +240,9 @@ public enum COCOEvaluator {
 
         /// The mean of the defined (> -1) precisions in a slice of the table, or -1 when there are none.
         func meanPrecision(thresholds: Range<Int>, categories: Range<Int>, area a: Int, maxDetIndex m: Int) -> Double {
-            mean(thresholds.flatMap { t in (0..<R).flatMap { r in categories.map { k in precision[(((t * R + r) * K + k) * A + a) * M + m] } } })
+            mean(thresholds.flatMap { t in
+                (0..<R).flatMap { r in categories.map { k in precision[(((t * R + r) * K + k) * A + a) * M + m] } }
+            })
         }
 
         /// The mean of the defined recalls over all thresholds and the given categories, or -1.

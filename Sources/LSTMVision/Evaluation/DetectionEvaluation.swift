@@ -10,7 +10,8 @@ public struct DetectionEvaluation: Sendable {
 
     /// Runs `model` over `dataset` in batches without gradients.
     public static func run(_ model: LSTMDetector, on dataset: DetectionDataset, loss: HungarianLoss = HungarianLoss(),
-                           postProcessing: PostProcessing = PostProcessing(), batchSize: Int = 128) throws -> DetectionEvaluation {
+                           postProcessing: PostProcessing = PostProcessing(),
+                           batchSize: Int = 128) throws -> DetectionEvaluation {
         guard dataset.classes == model.config.classes else {
             throw DataError.invalid("the data has \(dataset.classes) classes, the detector \(model.config.classes)")
         }
@@ -21,14 +22,18 @@ public struct DetectionEvaluation: Sendable {
             let end = min(dataset.count, start + max(batchSize, 1))
             let (x, targets) = dataset.batch(start..<end)
             let output = try Autograd.withoutGradients { try model(Variable(x)) }
-            lossSum += Double(loss(output, targets: targets, config: model.config).loss.value.scalar) * Double(end - start)
+            lossSum += Double(loss(output, targets: targets, config: model.config).loss.value.scalar)
+                * Double(end - start)
             for (k, boxes) in model.detections(output.value, images: x, postProcessing: postProcessing).enumerated() {
-                detections += boxes.map { COCODetection(imageID: dataset.imageIDs[start + k], categoryID: dataset.categoryIDs[$0.classIndex],
-                                                        bbox: $0.box, score: $0.score) }
+                detections += boxes.map {
+                    COCODetection(imageID: dataset.imageIDs[start + k], categoryID: dataset.categoryIDs[$0.classIndex],
+                                  bbox: $0.box, score: $0.score)
+                }
             }
             start = end
         }
         let metrics = COCOEvaluator.evaluate(groundTruth: dataset.groundTruth(), detections: detections)
-        return DetectionEvaluation(metrics: metrics, loss: dataset.count > 0 ? lossSum / Double(dataset.count) : 0, detections: detections)
+        return DetectionEvaluation(metrics: metrics, loss: dataset.count > 0 ? lossSum / Double(dataset.count) : 0,
+                                   detections: detections)
     }
 }

@@ -38,7 +38,8 @@ public struct Evaluation: Sendable, Codable {
             return row == 0 ? 0 : Double(confusion[c][c]) / Double(row)
         }
         let names = dataset.classNames.count == k ? dataset.classNames : (0..<k).map(String.init)
-        return Evaluation(count: dataset.count, accuracy: dataset.count == 0 ? 0 : Double(correct) / Double(dataset.count),
+        return Evaluation(count: dataset.count,
+                          accuracy: dataset.count == 0 ? 0 : Double(correct) / Double(dataset.count),
                           loss: dataset.count == 0 ? 0 : lossSum / Double(dataset.count),
                           confusion: confusion, precision: precision, recall: recall, classNames: names)
     }

@@ -1,7 +1,6 @@
-/// A fixed-size buffer of floats that starts on a cache line (64 bytes), for what the kernels read and write with SIMD16
-/// loads and stores: a packed B, an LSTM's gates and states. An array's storage starts 16 or 48 bytes past a line, so
-/// every such access spanned two lines. Measured on one core: SmallGEMM 152 → 170 GFLOP/s (32×512×156, B aligned),
-/// the backward cell kernel 5.8 → 3.2 µs for 32×128 units.
+/// A fixed-size buffer of floats that starts on a cache line (64 bytes), for what the kernels read and write with
+/// SIMD16 loads and stores: a packed B, an LSTM's gates and states. An array's storage starts 16 or 48 bytes past a
+/// line, so there every such access would span two lines.
 /// A class, so copies share one buffer; `withUnsafe…BufferPointer` keep it alive while the pointer is in use.
 public final class AlignedFloats: RandomAccessCollection, Equatable, @unchecked Sendable {
     public let count: Int
@@ -42,7 +41,9 @@ public final class AlignedFloats: RandomAccessCollection, Equatable, @unchecked 
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try withExtendedLifetime(self) { try body(UnsafeBufferPointer(start: base, count: count)) }
     }
-    public func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+    public func withUnsafeMutableBufferPointer<R>(
+        _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
+    ) rethrows -> R {
         try withExtendedLifetime(self) { try body(UnsafeMutableBufferPointer(start: base, count: count)) }
     }
     /// Elements `range` as an array (all of them by default).
@@ -53,8 +54,11 @@ public final class AlignedFloats: RandomAccessCollection, Equatable, @unchecked 
     }
     /// Copies `values` into elements `offset..<offset + values.count`.
     public func write(_ values: [Float], at offset: Int) {
-        precondition(offset >= 0 && offset + values.count <= count, "AlignedFloats: \(values.count) values at \(offset) out of 0..<\(count)")
-        if !values.isEmpty { values.withUnsafeBufferPointer { (base + offset).update(from: $0.baseAddress!, count: values.count) } }
+        precondition(offset >= 0 && offset + values.count <= count,
+                     "AlignedFloats: \(values.count) values at \(offset) out of 0..<\(count)")
+        if !values.isEmpty {
+            values.withUnsafeBufferPointer { (base + offset).update(from: $0.baseAddress!, count: values.count) }
+        }
     }
     public static func == (a: AlignedFloats, b: AlignedFloats) -> Bool {
         a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in x.elementsEqual(y) } }

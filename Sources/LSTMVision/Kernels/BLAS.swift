@@ -17,8 +17,8 @@ public enum BLAS {
         }
         let parts = m * n * k >= parallelWork ? min(threads, max(m, n) / 16) : 1
         if parts <= 1 {
-            gemmOneThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                          beta: beta, c: c, ldc: ldc)
+            gemmOneThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                          b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         } else if m >= n {   // row blocks of C: rows of op(A)
             nonisolated(unsafe) let (a, b, c) = (a, b, c)
             Parallel.forParts(m, parts: parts) { r in
@@ -30,7 +30,8 @@ public enum BLAS {
             nonisolated(unsafe) let (a, b, c) = (a, b, c)
             Parallel.forParts(n, parts: parts) { r in
                 gemmOneThread(transA: transA, transB: transB, m: m, n: r.count, k: k, alpha: alpha, a: a, lda: lda,
-                              b: b + r.lowerBound * (transB ? ldb : 1), ldb: ldb, beta: beta, c: c + r.lowerBound, ldc: ldc)
+                              b: b + r.lowerBound * (transB ? ldb : 1), ldb: ldb,
+                              beta: beta, c: c + r.lowerBound, ldc: ldc)
             }
         }
     }

@@ -14,9 +14,9 @@ public enum LSTMKernels {
                                    h: UnsafeMutablePointer<Float>, batch: Int, hidden H: Int) {
         let full = H - H % 16
         for n in 0..<batch {
-            let g = gates + n * 4 * H, cp = cPrev + n * H, cn = c + n * H, tn = tanhC.map { $0 + n * H }, hn = h + n * H
-            // Two vectors at a time: their operations interleave and hide each other's latency (the kernel 17% faster, the same
-            // values; in-process, 1×128 inference at batch 64 1.05×, 2×128-bi 1.02×, training 1.01–1.02×).
+            let g = gates + n * 4 * H, cp = cPrev + n * H, cn = c + n * H,
+                tn = tanhC.map { $0 + n * H }, hn = h + n * H
+            // Two vectors at a time: their operations interleave and hide each other's latency, with the same values.
             let pairs = full / 32
             forwardChunks(VectorPair.self, count: pairs, g, H, cp, cn, tn, hn)
             let j = pairs * 32
@@ -38,12 +38,13 @@ public enum LSTMKernels {
         }
     }
 
-    /// `cellForward` on `count` consecutive groups of 16 or 32 units (`T` one vector or a pair): gates i, f, g, o at `g`,
-    /// `g + s`, `g + 2s`, `g + 3s`; the activations and tanh(c) are stored only with `tc`. Not inlined: in one function
-    /// with its callers, the compiler stopped inlining the vector operations.
+    /// `cellForward` on `count` consecutive groups of 16 or 32 units (`T` one vector or a pair): gates i, f, g, o at
+    /// `g`, `g + s`, `g + 2s`, `g + 3s`; the activations and tanh(c) are stored only with `tc`. Not inlined: in one
+    /// function with its callers, the compiler stops inlining the vector operations.
     @inline(never)
-    static func forwardChunks<T: Lanes>(_: T.Type, count: Int, _ g: UnsafeMutablePointer<Float>, _ s: Int, _ cp: UnsafePointer<Float>,
-                                        _ c: UnsafeMutablePointer<Float>, _ tc: UnsafeMutablePointer<Float>?, _ h: UnsafeMutablePointer<Float>) {
+    static func forwardChunks<T: Lanes>(_: T.Type, count: Int, _ g: UnsafeMutablePointer<Float>, _ s: Int,
+                                        _ cp: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                                        _ tc: UnsafeMutablePointer<Float>?, _ h: UnsafeMutablePointer<Float>) {
         for k in 0..<count {
             let o0 = k * T.scalarCount, g = g + o0
             let i = VectorMath.sigmoid(T.load(g)), f = VectorMath.sigmoid(T.load(g + s))
@@ -68,7 +69,10 @@ public enum LSTMKernels {
         for n in 0..<batch {
             let g = gates + n * 4 * H, d = dgates + n * 4 * H, k = n * H
             var j = 0
-            while j < full { backwardChunk(g + j, H, cPrev + k + j, tanhC + k + j, dh + k + j, dc + k + j, d + j); j += 16 }
+            while j < full {
+                backwardChunk(g + j, H, cPrev + k + j, tanhC + k + j, dh + k + j, dc + k + j, d + j)
+                j += 16
+            }
             if full == H { continue }
             // On the stack: gates, cPrev, tanh c, dh, dc, dgates.
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * 16) { b in
@@ -86,9 +90,11 @@ public enum LSTMKernels {
 
     /// `cellBackward` on 16 units: gates and their gradients at offsets 0, s, 2s, 3s.
     @inline(__always)
-    static func backwardChunk(_ g: UnsafePointer<Float>, _ s: Int, _ cp: UnsafePointer<Float>, _ tcp: UnsafePointer<Float>,
-                              _ dhp: UnsafePointer<Float>, _ dcp: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>) {
-        let i = VectorMath.load(g), f = VectorMath.load(g + s), gg = VectorMath.load(g + 2 * s), o = VectorMath.load(g + 3 * s)
+    static func backwardChunk(_ g: UnsafePointer<Float>, _ s: Int, _ cp: UnsafePointer<Float>,
+                              _ tcp: UnsafePointer<Float>, _ dhp: UnsafePointer<Float>,
+                              _ dcp: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>) {
+        let i = VectorMath.load(g), f = VectorMath.load(g + s),
+            gg = VectorMath.load(g + 2 * s), o = VectorMath.load(g + 3 * s)
         let tc = VectorMath.load(tcp), dh = VectorMath.load(dhp)
         let dcv = VectorMath.load(dcp) + dh * o * (1 - tc * tc)                 // dc_t, total
         VectorMath.store(dcv * gg * i * (1 - i), d)
@@ -105,10 +111,13 @@ public enum LSTMKernels {
             for j in 0..<H {
                 let b = n * 4 * H
                 let i = VectorMath.sigmoidReference(gates[b + j]), f = VectorMath.sigmoidReference(gates[b + H + j])
-                let g = VectorMath.tanhReference(gates[b + 2 * H + j]), o = VectorMath.sigmoidReference(gates[b + 3 * H + j])
+                let g = VectorMath.tanhReference(gates[b + 2 * H + j]),
+                    o = VectorMath.sigmoidReference(gates[b + 3 * H + j])
                 let cv = f * cPrev[n * H + j] + i * g
                 gates[b + j] = i; gates[b + H + j] = f; gates[b + 2 * H + j] = g; gates[b + 3 * H + j] = o
-                c[n * H + j] = cv; tanhC[n * H + j] = VectorMath.tanhReference(cv); h[n * H + j] = o * tanhC[n * H + j]
+                c[n * H + j] = cv
+                tanhC[n * H + j] = VectorMath.tanhReference(cv)
+                h[n * H + j] = o * tanhC[n * H + j]
             }
         }
     }

@@ -10,13 +10,13 @@ public enum VectorMath {
 
     /// e^x; inputs are clamped to [-87.3, 88.3] so the result stays finite and normal. Generic over `Lanes` so that
     /// a kernel can run it on one vector or on two at once (`VectorPair`), written once. `@_transparent` (here and in
-    /// sigmoid and tanh): with `@inline(__always)` the compiler kept their specialisations as calls inside the cell kernel
-    /// after unrelated changes elsewhere in the module (6% of a training step instead of 4.7%).
+    /// sigmoid and tanh), because with `@inline(__always)` the compiler may keep their specialisations as calls inside
+    /// the cell kernel.
     @_transparent
     public static func exp<T: Lanes>(_ x: T) -> T {
         let xc = x.clamped(-87.3, 88.3)   // NaN passes through
         // n = round(x / ln 2) by the 1.5·2²³ trick (plain adds, no libm call); fused multiply-adds throughout
-        // (a fifth faster than separate products and sums, and no less accurate).
+        // (fewer instructions than separate products and sums, and no less accurate).
         let t = T(repeating: 12_582_912).plusProduct(xc, T(repeating: 1.442_695_040_888_963_4))
         let n = t - T(repeating: 12_582_912)
         var r = xc.plusProduct(n, T(repeating: -0.693_359_375))
@@ -33,7 +33,9 @@ public enum VectorMath {
 
     /// Logistic sigmoid 1 / (1 + e^-x).
     @_transparent
-    public static func sigmoid<T: Lanes>(_ x: T) -> T { T(repeating: 1) / (T(repeating: 1) + exp(T(repeating: 0) - x)) }
+    public static func sigmoid<T: Lanes>(_ x: T) -> T {
+        T(repeating: 1) / (T(repeating: 1) + exp(T(repeating: 0) - x))
+    }
 
     /// Hyperbolic tangent, as 2·sigmoid(2x) − 1 (absolute error below 1e-7).
     @_transparent
@@ -42,14 +44,18 @@ public enum VectorMath {
     }
 
     /// The correctly rounded square root of each lane, in one instruction (vsqrtps): `SIMD16<Float>.squareRoot()`
-    /// compiles to sixteen scalar square roots, which made Adam's update of a 128-unit LSTM's weights twice as slow.
+    /// compiles to sixteen scalar square roots, which would bind Adam's update.
     @_transparent
     public static func squareRoot(_ x: V) -> V { lv_sqrt16(x) }
 
     /// Sixteen floats from `p` (any alignment).
-    @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+    @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
     /// Stores sixteen floats at `p` (any alignment).
-    @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+    @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+    }
 
     /// Applies `f` to `n` floats from `x` into `y` (which may alias `x`), 16 at a time.
     @inline(__always)
@@ -80,7 +86,8 @@ public protocol Lanes {
     static func - (l: Self, r: Self) -> Self
     static func * (l: Self, r: Self) -> Self
     static func / (l: Self, r: Self) -> Self
-    /// self + a·b: one fused multiply-add where the build targets a vector unit that has them, else a product and a sum.
+    /// self + a·b: one fused multiply-add where the build targets a vector unit that has them, else a product and a
+    /// sum.
     func plusProduct(_ a: Self, _ b: Self) -> Self
     /// Each lane clamped to [lo, hi]; NaN stays NaN.
     func clamped(_ lo: Float, _ hi: Float) -> Self
@@ -101,22 +108,24 @@ extension SIMD16: Lanes where Scalar == Float {
         #endif
     }
     @_transparent public func clamped(_ lo: Float, _ hi: Float) -> Self {
-        // Comparisons and blends (a NaN lane compares false and stays): the stdlib's pointwiseMin/Max were not inlined here.
+        // Comparisons and blends (a NaN lane compares false and stays): the stdlib's pointwiseMin/Max may not be
+        // inlined here.
         var r = self
         r.replace(with: lo, where: r .< lo)
         r.replace(with: hi, where: r .> hi)
         return r
     }
     @inline(__always) public func scaled(byExponentIn t: Self) -> Self {
-        unsafeBitCast(unsafeBitCast(self, to: SIMD16<UInt32>.self) &+ (unsafeBitCast(t, to: SIMD16<UInt32>.self) &<< 23), to: Self.self)
+        unsafeBitCast(unsafeBitCast(self, to: SIMD16<UInt32>.self) &+
+                          (unsafeBitCast(t, to: SIMD16<UInt32>.self) &<< 23), to: Self.self)
     }
     @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Self { VectorMath.load(p) }
     @inline(__always) public func store(_ p: UnsafeMutablePointer<Float>) { VectorMath.store(self, p) }
 }
 
 /// Two vectors (32 consecutive floats) under one name: a kernel written once over `Lanes` runs on two at a time, its
-/// operations interleaved so that the two chains hide each other's latency (the LSTM cell kernel: 17% faster than
-/// one vector at a time, same results; SIMD32<Float> is not vectorised by the compiler).
+/// operations interleaved so that the two chains hide each other's latency, with the same results as one vector at a
+/// time. (The compiler does not vectorise SIMD32<Float>.)
 public struct VectorPair: Lanes {
     public var a, b: VectorMath.V
     public static var scalarCount: Int { 32 }
@@ -126,9 +135,17 @@ public struct VectorPair: Lanes {
     @inline(__always) public static func - (l: Self, r: Self) -> Self { Self(l.a - r.a, l.b - r.b) }
     @inline(__always) public static func * (l: Self, r: Self) -> Self { Self(l.a * r.a, l.b * r.b) }
     @inline(__always) public static func / (l: Self, r: Self) -> Self { Self(l.a / r.a, l.b / r.b) }
-    @inline(__always) public func plusProduct(_ x: Self, _ y: Self) -> Self { Self(a.plusProduct(x.a, y.a), b.plusProduct(x.b, y.b)) }
+    @inline(__always) public func plusProduct(_ x: Self, _ y: Self) -> Self {
+        Self(a.plusProduct(x.a, y.a), b.plusProduct(x.b, y.b))
+    }
     @_transparent public func clamped(_ lo: Float, _ hi: Float) -> Self { Self(a.clamped(lo, hi), b.clamped(lo, hi)) }
-    @inline(__always) public func scaled(byExponentIn t: Self) -> Self { Self(a.scaled(byExponentIn: t.a), b.scaled(byExponentIn: t.b)) }
-    @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Self { Self(VectorMath.load(p), VectorMath.load(p + 16)) }
-    @inline(__always) public func store(_ p: UnsafeMutablePointer<Float>) { VectorMath.store(a, p); VectorMath.store(b, p + 16) }
+    @inline(__always) public func scaled(byExponentIn t: Self) -> Self {
+        Self(a.scaled(byExponentIn: t.a), b.scaled(byExponentIn: t.b))
+    }
+    @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Self {
+        Self(VectorMath.load(p), VectorMath.load(p + 16))
+    }
+    @inline(__always) public func store(_ p: UnsafeMutablePointer<Float>) {
+        VectorMath.store(a, p); VectorMath.store(b, p + 16)
+    }
 }

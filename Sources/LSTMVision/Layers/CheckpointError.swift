@@ -16,6 +16,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
 /// refusing them before the model is built keeps a small file from making the process allocate gigabytes.
 func checkWeightClaim(needed: Int, stored: Int, settings: String, source: String) throws {
     guard needed <= stored else {
-        throw CheckpointError.mismatch("\(source): its settings (\(settings)) need at least \(needed) weights, the file holds \(stored) values")
+        throw CheckpointError.mismatch(
+            "\(source): its settings (\(settings)) need at least \(needed) weights, the file holds \(stored) values")
     }
 }

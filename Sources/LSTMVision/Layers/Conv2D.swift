@@ -10,12 +10,17 @@ public final class Conv2D: Module {
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 bias: Bool = true, generator: inout SeededGenerator) {
         precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0,
-                     "Conv2D: channels and kernel size must be positive, got \(inChannels) → \(outChannels), kernel \(kernelSize)")
-        precondition(stride > 0 && padding >= 0, "Conv2D: stride must be positive and padding non-negative, got \(stride), \(padding)")
+                     "Conv2D: channels and kernel size must be positive, got \(inChannels) → \(outChannels), "
+                     + "kernel \(kernelSize)")
+        precondition(stride > 0 && padding >= 0,
+                     "Conv2D: stride must be positive and padding non-negative, got \(stride), \(padding)")
         let bound = 1 / Float(inChannels * kernelSize * kernelSize).squareRoot()
-        weight = Variable(.uniform([outChannels, inChannels, kernelSize, kernelSize], low: -bound, high: bound, generator: &generator),
+        weight = Variable(.uniform([outChannels, inChannels, kernelSize, kernelSize], low: -bound, high: bound,
+                                   generator: &generator),
                           requiresGrad: true)
-        self.bias = bias ? Variable(.uniform([outChannels], low: -bound, high: bound, generator: &generator), requiresGrad: true) : nil
+        self.bias = bias
+            ? Variable(.uniform([outChannels], low: -bound, high: bound, generator: &generator), requiresGrad: true)
+            : nil
         self.stride = stride
         self.padding = padding
     }

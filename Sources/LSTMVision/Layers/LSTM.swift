@@ -72,16 +72,19 @@ public final class LSTM: Module {
 
     /// The final states h, c as `callAsFunction` returns them, without the last layer's outputs: a model that reads
     /// only h_T (a classifier, the refiner) does not copy and transpose every step's output.
-    public func finalStates(_ x: Variable, initialState: (h: Variable, c: Variable)? = nil) -> (h: Variable, c: Variable) {
+    public func finalStates(_ x: Variable, initialState: (h: Variable, c: Variable)? = nil)
+        -> (h: Variable, c: Variable) {
         let r = run(x, initialState: initialState, outputs: false)
         return (r.h, r.c)
     }
 
     private func run(_ x: Variable, initialState: (h: Variable, c: Variable)?, outputs: Bool)
         -> (output: Variable?, h: Variable, c: Variable) {
-        precondition(x.value.rank == 3, "LSTM: input must be rank 3 ([batch, steps, features] when batch-first), got \(x.shape)")
+        precondition(x.value.rank == 3,
+                     "LSTM: input must be rank 3 ([batch, steps, features] when batch-first), got \(x.shape)")
         let featureAxis = 2
-        precondition(x.shape[featureAxis] == inputSize, "LSTM: input has \(x.shape[featureAxis]) features, the layer expects \(inputSize)")
+        precondition(x.shape[featureAxis] == inputSize,
+                     "LSTM: input has \(x.shape[featureAxis]) features, the layer expects \(inputSize)")
         var seq = batchFirst ? swapLeadingAxes(x) : x   // time-major [T, N, F]
         let batch = seq.shape[1]
         if let s = initialState {
@@ -94,9 +97,10 @@ public final class LSTM: Module {
         for (layer, row) in cells.enumerated() {
             let dirs = row.enumerated().map { d, cell in
                 let k = layer * directions + d
-                return LSTMDirection(h0: initialState.map { select($0.h, k) } ?? zero, c0: initialState.map { select($0.c, k) } ?? zero,
-                                     weightIH: cell.weightIH, weightHH: cell.weightHH, biasIH: cell.biasIH, biasHH: cell.biasHH,
-                                     reverse: d == 1)
+                return LSTMDirection(h0: initialState.map { select($0.h, k) } ?? zero,
+                                     c0: initialState.map { select($0.c, k) } ?? zero,
+                                     weightIH: cell.weightIH, weightHH: cell.weightHH,
+                                     biasIH: cell.biasIH, biasHH: cell.biasHH, reverse: d == 1)
             }
             let last = layer == numLayers - 1
             let results = lstmSequences(seq, dirs, outputs: outputs || !last ? .joined : .none)

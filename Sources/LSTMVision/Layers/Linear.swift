@@ -7,10 +7,14 @@ public final class Linear: Module {
     public let bias: Variable?
 
     public init(_ inputSize: Int, _ outputSize: Int, bias: Bool = true, generator: inout SeededGenerator) {
-        precondition(inputSize > 0 && outputSize > 0, "Linear: sizes must be positive, got \(inputSize) → \(outputSize)")
+        precondition(inputSize > 0 && outputSize > 0,
+                     "Linear: sizes must be positive, got \(inputSize) → \(outputSize)")
         let bound = 1 / Float(inputSize).squareRoot()
-        weight = Variable(.uniform([outputSize, inputSize], low: -bound, high: bound, generator: &generator), requiresGrad: true)
-        self.bias = bias ? Variable(.uniform([outputSize], low: -bound, high: bound, generator: &generator), requiresGrad: true) : nil
+        weight = Variable(.uniform([outputSize, inputSize], low: -bound, high: bound, generator: &generator),
+                          requiresGrad: true)
+        self.bias = bias
+            ? Variable(.uniform([outputSize], low: -bound, high: bound, generator: &generator), requiresGrad: true)
+            : nil
     }
 
     public var inputSize: Int { weight.shape[1] }

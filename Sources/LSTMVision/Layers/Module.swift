@@ -25,15 +25,18 @@ extension Module {
         for (name, v) in namedParameters {
             guard let t = state[name] else { throw CheckpointError.mismatch("\(source): missing tensor '\(name)'") }
             guard t.shape == v.value.shape else {
-                throw CheckpointError.mismatch("\(source): tensor '\(name)' has shape \(t.shape), the model needs \(v.value.shape)")
+                throw CheckpointError.mismatch(
+                    "\(source): tensor '\(name)' has shape \(t.shape), the model needs \(v.value.shape)")
             }
-            guard t.isFinite else { throw CheckpointError.mismatch("\(source): tensor '\(name)' holds NaN or infinite values") }
+            guard t.isFinite else {
+                throw CheckpointError.mismatch("\(source): tensor '\(name)' holds NaN or infinite values")
+            }
         }
         for (name, v) in namedParameters { v.value = state[name]! }
     }
 
-    /// Sets the forget-gate biases of every LSTM inside (parameters named `bias_ih_l…`, `bias_hh_l…`, gate order i, f, g, o)
-    /// so that b_ih + b_hh = `value` for that gate: 1 lets the cell keep its memory from the start, which long
+    /// Sets the forget-gate biases of every LSTM inside (parameters named `bias_ih_l…`, `bias_hh_l…`, gate order i, f,
+    /// g, o) so that b_ih + b_hh = `value` for that gate: 1 lets the cell keep its memory from the start, which long
     /// sequences learn faster with than with PyTorch's default initialisation.
     public func setForgetBias(_ value: Float) {
         for (name, p) in namedParameters where name.contains("bias_ih_l") || name.contains("bias_hh_l") {

@@ -9,8 +9,10 @@ public final class ReNetLayer: Module {
     public var outputSize: Int { 2 * horizontal.hiddenSize }
 
     public init(inputSize: Int, hiddenSize: Int, generator: inout SeededGenerator) {
-        vertical = LSTM(inputSize: inputSize, hiddenSize: hiddenSize, bidirectional: true, batchFirst: false, generator: &generator)
-        horizontal = LSTM(inputSize: 2 * hiddenSize, hiddenSize: hiddenSize, bidirectional: true, batchFirst: false, generator: &generator)
+        vertical = LSTM(inputSize: inputSize, hiddenSize: hiddenSize, bidirectional: true, batchFirst: false,
+                        generator: &generator)
+        horizontal = LSTM(inputSize: 2 * hiddenSize, hiddenSize: hiddenSize, bidirectional: true, batchFirst: false,
+                          generator: &generator)
     }
 
     public var namedParameters: [(name: String, variable: Variable)] {
@@ -22,10 +24,10 @@ public final class ReNetLayer: Module {
         let n = grid.shape[0], f = grid.shape[2], h2 = outputSize
         precondition(grid.shape == [n, gh * gw, f], "ReNetLayer: grid \(grid.shape) is not [N, \(gh)·\(gw), F]")
         // Down the columns: time-major over the rows, batch N·columns.
-        let cols = vertical(reshape(swapLeadingAxes(reshape(grid, [n, gh, gw * f])), [gh, n * gw, f])).output   // [I, N·J, 2h]
-        let byImage = swapLeadingAxes(reshape(cols, [gh, n, gw * h2]))                                          // [N, I, J·2h]
+        let cols = vertical(reshape(swapLeadingAxes(reshape(grid, [n, gh, gw * f])), [gh, n * gw, f])).output
+        let byImage = swapLeadingAxes(reshape(cols, [gh, n, gw * h2]))               // cols [I, N·J, 2h] → [N, I, J·2h]
         // Along the rows: time-major over the columns, batch N·rows.
-        let rows = horizontal(swapLeadingAxes(reshape(byImage, [n * gh, gw, h2]))).output                       // [J, N·I, 2h]
+        let rows = horizontal(swapLeadingAxes(reshape(byImage, [n * gh, gw, h2]))).output            // [J, N·I, 2h]
         return reshape(swapLeadingAxes(rows), [n, gh * gw, h2])
     }
 }

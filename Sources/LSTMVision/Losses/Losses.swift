@@ -43,7 +43,8 @@ public func crossEntropy(_ logits: Variable, labels: [Int], labelSmoothing: Floa
 /// Applies an elementwise loss ℓ(d) with derivative ℓ'(d) to d = prediction − target, averaged.
 private func meanElementwiseLoss(_ prediction: Variable, _ target: Tensor, name: String,
                                  loss: (Float) -> Float, derivative: @escaping (Float) -> Float) -> Variable {
-    precondition(prediction.shape == target.shape, "\(name): prediction \(prediction.shape) and target \(target.shape) differ")
+    precondition(prediction.shape == target.shape,
+                 "\(name): prediction \(prediction.shape) and target \(target.shape) differ")
     let diff = prediction.value - target
     var total: Double = 0
     for d in diff.scalars { total += Double(loss(d)) }
@@ -61,7 +62,8 @@ public func mseLoss(_ prediction: Variable, _ target: Tensor) -> Variable {
 
 /// Mean absolute error, as `nn.L1Loss()` (gradient 0 where the difference is 0).
 public func l1Loss(_ prediction: Variable, _ target: Tensor) -> Variable {
-    meanElementwiseLoss(prediction, target, name: "l1Loss", loss: { abs($0) }, derivative: { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
+    meanElementwiseLoss(prediction, target, name: "l1Loss", loss: { abs($0) },
+                        derivative: { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
 }
 
 /// Huber-style smooth L1, as `nn.SmoothL1Loss(beta=β)`: 0.5·d²/β where |d| < β, else |d| − 0.5·β.

@@ -47,8 +47,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Checks the sizes fit together; the message says which does not.
     public func validate() throws {
         func bad(_ m: String) -> ModelError { .invalidConfig(m) }
-        guard height > 0, width > 0, channels > 0 else { throw bad("image size \(height)×\(width)×\(channels) must be positive") }
-        guard height <= 4096, width <= 4096, channels <= 4 else { throw bad("image size \(height)×\(width)×\(channels) is over the limit 4096×4096×4") }
+        guard height > 0, width > 0, channels > 0 else {
+            throw bad("image size \(height)×\(width)×\(channels) must be positive")
+        }
+        guard height <= 4096, width <= 4096, channels <= 4 else {
+            throw bad("image size \(height)×\(width)×\(channels) is over the limit 4096×4096×4")
+        }
         guard hidden > 0, hidden <= 8192 else { throw bad("hidden size \(hidden) must be in 1...8192") }
         guard layers > 0, layers <= 16 else { throw bad("layers \(layers) must be in 1...16") }
         guard classes > 1, classes <= 100_000 else { throw bad("classes \(classes) must be in 2...100000") }

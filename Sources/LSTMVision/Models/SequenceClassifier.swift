@@ -11,9 +11,11 @@ public final class SequenceClassifier: Classifier {
 
     public init(_ config: ModelConfig, generator: inout SeededGenerator) {
         self.config = config
-        let features = config.kind == .row ? config.width * config.channels : config.patch * config.patch * config.channels
+        let features = config.kind == .row ? config.width * config.channels
+                                           : config.patch * config.patch * config.channels
         lstm = LSTM(inputSize: features, hiddenSize: config.hidden, numLayers: config.layers,
-                    bidirectional: config.bidirectional, dropout: config.dropout, batchFirst: true, generator: &generator)
+                    bidirectional: config.bidirectional, dropout: config.dropout, batchFirst: true,
+                    generator: &generator)
         fc = Linear(config.hidden * (config.bidirectional ? 2 : 1), config.classes, generator: &generator)
     }
 
@@ -22,8 +24,11 @@ public final class SequenceClassifier: Classifier {
     public func callAsFunction(_ images: Variable) -> Variable {
         let c = config
         precondition(images.shape == [images.shape[0], c.height, c.width * c.channels],
-                     "\(c.kind) LSTM: images must be [batch, \(c.height), \(c.width * c.channels)], got \(images.shape)")
-        let seq = c.kind == .row ? images : patchSequence(images, height: c.height, width: c.width, channels: c.channels, patch: c.patch)
+                     "\(c.kind) LSTM: images must be [batch, \(c.height), \(c.width * c.channels)], "
+                     + "got \(images.shape)")
+        let seq = c.kind == .row
+            ? images
+            : patchSequence(images, height: c.height, width: c.width, channels: c.channels, patch: c.patch)
         let h = lstm.finalStates(seq).h
         return fc(finalFeatures(h, bidirectional: c.bidirectional))
     }

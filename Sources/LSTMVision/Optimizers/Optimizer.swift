@@ -11,21 +11,25 @@ public protocol Optimizer: AnyObject {
     func stateDict() -> [String: Tensor]
     /// Restores the state written by `stateDict()` for `parameters`, refusing (`CheckpointError`, naming
     /// `source`) any tensor that does not fit them (see `splitOptimizerState`).
-    func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)], source: String) throws
+    func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)],
+                       source: String) throws
 }
 
 /// Splits a saved optimiser state into its per-parameter tensors by kind (`exp_avg.lstm.weight_ih_l0`: kind
 /// `exp_avg`, parameter `lstm.weight_ih_l0`), refusing unknown kinds and parameters, a shape other than the
 /// parameter's (one value for `scalarKinds`), NaN or infinite values and negative ones for `nonNegativeKinds`:
 /// `step` reads these tensors in step with the parameters, so a damaged or hostile state file must not reach it.
-func splitOptimizerState(_ state: [String: Tensor], kinds: [String], scalarKinds: Set<String> = [], nonNegativeKinds: Set<String> = [],
-                         parameters: [(name: String, variable: Variable)], source: String) throws -> [String: [String: Tensor]] {
+func splitOptimizerState(_ state: [String: Tensor], kinds: [String], scalarKinds: Set<String> = [],
+                         nonNegativeKinds: Set<String> = [], parameters: [(name: String, variable: Variable)],
+                         source: String) throws -> [String: [String: Tensor]] {
     let shapes = Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, $0.variable.value.shape) })
     var out: [String: [String: Tensor]] = [:]
     for key in state.keys.sorted() {
         let t = state[key]!
         func fail(_ m: String) -> CheckpointError { .invalid("\(source): optimizer state '\(key)' \(m)") }
-        guard let kind = kinds.first(where: { key.hasPrefix($0 + ".") }) else { throw fail("is not a state of this optimizer") }
+        guard let kind = kinds.first(where: { key.hasPrefix($0 + ".") }) else {
+            throw fail("is not a state of this optimizer")
+        }
         let name = String(key.dropFirst(kind.count + 1))
         guard let shape = shapes[name] else { throw fail("names no parameter of this model") }
         if scalarKinds.contains(kind) {
@@ -76,8 +80,10 @@ public final class SGD: Optimizer {
         Dictionary(uniqueKeysWithValues: velocity.map { ("momentum_buffer.\($0.key)", $0.value) })
     }
 
-    public func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)], source: String) throws {
-        velocity = try splitOptimizerState(state, kinds: ["momentum_buffer"], parameters: parameters, source: source)["momentum_buffer"] ?? [:]
+    public func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)],
+                              source: String) throws {
+        velocity = try splitOptimizerState(state, kinds: ["momentum_buffer"], parameters: parameters,
+                                           source: source)["momentum_buffer"] ?? [:]
     }
 }
 
@@ -122,7 +128,8 @@ public final class Adam: Optimizer {
             let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
             // AdamW decays the weights directly; Adam adds wd·w to the gradient (L2).
             let decay = decoupledWeightDecay ? 1 - lr * weightDecay : 1, l2 = decoupledWeightDecay ? 0 : weightDecay
-            // Sixteen weights at a time (the scalar loop did not vectorise), the same operations in the same order.
+            // Sixteen weights at a time (the compiler does not vectorise the scalar loop), the same operations in the
+            // same order.
             typealias V = VectorMath.V
             @inline(__always) func update(_ w: inout V, _ g: V, _ m: inout V, _ v: inout V) {
                 let gi = l2 == 0 ? g : g + l2 * w
@@ -136,9 +143,10 @@ public final class Adam: Optimizer {
             mt.scalars.withUnsafeMutableBufferPointer { mp in
             vt.scalars.withUnsafeMutableBufferPointer { vp in
                 let count = w.count
-                nonisolated(unsafe) let (w, g, mp, vp) = (w.baseAddress!, g.baseAddress!, mp.baseAddress!, vp.baseAddress!)
-                // Split among the threads from 4,096 weights: the update is bound by the divider, not by memory (a
-                // 512×28 W_ih took 28–37 µs on one core, 12 µs on two).
+                nonisolated(unsafe) let (w, g, mp, vp) = (w.baseAddress!, g.baseAddress!, mp.baseAddress!,
+                                                          vp.baseAddress!)
+                // Split among the threads from 4,096 weights: the update is bound by the divider, not by memory, so
+                // even a small weight (a 512×28 W_ih) gains from a second core.
                 Parallel.forChunks((count + 15) / 16, minimum: 1 << 8) { blocks in
                     for b in blocks {
                         let i = 16 * b, n = min(16, count - i)
@@ -168,14 +176,17 @@ public final class Adam: Optimizer {
         return out
     }
 
-    public func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)], source: String) throws {
+    public func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)],
+                              source: String) throws {
         let parts = try splitOptimizerState(state, kinds: ["exp_avg_sq", "exp_avg", "step"], scalarKinds: ["step"],
-                                            nonNegativeKinds: ["exp_avg_sq", "step"], parameters: parameters, source: source)
+                                            nonNegativeKinds: ["exp_avg_sq", "step"], parameters: parameters,
+                                            source: source)
         var counts: [String: Int] = [:]
         for (name, t) in parts["step"] ?? [:] {
             // A step count is a whole number; Float holds every integer up to 2^24 exactly.
             guard let n = Int(exactly: t.scalars[0]), n <= 1 << 24 else {
-                throw CheckpointError.invalid("\(source): optimizer state 'step.\(name)' is \(t.scalars[0]), not a step count")
+                throw CheckpointError.invalid(
+                    "\(source): optimizer state 'step.\(name)' is \(t.scalars[0]), not a step count")
             }
             counts[name] = n
         }

@@ -7,11 +7,13 @@ public enum CPUStartup {
     public static var blasCoreName: String { String(cString: openblas_get_corename()) }
 
     /// The kernel family this CPU should use when OpenBLAS fell back to a generic one: OpenBLAS 0.3.21
-    /// (Debian 12) does not know recent Xeons and picks the SSE3 "Prescott" kernels, 5-10× slower.
+    /// (Debian 12) does not know recent Xeons and picks the SSE3 "Prescott" kernels, several times slower than the
+    /// AVX ones.
     /// Returns nil when the choice is already good or the user set `OPENBLAS_CORETYPE`.
     public static func betterCoreType() -> String? {
         guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil else { return nil }
-        guard ["Prescott", "Core2", "Nehalem", "Atom", "Katmai", "Coppermine", "Northwood", "Banias"].contains(blasCoreName) else { return nil }
+        guard ["Prescott", "Core2", "Nehalem", "Atom", "Katmai", "Coppermine", "Northwood", "Banias"]
+            .contains(blasCoreName) else { return nil }
         guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
         let flags = Set(flagsLine.split(separator: " ").map(String.init))

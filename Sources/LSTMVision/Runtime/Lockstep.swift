@@ -33,8 +33,8 @@ public enum Lockstep {
         return true
     }
 
-    /// True when called from a running lockstep's body, on the caller's thread or the helper's (the helper runs nothing
-    /// else): there both threads are busy.
+    /// True when called from a running lockstep's body, on the caller's thread or the helper's (the helper runs
+    /// nothing else): there both threads are busy.
     public static var isInside: Bool {
         guard available else { return false }
         let s = shared, me = pthread_self()
@@ -65,7 +65,8 @@ public enum Lockstep {
     final class Shared: @unchecked Sendable {
         let arrived = Atomic<Int>(0), generation = Atomic<Int>(0)
         /// Jobs posted by `run` and finished by the helper; whether the helper sleeps on `wake`; the caller's core.
-        let posted = Atomic<Int>(0), finished = Atomic<Int>(0), sleeping = Atomic<Bool>(false), callerCore = Atomic<Int>(-1)
+        let posted = Atomic<Int>(0), finished = Atomic<Int>(0), sleeping = Atomic<Bool>(false),
+            callerCore = Atomic<Int>(-1)
         /// The threads of the running lockstep (`isInside`): the caller's while one runs (else 0), and the helper's.
         let callerThread = Atomic<pthread_t>(0), helperThread = Atomic<pthread_t>(0)
         let wake = DispatchSemaphore(value: 0)

@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 
 extension Parallel {
-    /// Splits `rows` batch rows into the chains `forChains` runs: blocks of 16 rows (32 from 128 rows on; under 32 rows,
-    /// two blocks of at least 8, else one), on multiples of 4 (SmallGEMM's row block).
+    /// Splits `rows` batch rows into the chains `forChains` runs: blocks of 16 rows (32 from 128 rows on; under 32
+    /// rows, two blocks of at least 8, else one), on multiples of 4 (SmallGEMM's row block).
     public static func chainBlocks(_ rows: Int) -> [Range<Int>] {
         let count = rows >= 128 ? rows / 32 : rows >= 32 ? rows / 16 : max(1, min(2, rows / 8))
         return (0..<count).map { c in
@@ -11,13 +11,13 @@ extension Parallel {
         }
     }
 
-    /// Runs `body(chain, step)` for every step in 0..<steps of every chain in 0..<chains, each chain's steps in order (a
-    /// chain is a block of batch rows carried through time). Each thread takes a step of each of its own chains in turn;
-    /// once they are done it takes over steps of the others' unfinished chains, so that a core slowed for a while by the
-    /// virtual machine does not leave the other waiting at the end (with one block of rows per thread, 1×128 training at
-    /// batch 64 kept one thread idle for 8–26% of a step, measured in-process). A step runs on whichever thread claims
-    /// it: what it computes must not depend on the thread.
-    public static func forChains(_ chains: Int, steps: Int, threads: Int = Parallel.threads, _ body: (_ chain: Int, _ step: Int) -> Void) {
+    /// Runs `body(chain, step)` for every step in 0..<steps of every chain in 0..<chains, each chain's steps in order
+    /// (a chain is a block of batch rows carried through time). Each thread takes a step of each of its own chains in
+    /// turn; once they are done it takes over steps of the others' unfinished chains, so that a core slowed for a while
+    /// by the virtual machine does not leave the other waiting at the end, as a fixed split of the rows would. A step
+    /// runs on whichever thread claims it: what it computes must not depend on the thread.
+    public static func forChains(_ chains: Int, steps: Int, threads: Int = Parallel.threads,
+                                 _ body: (_ chain: Int, _ step: Int) -> Void) {
         let parts = min(threads, chains)
         guard parts > 1 else {
             for c in 0..<chains { for s in 0..<steps { body(c, s) } }
@@ -40,7 +40,8 @@ extension Parallel {
                         let v = p[c].load(ordering: .acquiring)
                         guard v < 2 * steps else { continue }
                         unfinished = true
-                        if v & 1 == 0 && p[c].compareExchange(expected: v, desired: v + 1, ordering: .acquiring).exchanged {
+                        if v & 1 == 0
+                            && p[c].compareExchange(expected: v, desired: v + 1, ordering: .acquiring).exchanged {
                             body(c, v / 2)
                             p[c].store(v + 2, ordering: .releasing)
                             ran = true

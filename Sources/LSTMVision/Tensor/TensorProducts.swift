@@ -6,7 +6,8 @@ extension Tensor {
         precondition(rank == 2 && other.rank == 2, "matmul: needs rank-2 tensors, got \(shape) and \(other.shape)")
         let m = transposeSelf ? shape[1] : shape[0], k = transposeSelf ? shape[0] : shape[1]
         let k2 = transposeOther ? other.shape[1] : other.shape[0], n = transposeOther ? other.shape[0] : other.shape[1]
-        precondition(k == k2, "matmul: inner dimensions differ: \(shape)\(transposeSelf ? "ᵀ" : "") × \(other.shape)\(transposeOther ? "ᵀ" : "")")
+        precondition(k == k2, "matmul: inner dimensions differ: "
+                     + "\(shape)\(transposeSelf ? "ᵀ" : "") × \(other.shape)\(transposeOther ? "ᵀ" : "")")
         var out = [Float](repeating: 0, count: m * n)
         if m * n == 0 || k == 0 { return Tensor(shape: [m, n], scalars: out) }
         scalars.withUnsafeBufferPointer { a in
@@ -25,7 +26,8 @@ extension Tensor {
 extension SmallGEMM {
     /// B [k×n] in the kernel's layout: column panels of 64 (the last one n mod 64 wide), each panel's k rows
     /// contiguous. A panel is what one block of rows reads k times over; contiguous, it spreads over all of L1's
-    /// sets, where with B's own row stride (2 KB for n = 512) it fell into a few of them and was evicted while in use.
+    /// sets, where with B's own row stride (2 KB for n = 512) it would fall into a few of them and be evicted while in
+    /// use.
     /// `transposed` packs B = sourceᵀ for a row-major source [n×k] (an LSTM weight [4H, in] gives B = Wᵀ).
     /// On a cache line (`AlignedFloats`), as the kernel's loads of a panel's rows are.
     public static func pack(_ source: Tensor, transposed: Bool) -> AlignedFloats {
