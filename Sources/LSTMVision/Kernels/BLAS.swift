@@ -62,7 +62,7 @@ public enum BLAS {
     }
 
     /// Plain triple-loop reference of `gemm`, used to test it.
-    public static func gemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    static func gemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                                      a: [Float], lda: Int, b: [Float], ldb: Int,
                                      beta: Float, c: inout [Float], ldc: Int) {
         for i in 0..<m {

@@ -105,7 +105,7 @@ public enum LSTMKernels {
     }
 
     /// Scalar reference of `cellForward`, through libm.
-    public static func cellForwardReference(gates: inout [Float], cPrev: [Float], c: inout [Float],
+    static func cellForwardReference(gates: inout [Float], cPrev: [Float], c: inout [Float],
                                             tanhC: inout [Float], h: inout [Float], batch: Int, hidden H: Int) {
         for n in 0..<batch {
             for j in 0..<H {
@@ -123,7 +123,7 @@ public enum LSTMKernels {
     }
 
     /// Scalar reference of `cellBackward`.
-    public static func cellBackwardReference(gates: [Float], cPrev: [Float], tanhC: [Float], dh: [Float],
+    static func cellBackwardReference(gates: [Float], cPrev: [Float], tanhC: [Float], dh: [Float],
                                              dc: inout [Float], dgates: inout [Float], batch: Int, hidden H: Int) {
         for n in 0..<batch {
             for j in 0..<H {

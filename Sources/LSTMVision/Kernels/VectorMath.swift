@@ -72,9 +72,9 @@ public enum VectorMath {
     }
 
     /// Scalar references of the kernels above, through libm.
-    public static func expReference(_ x: Float) -> Float { Foundation.exp(x) }
-    public static func sigmoidReference(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
-    public static func tanhReference(_ x: Float) -> Float { Foundation.tanh(x) }
+    static func expReference(_ x: Float) -> Float { Foundation.exp(x) }
+    static func sigmoidReference(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
+    static func tanhReference(_ x: Float) -> Float { Foundation.tanh(x) }
 }
 
 /// The arithmetic `VectorMath`'s kernels need, on one vector (`VectorMath.V`) or two (`VectorPair`).
