@@ -11,7 +11,8 @@ struct Demo: ParsableCommand, ReadsFiles {
 
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output folder.") var out: String = "runs/demo"
-    @Option(help: "Training epochs (the demo stops earlier if --seconds runs out).") var epochs: Int = 3
+    @Option(help: "Training epochs (the demo stops earlier if --seconds runs out).")
+    var epochs: Int = Recipes.Demo.classification.epochs
     @Option(help: "Time budget for training, in seconds.") var seconds: Double = 75
     @Option(help: "Time budget for training the detector, in seconds (0: skip detection).") var detectionSeconds: Double = 60
     @OptionGroup var limits: LimitOptions
@@ -23,10 +24,9 @@ struct Demo: ParsableCommand, ReadsFiles {
         let test = try dataOptions.load(.test)
         print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row (28 steps of 28 pixels).")
         print("training on \(train.count) images, validating on \(test.count); BLAS kernels \(CPUStartup.blasCoreName), \(BLAS.threads) threads\n")
-        var options = TrainingOptions()
+        var options = Recipes.Demo.classification
         options.epochs = epochs
-        let config = ModelConfig(kind: .row, height: 28, width: 28, channels: 1, hidden: 128, layers: 1, classes: 10)
-        let model = try makeClassifier(config, seed: options.seed)
+        let model = try makeClassifier(Recipes.Demo.classifier, seed: options.seed)
         if let fb = options.forgetBias { model.setForgetBias(fb) }
         let trainer = try Trainer(model: model, options: options, train: train, validation: test, directory: out)
         trainer.timeLimit = seconds

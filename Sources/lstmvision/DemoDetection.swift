@@ -8,20 +8,17 @@ extension Demo {
         print("\nLSTM detector (Stewart et al. 2016): a CNN turns each 64×64 canvas into 8×8 cells; per cell an LSTM emits up to 3 boxes.")
         let mnist = dataOptions.data ?? MNIST.defaultDirectory()
         let digits = try MNIST.load(directory: mnist, split: .train)
-        let train = DetectionDataset.synthetic(from: digits, count: 3000, epoch: 0)
-        let test = DetectionDataset(samples: MultiDigitDetection.generate(from: try MNIST.load(directory: mnist, split: .test), count: 200, seed: 1))
-        var options = TrainingOptions()
-        options.epochs = 3
-        options.batchSize = 8
-        options.learningRate = 5e-3
-        options.clipNorm = 5
-        let model = try LSTMDetector.make(DetectorConfig(), seed: options.seed)
+        let sizes = Recipes.Demo.syntheticDetection
+        let train = Recipes.SyntheticDetection.trainingSet(from: digits, count: sizes.trainCount, epoch: 0)
+        let test = Recipes.SyntheticDetection.testSet(from: try MNIST.load(directory: mnist, split: .test), count: sizes.testCount)
+        let options = Recipes.Demo.detection
+        let model = try LSTMDetector.make(Recipes.Demo.detector, seed: options.seed)
         if let fb = options.forgetBias { model.setForgetBias(fb) }
         print("training on \(train.count) new canvases of 1–5 digits per epoch for up to \(Int(detectionSeconds)) s, validating on \(test.count)\n")
         let directory = out + "/detector"
         let trainer = try DetectionTrainer(model: model, options: options, train: train, validation: test, directory: directory)
         trainer.timeLimit = detectionSeconds
-        trainer.refresh = { DetectionDataset.synthetic(from: digits, count: 3000, epoch: $0) }
+        trainer.refresh = { Recipes.SyntheticDetection.trainingSet(from: digits, count: sizes.trainCount, epoch: $0) }
         let started = Date()
         try trainer.run()
         let trainSeconds = Date().timeIntervalSince(started)

@@ -13,8 +13,8 @@ struct DetectData: ParsableCommand, ReadsFiles {
     var data: String?
     @Option(help: "Output folder: OUT/train and OUT/test, each with images/*.png and annotations.json.")
     var out: String = "runs/detect-data"
-    @Option(help: "Training canvases.") var train: Int = 10000
-    @Option(help: "Test canvases.") var test: Int = 1000
+    @Option(help: "Training canvases.") var train: Int = Recipes.syntheticDetection.trainCount
+    @Option(help: "Test canvases.") var test: Int = Recipes.syntheticDetection.testCount
     @Option(help: "Canvas width and height in pixels.") var canvas: Int = 64
     @Option(help: "Most digits on one canvas (each canvas draws 1...N).") var maxDigits: Int = 5
     @Option(help: "Random seed (the test split uses seed + 1).") var seed: UInt64 = 0

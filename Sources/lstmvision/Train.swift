@@ -118,7 +118,7 @@ struct Train: ParsableCommand, ReadsFiles {
             data = dataOptions
             train = try data.load(.train)
             test = try data.load(.test)
-            options = try trainingOptions(base: TrainingOptions())
+            options = try trainingOptions(base: Recipes.classification)
             guard let kind = ModelConfig.Kind(rawValue: model) else { throw CLIError("--model must be row, patch or renet, got '\(model)'") }
             let config = ModelConfig(kind: kind, height: train.height, width: train.width, channels: train.channels,
                                      hidden: hidden, layers: layers, bidirectional: bidirectional || kind == .renet,

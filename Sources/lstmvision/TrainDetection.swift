@@ -32,7 +32,8 @@ struct DetectionOptions: ParsableArguments {
     @Option(help: "Detection: weight of the GIoU box loss beside L1 (0: L1 alone, as the paper).") var iouWeight: Float = 2
 
     /// Synthetic canvases when `--train-count`/`--test-count` are not given.
-    static let defaultTrainCount = 10000, defaultTestCount = 1000
+    static let defaultTrainCount = Recipes.syntheticDetection.trainCount
+    static let defaultTestCount = Recipes.syntheticDetection.testCount
 
     /// The data options of this command line as checkpoints keep them (nil where not given).
     func given(data: String?, limit: Int?) -> SavedDataOptions {
@@ -67,11 +68,11 @@ struct DetectionOptions: ParsableArguments {
         let trainCount = options.trainCount ?? defaultTrainCount, testCount = options.testCount ?? defaultTestCount
         guard trainCount > 0, testCount > 0 else { throw CLIError("--train-count and --test-count must be positive, got \(trainCount), \(testCount)") }
         let trainN = min(trainCount, limit ?? trainCount), testN = min(testCount, limit ?? testCount)
-        // `lstmvision detect-data`'s default seeds (training 0, test 1), so that its test split is this validation set.
         let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train)
-        let train = DetectionDataset.synthetic(from: digits, count: trainN, epoch: 0)
-        let test = DetectionDataset(samples: MultiDigitDetection.generate(from: try MNIST.load(directory: mnist, split: .test), count: testN, seed: 1))
-        return (train, test, options.freshCanvases ?? true ? { DetectionDataset.synthetic(from: digits, count: trainN, epoch: $0) } : nil)
+        let train = Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: 0)
+        let test = Recipes.SyntheticDetection.testSet(from: try MNIST.load(directory: mnist, split: .test), count: testN)
+        let refresh = { Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: $0) }
+        return (train, test, options.freshCanvases ?? true ? refresh : nil)
     }
 
     /// The encoder kind parsed from `--encoder`.
@@ -89,17 +90,6 @@ struct DetectionOptions: ParsableArguments {
 }
 
 extension Train {
-    /// The training recipe of the detector where the command line leaves it open: small batches (many updates per
-    /// image helped most in tuning), Adam at 5e-3 with warm-up and cosine decay, 10 epochs.
-    static var detectionDefaults: TrainingOptions {
-        var o = TrainingOptions()
-        o.epochs = 10
-        o.batchSize = 8
-        o.learningRate = 5e-3
-        o.clipNorm = 5
-        return o
-    }
-
     /// `train --task detection`: trains an `LSTMDetector`, scoring COCO AP on the test split each epoch.
     func runDetection() throws {
         if dataOptions.images != nil { throw CLIError("--images is for classification; detection reads --data DIR from detect-data") }
@@ -125,13 +115,13 @@ extension Train {
             let (tensors, meta) = try SafeTensors.read(path)
             var config = try DetectorFile.config(in: meta, tensors: tensors, source: path)
             config.refiner = BoxRefiner.Config(hidden: detection.refinerHidden)
-            options = try trainingOptions(base: Self.detectionDefaults)
+            options = try trainingOptions(base: Recipes.detection)
             loss = HungarianLoss(boxWeight: detection.boxWeight, classWeight: detection.classWeight, iouWeight: detection.iouWeight)
             saved = config
             onlyRefiner = true
             startingWeights = tensors.filter { !$0.key.hasPrefix("refiner.") }
         } else {
-            options = try trainingOptions(base: Self.detectionDefaults)
+            options = try trainingOptions(base: Recipes.detection)
             loss = HungarianLoss(boxWeight: detection.boxWeight, classWeight: detection.classWeight, iouWeight: detection.iouWeight)
             saved = nil
             startingWeights = nil
