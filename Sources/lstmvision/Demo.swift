@@ -28,14 +28,11 @@ struct Demo: ParsableCommand, ReadsFiles {
         options.epochs = epochs
         let model = try makeClassifier(Recipes.Demo.classifier, seed: options.seed)
         if let fb = options.forgetBias { model.setForgetBias(fb) }
-        let trainer = try Trainer(model: model, options: options, train: train, validation: test, directory: out)
-        trainer.timeLimit = seconds
-        let started = Date()
-        try trainer.run()
-        let trainSeconds = Date().timeIntervalSince(started)
+        let result = try fitClassifier(model: model, options: options, train: train, validation: test, out: out,
+                                       timeLimit: seconds)
 
         print("\nevaluation of the best model on the \(test.count) test images:")
-        let best = try ModelFile.load(trainer.bestModelPath)
+        let best = try ModelFile.load(result.bestModelPath)
         let e = Evaluation.run(best, on: test)
         print(e.report(), terminator: "")
 
@@ -52,10 +49,10 @@ struct Demo: ParsableCommand, ReadsFiles {
         for r in try predict(best, files: files, topK: 3, invert: false) {
             print("  " + r.file + " → " + r.predictions.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) }.joined(separator: ", "))
         }
-        print(String(format: "\ntest accuracy %.2f%% after %.0f s of training", e.accuracy * 100, trainSeconds))
-        print("model:   \(trainer.bestModelPath)  (safetensors, PyTorch state_dict names)")
-        print("curves:  \(trainer.plotPath), log \(trainer.logPath)")
-        print("next:    .build/release/lstmvision predict --model \(trainer.bestModelPath) \(files[0])")
+        print(String(format: "\ntest accuracy %.2f%% after %.0f s of training", e.accuracy * 100, result.seconds))
+        print("model:   \(result.bestModelPath)  (safetensors, PyTorch state_dict names)")
+        print("curves:  \(result.plotPath), log \(result.logPath)")
+        print("next:    .build/release/lstmvision predict --model \(result.bestModelPath) \(files[0])")
         if detectionSeconds > 0 { try runDetectionDemo() }
     }
 }

@@ -16,14 +16,11 @@ extension Demo {
         if let fb = options.forgetBias { model.setForgetBias(fb) }
         print("training on \(train.count) new canvases of 1–5 digits per epoch for up to \(Int(detectionSeconds)) s, validating on \(test.count)\n")
         let directory = out + "/detector"
-        let trainer = try DetectionTrainer(model: model, options: options, train: train, validation: test, directory: directory)
-        trainer.timeLimit = detectionSeconds
-        trainer.refresh = { Recipes.SyntheticDetection.trainingSet(from: digits, count: sizes.trainCount, epoch: $0) }
-        let started = Date()
-        try trainer.run()
-        let trainSeconds = Date().timeIntervalSince(started)
+        let result = try fitDetector(model: model, options: options, train: train, validation: test,
+                                     refresh: { Recipes.SyntheticDetection.trainingSet(from: digits, count: sizes.trainCount, epoch: $0) },
+                                     out: directory, timeLimit: detectionSeconds)
 
-        let best = try DetectorFile.load(trainer.bestModelPath)
+        let best = try DetectorFile.load(result.bestModelPath)
         let e = try DetectionEvaluation.run(best, on: test)
         let samples = directory + "/samples"
         try FileManager.default.createDirectory(atPath: samples, withIntermediateDirectories: true)
@@ -37,8 +34,8 @@ extension Demo {
             let truth = test.targets[k].classes.map(String.init).joined(separator: " ")
             print("  \(path): found \(boxes.map { best.config.classNames[$0.classIndex] }.joined(separator: " ")) (truth: \(truth))")
         }
-        print(String(format: "\ndetection AP %.3f, AP50 %.3f on %d test canvases after %.0f s of training", e.metrics.AP, e.metrics.AP50, test.count, trainSeconds))
-        print("detector: \(trainer.bestModelPath)  (safetensors, PyTorch state_dict names)")
+        print(String(format: "\ndetection AP %.3f, AP50 %.3f on %d test canvases after %.0f s of training", e.metrics.AP, e.metrics.AP50, test.count, result.seconds))
+        print("detector: \(result.bestModelPath)  (safetensors, PyTorch state_dict names)")
         print("next:     .build/release/lstmvision train --task detection --out runs/detector   (the full recipe)")
     }
 }

@@ -47,17 +47,6 @@ struct Train: ParsableCommand, ReadsFiles {
     var out: String = "runs/train"
     @Flag(help: "Resume the run in --out from its last checkpoint.") var resume = false
 
-    /// The state file that `--resume` continues from.
-    var statePath: String { out + "/last.state.safetensors" }
-
-    /// The state file to resume from (its tensors and metadata) and the training options saved in it.
-    func resumeState() throws -> (tensors: [String: Tensor], metadata: [String: String], options: TrainingOptions) {
-        guard FileManager.default.fileExists(atPath: statePath) else { throw CLIError("\(statePath): no checkpoint to resume from") }
-        let (tensors, meta) = try SafeTensors.read(statePath)
-        guard let json = meta["options"] else { throw CLIError("\(statePath): checkpoint lacks its training options") }
-        return (tensors, meta, try InputLimits.decodeJSON(TrainingOptions.self, from: Data(json.utf8), source: statePath, what: "training options"))
-    }
-
     /// The training options: `base` (the defaults, or the checkpoint's when resuming) with those given on the command line.
     func trainingOptions(base: TrainingOptions) throws -> TrainingOptions {
         var o = base
@@ -105,7 +94,8 @@ struct Train: ParsableCommand, ReadsFiles {
         let classifier: any Classifier
         let data: DataOptions, train: ImageDataset, test: ImageDataset
         if resume {
-            let (tensors, meta, saved) = try resumeState()
+            let checkpoint = try Checkpoint(resuming: out), statePath = checkpoint.path
+            let (tensors, meta, saved) = (checkpoint.tensors, checkpoint.metadata, checkpoint.options)
             let savedData = try SavedDataOptions.read(meta, source: statePath)
             data = try savedData.map { dataOptions.replacing(with: try $0.completing(dataOptions.saved, source: statePath)) } ?? dataOptions
             train = try data.load(.train)
@@ -129,14 +119,11 @@ struct Train: ParsableCommand, ReadsFiles {
         let c = classifier.config
         print("model \(c.kind) hidden \(c.hidden) layers \(c.layers)\(c.bidirectional ? " bidirectional" : ""): \(classifier.parameterCount) parameters")
         print("data \(data.directory): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
-        let trainer = try Trainer(model: classifier, options: options, train: train, validation: test, directory: out)
-        trainer.timeLimit = timeLimit
-        trainer.runMetadata[SavedDataOptions.key] = data.saved.json
-        if resume { try trainer.resume() }
-        let history = try trainer.run()
-        if let last = history.last {
+        let result = try fitClassifier(model: classifier, options: options, train: train, validation: test, out: out,
+                                       timeLimit: timeLimit, metadata: [SavedDataOptions.key: data.saved.json], resume: resume)
+        if let last = result.history.last {
             print(String(format: "done: validation accuracy %.2f%% after %d epochs; best model %@, log %@, plot %@",
-                         last.validationAccuracy * 100, last.epoch, trainer.bestModelPath, trainer.logPath, trainer.plotPath))
+                         last.validationAccuracy * 100, last.epoch, result.bestModelPath, result.logPath, result.plotPath))
         }
     }
 }

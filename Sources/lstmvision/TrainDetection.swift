@@ -97,18 +97,15 @@ extension Train {
         var refinerLoss = RefinerLoss(boxWeight: detection.refinerBoxWeight), onlyRefiner = false, startingWeights: [String: Tensor]?
         var data = detection.given(data: dataOptions.data, limit: dataOptions.limit)
         if resume {
-            let (tensors, meta, savedOptions) = try resumeState()
-            guard let lossJSON = meta["loss"] else { throw CLIError("\(statePath): checkpoint lacks its loss weights") }
-            options = try trainingOptions(base: savedOptions)
-            loss = try InputLimits.decodeJSON(HungarianLoss.self, from: Data(lossJSON.utf8), source: statePath, what: "loss weights")
-            saved = try DetectorFile.config(in: meta, tensors: tensors, source: statePath)
-            if let savedData = try SavedDataOptions.read(meta, source: statePath) {
-                data = try savedData.completing(data, source: statePath)
+            let checkpoint = try Checkpoint(resuming: out), path = checkpoint.path
+            loss = try checkpoint.detectionLoss()
+            options = try trainingOptions(base: checkpoint.options)
+            saved = try DetectorFile.config(in: checkpoint.metadata, tensors: checkpoint.tensors, source: path)
+            if let savedData = try SavedDataOptions.read(checkpoint.metadata, source: path) {
+                data = try savedData.completing(data, source: path)
             }
-            if let json = meta[DetectionTrainer.refinerLossKey] {
-                refinerLoss = try InputLimits.decodeJSON(RefinerLoss.self, from: Data(json.utf8), source: statePath, what: "refiner loss settings")
-            }
-            onlyRefiner = meta[DetectionTrainer.onlyRefinerKey] == "true"
+            if let savedLoss = try checkpoint.refinerLoss() { refinerLoss = savedLoss }
+            onlyRefiner = checkpoint.onlyRefiner
             startingWeights = nil
         } else if let path = detection.addRefinerTo {
             // A trained detector's settings and weights; its own refiner, if any, is replaced by a fresh one.
@@ -145,18 +142,13 @@ extension Train {
         let second = c.refiner.map { ", refiner \($0.cropSize)² crops, hidden \($0.hidden)\(onlyRefiner ? " (trained alone)" : "")" } ?? ""
         print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, \(c.encoderDescription), hidden \(c.hidden), \(c.maxBoxes) boxes per cell\(second): \(model.parameterCount) parameters")
         print("data \(data.data ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
-        let trainer = try DetectionTrainer(model: model, options: options, loss: loss, refinerLoss: refinerLoss, onlyRefiner: onlyRefiner,
-                                           train: train, validation: test, directory: out)
-        trainer.timeLimit = timeLimit
-        trainer.refresh = refresh
-        trainer.runMetadata[SavedDataOptions.key] = data.json
-        if resume { try trainer.resume() }
-        let started = Date()
-        let history = try trainer.run()
-        if let last = history.last {
+        let result = try fitDetector(model: model, options: options, loss: loss, refinerLoss: refinerLoss, onlyRefiner: onlyRefiner,
+                                     train: train, validation: test, refresh: refresh, out: out, timeLimit: timeLimit,
+                                     metadata: [SavedDataOptions.key: data.json], resume: resume)
+        if let last = result.history.last {
             print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs; best model %@, log %@, plot %@",
-                         Date().timeIntervalSince(started), last.validationAP, last.validationAP50, last.epoch,
-                         trainer.bestModelPath, trainer.logPath, trainer.plotPath))
+                         result.seconds, last.validationAP, last.validationAP50, last.epoch,
+                         result.bestModelPath, result.logPath, result.plotPath))
         }
     }
 }
