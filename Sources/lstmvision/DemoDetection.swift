@@ -36,6 +36,6 @@ extension Demo {
         }
         print(String(format: "\ndetection AP %.3f, AP50 %.3f on %d test canvases after %.0f s of training", e.metrics.AP, e.metrics.AP50, test.count, result.seconds))
         print("detector: \(result.bestModelPath)  (safetensors, PyTorch state_dict names)")
-        print("next:     .build/release/lstmvision train --task detection --out runs/detector   (the full recipe)")
+        print("next:     .build/release/lstmvision train detection --out runs/detector   (the full recipe)")
     }
 }

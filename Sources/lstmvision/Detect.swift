@@ -16,7 +16,7 @@ struct Detect: ParsableCommand, ReadsFiles {
             """)
 
     @Argument(help: "Image files (PNG, JPEG, PGM, PPM).") var files: [String] = []
-    @Option(help: "Detector file (safetensors) written by train --task detection.") var model: String
+    @Option(help: "Detector file (safetensors) written by train detection.") var model: String
     @Option(help: "Output folder: <name>_detections.png per image and detections.json.") var out: String = "runs/detect"
     @Option(help: "COCO annotation file whose image ids (matched by file name) the results use.") var annotations: String?
     @Option(help: "Lowest score kept in detections.json and the JSON output (low, for COCO AP).") var threshold: Double = 0.001

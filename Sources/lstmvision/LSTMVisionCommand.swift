@@ -15,7 +15,7 @@ struct LSTMVisionCommand: ParsableCommand {
         CPUStartup.restartWithBetterKernelsIfNeeded()
         CPUStartup.keepFreedMemory()
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(try taskAsSubcommand(Array(CommandLine.arguments.dropFirst())))
             try (command as? ReadsFiles)?.limits.apply()
             try command.run()
         } catch {
@@ -30,6 +30,35 @@ struct LSTMVisionCommand: ParsableCommand {
             Foundation.exit(code == .success ? 1 : max(code.rawValue, 1))
         }
     }
+}
+
+/// `arguments` with `train … --task X …` read as `train X …`: `--task` is kept (out of help) for command lines written
+/// before `train` had a subcommand per task.
+func taskAsSubcommand(_ arguments: [String]) throws -> [String] {
+    guard arguments.first == "train" else { return arguments }
+    var rest = Array(arguments.dropFirst()), task: String?, i = 0
+    while i < rest.count, rest[i] != "--" {
+        if rest[i] == "--task" {
+            guard i + 1 < rest.count else { throw CLIError("Missing value for '--task <task>'") }
+            task = rest[i + 1]
+            rest.removeSubrange(i...(i + 1))
+        } else if rest[i].hasPrefix("--task=") {
+            task = String(rest[i].dropFirst("--task=".count))
+            rest.remove(at: i)
+        } else {
+            i += 1
+        }
+    }
+    guard let task else { return arguments }
+    let names = TrainTask.allCases.map(\.rawValue)
+    guard let kind = TrainTask(argument: task) else {
+        throw CLIError("--task must be \(names.joined(separator: " or ")), got '\(task)'")
+    }
+    if let first = rest.first, let named = TrainTask(argument: first) {
+        guard named == kind else { throw CLIError("--task \(task) contradicts the subcommand \(first)") }
+        return ["train"] + rest
+    }
+    return ["train", kind.rawValue] + rest
 }
 
 /// A usage problem found after parsing (a missing file, a bad combination of options).

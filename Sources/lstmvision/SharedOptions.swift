@@ -4,25 +4,30 @@ import LSTMVision
 
 /// Where the images come from: MNIST IDX files (the embedded copy by default), or an image folder.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Folder holding the MNIST IDX files (.gz or plain). Default: the embedded data/mnist.")
+    @Option(help: ArgumentHelp("MNIST IDX files' folder (default: the embedded data/mnist).", valueName: "dir"))
     var data: String?
 
-    @Option(help: "Image-folder dataset instead of MNIST: DIR/train/<class>/*.png|jpg|pgm|ppm and DIR/test/<class>/...")
+    @Option(help: ArgumentHelp("Image folders instead: DIR/{train,test}/<class>/*.png|jpg|pgm|ppm.", valueName: "DIR"))
     var images: String?
 
-    @Option(help: "Preprocessing of --images, e.g. 'grey,resize=28x28,scale' (steps: scale, normalize=M/S, grey, rgb2hsv, hsv2rgb, rgb2ycbcr, ycbcr2rgb, crop=WxH, randomcrop=WxH, resize=WxH, shift=K, rotate=D). Default: scale.")
+    @Option(help: ArgumentHelp("Preprocessing of --images (default: scale), steps: scale, normalize=M/S, grey, rgb2hsv,"
+                               + " hsv2rgb, rgb2ycbcr, ycbcr2rgb, crop=WxH, randomcrop=WxH, resize=WxH, shift=K,"
+                               + " rotate=D.", valueName: "spec"))
     var transform: String?
 
-    @Option(help: "Use only the first N images of each split (quick runs).")
+    @Option(help: ArgumentHelp("Use only the first N images of each split.", valueName: "N"))
     var limit: Int?
 
     var directory: String { images ?? data ?? MNIST.defaultDirectory() }
 
+    func validate() throws {
+        if let limit, limit <= 0 { throw ValidationError("--limit must be positive, got \(limit)") }
+        if images != nil && data != nil { throw ValidationError("--data and --images exclude each other") }
+    }
+
     func load(_ split: MNIST.Split) throws -> ImageDataset {
-        if let limit, limit <= 0 { throw CLIError("--limit must be positive, got \(limit)") }
         let set: ImageDataset
         if let images {
-            if data != nil { throw CLIError("--data and --images exclude each other") }
             set = try ImageFolder.load(images + "/" + split.rawValue, pipeline: try ImagePipeline(spec: transform ?? "scale"))
         } else {
             set = try MNIST.load(directory: directory, split: split)
@@ -125,7 +130,9 @@ protocol ReadsFiles {
 
 /// Refuses a time budget that is negative, not a number, or over a year; `name` is its option.
 func checkSeconds(_ value: Double?, _ name: String) throws {
-    if let value, !(value >= 0 && value <= 365 * 86_400) { throw CLIError("\(name) must be a number of seconds in 0...31536000, got \(value)") }
+    if let value, !(value >= 0 && value <= 365 * 86_400) {
+        throw ValidationError("\(name) must be a number of seconds in 0...31536000, got \(value)")
+    }
 }
 
 /// Sets the number of BLAS threads (default: all cores).
@@ -138,6 +145,23 @@ struct ThreadOptions: ParsableArguments {
             guard threads > 0, threads <= 256 else { throw CLIError("--threads must be in 1...256, got \(threads)") }
             BLAS.setThreads(threads)
         }
+    }
+}
+
+// Range checks at parse time, so that a bad value fails with its flag before any work.
+extension LimitOptions {
+    func validate() throws {
+        for (name, value) in [("--max-file-bytes", maxFileBytes), ("--max-image-side", maxImageSide),
+                              ("--max-image-pixels", maxImagePixels), ("--max-header-bytes", maxHeaderBytes),
+                              ("--max-dataset-bytes", maxDatasetBytes)] {
+            if let value, value <= 0 { throw ValidationError("\(name) must be positive, got \(value)") }
+        }
+    }
+}
+
+extension ThreadOptions {
+    func validate() throws {
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be in 1...256, got \(threads)") }
     }
 }
 
