@@ -17,9 +17,13 @@ struct Demo: ParsableCommand, ReadsFiles {
     @Option(help: "Time budget for training the detector, in seconds (0: skip detection).") var detectionSeconds: Double = 60
     @OptionGroup var limits: LimitOptions
 
-    func run() throws {
+    func validate() throws {
+        guard (1...1_000_000).contains(epochs) else { throw ValidationError("--epochs must be in 1...1000000, got \(epochs)") }
         try checkSeconds(seconds, "--seconds")
         try checkSeconds(detectionSeconds, "--detection-seconds")
+    }
+
+    func run() throws {
         let train = try dataOptions.load(.train)
         let test = try dataOptions.load(.test)
         print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row (28 steps of 28 pixels).")

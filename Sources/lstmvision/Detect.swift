@@ -43,10 +43,14 @@ struct Detect: ParsableCommand, ReadsFiles {
         enum CodingKeys: String, CodingKey { case label, score, bbox, categoryID = "category_id" }
     }
 
-    func run() throws {
-        for (name, value) in [("--threshold", threshold), ("--draw-threshold", drawThreshold), ("--merge-iou", mergeIou), ("--nms-iou", nmsIou)] {
-            guard (0...1).contains(value) else { throw CLIError("\(name) must be in [0, 1], got \(value)") }
+    func validate() throws {
+        for (name, value) in [("--threshold", threshold), ("--draw-threshold", drawThreshold), ("--merge-iou", mergeIou),
+                              ("--nms-iou", nmsIou)] {
+            guard (0...1).contains(value) else { throw ValidationError("\(name) must be in [0, 1], got \(value)") }
         }
+    }
+
+    func run() throws {
         let detector = try DetectorFile.load(model)
         let c = detector.config
         let (paths, ids) = try imagesAndIDs()

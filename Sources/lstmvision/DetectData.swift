@@ -20,10 +20,15 @@ struct DetectData: ParsableCommand, ReadsFiles {
     @Option(help: "Random seed (the test split uses seed + 1).") var seed: UInt64 = 0
     @OptionGroup var limits: LimitOptions
 
+    func validate() throws {
+        guard train >= 0, test >= 0, train + test > 0 else {
+            throw ValidationError("--train and --test must be non-negative and not both 0, got \(train), \(test)")
+        }
+        guard (28...4096).contains(canvas) else { throw ValidationError("--canvas must be in 28...4096 pixels, got \(canvas)") }
+        guard (1...50).contains(maxDigits) else { throw ValidationError("--max-digits must be in 1...50, got \(maxDigits)") }
+    }
+
     func run() throws {
-        guard train >= 0, test >= 0, train + test > 0 else { throw CLIError("--train and --test must be non-negative and not both 0, got \(train), \(test)") }
-        guard (28...4096).contains(canvas) else { throw CLIError("--canvas must be in 28...4096 pixels, got \(canvas)") }
-        guard (1...50).contains(maxDigits) else { throw CLIError("--max-digits must be in 1...50, got \(maxDigits)") }
         let directory = data ?? MNIST.defaultDirectory()
         for (split, count, seed) in [(MNIST.Split.train, train, seed), (.test, test, seed &+ 1)] where count > 0 {
             let digits = try MNIST.load(directory: directory, split: split)

@@ -26,9 +26,12 @@ struct Predict: ParsableCommand, ReadsFiles {
         let probability: Float
     }
 
+    func validate() throws {
+        guard topK > 0 else { throw ValidationError("--top-k must be positive, got \(topK)") }
+        guard !files.isEmpty else { throw ValidationError("no image files given") }
+    }
+
     func run() throws {
-        guard topK > 0 else { throw CLIError("--top-k must be positive, got \(topK)") }
-        guard !files.isEmpty else { throw CLIError("no image files given") }
         let classifier = try ModelFile.load(model)
         for r in try predict(classifier, files: files, topK: topK, invert: invert) {
             if json { try printJSON(r); continue }

@@ -62,6 +62,9 @@ import Testing
         // `--task` is kept as a synonym of the subcommand.
         (["train", "--task"], "Missing value for '--task <task>'"),
         (["train", "classification", "--task", "detection"], "--task detection contradicts the subcommand classification"),
+        (["attack", "--model", "m", "--method", "cw"], "The value 'cw' is invalid for '--method <method>'. Please provide one of 'fgsm' and 'pgd'."),
+        (["bench", "--modes", "train,test"], "The value 'train,test' is invalid for '--modes <mode,...>'"),
+        (["detect", "--model", "m", "--nms-iou", "2", "x.png"], "--nms-iou must be in [0, 1], got 2.0"),
         (["train", "--data", "/tmp/definitely-not-mnist"], "no such file"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "/nope.png"], "/nope.png: no such file"),
         (["eval", "--model", fixtures + "/lstm_1layer.safetensors"], "not a row-LSTM checkpoint"),
