@@ -40,13 +40,15 @@ struct AttackCommand: ParsableCommand, ReadsFiles {
         let test = try dataOptions.load(.test)
         let c = classifier.config
         guard c.height == test.height, c.width == test.width, c.channels == test.channels else {
-            throw CLIError("\(model): the model expects \(c.height)×\(c.width)×\(c.channels) images, the data has \(test.height)×\(test.width)×\(test.channels)")
+            throw CLIError("\(model): the model expects \(c.height)×\(c.width)×\(c.channels) images,"
+                           + " the data has \(test.height)×\(test.width)×\(test.channels)")
         }
         let r = attack.evaluate(classifier, on: test, seed: seed)
-        let report = Report(model: model, method: method.rawValue, eps: eps, steps: method == .pgd ? steps : 1, images: test.count,
-                            clean_accuracy: r.clean, robust_accuracy: r.robust)
+        let report = Report(model: model, method: method.rawValue, eps: eps, steps: method == .pgd ? steps : 1,
+                            images: test.count, clean_accuracy: r.clean, robust_accuracy: r.robust)
         if json { try printJSON(report); return }
-        print(String(format: "%@ ε=%.3g%@ on %d images: clean accuracy %.2f%%, robust accuracy %.2f%%", method.rawValue, eps,
-                     method == .pgd ? " (\(steps) steps)" : "", test.count, r.clean * 100, r.robust * 100))
+        print(String(format: "%@ ε=%.3g%@ on %d images: clean accuracy %.2f%%, robust accuracy %.2f%%",
+                     method.rawValue, eps, method == .pgd ? " (\(steps) steps)" : "", test.count,
+                     r.clean * 100, r.robust * 100))
     }
 }

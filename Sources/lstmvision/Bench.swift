@@ -8,7 +8,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure training and inference speed (images/s, GFLOP/s, fraction of the sgemm peak).")
 
-    @Option(help: "Configurations, comma-separated: 1x128, 2x128-bi.") var configs: CommaList<String> = ["1x128", "2x128-bi"]
+    @Option(help: "Configurations, comma-separated: 1x128, 2x128-bi.")
+    var configs: CommaList<String> = ["1x128", "2x128-bi"]
     @Option(help: ArgumentHelp("Modes, comma-separated: train, infer.", valueName: "mode,..."))
     var modes: CommaList<BenchMode> = [.train, .infer]
     @Option(help: "Inference batch sizes, comma-separated.") var inferBatches: CommaList<Int> = [1, 64, 256]
@@ -18,7 +19,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print only the JSON lines.") var json = false
 
     func validate() throws {
-        guard window > 0, window <= 60 else { throw ValidationError("--window must be in (0, 60] seconds, got \(window)") }
+        guard window > 0, window <= 60 else {
+            throw ValidationError("--window must be in (0, 60] seconds, got \(window)")
+        }
         for c in configs.values where Benchmark.config(named: c) == nil {
             throw ValidationError("--configs takes 1x128 and 2x128-bi, got '\(c)'")
         }
@@ -33,13 +36,15 @@ struct Bench: ParsableCommand {
         try threadOptions.apply()
         let peak = Benchmark.sgemmPeak()
         if !json {
-            print(String(format: "sgemm peak %.0f GFLOP/s: OpenBLAS (%@ kernels) %.0f on large products, SmallGEMM %.0f in cache; %d threads",
+            print(String(format: "sgemm peak %.0f GFLOP/s: OpenBLAS (%@ kernels) %.0f on large products,"
+                         + " SmallGEMM %.0f in cache; %d threads",
                          peak.best, CPUStartup.blasCoreName, peak.openBLAS, peak.inCache, BLAS.threads))
         }
         for config in configs.values {
             for mode in modes.values {
                 for batch in (mode == .train ? trainBatches : inferBatches).values {
-                    let m = try Benchmark.measure(config, training: mode == .train, batch: batch, peak: peak, window: window)
+                    let m = try Benchmark.measure(config, training: mode == .train, batch: batch, peak: peak,
+                                                  window: window)
                     try printJSON(m)
                 }
             }

@@ -33,7 +33,8 @@ struct ForgetBias: ExpressibleByArgument, CustomStringConvertible {
 }
 
 /// A comma-separated list of values, e.g. `--conv-widths 16,32,64`; empty items are skipped, spaces trimmed.
-struct CommaList<Element: ExpressibleByArgument>: ExpressibleByArgument, ExpressibleByArrayLiteral, CustomStringConvertible {
+struct CommaList<Element: ExpressibleByArgument>: ExpressibleByArgument, ExpressibleByArrayLiteral,
+                                                  CustomStringConvertible {
     var values: [Element]
 
     init(arrayLiteral elements: Element...) { values = elements }

@@ -7,18 +7,22 @@ import LSTMVision
 /// then trains the LSTM detector for about a minute on synthetic multi-digit canvases (`DemoDetection.swift`).
 struct Demo: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
-        abstract: "Train a row-LSTM on the embedded MNIST for about a minute, evaluate it and predict a few images; then train and try the LSTM detector.")
+        abstract: "Train a row-LSTM on the embedded MNIST for about a minute, evaluate it and predict a few images;"
+            + " then train and try the LSTM detector.")
 
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output folder.") var out: String = "runs/demo"
     @Option(help: "Training epochs (the demo stops earlier if --seconds runs out).")
     var epochs: Int = Recipes.Demo.classification.epochs
     @Option(help: "Time budget for training, in seconds.") var seconds: Double = 75
-    @Option(help: "Time budget for training the detector, in seconds (0: skip detection).") var detectionSeconds: Double = 60
+    @Option(help: "Time budget for training the detector, in seconds (0: skip detection).")
+    var detectionSeconds: Double = 60
     @OptionGroup var limits: LimitOptions
 
     func validate() throws {
-        guard (1...1_000_000).contains(epochs) else { throw ValidationError("--epochs must be in 1...1000000, got \(epochs)") }
+        guard (1...1_000_000).contains(epochs) else {
+            throw ValidationError("--epochs must be in 1...1000000, got \(epochs)")
+        }
         try checkSeconds(seconds, "--seconds")
         try checkSeconds(detectionSeconds, "--detection-seconds")
     }
@@ -26,8 +30,10 @@ struct Demo: ParsableCommand, ReadsFiles {
     func run() throws {
         let train = try dataOptions.load(.train)
         let test = try dataOptions.load(.test)
-        print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row (28 steps of 28 pixels).")
-        print("training on \(train.count) images, validating on \(test.count); BLAS kernels \(CPUStartup.blasCoreName), \(BLAS.threads) threads\n")
+        print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row"
+              + " (28 steps of 28 pixels).")
+        print("training on \(train.count) images, validating on \(test.count);"
+              + " BLAS kernels \(CPUStartup.blasCoreName), \(BLAS.threads) threads\n")
         var options = Recipes.Demo.classification
         options.epochs = epochs
         let model = try makeClassifier(Recipes.Demo.classifier, seed: options.seed)
@@ -51,7 +57,8 @@ struct Demo: ParsableCommand, ReadsFiles {
         }
         print("\npredictions for a few test images (written as PNG, read back like any user image):")
         for r in try predict(best, files: files, topK: 3, invert: false) {
-            print("  " + r.file + " → " + r.predictions.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) }.joined(separator: ", "))
+            let top = r.predictions.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) }
+            print("  " + r.file + " → " + top.joined(separator: ", "))
         }
         print(String(format: "\ntest accuracy %.2f%% after %.0f s of training", e.accuracy * 100, result.seconds))
         print("model:   \(result.bestModelPath)  (safetensors, PyTorch state_dict names)")

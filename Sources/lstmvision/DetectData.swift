@@ -24,19 +24,26 @@ struct DetectData: ParsableCommand, ReadsFiles {
         guard train >= 0, test >= 0, train + test > 0 else {
             throw ValidationError("--train and --test must be non-negative and not both 0, got \(train), \(test)")
         }
-        guard (28...4096).contains(canvas) else { throw ValidationError("--canvas must be in 28...4096 pixels, got \(canvas)") }
-        guard (1...50).contains(maxDigits) else { throw ValidationError("--max-digits must be in 1...50, got \(maxDigits)") }
+        guard (28...4096).contains(canvas) else {
+            throw ValidationError("--canvas must be in 28...4096 pixels, got \(canvas)")
+        }
+        guard (1...50).contains(maxDigits) else {
+            throw ValidationError("--max-digits must be in 1...50, got \(maxDigits)")
+        }
     }
 
     func run() throws {
         let directory = data ?? MNIST.defaultDirectory()
         for (split, count, seed) in [(MNIST.Split.train, train, seed), (.test, test, seed &+ 1)] where count > 0 {
             let digits = try MNIST.load(directory: directory, split: split)
-            let samples = MultiDigitDetection.generate(from: digits, count: count, canvas: canvas, maxDigits: maxDigits, seed: seed)
+            let samples = MultiDigitDetection.generate(from: digits, count: count, canvas: canvas, maxDigits: maxDigits,
+                                                       seed: seed)
             let annotations = try MultiDigitDetection.write(samples, to: out, split: split.rawValue)
             let boxes = samples.reduce(0) { $0 + $1.boxes.count }
-            print("\(split.rawValue): \(count) canvases of \(canvas)×\(canvas) with \(boxes) digits (from \(digits.count) MNIST \(split.rawValue) images)")
-            print("  images:      \((out as NSString).appendingPathComponent(split.rawValue))/images/000001.png … \(String(format: "%06d", count)).png")
+            print("\(split.rawValue): \(count) canvases of \(canvas)×\(canvas) with \(boxes) digits"
+                  + " (from \(digits.count) MNIST \(split.rawValue) images)")
+            let folder = (out as NSString).appendingPathComponent(split.rawValue)
+            print("  images:      \(folder)/images/000001.png … \(String(format: "%06d", count)).png")
             print("  annotations: \(annotations)")
         }
     }

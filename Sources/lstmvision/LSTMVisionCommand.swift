@@ -8,7 +8,8 @@ struct LSTMVisionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lstmvision",
         abstract: "Image classification with LSTM networks, on the CPU.",
-        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, AttackCommand.self, DetectData.self, Evaluate.self, Detect.self, Bench.self])
+        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, AttackCommand.self, DetectData.self,
+                      Evaluate.self, Detect.self, Bench.self])
 
     /// Runs the command; any failure becomes one line on stderr and a non-zero exit, never a trap.
     static func main() {
@@ -24,16 +25,18 @@ struct LSTMVisionCommand: ParsableCommand {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            let message = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError || error is ImageError || error is ImageTransformError
-                || error is ModelError ? "\(error)" : message(for: error)
-            FileHandle.standardError.write(Data("lstmvision: error: \(message.split(separator: "\n").first ?? "")\n".utf8))
+            let ours = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError
+                || error is ImageError || error is ImageTransformError || error is ModelError
+            let message = ours ? "\(error)" : message(for: error)
+            let line = message.split(separator: "\n").first ?? ""
+            FileHandle.standardError.write(Data("lstmvision: error: \(line)\n".utf8))
             Foundation.exit(code == .success ? 1 : max(code.rawValue, 1))
         }
     }
 }
 
-/// `arguments` with `train … --task X …` read as `train X …`: `--task` is kept (out of help) for command lines written
-/// before `train` had a subcommand per task.
+/// `arguments` with `train … --task X …` read as `train X …`: `--task` is kept (out of help) for command lines
+/// written before `train` had a subcommand per task.
 func taskAsSubcommand(_ arguments: [String]) throws -> [String] {
     guard arguments.first == "train" else { return arguments }
     var rest = Array(arguments.dropFirst()), task: String?, i = 0

@@ -28,7 +28,8 @@ struct DataOptions: ParsableArguments {
     func load(_ split: MNIST.Split) throws -> ImageDataset {
         let set: ImageDataset
         if let images {
-            set = try ImageFolder.load(images + "/" + split.rawValue, pipeline: try ImagePipeline(spec: transform ?? "scale"))
+            let pipeline = try ImagePipeline(spec: transform ?? "scale")
+            set = try ImageFolder.load(images + "/" + split.rawValue, pipeline: pipeline)
         } else {
             set = try MNIST.load(directory: directory, split: split)
         }
@@ -49,7 +50,8 @@ struct SavedDataOptions: Codable, Equatable {
     /// The options saved in a state file's metadata, or none (a checkpoint written before they were kept).
     static func read(_ metadata: [String: String], source: String) throws -> SavedDataOptions? {
         guard let json = metadata[key] else { return nil }
-        return try InputLimits.decodeJSON(SavedDataOptions.self, from: Data(json.utf8), source: source, what: "data options")
+        return try InputLimits.decodeJSON(SavedDataOptions.self, from: Data(json.utf8), source: source,
+                                          what: "data options")
     }
 
     /// The JSON kept in the state file, keys sorted.
@@ -67,12 +69,15 @@ struct SavedDataOptions: Codable, Equatable {
             guard let new else { return saved }
             guard saved == nil || saved == new else {
                 throw CLIError("\(source): the run was trained with \(name) \(saved!), not \(new):"
-                               + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)")
+                               + " a resumed run must read the same data"
+                               + " (leave the data options out to reuse the checkpoint's)")
             }
             return new
         }
-        return SavedDataOptions(data: try pick("--data", data, given.data), images: try pick("--images", images, given.images),
-                                transform: try pick("--transform", transform, given.transform), limit: try pick("--limit", limit, given.limit),
+        return SavedDataOptions(data: try pick("--data", data, given.data),
+                                images: try pick("--images", images, given.images),
+                                transform: try pick("--transform", transform, given.transform),
+                                limit: try pick("--limit", limit, given.limit),
                                 trainCount: try pick("--train-count", trainCount, given.trainCount),
                                 testCount: try pick("--test-count", testCount, given.testCount),
                                 freshCanvases: try pick("--fresh-canvases", freshCanvases, given.freshCanvases))
@@ -161,7 +166,9 @@ extension LimitOptions {
 
 extension ThreadOptions {
     func validate() throws {
-        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be in 1...256, got \(threads)") }
+        if let threads, !(1...256).contains(threads) {
+            throw ValidationError("--threads must be in 1...256, got \(threads)")
+        }
     }
 }
 
@@ -169,6 +176,7 @@ extension ThreadOptions {
 func printJSON<T: Encodable>(_ value: T) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.sortedKeys]
-    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf",
+                                                              nan: "nan")
     print(String(decoding: try enc.encode(value), as: UTF8.self))
 }

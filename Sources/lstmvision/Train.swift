@@ -49,7 +49,9 @@ struct TrainClassification: ParsableCommand, ReadsFiles {
                 ?? dataOptions
             train = try data.load(.train)
             test = try data.load(.test)
-            guard checkpoint.metadata[ModelFile.configKey] != nil else { throw CLIError("\(path): checkpoint lacks its model config") }
+            guard checkpoint.metadata[ModelFile.configKey] != nil else {
+                throw CLIError("\(path): checkpoint lacks its model config")
+            }
             let config = try ModelFile.config(in: checkpoint.metadata, tensors: checkpoint.tensors, source: path)
             options = try trainingOptions(base: checkpoint.options)
             classifier = try makeClassifier(config, seed: options.seed)
@@ -64,13 +66,15 @@ struct TrainClassification: ParsableCommand, ReadsFiles {
         let c = classifier.config
         print("model \(c.kind) hidden \(c.hidden) layers \(c.layers)\(c.bidirectional ? " bidirectional" : ""):"
               + " \(classifier.parameterCount) parameters")
-        print("data \(data.directory): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
+        print("data \(data.directory): \(train.count) training, \(test.count) validation images;"
+              + " \(BLAS.threads) threads")
         let result = try fitClassifier(model: classifier, options: options, train: train, validation: test,
                                        out: runOptions.out, timeLimit: runOptions.timeLimit,
                                        metadata: [SavedDataOptions.key: data.saved.json], resume: runOptions.resume)
         if let last = result.history.last {
             print(String(format: "done: validation accuracy %.2f%% after %d epochs; best model %@, log %@, plot %@",
-                         last.validationAccuracy * 100, last.epoch, result.bestModelPath, result.logPath, result.plotPath))
+                         last.validationAccuracy * 100, last.epoch, result.bestModelPath, result.logPath,
+                         result.plotPath))
         }
     }
 }
@@ -96,8 +100,8 @@ struct ClassifierOptions: ParsableArguments {
     /// The model for images and classes of `data`.
     func config(for data: ImageDataset) -> ModelConfig {
         ModelConfig(kind: model, height: data.height, width: data.width, channels: data.channels, hidden: hidden,
-                    layers: layers, bidirectional: bidirectional || model == .renet, classes: data.classes, patch: patch,
-                    fcHidden: fc, dropout: dropout)
+                    layers: layers, bidirectional: bidirectional || model == .renet, classes: data.classes,
+                    patch: patch, fcHidden: fc, dropout: dropout)
     }
 }
 

@@ -71,8 +71,9 @@ struct TrainDetection: ParsableCommand, ReadsFiles {
         let second = c.refiner.map {
             ", refiner \($0.cropSize)² crops, hidden \($0.hidden)\(onlyRefiner ? " (trained alone)" : "")"
         } ?? ""
-        print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, \(c.encoderDescription),"
-              + " hidden \(c.hidden), \(c.maxBoxes) boxes per cell\(second): \(model.parameterCount) parameters")
+        print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells,"
+              + " \(c.encoderDescription), hidden \(c.hidden), \(c.maxBoxes) boxes per cell\(second):"
+              + " \(model.parameterCount) parameters")
         let source = dataOptions.data
             ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"
         print("data \(source): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
@@ -81,7 +82,8 @@ struct TrainDetection: ParsableCommand, ReadsFiles {
                                      out: runOptions.out, timeLimit: runOptions.timeLimit,
                                      metadata: [SavedDataOptions.key: dataOptions.json], resume: runOptions.resume)
         if let last = result.history.last {
-            print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs; best model %@, log %@, plot %@",
+            print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs;"
+                         + " best model %@, log %@, plot %@",
                          result.seconds, last.validationAP, last.validationAP50, last.epoch,
                          result.bestModelPath, result.logPath, result.plotPath))
         }
@@ -107,12 +109,18 @@ struct DetectorOptions: ParsableArguments {
 
     func validate() throws {
         guard (1...8192).contains(hidden) else { throw ValidationError("--hidden must be in 1...8192, got \(hidden)") }
-        guard (1...64).contains(maxBoxes) else { throw ValidationError("--max-boxes must be in 1...64, got \(maxBoxes)") }
-        if fineFeatures == true && !encoder.hasConvolutions {
-            throw ValidationError("--fine-features: --encoder \(encoder.rawValue) has no fine features (no convolutions)")
+        guard (1...64).contains(maxBoxes) else {
+            throw ValidationError("--max-boxes must be in 1...64, got \(maxBoxes)")
         }
-        for (name, value) in [("--box-weight", boxWeight), ("--class-weight", classWeight), ("--iou-weight", iouWeight)] {
-            guard value >= 0, value.isFinite else { throw ValidationError("\(name) must be finite and ≥ 0, got \(value)") }
+        if fineFeatures == true && !encoder.hasConvolutions {
+            throw ValidationError("--fine-features: --encoder \(encoder.rawValue) has no fine features"
+                                  + " (no convolutions)")
+        }
+        for (name, value) in [("--box-weight", boxWeight), ("--class-weight", classWeight),
+                              ("--iou-weight", iouWeight)] {
+            guard value >= 0, value.isFinite else {
+                throw ValidationError("\(name) must be finite and ≥ 0, got \(value)")
+            }
         }
     }
 
@@ -169,7 +177,8 @@ struct DetectionDataOptions: ParsableArguments {
 
     /// The data options of this command line as checkpoints keep them (nil where not given).
     var given: SavedDataOptions {
-        SavedDataOptions(data: data, limit: limit, trainCount: trainCount, testCount: testCount, freshCanvases: freshCanvases)
+        SavedDataOptions(data: data, limit: limit, trainCount: trainCount, testCount: testCount,
+                         freshCanvases: freshCanvases)
     }
 
     /// `options` with the synthetic-canvas recipe filled in when it names no folder, so that a checkpoint records
@@ -203,7 +212,8 @@ struct DetectionDataOptions: ParsableArguments {
         let trainN = min(trainCount, limit ?? trainCount), testN = min(testCount, limit ?? testCount)
         let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train)
         let train = Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: 0)
-        let test = Recipes.SyntheticDetection.testSet(from: try MNIST.load(directory: mnist, split: .test), count: testN)
+        let testDigits = try MNIST.load(directory: mnist, split: .test)
+        let test = Recipes.SyntheticDetection.testSet(from: testDigits, count: testN)
         let refresh = { Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: $0) }
         return (train, test, options.freshCanvases ?? true ? refresh : nil)
     }

@@ -34,7 +34,9 @@ struct OptimisationOptions: ParsableArguments {
         if let warmup, !(0...1_000_000_000).contains(warmup) {
             throw ValidationError("--warmup must be in 0...1000000000, got \(warmup)")
         }
-        if let clip, !(clip >= 0 && clip.isFinite) { throw ValidationError("--clip must be finite and ≥ 0, got \(clip)") }
+        if let clip, !(clip >= 0 && clip.isFinite) {
+            throw ValidationError("--clip must be finite and ≥ 0, got \(clip)")
+        }
     }
 
     /// `options` with the values given here.

@@ -62,10 +62,13 @@ struct Checkpoint {
     /// Reads the state file that the trainers write in `out`.
     init(resuming out: String) throws {
         path = out + "/last.state.safetensors"
-        guard FileManager.default.fileExists(atPath: path) else { throw CLIError("\(path): no checkpoint to resume from") }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CLIError("\(path): no checkpoint to resume from")
+        }
         (tensors, metadata) = try SafeTensors.read(path)
         guard let json = metadata["options"] else { throw CLIError("\(path): checkpoint lacks its training options") }
-        options = try InputLimits.decodeJSON(TrainingOptions.self, from: Data(json.utf8), source: path, what: "training options")
+        options = try InputLimits.decodeJSON(TrainingOptions.self, from: Data(json.utf8), source: path,
+                                             what: "training options")
     }
 
     /// A detector run's loss weights.
@@ -77,7 +80,8 @@ struct Checkpoint {
     /// A detector run's refiner loss settings, where it has a refiner.
     func refinerLoss() throws -> RefinerLoss? {
         guard let json = metadata[DetectionTrainer.refinerLossKey] else { return nil }
-        return try InputLimits.decodeJSON(RefinerLoss.self, from: Data(json.utf8), source: path, what: "refiner loss settings")
+        return try InputLimits.decodeJSON(RefinerLoss.self, from: Data(json.utf8), source: path,
+                                          what: "refiner loss settings")
     }
 
     /// Whether the detector run trains its refiner alone.

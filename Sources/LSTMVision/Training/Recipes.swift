@@ -23,8 +23,8 @@ public enum Recipes {
     /// `lstmvision demo`: the same recipes, smaller, so that each part takes about a minute.
     public enum Demo {
         /// A 1-layer, 128-unit row-LSTM on 28×28 grey digits.
-        public static let classifier = ModelConfig(kind: .row, height: 28, width: 28, channels: 1, hidden: 128, layers: 1,
-                                                   classes: 10)
+        public static let classifier = ModelConfig(kind: .row, height: 28, width: 28, channels: 1, hidden: 128,
+                                                   layers: 1, classes: 10)
         public static let classification: TrainingOptions = { var o = Recipes.classification; o.epochs = 3; return o }()
         /// The default detector (64×64 canvases, conv encoder).
         public static let detector = DetectorConfig()
