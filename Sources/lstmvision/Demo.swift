@@ -7,36 +7,42 @@ import LSTMVision
 /// then trains the LSTM detector for about a minute on synthetic multi-digit canvases (`DemoDetection.swift`).
 struct Demo: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
-        abstract: "Train a row-LSTM on the embedded MNIST for about a minute, evaluate it and predict a few images; then train and try the LSTM detector.")
+        abstract: "Train a row-LSTM on the embedded MNIST for about a minute, evaluate it and predict a few images;"
+            + " then train and try the LSTM detector.")
 
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output folder.") var out: String = "runs/demo"
-    @Option(help: "Training epochs (the demo stops earlier if --seconds runs out).") var epochs: Int = 3
+    @Option(help: "Training epochs (the demo stops earlier if --seconds runs out).")
+    var epochs: Int = Recipes.Demo.classification.epochs
     @Option(help: "Time budget for training, in seconds.") var seconds: Double = 75
-    @Option(help: "Time budget for training the detector, in seconds (0: skip detection).") var detectionSeconds: Double = 60
+    @Option(help: "Time budget for training the detector, in seconds (0: skip detection).")
+    var detectionSeconds: Double = 60
     @OptionGroup var limits: LimitOptions
 
-    func run() throws {
+    func validate() throws {
+        guard (1...1_000_000).contains(epochs) else {
+            throw ValidationError("--epochs must be in 1...1000000, got \(epochs)")
+        }
         try checkSeconds(seconds, "--seconds")
         try checkSeconds(detectionSeconds, "--detection-seconds")
+    }
+
+    func run() throws {
         let train = try dataOptions.load(.train)
         let test = try dataOptions.load(.test)
-        print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row (28 steps of 28 pixels).")
-        print("training on \(train.count) images, validating on \(test.count); BLAS kernels \(CPUStartup.blasCoreName), \(BLAS.threads) threads\n")
-        var options = TrainingOptions()
+        print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row"
+              + " (28 steps of 28 pixels).")
+        print("training on \(train.count) images, validating on \(test.count);"
+              + " BLAS kernels \(CPUStartup.blasCoreName), \(BLAS.threads) threads\n")
+        var options = Recipes.Demo.classification
         options.epochs = epochs
-        let config = ModelConfig(kind: .row, height: 28, width: 28, channels: 1, hidden: 128, layers: 1, classes: 10)
-        let model = try makeClassifier(config, seed: options.seed)
+        let model = try makeClassifier(Recipes.Demo.classifier, seed: options.seed)
         if let fb = options.forgetBias { model.setForgetBias(fb) }
-        let trainer = try Trainer(try ClassificationTask(model: model, train: train, validation: test, seed: options.seed),
-                                  options: options, folder: RunFolder(out))
-        trainer.timeLimit = seconds
-        let started = Date()
-        try trainer.run()
-        let trainSeconds = Date().timeIntervalSince(started)
+        let task = try ClassificationTask(model: model, train: train, validation: test, seed: options.seed)
+        let result = try fit(task, options: options, out: out, timeLimit: seconds)
 
         print("\nevaluation of the best model on the \(test.count) test images:")
-        let best = try ModelFile.load(trainer.folder.bestModel)
+        let best = try ModelFile.load(result.folder.bestModel)
         let e = Evaluation.run(best, on: test)
         print(e.report(), terminator: "")
 
@@ -51,12 +57,13 @@ struct Demo: ParsableCommand, ReadsFiles {
         }
         print("\npredictions for a few test images (written as PNG, read back like any user image):")
         for r in try predict(best, files: files, topK: 3, invert: false) {
-            print("  " + r.file + " → " + r.predictions.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) }.joined(separator: ", "))
+            let top = r.predictions.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) }
+            print("  " + r.file + " → " + top.joined(separator: ", "))
         }
-        print(String(format: "\ntest accuracy %.2f%% after %.0f s of training", e.accuracy * 100, trainSeconds))
-        print("model:   \(trainer.folder.bestModel)  (safetensors, PyTorch state_dict names)")
-        print("curves:  \(trainer.folder.plot), log \(trainer.folder.log)")
-        print("next:    .build/release/lstmvision predict --model \(trainer.folder.bestModel) \(files[0])")
+        print(String(format: "\ntest accuracy %.2f%% after %.0f s of training", e.accuracy * 100, result.seconds))
+        print("model:   \(result.folder.bestModel)  (safetensors, PyTorch state_dict names)")
+        print("curves:  \(result.folder.plot), log \(result.folder.log)")
+        print("next:    .build/release/lstmvision predict --model \(result.folder.bestModel) \(files[0])")
         if detectionSeconds > 0 { try runDetectionDemo() }
     }
 }

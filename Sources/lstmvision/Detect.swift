@@ -9,20 +9,24 @@ struct Detect: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Detect objects in images with a trained LSTM detector; write annotated PNGs and COCO results JSON.",
         discussion: """
-            Images must have the detector's size; they are converted to its channels and scaled to [0,1]. Image ids in \
-            detections.json are the images' positions (1, 2, ...) unless --annotations gives a COCO file to take them from; \
-            with --annotations and no IMAGE arguments, every image of that file is read (from the images folder beside it, \
-            as detect-data writes them).
+            Images must have the detector's size; they are converted to its channels and scaled to [0,1]. \
+            Image ids in detections.json are the images' positions (1, 2, ...) unless --annotations gives a COCO \
+            file to take them from; with --annotations and no IMAGE arguments, every image of that file is read \
+            (from the images folder beside it, as detect-data writes them).
             """)
 
     @Argument(help: "Image files (PNG, JPEG, PGM, PPM).") var files: [String] = []
-    @Option(help: "Detector file (safetensors) written by train --task detection.") var model: String
+    @Option(help: "Detector file (safetensors) written by train detection.") var model: String
     @Option(help: "Output folder: <name>_detections.png per image and detections.json.") var out: String = "runs/detect"
-    @Option(help: "COCO annotation file whose image ids (matched by file name) the results use.") var annotations: String?
-    @Option(help: "Lowest score kept in detections.json and the JSON output (low, for COCO AP).") var threshold: Double = 0.001
+    @Option(help: "COCO annotation file whose image ids (matched by file name) the results use.")
+    var annotations: String?
+    @Option(help: "Lowest score kept in detections.json and the JSON output (low, for COCO AP).")
+    var threshold: Double = 0.001
     @Option(help: "Lowest score drawn on the images.") var drawThreshold: Double = 0.5
-    @Option(help: "Boxes of one class overlapping a better one by more than this IoU are merged into it.") var mergeIou: Double = 0.5
-    @Option(help: "IoU above which non-maximum suppression drops the worse of two boxes of one class.") var nmsIou: Double = 0.5
+    @Option(help: "Boxes of one class overlapping a better one by more than this IoU are merged into it.")
+    var mergeIou: Double = 0.5
+    @Option(help: "IoU above which non-maximum suppression drops the worse of two boxes of one class.")
+    var nmsIou: Double = 0.5
     @Flag(help: "Print one JSON object per image.") var json = false
     @OptionGroup var limits: LimitOptions
 
@@ -43,10 +47,14 @@ struct Detect: ParsableCommand, ReadsFiles {
         enum CodingKeys: String, CodingKey { case label, score, bbox, categoryID = "category_id" }
     }
 
-    func run() throws {
-        for (name, value) in [("--threshold", threshold), ("--draw-threshold", drawThreshold), ("--merge-iou", mergeIou), ("--nms-iou", nmsIou)] {
-            guard (0...1).contains(value) else { throw CLIError("\(name) must be in [0, 1], got \(value)") }
+    func validate() throws {
+        for (name, value) in [("--threshold", threshold), ("--draw-threshold", drawThreshold),
+                              ("--merge-iou", mergeIou), ("--nms-iou", nmsIou)] {
+            guard (0...1).contains(value) else { throw ValidationError("\(name) must be in [0, 1], got \(value)") }
         }
+    }
+
+    func run() throws {
         let detector = try DetectorFile.load(model)
         let c = detector.config
         let (paths, ids) = try imagesAndIDs()
@@ -55,39 +63,48 @@ struct Detect: ParsableCommand, ReadsFiles {
         for file in paths {
             var image = try ImageCodecs.read(file)
             guard image.width == c.width, image.height == c.height else {
-                throw CLIError("\(file): \(image.width)×\(image.height) image, the detector needs \(c.width)×\(c.height)")
+                throw CLIError("\(file): \(image.width)×\(image.height) image,"
+                               + " the detector needs \(c.width)×\(c.height)")
             }
             if c.channels == 1 { image = image.greyscale() } else if image.channels == 1 {
-                image = Image(width: image.width, height: image.height, channels: 3, pixels: image.pixels.flatMap { [$0, $0, $0] })
+                image = Image(width: image.width, height: image.height, channels: 3,
+                              pixels: image.pixels.flatMap { [$0, $0, $0] })
             }
             images.append(image)
             pixels += image.pixels.map { $0 / 255 }
         }
+        let postProcessing = PostProcessing(scoreThreshold: threshold, mergeIoU: mergeIou, nmsIoU: nmsIou)
         let found = try detector.detect(Tensor(shape: [paths.count, c.height, c.width * c.channels], scalars: pixels),
-                                        postProcessing: PostProcessing(scoreThreshold: threshold, mergeIoU: mergeIou, nmsIoU: nmsIou))
+                                        postProcessing: postProcessing)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         var results: [COCODetection] = []
         for (k, file) in paths.enumerated() {
             let boxes = found[k]
-            results += boxes.map { COCODetection(imageID: ids[k], categoryID: c.categoryIDs[$0.classIndex], bbox: $0.box, score: $0.score) }
+            results += boxes.map {
+                COCODetection(imageID: ids[k], categoryID: c.categoryIDs[$0.classIndex], bbox: $0.box, score: $0.score)
+            }
             let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
             let drawn = annotated(images[k], boxes.filter { $0.score >= drawThreshold }, classNames: c.classNames)
             let path = (out as NSString).appendingPathComponent("\(stem)_detections.png")
             try ImageCodecs.writePNG(drawn, to: path)
             if json {
                 try printJSON(Result(file: file, imageID: ids[k], detections: boxes.map {
-                    Found(label: c.classNames[$0.classIndex], categoryID: c.categoryIDs[$0.classIndex], score: $0.score, bbox: $0.box)
+                    Found(label: c.classNames[$0.classIndex], categoryID: c.categoryIDs[$0.classIndex],
+                          score: $0.score, bbox: $0.box)
                 }))
             } else {
                 let shown = boxes.filter { $0.score >= drawThreshold }
                 print("\(file): " + (shown.isEmpty ? "nothing above \(drawThreshold)" : shown.map {
-                    String(format: "%@ %.2f at [%.0f, %.0f, %.0f, %.0f]", c.classNames[$0.classIndex], $0.score, $0.box.x, $0.box.y, $0.box.width, $0.box.height)
+                    String(format: "%@ %.2f at [%.0f, %.0f, %.0f, %.0f]", c.classNames[$0.classIndex], $0.score,
+                           $0.box.x, $0.box.y, $0.box.width, $0.box.height)
                 }.joined(separator: ", ")) + " → \(path)")
             }
         }
         let resultsPath = (out as NSString).appendingPathComponent("detections.json")
         try COCODetection.write(results, to: resultsPath)
-        if !json { print("\(results.count) detections of \(paths.count) images (scores ≥ \(threshold)) → \(resultsPath)") }
+        if !json {
+            print("\(results.count) detections of \(paths.count) images (scores ≥ \(threshold)) → \(resultsPath)")
+        }
     }
 
     /// The image files to read and their COCO image ids.
@@ -103,9 +120,12 @@ struct Detect: ParsableCommand, ReadsFiles {
             let base = FileManager.default.fileExists(atPath: images) ? images : folder
             return (coco.images.map { (base as NSString).appendingPathComponent($0.fileName) }, coco.images.map(\.id))
         }
-        let byName = Dictionary(coco.images.map { (($0.fileName as NSString).lastPathComponent, $0.id) }, uniquingKeysWith: { a, _ in a })
+        let byName = Dictionary(coco.images.map { (($0.fileName as NSString).lastPathComponent, $0.id) },
+                                uniquingKeysWith: { a, _ in a })
         let ids = try files.map { file in
-            guard let id = byName[(file as NSString).lastPathComponent] else { throw CLIError("\(file): not an image of \(annotations)") }
+            guard let id = byName[(file as NSString).lastPathComponent] else {
+                throw CLIError("\(file): not an image of \(annotations)")
+            }
             return id
         }
         return (files, ids)
@@ -119,7 +139,9 @@ func annotated(_ image: Image, _ detections: [ScoredBox], classNames: [String]) 
     var out = Image(width: image.width * scale, height: image.height * scale, channels: 3)
     for y in 0..<out.height {
         for x in 0..<out.width {
-            for ch in 0..<3 { out[x: x, y: y, c: ch] = image[x: x / scale, y: y / scale, c: image.channels == 3 ? ch : 0] }
+            for ch in 0..<3 {
+                out[x: x, y: y, c: ch] = image[x: x / scale, y: y / scale, c: image.channels == 3 ? ch : 0]
+            }
         }
     }
     for d in detections.reversed() {   // the best drawn last, on top

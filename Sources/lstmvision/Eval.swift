@@ -19,9 +19,12 @@ struct Eval: ParsableCommand, ReadsFiles {
         let test = try dataOptions.load(.test)
         let c = classifier.config
         guard c.height == test.height, c.width == test.width, c.channels == test.channels else {
-            throw CLIError("\(model): the model expects \(c.height)×\(c.width)×\(c.channels) images, the data has \(test.height)×\(test.width)×\(test.channels)")
+            throw CLIError("\(model): the model expects \(c.height)×\(c.width)×\(c.channels) images,"
+                           + " the data has \(test.height)×\(test.width)×\(test.channels)")
         }
-        guard c.classes >= test.classes else { throw CLIError("\(model): the model has \(c.classes) classes, the data \(test.classes)") }
+        guard c.classes >= test.classes else {
+            throw CLIError("\(model): the model has \(c.classes) classes, the data \(test.classes)")
+        }
         let e = Evaluation.run(classifier, on: test)
         if json { try printJSON(e) } else { print(e.report(), terminator: "") }
     }

@@ -8,14 +8,15 @@ struct LSTMVisionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lstmvision",
         abstract: "Image classification with LSTM networks, on the CPU.",
-        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, AttackCommand.self, DetectData.self, Evaluate.self, Detect.self, Bench.self])
+        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, AttackCommand.self, DetectData.self,
+                      Evaluate.self, Detect.self, Bench.self])
 
     /// Runs the command; any failure becomes one line on stderr and a non-zero exit, never a trap.
     static func main() {
         CPUStartup.restartWithBetterKernelsIfNeeded()
         CPUStartup.keepFreedMemory()
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(try taskAsSubcommand(Array(CommandLine.arguments.dropFirst())))
             try (command as? ReadsFiles)?.limits.apply()
             try command.run()
         } catch {
@@ -24,12 +25,43 @@ struct LSTMVisionCommand: ParsableCommand {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            let message = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError || error is ImageError || error is ImageTransformError
-                || error is ModelError ? "\(error)" : message(for: error)
-            FileHandle.standardError.write(Data("lstmvision: error: \(message.split(separator: "\n").first ?? "")\n".utf8))
+            let ours = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError
+                || error is ImageError || error is ImageTransformError || error is ModelError
+            let message = ours ? "\(error)" : message(for: error)
+            let line = message.split(separator: "\n").first ?? ""
+            FileHandle.standardError.write(Data("lstmvision: error: \(line)\n".utf8))
             Foundation.exit(code == .success ? 1 : max(code.rawValue, 1))
         }
     }
+}
+
+/// `arguments` with `train … --task X …` read as `train X …`: `--task` is kept (out of help) for command lines
+/// written before `train` had a subcommand per task.
+func taskAsSubcommand(_ arguments: [String]) throws -> [String] {
+    guard arguments.first == "train" else { return arguments }
+    var rest = Array(arguments.dropFirst()), task: String?, i = 0
+    while i < rest.count, rest[i] != "--" {
+        if rest[i] == "--task" {
+            guard i + 1 < rest.count else { throw CLIError("Missing value for '--task <task>'") }
+            task = rest[i + 1]
+            rest.removeSubrange(i...(i + 1))
+        } else if rest[i].hasPrefix("--task=") {
+            task = String(rest[i].dropFirst("--task=".count))
+            rest.remove(at: i)
+        } else {
+            i += 1
+        }
+    }
+    guard let task else { return arguments }
+    let names = TrainTask.allCases.map(\.rawValue)
+    guard let kind = TrainTask(argument: task) else {
+        throw CLIError("--task must be \(names.joined(separator: " or ")), got '\(task)'")
+    }
+    if let first = rest.first, let named = TrainTask(argument: first) {
+        guard named == kind else { throw CLIError("--task \(task) contradicts the subcommand \(first)") }
+        return ["train"] + rest
+    }
+    return ["train", kind.rawValue] + rest
 }
 
 /// A usage problem found after parsing (a missing file, a bad combination of options).

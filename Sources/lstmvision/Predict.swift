@@ -26,13 +26,17 @@ struct Predict: ParsableCommand, ReadsFiles {
         let probability: Float
     }
 
+    func validate() throws {
+        guard topK > 0 else { throw ValidationError("--top-k must be positive, got \(topK)") }
+        guard !files.isEmpty else { throw ValidationError("no image files given") }
+    }
+
     func run() throws {
-        guard topK > 0 else { throw CLIError("--top-k must be positive, got \(topK)") }
-        guard !files.isEmpty else { throw CLIError("no image files given") }
         let classifier = try ModelFile.load(model)
         for r in try predict(classifier, files: files, topK: topK, invert: invert) {
             if json { try printJSON(r); continue }
-            print(r.file + ": " + r.predictions.map { String(format: "%@ %.1f%%", $0.label, $0.probability * 100) }.joined(separator: ", "))
+            let top = r.predictions.map { String(format: "%@ %.1f%%", $0.label, $0.probability * 100) }
+            print(r.file + ": " + top.joined(separator: ", "))
         }
     }
 }
@@ -47,7 +51,9 @@ func predict(_ classifier: any Classifier, files: [String], topK: Int, invert: B
         guard image.channels == c.channels else {
             throw CLIError("\(file): has \(image.channels) channel(s), the model needs \(c.channels)")
         }
-        if image.width != c.width || image.height != c.height { image = image.resized(width: c.width, height: c.height) }
+        if image.width != c.width || image.height != c.height {
+            image = image.resized(width: c.width, height: c.height)
+        }
         image = image.scaled(by: 1 / 255)
         if invert { image.pixels = image.pixels.map { 1 - $0 } }
         images += image.pixels
@@ -56,6 +62,8 @@ func predict(_ classifier: any Classifier, files: [String], topK: Int, invert: B
     return files.enumerated().map { i, file in
         let row = Array(probs.scalars[(i * c.classes)..<((i + 1) * c.classes)])
         let top = row.indices.sorted { row[$0] > row[$1] }.prefix(topK)
-        return Predict.Result(file: file, predictions: top.map { Predict.Prediction(label: String($0), classIndex: $0, probability: row[$0]) })
+        return Predict.Result(file: file, predictions: top.map {
+            Predict.Prediction(label: String($0), classIndex: $0, probability: row[$0])
+        })
     }
 }

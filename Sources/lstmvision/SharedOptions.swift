@@ -4,26 +4,32 @@ import LSTMVision
 
 /// Where the images come from: MNIST IDX files (the embedded copy by default), or an image folder.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Folder holding the MNIST IDX files (.gz or plain). Default: the embedded data/mnist.")
+    @Option(help: ArgumentHelp("MNIST IDX files' folder (default: the embedded data/mnist).", valueName: "dir"))
     var data: String?
 
-    @Option(help: "Image-folder dataset instead of MNIST: DIR/train/<class>/*.png|jpg|pgm|ppm and DIR/test/<class>/...")
+    @Option(help: ArgumentHelp("Image folders instead: DIR/{train,test}/<class>/*.png|jpg|pgm|ppm.", valueName: "DIR"))
     var images: String?
 
-    @Option(help: "Preprocessing of --images, e.g. 'grey,resize=28x28,scale' (steps: scale, normalize=M/S, grey, rgb2hsv, hsv2rgb, rgb2ycbcr, ycbcr2rgb, crop=WxH, randomcrop=WxH, resize=WxH, shift=K, rotate=D). Default: scale.")
+    @Option(help: ArgumentHelp("Preprocessing of --images (default: scale), steps: scale, normalize=M/S, grey, rgb2hsv,"
+                               + " hsv2rgb, rgb2ycbcr, ycbcr2rgb, crop=WxH, randomcrop=WxH, resize=WxH, shift=K,"
+                               + " rotate=D.", valueName: "spec"))
     var transform: String?
 
-    @Option(help: "Use only the first N images of each split (quick runs).")
+    @Option(help: ArgumentHelp("Use only the first N images of each split.", valueName: "N"))
     var limit: Int?
 
     var directory: String { images ?? data ?? MNIST.defaultDirectory() }
 
+    func validate() throws {
+        if let limit, limit <= 0 { throw ValidationError("--limit must be positive, got \(limit)") }
+        if images != nil && data != nil { throw ValidationError("--data and --images exclude each other") }
+    }
+
     func load(_ split: MNIST.Split) throws -> ImageDataset {
-        if let limit, limit <= 0 { throw CLIError("--limit must be positive, got \(limit)") }
         let set: ImageDataset
         if let images {
-            if data != nil { throw CLIError("--data and --images exclude each other") }
-            set = try ImageFolder.load(images + "/" + split.rawValue, pipeline: try ImagePipeline(spec: transform ?? "scale"))
+            let pipeline = try ImagePipeline(spec: transform ?? "scale")
+            set = try ImageFolder.load(images + "/" + split.rawValue, pipeline: pipeline)
         } else {
             set = try MNIST.load(directory: directory, split: split)
         }
@@ -44,7 +50,8 @@ struct SavedDataOptions: Codable, Equatable {
     /// The options saved in a state file's metadata, or none (a checkpoint written before they were kept).
     static func read(_ metadata: [String: String], source: String) throws -> SavedDataOptions? {
         guard let json = metadata[key] else { return nil }
-        return try InputLimits.decodeJSON(SavedDataOptions.self, from: Data(json.utf8), source: source, what: "data options")
+        return try InputLimits.decodeJSON(SavedDataOptions.self, from: Data(json.utf8), source: source,
+                                          what: "data options")
     }
 
     /// The JSON kept in the state file, keys sorted.
@@ -62,12 +69,15 @@ struct SavedDataOptions: Codable, Equatable {
             guard let new else { return saved }
             guard saved == nil || saved == new else {
                 throw CLIError("\(source): the run was trained with \(name) \(saved!), not \(new):"
-                               + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)")
+                               + " a resumed run must read the same data"
+                               + " (leave the data options out to reuse the checkpoint's)")
             }
             return new
         }
-        return SavedDataOptions(data: try pick("--data", data, given.data), images: try pick("--images", images, given.images),
-                                transform: try pick("--transform", transform, given.transform), limit: try pick("--limit", limit, given.limit),
+        return SavedDataOptions(data: try pick("--data", data, given.data),
+                                images: try pick("--images", images, given.images),
+                                transform: try pick("--transform", transform, given.transform),
+                                limit: try pick("--limit", limit, given.limit),
                                 trainCount: try pick("--train-count", trainCount, given.trainCount),
                                 testCount: try pick("--test-count", testCount, given.testCount),
                                 freshCanvases: try pick("--fresh-canvases", freshCanvases, given.freshCanvases))
@@ -125,7 +135,9 @@ protocol ReadsFiles {
 
 /// Refuses a time budget that is negative, not a number, or over a year; `name` is its option.
 func checkSeconds(_ value: Double?, _ name: String) throws {
-    if let value, !(value >= 0 && value <= 365 * 86_400) { throw CLIError("\(name) must be a number of seconds in 0...31536000, got \(value)") }
+    if let value, !(value >= 0 && value <= 365 * 86_400) {
+        throw ValidationError("\(name) must be a number of seconds in 0...31536000, got \(value)")
+    }
 }
 
 /// Sets the number of BLAS threads (default: all cores).
@@ -141,10 +153,30 @@ struct ThreadOptions: ParsableArguments {
     }
 }
 
+// Range checks at parse time, so that a bad value fails with its flag before any work.
+extension LimitOptions {
+    func validate() throws {
+        for (name, value) in [("--max-file-bytes", maxFileBytes), ("--max-image-side", maxImageSide),
+                              ("--max-image-pixels", maxImagePixels), ("--max-header-bytes", maxHeaderBytes),
+                              ("--max-dataset-bytes", maxDatasetBytes)] {
+            if let value, value <= 0 { throw ValidationError("\(name) must be positive, got \(value)") }
+        }
+    }
+}
+
+extension ThreadOptions {
+    func validate() throws {
+        if let threads, !(1...256).contains(threads) {
+            throw ValidationError("--threads must be in 1...256, got \(threads)")
+        }
+    }
+}
+
 /// Prints a value as one line of JSON.
 func printJSON<T: Encodable>(_ value: T) throws {
     let enc = JSONEncoder()
     enc.outputFormatting = [.sortedKeys]
-    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf",
+                                                              nan: "nan")
     print(String(decoding: try enc.encode(value), as: UTF8.self))
 }

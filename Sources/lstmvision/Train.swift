@@ -2,168 +2,140 @@ import ArgumentParser
 import Foundation
 import LSTMVision
 
-/// `lstmvision train`: trains a classifier (or, with `--task detection`, a detector), validating on the test split each epoch.
-struct Train: ParsableCommand, ReadsFiles {
+/// `lstmvision train`: its subcommands train a classifier (the default) or a detector, validating on the test split
+/// after each epoch. `train … --task X …` still works: `LSTMVisionCommand.main` reads it as `train X …`.
+struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an LSTM image classifier (row, patch or ReNet) or an LSTM object detector, with live progress and checkpoints.")
+        abstract: "Train an LSTM image classifier or an LSTM object detector, with live progress and checkpoints.",
+        discussion: "train --epochs 3 … trains a classifier: see train classification --help.",
+        subcommands: [TrainClassification.self, TrainDetection.self],
+        defaultSubcommand: TrainClassification.self)
+}
 
-    @Option(help: "What to train: classification (an image classifier) or detection (an LSTM box detector; --data then names a detect-data folder).")
-    var task: String = "classification"
-    @OptionGroup var dataOptions: DataOptions
-    @OptionGroup var detection: DetectionOptions
-    @OptionGroup var threadOptions: ThreadOptions
-    @OptionGroup var limits: LimitOptions
+/// `lstmvision train [classification]`: trains a row, patch or ReNet classifier.
+struct TrainClassification: ParsableCommand, ReadsFiles {
+    static let configuration = CommandConfiguration(
+        commandName: TrainTask.classification.rawValue,
+        abstract: "Train an LSTM image classifier (row, patch or ReNet).",
+        discussion: recipeDescription(Recipes.classification))
 
-    @Option(help: "Model: row, patch or renet.")
-    var model: String = "row"
-    @Option(help: "LSTM hidden size.") var hidden: Int = 128
-    @Option(help: "Stacked LSTM layers (ReNet: sweep layers).") var layers: Int = 1
-    @Flag(help: "Bidirectional LSTMs (ReNet is always bidirectional).") var bidirectional = false
-    @Option(help: "Patch side for patch and renet models.") var patch: Int = 2
-    @Option(help: "ReNet's hidden fully connected width (0: none).") var fc: Int = 0
-    @Option(help: "Dropout between LSTM layers and before ReNet's classifier.") var dropout: Float = 0
+    @OptionGroup(title: "Model") var model: ClassifierOptions
+    @OptionGroup(title: "Data") var dataOptions: DataOptions
+    @OptionGroup(title: "Optimisation") var optimisation: OptimisationOptions
+    @OptionGroup(title: "Regularisation") var regularisation: RegularisationOptions
+    @OptionGroup(title: "Run") var runOptions: RunOptions
+    @OptionGroup(title: "Run") var threadOptions: ThreadOptions
+    @OptionGroup(title: "Input limits", visibility: .hidden) var limits: LimitOptions
 
-    @Option(help: "Epochs.") var epochs: Int?
-    @Option(help: "Batch size.") var batchSize: Int?
-    @Option(help: "Optimiser: adam, adamw or sgd.") var optimizer: String?
-    @Option(help: "Base learning rate.") var lr: Float?
-    @Option(help: "Weight decay (L2 for adam/sgd, decoupled for adamw).") var weightDecay: Float?
-    @Option(help: "SGD momentum.") var momentum: Float?
-    @Option(help: "Learning-rate schedule: constant, step, cosine, warmup-cosine.") var schedule: String?
-    @Option(help: "Warm-up steps of warmup-cosine.") var warmup: Int?
-    @Option(help: "Gradient-norm clipping threshold (0: off).") var clip: Float?
-    @Option(help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float?
-    @Option(help: "Initial forget-gate bias (PyTorch's default init when 'none').") var forgetBias: String?
-    @Option(help: "Random seed (weights, shuffling).") var seed: UInt64?
-    @Option(help: "Also checkpoint every N steps.") var checkpointEvery: Int?
-    @Flag(help: "Skip steps with NaN/Inf loss or gradients instead of stopping.") var skipNonfinite = false
-    @Option(help: "Stop after this many seconds (then validate and save).") var timeLimit: Double?
-    @Option(help: "Augmentation of training images, e.g. 'shift=2,rotate=10' (size-preserving pipeline steps).") var augment: String?
-    @Option(help: "Adversarial training against fgsm or pgd (loss: mean of clean and adversarial).") var adversarial: String?
-    @Option(help: "L∞ radius of the adversarial training attack (pixels in [0,1]).") var eps: Float?
-    @Option(help: "PGD steps of adversarial training.") var pgdSteps: Int?
-
-    @Option(help: "Output folder for model.safetensors (best), last.*, log.csv and curves.png.")
-    var out: String = "runs/train"
-    @Flag(help: "Resume the run in --out from its last checkpoint.") var resume = false
-
-    /// The state file that `--resume` continues from.
-    var statePath: String { RunFolder(out).state }
-
-    /// The state file to resume from (its tensors and metadata) and the training options saved in it.
-    func resumeState() throws -> (tensors: [String: Tensor], metadata: [String: String], options: TrainingOptions) {
-        guard FileManager.default.fileExists(atPath: statePath) else { throw CLIError("\(statePath): no checkpoint to resume from") }
-        let (tensors, meta) = try SafeTensors.read(statePath)
-        guard let json = meta["options"] else { throw CLIError("\(statePath): checkpoint lacks its training options") }
-        return (tensors, meta, try InputLimits.decodeJSON(TrainingOptions.self, from: Data(json.utf8), source: statePath, what: "training options"))
-    }
-
-    /// The training options: `base` (the defaults, or the checkpoint's when resuming) with those given on the command line.
+    /// The training options: `base` (the recipe, or the checkpoint's when resuming) with those given.
     func trainingOptions(base: TrainingOptions) throws -> TrainingOptions {
         var o = base
-        if let epochs { o.epochs = epochs }
-        if let batchSize { o.batchSize = batchSize }
-        if let optimizer {
-            guard let kind = OptimizerKind(rawValue: optimizer) else { throw CLIError("--optimizer must be adam, adamw or sgd, got '\(optimizer)'") }
-            o.optimizer = kind
-        }
-        if let lr { o.learningRate = lr }
-        if let weightDecay { o.weightDecay = weightDecay }
-        if let momentum { o.momentum = momentum }
-        if let schedule {
-            guard let kind = ScheduleKind(rawValue: schedule) else {
-                throw CLIError("--schedule must be constant, step, cosine or warmup-cosine, got '\(schedule)'")
-            }
-            o.schedule = kind
-        }
-        if let warmup { o.warmupSteps = warmup }
-        if let clip { o.clipNorm = clip }
-        if let forgetBias {
-            if forgetBias == "none" { o.forgetBias = nil } else {
-                guard let v = Float(forgetBias), v.isFinite else { throw CLIError("--forget-bias must be a number or 'none', got '\(forgetBias)'") }
-                o.forgetBias = v
-            }
-        }
-        if let seed { o.seed = seed }
-        if let checkpointEvery { o.checkpointEvery = checkpointEvery }
-        if skipNonfinite { o.skipNonFinite = true }
+        optimisation.apply(to: &o)
+        runOptions.apply(to: &o)
         try o.validate()
         return o
     }
 
-    /// The classification settings: `base` (the defaults, or the checkpoint's when resuming) with those given on the
-    /// command line.
-    func classificationSettings(base: ClassificationTask.Settings) throws -> ClassificationTask.Settings {
-        var s = base
-        if let labelSmoothing { s.labelSmoothing = labelSmoothing }
-        if let augment { s.augment = augment }
-        if let adversarial {
-            guard let method = Attack.Method(rawValue: adversarial) else {
-                throw CLIError("--adversarial must be fgsm or pgd, got '\(adversarial)'")
-            }
-            s.adversarial = method
-        }
-        if let eps { s.adversarialEpsilon = eps }
-        if let pgdSteps { s.adversarialSteps = pgdSteps }
-        try s.validate()
-        return s
-    }
-
-    /// Whether any classification-only option was given (detection refuses them).
-    var givesClassificationSettings: Bool {
-        labelSmoothing != nil || augment != nil || adversarial != nil || eps != nil || pgdSteps != nil
-    }
-
     func run() throws {
         try threadOptions.apply()
-        try checkSeconds(timeLimit, "--time-limit")
-        guard task == "classification" || task == "detection" else { throw CLIError("--task must be classification or detection, got '\(task)'") }
-        if task == "detection" { return try runDetection() }
         var options: TrainingOptions, settings: ClassificationTask.Settings
         let classifier: any Classifier
         let data: DataOptions, train: ImageDataset, test: ImageDataset
-        if resume {
-            let (tensors, meta, saved) = try resumeState()
-            let savedData = try SavedDataOptions.read(meta, source: statePath)
-            data = try savedData.map { dataOptions.replacing(with: try $0.completing(dataOptions.saved, source: statePath)) } ?? dataOptions
+        if runOptions.resume {
+            let checkpoint = try Checkpoint(resuming: runOptions.out), path = checkpoint.path
+            let savedData = try SavedDataOptions.read(checkpoint.metadata, source: path)
+            data = try savedData.map { dataOptions.replacing(with: try $0.completing(dataOptions.saved, source: path)) }
+                ?? dataOptions
             train = try data.load(.train)
             test = try data.load(.test)
-            guard meta[ModelFile.configKey] != nil else { throw CLIError("\(statePath): checkpoint lacks its model config") }
-            let config = try ModelFile.config(in: meta, tensors: tensors, source: statePath)
-            options = try trainingOptions(base: saved)
-            let savedSettings = try meta[ClassificationTask.Settings.key].map {
-                try InputLimits.decodeJSON(ClassificationTask.Settings.self, from: Data($0.utf8), source: statePath,
-                                           what: "classification settings")
+            guard checkpoint.metadata[ModelFile.configKey] != nil else {
+                throw CLIError("\(path): checkpoint lacks its model config")
             }
-            settings = try classificationSettings(base: savedSettings ?? .init())
+            let config = try ModelFile.config(in: checkpoint.metadata, tensors: checkpoint.tensors, source: path)
+            options = try trainingOptions(base: checkpoint.options)
+            settings = try regularisation.settings(base: checkpoint.classificationSettings() ?? .init())
             classifier = try makeClassifier(config, seed: options.seed)
         } else {
             data = dataOptions
             train = try data.load(.train)
             test = try data.load(.test)
-            options = try trainingOptions(base: TrainingOptions())
-            settings = try classificationSettings(base: .init())
-            guard let kind = ModelConfig.Kind(rawValue: model) else { throw CLIError("--model must be row, patch or renet, got '\(model)'") }
-            let config = ModelConfig(kind: kind, height: train.height, width: train.width, channels: train.channels,
-                                     hidden: hidden, layers: layers, bidirectional: bidirectional || kind == .renet,
-                                     classes: train.classes, patch: patch, fcHidden: fc, dropout: dropout)
-            classifier = try makeClassifier(config, seed: options.seed)
+            options = try trainingOptions(base: Recipes.classification)
+            settings = try regularisation.settings(base: .init())
+            classifier = try makeClassifier(model.config(for: train), seed: options.seed)
             if let fb = options.forgetBias { classifier.setForgetBias(fb) }
         }
         let c = classifier.config
-        print("model \(c.kind) hidden \(c.hidden) layers \(c.layers)\(c.bidirectional ? " bidirectional" : ""): \(classifier.parameterCount) parameters")
-        print("data \(data.directory): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
+        print("model \(c.kind) hidden \(c.hidden) layers \(c.layers)\(c.bidirectional ? " bidirectional" : ""):"
+              + " \(classifier.parameterCount) parameters")
+        print("data \(data.directory): \(train.count) training, \(test.count) validation images;"
+              + " \(BLAS.threads) threads")
         let task = try ClassificationTask(model: classifier, train: train, validation: test, settings: settings,
                                           seed: options.seed)
-        let trainer = try Trainer(task, options: options, folder: RunFolder(out))
-        trainer.timeLimit = timeLimit
-        trainer.runMetadata[SavedDataOptions.key] = data.saved.json
-        if resume { try trainer.resume() }
-        let history = try trainer.run()
-        if let last = history.last {
+        let result = try fit(task, options: options, out: runOptions.out, timeLimit: runOptions.timeLimit,
+                             metadata: [SavedDataOptions.key: data.saved.json], resume: runOptions.resume)
+        if let last = result.history.last {
             print(String(format: "done: validation accuracy %.2f%% after %d epochs; best model %@, log %@, plot %@",
-                         last.validationAccuracy * 100, last.epoch, trainer.folder.bestModel, trainer.folder.log,
-                         trainer.folder.plot))
+                         last.validationAccuracy * 100, last.epoch, result.folder.bestModel, result.folder.log,
+                         result.folder.plot))
         }
+    }
+}
+
+/// The classifier to train (a resumed run takes its checkpoint's instead).
+struct ClassifierOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Model.", valueName: "kind")) var model: ModelConfig.Kind = .row
+    @Option(help: ArgumentHelp("LSTM hidden size.", valueName: "n")) var hidden: Int = 128
+    @Option(help: ArgumentHelp("Stacked LSTMs (ReNet: sweeps).", valueName: "n")) var layers: Int = 1
+    @Flag(help: "Bidirectional LSTMs (ReNet always is).") var bidirectional = false
+    @Option(help: ArgumentHelp("Patch side of patch and renet models.", valueName: "n")) var patch: Int = 2
+    @Option(help: ArgumentHelp("ReNet's fully connected width (0: none).", valueName: "n")) var fc: Int = 0
+    @Option(help: ArgumentHelp("Dropout between LSTMs, before ReNet's head.", valueName: "x")) var dropout: Float = 0
+
+    func validate() throws {
+        guard (1...8192).contains(hidden) else { throw ValidationError("--hidden must be in 1...8192, got \(hidden)") }
+        guard (1...16).contains(layers) else { throw ValidationError("--layers must be in 1...16, got \(layers)") }
+        guard patch > 0 else { throw ValidationError("--patch must be positive, got \(patch)") }
+        guard fc >= 0 else { throw ValidationError("--fc must be ≥ 0, got \(fc)") }
+        guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
+    }
+
+    /// The model for images and classes of `data`.
+    func config(for data: ImageDataset) -> ModelConfig {
+        ModelConfig(kind: model, height: data.height, width: data.width, channels: data.channels, hidden: hidden,
+                    layers: layers, bidirectional: bidirectional || model == .renet, classes: data.classes,
+                    patch: patch, fcHidden: fc, dropout: dropout)
+    }
+}
+
+/// What classifier training adds to the loss and the images: label smoothing, augmentation, adversarial examples.
+struct RegularisationOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Label smoothing of the cross-entropy.", valueName: "x")) var labelSmoothing: Float?
+    @Option(help: ArgumentHelp("Augmentation, e.g. shift=2,rotate=10.", valueName: "spec"))
+    var augment: String?
+    @Option(help: ArgumentHelp("Adversarial training's attack.", valueName: "method"))
+    var adversarial: Attack.Method?
+    @Option(help: ArgumentHelp("L∞ radius of that attack (pixels in [0,1]).", valueName: "x")) var eps: Float?
+    @Option(help: ArgumentHelp("PGD steps of that attack.", valueName: "n")) var pgdSteps: Int?
+
+    func validate() throws {
+        if let labelSmoothing, !(labelSmoothing >= 0 && labelSmoothing < 1) {
+            throw ValidationError("--label-smoothing must be in [0, 1), got \(labelSmoothing)")
+        }
+        if let eps, !(eps >= 0 && eps <= 1) { throw ValidationError("--eps must be in [0, 1], got \(eps)") }
+        if let pgdSteps, !(1...1000).contains(pgdSteps) {
+            throw ValidationError("--pgd-steps must be in 1...1000, got \(pgdSteps)")
+        }
+    }
+
+    /// `base` (the defaults, or the checkpoint's when resuming) with the values given here.
+    func settings(base: ClassificationTask.Settings) throws -> ClassificationTask.Settings {
+        var s = base
+        if let labelSmoothing { s.labelSmoothing = labelSmoothing }
+        if let augment { s.augment = augment }
+        if let adversarial { s.adversarial = adversarial }
+        if let eps { s.adversarialEpsilon = eps }
+        if let pgdSteps { s.adversarialSteps = pgdSteps }
+        try s.validate()
+        return s
     }
 }

@@ -47,11 +47,24 @@ import Testing
         (["eval", "--model", "/nonexistent.safetensors"], "/nonexistent.safetensors: no such file"),
         (["train", "--bogus"], "Unknown option '--bogus'"),
         (["train", "--epochs", "0"], "--epochs must be in 1...1000000, got 0"),
-        (["train", "--model", "lstm9"], "--model must be row, patch or renet"),
-        (["train", "--task", "detection", "--encoder", "vit", "--train-count", "4"],
-         "--encoder must be conv, renet or conv-renet, got 'vit'"),
-        (["train", "--task", "detection", "--encoder", "renet", "--fine-features", "--train-count", "4"],
-         "has no fine features"),
+        (["train", "--model", "lstm9"], "The value 'lstm9' is invalid for '--model <kind>'. Please provide one of 'row', 'patch' or 'renet'."),
+        (["train", "--schedule", "linear"], "The value 'linear' is invalid for '--schedule <name>'"),
+        (["train", "--forget-bias", "inf"], "The value 'inf' is invalid for '--forget-bias <x|none>'"),
+        (["train", "--threads", "0"], "--threads must be in 1...256, got 0"),
+        (["train", "--lr=-1"], "--lr must be positive, got -1.0"),
+        (["train", "--limit", "0"], "--limit must be positive, got 0"),
+        (["train", "detection", "--encoder", "vit", "--train-count", "4"],
+         "The value 'vit' is invalid for '--encoder <encoder>'. Please provide one of 'conv', 'renet' or 'conv-renet'."),
+        (["train", "detection", "--encoder", "renet", "--fine-features", "--train-count", "4"], "has no fine features"),
+        // Each task takes only its own options.
+        (["train", "detection", "--images", "x"], "Unknown option '--images'"),
+        (["train", "classification", "--encoder", "conv"], "Unknown option '--encoder'"),
+        // `--task` is kept as a synonym of the subcommand.
+        (["train", "--task"], "Missing value for '--task <task>'"),
+        (["train", "classification", "--task", "detection"], "--task detection contradicts the subcommand classification"),
+        (["attack", "--model", "m", "--method", "cw"], "The value 'cw' is invalid for '--method <method>'. Please provide one of 'fgsm' and 'pgd'."),
+        (["bench", "--modes", "train,test"], "The value 'train,test' is invalid for '--modes <mode,...>'"),
+        (["detect", "--model", "m", "--nms-iou", "2", "x.png"], "--nms-iou must be in [0, 1], got 2.0"),
         (["train", "--data", "/tmp/definitely-not-mnist"], "no such file"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "/nope.png"], "/nope.png: no such file"),
         (["eval", "--model", fixtures + "/lstm_1layer.safetensors"], "not a row-LSTM checkpoint"),
@@ -92,6 +105,20 @@ import Testing
         #expect(lines.count == 1, "\(args): stderr was \(r.err)")
         #expect(r.err.contains(expected), "\(args): stderr was \(r.err)")
         #expect(!r.err.contains("Fatal error") && !r.err.contains("Stack dump"))
+    }
+
+    /// Each task's help lists its own options, without another task's.
+    @Test func trainHelpShowsEachTasksOptions() throws {
+        let parent = try run(["train", "--help"]), classification = try run(["train", "classification", "--help"])
+        let detection = try run(["train", "detection", "--help"])
+        for r in [parent, classification, detection] { #expect(r.code == 0, "\(r.err)") }
+        #expect(parent.out.contains("classification (default)") && parent.out.contains("detection"), "\(parent.out)")
+        #expect(classification.out.contains("--model <kind>") && classification.out.contains("--augment")
+                && !classification.out.contains("--encoder") && !classification.out.contains("--max-file-bytes"))
+        #expect(detection.out.contains("--encoder <encoder>") && detection.out.contains("--train-count")
+                && !detection.out.contains("--augment") && !detection.out.contains("--images")
+                && !detection.out.contains("Detection:"), "\(detection.out)")
+        #expect(try run(["train", "detection", "--help-hidden"]).out.contains("--max-file-bytes"))
     }
 
     @Test func predictAndEvalWorkOnAPyTorchModel() throws {

@@ -443,15 +443,14 @@ import Testing
 @Suite struct DetectorCLITests {
     @Test(arguments: [
         (["train", "--task", "segmentation"], "--task must be classification or detection"),
-        (["train", "--task", "detection", "--augment", "shift=2"], "are for classification"),
-        (["train", "--task", "detection", "--conv-widths", "16,x"], "--conv-widths must be comma-separated integers"),
-        (["train", "--task", "detection", "--data", "/tmp/definitely-not-coco"],
-         "/tmp/definitely-not-coco/train/annotations.json: no such file"),
+        (["train", "detection", "--augment", "shift=2"], "Unknown option '--augment'"),
+        (["train", "detection", "--conv-widths", "16,x"], "The value '16,x' is invalid for '--conv-widths <n,...>'"),
+        (["train", "detection", "--train-count", "0"], "--train-count must be positive, got 0"),
+        (["train", "detection", "--data", "/tmp/definitely-not-coco"], "/tmp/definitely-not-coco/train/annotations.json: no such file"),
+        (["train", "--data", "/tmp/definitely-not-coco", "--task", "detection"], "/tmp/definitely-not-coco/train/annotations.json: no such file"),
         (["detect", "--model", CLITests.fixtures + "/row_lstm_bi.safetensors", "x.png"], "not a detector checkpoint"),
-        (["train", "--task", "detection", "--add-refiner-to", "/tmp/no-such-detector.safetensors"],
-         "/tmp/no-such-detector.safetensors"),
-        (["train", "--task", "detection", "--add-refiner-to", CLITests.fixtures + "/row_lstm_bi.safetensors"],
-         "not a detector checkpoint"),
+        (["train", "detection", "--add-refiner-to", "/tmp/no-such-detector.safetensors"], "/tmp/no-such-detector.safetensors"),
+        (["train", "detection", "--add-refiner-to", CLITests.fixtures + "/row_lstm_bi.safetensors"], "not a detector checkpoint"),
     ])
     func badInputGivesOneLineAndFailure(_ args: [String], _ expected: String) throws {
         let r = try CLITests().run(args)
@@ -459,24 +458,20 @@ import Testing
         #expect(r.err.split(separator: "\n").count == 1 && r.err.contains(expected), "\(args): stderr was \(r.err)")
     }
 
-    /// `train --task detection --resume` reads the canvases the run began with unless told otherwise, and refuses
-    /// others.
+    /// `train detection --resume` reads the canvases the run began with unless told otherwise, and refuses others.
     @Test func resumeKeepsTheDataOptions() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("det-cli-resume-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let first = try CLITests().run(["train", "--task", "detection", "--train-count", "8", "--test-count", "4",
-                                        "--epochs", "1", "--batch-size", "4", "--hidden", "8", "--conv-widths", "4,4,4",
-                                        "--out", out])
+        // `--task detection`, kept for compatibility, is `train detection`.
+        let first = try CLITests().run(["train", "--task", "detection", "--train-count", "8", "--test-count", "4", "--epochs", "1",
+                                        "--batch-size", "4", "--hidden", "8", "--conv-widths", "4,4,4", "--out", out])
         try #require(first.code == 0, "\(first.err)")
         let meta = try SafeTensors.read(out + "/last.state.safetensors").metadata
         #expect(meta["data"] == #"{"freshCanvases":true,"testCount":4,"trainCount":8}"#)
-        let other = try CLITests().run(["train", "--task", "detection", "--resume", "--train-count", "16",
-                                        "--out", out])
-        #expect(other.code != 0 && other.err == "lstmvision: error: \(out)/last.state.safetensors: "
-                + "the run was trained with --train-count 8, not 16:"
-                + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)\n",
-                "\(other.err)")
-        let longer = try CLITests().run(["train", "--task", "detection", "--resume", "--epochs", "2", "--out", out])
+        let other = try CLITests().run(["train", "detection", "--resume", "--train-count", "16", "--out", out])
+        #expect(other.code != 0 && other.err == "lstmvision: error: \(out)/last.state.safetensors: the run was trained with --train-count 8, not 16:"
+                + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)\n", "\(other.err)")
+        let longer = try CLITests().run(["train", "detection", "--resume", "--epochs", "2", "--out", out])
         #expect(longer.code == 0, "\(longer.err)")
         #expect(longer.out.contains("8 training, 4 validation images") && longer.out.contains("after 2 epochs"),
                 "\(longer.out)")
@@ -488,17 +483,14 @@ import Testing
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("det-cli-refiner-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let common = ["--train-count", "8", "--test-count", "4", "--batch-size", "4"]
-        let first = try CLITests().run(["train", "--task", "detection", "--epochs", "1", "--hidden", "8",
-                                        "--conv-widths", "4,4,4", "--out", out] + common)
+        let first = try CLITests().run(["train", "detection", "--epochs", "1", "--hidden", "8", "--conv-widths", "4,4,4", "--out", out] + common)
         try #require(first.code == 0, "\(first.err)")
         let detector = try SafeTensors.read(out + "/model.safetensors").tensors
-        let refined = try CLITests().run(["train", "--task", "detection",
-                                          "--add-refiner-to", out + "/model.safetensors", "--refiner-hidden", "6",
+        let refined = try CLITests().run(["train", "detection", "--add-refiner-to", out + "/model.safetensors", "--refiner-hidden", "6",
                                           "--epochs", "1", "--out", out + "/r"] + common)
         try #require(refined.code == 0, "\(refined.err)")
         #expect(refined.out.contains("refiner 32² crops, hidden 6 (trained alone)"), "\(refined.out)")
-        let resumed = try CLITests().run(["train", "--task", "detection", "--resume", "--epochs", "2",
-                                          "--out", out + "/r"])
+        let resumed = try CLITests().run(["train", "detection", "--resume", "--epochs", "2", "--out", out + "/r"])
         try #require(resumed.code == 0, "\(resumed.err)")
         #expect(resumed.out.contains("(trained alone)") && resumed.out.contains("after 2 epochs"), "\(resumed.out)")
         let model = try DetectorFile.load(out + "/r/last.safetensors")
