@@ -13,7 +13,7 @@ public final class ReNetLayer: Module {
         horizontal = LSTM(inputSize: 2 * hiddenSize, hiddenSize: hiddenSize, bidirectional: true, batchFirst: false, generator: &generator)
     }
 
-    public var namedParameters: [(name: String, variable: Variable)] {
+    public var namedParameters: NamedParameters {
         prefixed("vertical", vertical) + prefixed("horizontal", horizontal)
     }
 
