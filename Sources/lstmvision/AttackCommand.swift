@@ -29,8 +29,8 @@ struct AttackCommand: ParsableCommand, ReadsFiles {
         guard let m = Attack.Method(rawValue: method) else { throw CLIError("--method must be fgsm or pgd, got '\(method)'") }
         let attack = Attack(method: m, epsilon: eps, steps: steps, stepSize: stepSize)
         try attack.validate()
-        let classifier = try ModelFile.load(model)
-        let test = try dataOptions.load(.test)
+        let classifier = try ModelFile.load(model, limits: limits.value)
+        let test = try dataOptions.load(.test, limits: limits.value)
         let c = classifier.config
         guard c.height == test.height, c.width == test.width, c.channels == test.channels else {
             throw CLIError("\(model): the model expects \(c.height)×\(c.width)×\(c.channels) images, the data has \(test.height)×\(test.width)×\(test.channels)")

@@ -19,8 +19,8 @@ struct Demo: ParsableCommand, ReadsFiles {
     func run() throws {
         try checkSeconds(seconds, "--seconds")
         try checkSeconds(detectionSeconds, "--detection-seconds")
-        let train = try dataOptions.load(.train)
-        let test = try dataOptions.load(.test)
+        let train = try dataOptions.load(.train, limits: limits.value)
+        let test = try dataOptions.load(.test, limits: limits.value)
         print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row (28 steps of 28 pixels).")
         print("training on \(train.count) images, validating on \(test.count); BLAS kernels \(CPUStartup.blasCoreName), \(BLAS.threads) threads\n")
         var options = TrainingOptions()
@@ -35,7 +35,7 @@ struct Demo: ParsableCommand, ReadsFiles {
         let trainSeconds = Date().timeIntervalSince(started)
 
         print("\nevaluation of the best model on the \(test.count) test images:")
-        let best = try ModelFile.load(trainer.bestModelPath)
+        let best = try ModelFile.load(trainer.bestModelPath, limits: limits.value)
         let e = Evaluation.run(best, on: test)
         print(e.report(), terminator: "")
 
@@ -49,7 +49,7 @@ struct Demo: ParsableCommand, ReadsFiles {
             files.append(path)
         }
         print("\npredictions for a few test images (written as PNG, read back like any user image):")
-        for r in try predict(best, files: files, topK: 3, invert: false) {
+        for r in try predict(best, files: files, topK: 3, invert: false, limits: limits.value) {
             print("  " + r.file + " → " + r.predictions.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) }.joined(separator: ", "))
         }
         print(String(format: "\ntest accuracy %.2f%% after %.0f s of training", e.accuracy * 100, trainSeconds))

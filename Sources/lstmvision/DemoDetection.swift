@@ -7,9 +7,10 @@ extension Demo {
     func runDetectionDemo() throws {
         print("\nLSTM detector (Stewart et al. 2016): a CNN turns each 64×64 canvas into 8×8 cells; per cell an LSTM emits up to 3 boxes.")
         let mnist = dataOptions.data ?? MNIST.defaultDirectory()
-        let digits = try MNIST.load(directory: mnist, split: .train)
+        let digits = try MNIST.load(directory: mnist, split: .train, limits: limits.value)
         let train = DetectionDataset.synthetic(from: digits, count: 3000, epoch: 0)
-        let test = DetectionDataset(samples: MultiDigitDetection.generate(from: try MNIST.load(directory: mnist, split: .test), count: 200, seed: 1))
+        let testDigits = try MNIST.load(directory: mnist, split: .test, limits: limits.value)
+        let test = DetectionDataset(samples: MultiDigitDetection.generate(from: testDigits, count: 200, seed: 1))
         var options = TrainingOptions()
         options.epochs = 3
         options.batchSize = 8
@@ -26,7 +27,7 @@ extension Demo {
         try trainer.run()
         let trainSeconds = Date().timeIntervalSince(started)
 
-        let best = try DetectorFile.load(trainer.bestModelPath)
+        let best = try DetectorFile.load(trainer.bestModelPath, limits: limits.value)
         let e = try DetectionEvaluation.run(best, on: test)
         let samples = directory + "/samples"
         try FileManager.default.createDirectory(atPath: samples, withIntermediateDirectories: true)

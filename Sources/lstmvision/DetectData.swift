@@ -26,7 +26,7 @@ struct DetectData: ParsableCommand, ReadsFiles {
         guard (1...50).contains(maxDigits) else { throw CLIError("--max-digits must be in 1...50, got \(maxDigits)") }
         let directory = data ?? MNIST.defaultDirectory()
         for (split, count, seed) in [(MNIST.Split.train, train, seed), (.test, test, seed &+ 1)] where count > 0 {
-            let digits = try MNIST.load(directory: directory, split: split)
+            let digits = try MNIST.load(directory: directory, split: split, limits: limits.value)
             let samples = MultiDigitDetection.generate(from: digits, count: count, canvas: canvas, maxDigits: maxDigits, seed: seed)
             let annotations = try MultiDigitDetection.write(samples, to: out, split: split.rawValue)
             let boxes = samples.reduce(0) { $0 + $1.boxes.count }

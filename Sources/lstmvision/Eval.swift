@@ -15,8 +15,8 @@ struct Eval: ParsableCommand, ReadsFiles {
 
     func run() throws {
         try threadOptions.apply()
-        let classifier = try ModelFile.load(model)
-        let test = try dataOptions.load(.test)
+        let classifier = try ModelFile.load(model, limits: limits.value)
+        let test = try dataOptions.load(.test, limits: limits.value)
         let c = classifier.config
         guard c.height == test.height, c.width == test.width, c.channels == test.channels else {
             throw CLIError("\(model): the model expects \(c.height)×\(c.width)×\(c.channels) images, the data has \(test.height)×\(test.width)×\(test.channels)")

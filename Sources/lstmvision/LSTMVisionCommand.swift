@@ -16,7 +16,7 @@ struct LSTMVisionCommand: ParsableCommand {
         CPUStartup.keepFreedMemory()
         do {
             var command = try parseAsRoot()
-            try (command as? ReadsFiles)?.limits.apply()
+            try (command as? ReadsFiles)?.limits.check()
             try command.run()
         } catch {
             let code = exitCode(for: error)
@@ -26,7 +26,8 @@ struct LSTMVisionCommand: ParsableCommand {
             }
             let message = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError || error is ImageError || error is ImageTransformError
                 || error is ModelError ? "\(error)" : message(for: error)
-            FileHandle.standardError.write(Data("lstmvision: error: \(message.split(separator: "\n").first ?? "")\n".utf8))
+            let line = "\(message.split(separator: "\n").first ?? "")\(LimitOptions.hint(for: error))"
+            FileHandle.standardError.write(Data("lstmvision: error: \(line)\n".utf8))
             Foundation.exit(code == .success ? 1 : max(code.rawValue, 1))
         }
     }

@@ -29,8 +29,8 @@ struct Predict: ParsableCommand, ReadsFiles {
     func run() throws {
         guard topK > 0 else { throw CLIError("--top-k must be positive, got \(topK)") }
         guard !files.isEmpty else { throw CLIError("no image files given") }
-        let classifier = try ModelFile.load(model)
-        for r in try predict(classifier, files: files, topK: topK, invert: invert) {
+        let classifier = try ModelFile.load(model, limits: limits.value)
+        for r in try predict(classifier, files: files, topK: topK, invert: invert, limits: limits.value) {
             if json { try printJSON(r); continue }
             print(r.file + ": " + r.predictions.map { String(format: "%@ %.1f%%", $0.label, $0.probability * 100) }.joined(separator: ", "))
         }
@@ -38,11 +38,12 @@ struct Predict: ParsableCommand, ReadsFiles {
 }
 
 /// Reads, preprocesses and classifies `files`, returning the top-k classes of each.
-func predict(_ classifier: any Classifier, files: [String], topK: Int, invert: Bool) throws -> [Predict.Result] {
+func predict(_ classifier: any Classifier, files: [String], topK: Int, invert: Bool,
+             limits: InputLimits = .default) throws -> [Predict.Result] {
     let c = classifier.config
     var images: [Float] = []
     for file in files {
-        var image = try ImageCodecs.read(file)
+        var image = try ImageCodecs.read(file, limits: limits)
         if c.channels == 1 && image.channels == 3 { image = image.greyscale() }
         guard image.channels == c.channels else {
             throw CLIError("\(file): has \(image.channels) channel(s), the model needs \(c.channels)")

@@ -53,7 +53,7 @@ struct Train: ParsableCommand, ReadsFiles {
     /// The state file to resume from (its tensors and metadata) and the training options saved in it.
     func resumeState() throws -> (tensors: [String: Tensor], metadata: [String: String], options: TrainingOptions) {
         guard FileManager.default.fileExists(atPath: statePath) else { throw CLIError("\(statePath): no checkpoint to resume from") }
-        let (tensors, meta) = try SafeTensors.read(statePath)
+        let (tensors, meta) = try SafeTensors.read(statePath, limits: limits.value)
         guard let json = meta["options"] else { throw CLIError("\(statePath): checkpoint lacks its training options") }
         return (tensors, meta, try InputLimits.decodeJSON(TrainingOptions.self, from: Data(json.utf8), source: statePath, what: "training options"))
     }
@@ -92,7 +92,7 @@ struct Train: ParsableCommand, ReadsFiles {
         if let adversarial { o.adversarial = adversarial }
         if let eps { o.adversarialEpsilon = eps }
         if let pgdSteps { o.adversarialSteps = pgdSteps }
-        try o.validate()
+        try o.validate(limits: limits.value)
         return o
     }
 
@@ -108,16 +108,16 @@ struct Train: ParsableCommand, ReadsFiles {
             let (tensors, meta, saved) = try resumeState()
             let savedData = try SavedDataOptions.read(meta, source: statePath)
             data = try savedData.map { dataOptions.replacing(with: try $0.completing(dataOptions.saved, source: statePath)) } ?? dataOptions
-            train = try data.load(.train)
-            test = try data.load(.test)
+            train = try data.load(.train, limits: limits.value)
+            test = try data.load(.test, limits: limits.value)
             guard meta[ModelFile.configKey] != nil else { throw CLIError("\(statePath): checkpoint lacks its model config") }
             let config = try ModelFile.config(in: meta, tensors: tensors, source: statePath)
             options = try trainingOptions(base: saved)
             classifier = try makeClassifier(config, seed: options.seed)
         } else {
             data = dataOptions
-            train = try data.load(.train)
-            test = try data.load(.test)
+            train = try data.load(.train, limits: limits.value)
+            test = try data.load(.test, limits: limits.value)
             options = try trainingOptions(base: TrainingOptions())
             guard let kind = ModelConfig.Kind(rawValue: model) else { throw CLIError("--model must be row, patch or renet, got '\(model)'") }
             let config = ModelConfig(kind: kind, height: train.height, width: train.width, channels: train.channels,
@@ -129,7 +129,8 @@ struct Train: ParsableCommand, ReadsFiles {
         let c = classifier.config
         print("model \(c.kind) hidden \(c.hidden) layers \(c.layers)\(c.bidirectional ? " bidirectional" : ""): \(classifier.parameterCount) parameters")
         print("data \(data.directory): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
-        let trainer = try Trainer(model: classifier, options: options, train: train, validation: test, directory: out)
+        let trainer = try Trainer(model: classifier, options: options, train: train, validation: test, directory: out,
+                                  limits: limits.value)
         trainer.timeLimit = timeLimit
         trainer.runMetadata[SavedDataOptions.key] = data.saved.json
         if resume { try trainer.resume() }

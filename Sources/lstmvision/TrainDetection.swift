@@ -53,12 +53,13 @@ struct DetectionOptions: ParsableArguments {
     /// The detection set's training and validation splits as `options` (see `withDefaults`) describe them: `data` (a
     /// `detect-data` folder), or synthetic canvases; for synthetic canvases with `freshCanvases`, also the training
     /// set of each later epoch.
-    static func load(_ options: SavedDataOptions) throws -> (train: DetectionDataset, test: DetectionDataset, refresh: ((Int) throws -> DetectionDataset)?) {
+    static func load(_ options: SavedDataOptions, limits: InputLimits = .default)
+        throws -> (train: DetectionDataset, test: DetectionDataset, refresh: ((Int) throws -> DetectionDataset)?) {
         let directory = options.data, limit = options.limit
         if let limit, limit <= 0 { throw CLIError("--limit must be positive, got \(limit)") }
         if let directory {
-            let train = try DetectionDataset.load(directory: directory, split: "train")
-            let test = try DetectionDataset.load(directory: directory, split: "test")
+            let train = try DetectionDataset.load(directory: directory, split: "train", limits: limits)
+            let test = try DetectionDataset.load(directory: directory, split: "test", limits: limits)
             guard train.height == test.height, train.width == test.width, train.channels == test.channels, train.categoryIDs == test.categoryIDs else {
                 throw CLIError("\(directory): the train and test splits differ in image size or categories")
             }
@@ -68,9 +69,10 @@ struct DetectionOptions: ParsableArguments {
         guard trainCount > 0, testCount > 0 else { throw CLIError("--train-count and --test-count must be positive, got \(trainCount), \(testCount)") }
         let trainN = min(trainCount, limit ?? trainCount), testN = min(testCount, limit ?? testCount)
         // `lstmvision detect-data`'s default seeds (training 0, test 1), so that its test split is this validation set.
-        let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train)
+        let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train, limits: limits)
         let train = DetectionDataset.synthetic(from: digits, count: trainN, epoch: 0)
-        let test = DetectionDataset(samples: MultiDigitDetection.generate(from: try MNIST.load(directory: mnist, split: .test), count: testN, seed: 1))
+        let testDigits = try MNIST.load(directory: mnist, split: .test, limits: limits)
+        let test = DetectionDataset(samples: MultiDigitDetection.generate(from: testDigits, count: testN, seed: 1))
         return (train, test, options.freshCanvases ?? true ? { DetectionDataset.synthetic(from: digits, count: trainN, epoch: $0) } : nil)
     }
 
@@ -122,7 +124,7 @@ extension Train {
             startingWeights = nil
         } else if let path = detection.addRefinerTo {
             // A trained detector's settings and weights; its own refiner, if any, is replaced by a fresh one.
-            let (tensors, meta) = try SafeTensors.read(path)
+            let (tensors, meta) = try SafeTensors.read(path, limits: limits.value)
             var config = try DetectorFile.config(in: meta, tensors: tensors, source: path)
             config.refiner = BoxRefiner.Config(hidden: detection.refinerHidden)
             options = try trainingOptions(base: Self.detectionDefaults)
@@ -141,7 +143,7 @@ extension Train {
         let convWidths = try DetectionOptions.widths(detection.convWidths, option: "conv-widths")
         let renetWidths = try DetectionOptions.widths(detection.renetWidths, option: "renet-widths")
         data = DetectionOptions.withDefaults(data)
-        let (train, test, refresh) = try DetectionOptions.load(data)
+        let (train, test, refresh) = try DetectionOptions.load(data, limits: limits.value)
         let config = saved ?? DetectorConfig(height: train.height, width: train.width, channels: train.channels, encoder: encoder,
                                              convWidths: convWidths, renetWidths: renetWidths, hidden: hidden,
                                              maxBoxes: detection.maxBoxes, skipFeatures: detection.skipFeatures,
@@ -156,7 +158,7 @@ extension Train {
         print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells, \(c.encoderDescription), hidden \(c.hidden), \(c.maxBoxes) boxes per cell\(second): \(model.parameterCount) parameters")
         print("data \(data.data ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
         let trainer = try DetectionTrainer(model: model, options: options, loss: loss, refinerLoss: refinerLoss, onlyRefiner: onlyRefiner,
-                                           train: train, validation: test, directory: out)
+                                           train: train, validation: test, directory: out, limits: limits.value)
         trainer.timeLimit = timeLimit
         trainer.refresh = refresh
         trainer.runMetadata[SavedDataOptions.key] = data.json

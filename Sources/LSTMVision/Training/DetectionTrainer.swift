@@ -31,6 +31,8 @@ public final class DetectionTrainer {
     /// the model cannot memorise them. It must depend on the epoch alone (a resumed run sees the same data) and
     /// give sets of `train`'s size and kind.
     public var refresh: ((Int) throws -> DetectionDataset)?
+    /// The limits the state file (`resume`) is read within.
+    public let limits: InputLimits
 
     /// The position in the run and the shared epoch/batch mechanics.
     let loop: TrainingLoop
@@ -79,8 +81,9 @@ public final class DetectionTrainer {
 
     public init(model: LSTMDetector, options: TrainingOptions, loss: HungarianLoss = HungarianLoss(), refinerLoss: RefinerLoss = RefinerLoss(),
                 onlyRefiner: Bool = false, postProcessing: PostProcessing = PostProcessing(), train: DetectionDataset,
-                validation: DetectionDataset?, directory: String) throws {
-        try options.validate()
+                validation: DetectionDataset?, directory: String, limits: InputLimits = .default) throws {
+        try options.validate(limits: limits)
+        self.limits = limits
         guard !onlyRefiner || model.refiner != nil else { throw TrainingError.invalidOption("the detector has no refiner to train") }
         guard refinerLoss.boxWeight >= 0, refinerLoss.boxWeight.isFinite, refinerLoss.jitteredPerObject >= 0, refinerLoss.randomPerImage >= 0,
               refinerLoss.jitteredPerObject + refinerLoss.randomPerImage > 0, refinerLoss.shiftJitter >= 0, refinerLoss.scaleJitter >= 0,
@@ -235,7 +238,8 @@ public final class DetectionTrainer {
     public func resume() throws {
         let (state, meta) = try TrainingState.read(statePath, model: model, configKey: DetectorFile.configKey, config: model.config.json(),
                                                    optimizer: optimizer, options: options, batchesPerEpoch: batchesPerEpoch,
-                                                   dataCount: train.count, dataFingerprint: trainFingerprint, columns: 9)
+                                                   dataCount: train.count, dataFingerprint: trainFingerprint,
+                                                   columns: 9, limits: limits)
         (loop.epoch, loop.batchIndex, loop.step, loop.skipped) = (state.epoch, state.batch, state.step, state.skipped)
         bestAP = meta["best_ap"].flatMap(Double.init) ?? -1
         history = state.history.enumerated().map { EpochRecord(epoch: $0.offset + 1, $0.element) }

@@ -20,6 +20,8 @@ public final class Trainer {
     /// Entries added to the state file's metadata (the CLI keeps its data options there, so that `train --resume`
     /// reads the same data without being told again).
     public var runMetadata: [String: String] = [:]
+    /// The limits the state file (`resume`) and the augmentation's sizes are held to.
+    public let limits: InputLimits
 
     /// The position in the run and the shared epoch/batch mechanics.
     let loop: TrainingLoop
@@ -42,8 +44,10 @@ public final class Trainer {
         public var imagesPerSecond: Double
     }
 
-    public init(model: any Classifier, options: TrainingOptions, train: ImageDataset, validation: ImageDataset?, directory: String) throws {
-        try options.validate()
+    public init(model: any Classifier, options: TrainingOptions, train: ImageDataset, validation: ImageDataset?,
+                directory: String, limits: InputLimits = .default) throws {
+        try options.validate(limits: limits)
+        self.limits = limits
         self.model = model
         self.options = options
         self.train = train
@@ -64,7 +68,7 @@ public final class Trainer {
     public func run() throws -> [EpochRecord] {
         let loader = DataLoader(train, batchSize: options.batchSize, shuffle: true, seed: options.seed)
         let attack = try options.makeAttack()
-        let augmentation = try options.augment.map { try ImagePipeline(spec: $0) }
+        let augmentation = try options.augment.map { try ImagePipeline(spec: $0, limits: limits) }
         model.training = true
         var order: [Int] = []
         try loop.run(model: model, batches: loader.batchesPerEpoch, lastCheckpoint: lastModelPath, quiet: quiet, timeLimit: timeLimit,
@@ -149,7 +153,8 @@ public final class Trainer {
         let (state, meta) = try TrainingState.read(statePath, model: model, configKey: ModelFile.configKey, config: model.config.json(),
                                                    optimizer: optimizer, options: options,
                                                    batchesPerEpoch: DataLoader(train, batchSize: options.batchSize, shuffle: true).batchesPerEpoch,
-                                                   dataCount: train.count, dataFingerprint: trainFingerprint, columns: 8)
+                                                   dataCount: train.count, dataFingerprint: trainFingerprint,
+                                                   columns: 8, limits: limits)
         (loop.epoch, loop.batchIndex, loop.step, loop.skipped) = (state.epoch, state.batch, state.step, state.skipped)
         bestAccuracy = meta["best_accuracy"].flatMap(Double.init) ?? -1
         history = state.history.enumerated().map { r, v in

@@ -47,8 +47,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// Checks the values; the message names the option.
-    public func validate() throws {
+    /// Checks the values; the message names the option. The augmentation's sizes are held to `limits`.
+    public func validate(limits: InputLimits = .default) throws {
         func bad(_ m: String) -> TrainingError { .invalidOption(m) }
         // Bounded so that step counts (epochs × batches, warm-up and step-schedule lengths) cannot overflow.
         guard epochs > 0, epochs <= 1_000_000 else { throw bad("--epochs must be in 1...1000000, got \(epochs)") }
@@ -64,7 +64,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         }
         guard checkpointEvery >= 0 else { throw bad("--checkpoint-every must be ≥ 0") }
         _ = try makeAttack()
-        if let augment { _ = try ImagePipeline(spec: augment) }
+        if let augment { _ = try ImagePipeline(spec: augment, limits: limits) }
     }
 
     /// The optimiser these options name.

@@ -40,11 +40,13 @@ struct TrainingState {
     /// model settings, the same batch size, seed and augmentation (which decide the order and the look of the
     /// batches), the same training set (count and fingerprint), a position inside an epoch of `batchesPerEpoch`
     /// batches, and a log of `columns` values per finished epoch. Returns the position, the log and the metadata.
+    /// The file is read within `limits`.
     static func read(_ path: String, model: any Module, configKey: String, config: String, optimizer: any Optimizer,
                      options: TrainingOptions, batchesPerEpoch: Int, dataCount: Int, dataFingerprint: String,
-                     columns: Int) throws -> (state: TrainingState, metadata: [String: String]) {
+                     columns: Int, limits: InputLimits = .default)
+        throws -> (state: TrainingState, metadata: [String: String]) {
         func fail(_ m: String) -> TrainingError { .resume("\(path): \(m)") }
-        let (tensors, meta) = try SafeTensors.read(path)
+        let (tensors, meta) = try SafeTensors.read(path, limits: limits)
         guard meta[configKey] == config else {
             throw fail("saved for another model (\(meta[configKey] ?? "none")), not \(config)")
         }
