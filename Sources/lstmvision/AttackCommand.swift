@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision attack`: clean and robust accuracy of a classifier under an L∞ FGSM or PGD attack.
-struct AttackCommand: ParsableCommand, ReadsFiles {
+struct AttackCommand: ParsableCommand, ReadsFiles, UsesThreads {
     static let configuration = CommandConfiguration(
         commandName: "attack",
         abstract: "Measure robustness: clean and robust accuracy under FGSM or PGD (L∞, pixels in [0,1]).")
@@ -25,7 +25,6 @@ struct AttackCommand: ParsableCommand, ReadsFiles {
     }
 
     func run() throws {
-        try threadOptions.apply()
         guard let m = Attack.Method(rawValue: method) else { throw CLIError("--method must be fgsm or pgd, got '\(method)'") }
         let attack = Attack(method: m, epsilon: eps, steps: steps, stepSize: stepSize)
         try attack.validate()

@@ -4,7 +4,7 @@ import LSTMVision
 
 /// `lstmvision bench`: training and inference throughput of the reference row-LSTM configurations,
 /// one JSON line per measurement, with the GEMM rate and the machine's sgemm peak measured in the same run.
-struct Bench: ParsableCommand {
+struct Bench: ParsableCommand, UsesThreads {
     static let configuration = CommandConfiguration(
         abstract: "Measure training and inference speed (images/s, GFLOP/s, fraction of the sgemm peak).")
 
@@ -26,7 +26,6 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try threadOptions.apply()
         guard window > 0, window <= 60 else { throw CLIError("--window must be in (0, 60] seconds") }
         for m in list(modes) where m != "train" && m != "infer" { throw CLIError("--modes takes train and infer, got '\(m)'") }
         for c in list(configs) where Benchmark.config(named: c) == nil { throw CLIError("--configs takes 1x128 and 2x128-bi, got '\(c)'") }

@@ -17,7 +17,8 @@ struct LSTMVisionCommand: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try (command as? ReadsFiles)?.limits.check()
-            try command.run()
+            let threads = try (command as? UsesThreads)?.threadOptions.count() ?? Parallel.threads
+            try Parallel.withThreads(threads) { try command.run() }
         } catch {
             let code = exitCode(for: error)
             if code == .success {            // --help, --version

@@ -157,17 +157,22 @@ func checkSeconds(_ value: Double?, _ name: String) throws {
     if let value, !(value >= 0 && value <= 365 * 86_400) { throw CLIError("\(name) must be a number of seconds in 0...31536000, got \(value)") }
 }
 
-/// Sets the number of BLAS threads (default: all cores).
+/// The number of threads for matrix products and parallel loops (default: all cores); `LSTMVisionCommand.main` runs
+/// the command with it (`Parallel.withThreads`).
 struct ThreadOptions: ParsableArguments {
     @Option(help: "Threads for matrix products (default: all cores).")
     var threads: Int?
 
-    func apply() throws {
-        if let threads {
-            guard threads > 0, threads <= 256 else { throw CLIError("--threads must be in 1...256, got \(threads)") }
-            BLAS.setThreads(threads)
-        }
+    /// The thread count given, checked, or nil when none was.
+    func count() throws -> Int? {
+        if let threads, !(1...256).contains(threads) { throw CLIError("--threads must be in 1...256, got \(threads)") }
+        return threads
     }
+}
+
+/// A command that takes `ThreadOptions`.
+protocol UsesThreads {
+    var threadOptions: ThreadOptions { get }
 }
 
 /// Prints a value as one line of JSON.

@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision train`: trains a classifier (or, with `--task detection`, a detector), validating on the test split each epoch.
-struct Train: ParsableCommand, ReadsFiles {
+struct Train: ParsableCommand, ReadsFiles, UsesThreads {
     static let configuration = CommandConfiguration(
         abstract: "Train an LSTM image classifier (row, patch or ReNet) or an LSTM object detector, with live progress and checkpoints.")
 
@@ -97,7 +97,6 @@ struct Train: ParsableCommand, ReadsFiles {
     }
 
     func run() throws {
-        try threadOptions.apply()
         try checkSeconds(timeLimit, "--time-limit")
         guard task == "classification" || task == "detection" else { throw CLIError("--task must be classification or detection, got '\(task)'") }
         if task == "detection" { return try runDetection() }
