@@ -1,7 +1,7 @@
 import Foundation
 
 /// Reads IDX files (the MNIST format), plain or gzip-compressed. The file, its decompressed data and the
-/// header's dimensions are each checked against `InputLimits.maxFileBytes` and the real data size before
+/// header's dimensions are each checked against `limits.maxFileBytes` and the real data size before
 /// anything is allocated.
 public enum IDX {
     /// An IDX array of unsigned bytes: its dimensions and its data.
