@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision attack`: clean and robust accuracy of a classifier under an L∞ FGSM or PGD attack.
-struct AttackCommand: ParsableCommand, ReadsFiles {
+struct AttackCommand: ParsableCommand, ReadsFiles, UsesThreads {
     static let configuration = CommandConfiguration(
         commandName: "attack",
         abstract: "Measure robustness: clean and robust accuracy under FGSM or PGD (L∞, pixels in [0,1]).")
@@ -33,11 +33,10 @@ struct AttackCommand: ParsableCommand, ReadsFiles {
     }
 
     func run() throws {
-        try threadOptions.apply()
         let attack = Attack(method: method, epsilon: eps, steps: steps, stepSize: stepSize)
         try attack.validate()
-        let classifier = try ModelFile.load(model)
-        let test = try dataOptions.load(.test)
+        let classifier = try ModelFile.load(model, limits: limits.value)
+        let test = try dataOptions.load(.test, limits: limits.value)
         let c = classifier.config
         guard c.height == test.height, c.width == test.width, c.channels == test.channels else {
             throw CLIError("\(model): the model expects \(c.height)×\(c.width)×\(c.channels) images,"

@@ -4,7 +4,7 @@ import LSTMVision
 
 /// `lstmvision bench`: training and inference throughput of the reference row-LSTM configurations,
 /// one JSON line per measurement, with the GEMM rate and the machine's sgemm peak measured in the same run.
-struct Bench: ParsableCommand {
+struct Bench: ParsableCommand, UsesThreads {
     static let configuration = CommandConfiguration(
         abstract: "Measure training and inference speed (images/s, GFLOP/s, fraction of the sgemm peak).")
 
@@ -33,7 +33,6 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try threadOptions.apply()
         let peak = Benchmark.sgemmPeak()
         if !json {
             print(String(format: "sgemm peak %.0f GFLOP/s: OpenBLAS (%@ kernels) %.0f on large products,"

@@ -28,8 +28,8 @@ struct Demo: ParsableCommand, ReadsFiles {
     }
 
     func run() throws {
-        let train = try dataOptions.load(.train)
-        let test = try dataOptions.load(.test)
+        let train = try dataOptions.load(.train, limits: limits.value)
+        let test = try dataOptions.load(.test, limits: limits.value)
         print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row"
               + " (28 steps of 28 pixels).")
         print("training on \(train.count) images, validating on \(test.count);"
@@ -42,7 +42,7 @@ struct Demo: ParsableCommand, ReadsFiles {
         let result = try fit(task, options: options, out: out, timeLimit: seconds)
 
         print("\nevaluation of the best model on the \(test.count) test images:")
-        let best = try ModelFile.load(result.folder.bestModel)
+        let best = try ModelFile.load(result.folder.bestModel, limits: limits.value)
         let e = Evaluation.run(best, on: test)
         print(e.report(), terminator: "")
 
@@ -56,7 +56,7 @@ struct Demo: ParsableCommand, ReadsFiles {
             files.append(path)
         }
         print("\npredictions for a few test images (written as PNG, read back like any user image):")
-        for r in try predict(best, files: files, topK: 3, invert: false) {
+        for r in try predict(best, files: files, topK: 3, invert: false, limits: limits.value) {
             let top = r.predictions.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) }
             print("  " + r.file + " → " + top.joined(separator: ", "))
         }

@@ -8,10 +8,10 @@ extension Demo {
         print("\nLSTM detector (Stewart et al. 2016): a CNN turns each 64×64 canvas into 8×8 cells;"
               + " per cell an LSTM emits up to 3 boxes.")
         let mnist = dataOptions.data ?? MNIST.defaultDirectory()
-        let digits = try MNIST.load(directory: mnist, split: .train)
+        let digits = try MNIST.load(directory: mnist, split: .train, limits: limits.value)
         let sizes = Recipes.Demo.syntheticDetection
         let train = Recipes.SyntheticDetection.trainingSet(from: digits, count: sizes.trainCount, epoch: 0)
-        let testDigits = try MNIST.load(directory: mnist, split: .test)
+        let testDigits = try MNIST.load(directory: mnist, split: .test, limits: limits.value)
         let test = Recipes.SyntheticDetection.testSet(from: testDigits, count: sizes.testCount)
         let options = Recipes.Demo.detection
         let model = try LSTMDetector.make(Recipes.Demo.detector, seed: options.seed)
@@ -24,7 +24,7 @@ extension Demo {
         task.refresh = refresh
         let result = try fit(task, options: options, out: directory, timeLimit: detectionSeconds)
 
-        let best = try DetectorFile.load(result.folder.bestModel)
+        let best = try DetectorFile.load(result.folder.bestModel, limits: limits.value)
         let e = try DetectionEvaluation.run(best, on: test)
         let samples = directory + "/samples"
         try FileManager.default.createDirectory(atPath: samples, withIntermediateDirectories: true)

@@ -55,13 +55,13 @@ struct Detect: ParsableCommand, ReadsFiles {
     }
 
     func run() throws {
-        let detector = try DetectorFile.load(model)
+        let detector = try DetectorFile.load(model, limits: limits.value)
         let c = detector.config
         let (paths, ids) = try imagesAndIDs()
         var pixels: [Float] = []
         var images: [Image] = []
         for file in paths {
-            var image = try ImageCodecs.read(file)
+            var image = try ImageCodecs.read(file, limits: limits.value)
             guard image.width == c.width, image.height == c.height else {
                 throw CLIError("\(file): \(image.width)×\(image.height) image,"
                                + " the detector needs \(c.width)×\(c.height)")
@@ -113,7 +113,7 @@ struct Detect: ParsableCommand, ReadsFiles {
             guard !files.isEmpty else { throw CLIError("no image files given (nor --annotations)") }
             return (files, Array(1...files.count))
         }
-        let coco = try COCODataset.read(annotations)
+        let coco = try COCODataset.read(annotations, limits: limits.value)
         guard !files.isEmpty else {
             let folder = (annotations as NSString).deletingLastPathComponent
             let images = (folder as NSString).appendingPathComponent("images")

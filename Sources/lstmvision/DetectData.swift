@@ -35,7 +35,7 @@ struct DetectData: ParsableCommand, ReadsFiles {
     func run() throws {
         let directory = data ?? MNIST.defaultDirectory()
         for (split, count, seed) in [(MNIST.Split.train, train, seed), (.test, test, seed &+ 1)] where count > 0 {
-            let digits = try MNIST.load(directory: directory, split: split)
+            let digits = try MNIST.load(directory: directory, split: split, limits: limits.value)
             let samples = MultiDigitDetection.generate(from: digits, count: count, canvas: canvas, maxDigits: maxDigits,
                                                        seed: seed)
             let annotations = try MultiDigitDetection.write(samples, to: out, split: split.rawValue)

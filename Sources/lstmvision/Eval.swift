@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision eval`: accuracy, per-class precision and recall, and the confusion matrix on the test split.
-struct Eval: ParsableCommand, ReadsFiles {
+struct Eval: ParsableCommand, ReadsFiles, UsesThreads {
     static let configuration = CommandConfiguration(abstract: "Evaluate a classifier on the MNIST test images.")
 
     @Option(help: "Model file (safetensors, from lstmvision or a PyTorch RowLSTM state_dict).")
@@ -14,9 +14,8 @@ struct Eval: ParsableCommand, ReadsFiles {
     @OptionGroup var limits: LimitOptions
 
     func run() throws {
-        try threadOptions.apply()
-        let classifier = try ModelFile.load(model)
-        let test = try dataOptions.load(.test)
+        let classifier = try ModelFile.load(model, limits: limits.value)
+        let test = try dataOptions.load(.test, limits: limits.value)
         let c = classifier.config
         guard c.height == test.height, c.width == test.width, c.channels == test.channels else {
             throw CLIError("\(model): the model expects \(c.height)×\(c.width)×\(c.channels) images,"

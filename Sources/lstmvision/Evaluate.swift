@@ -15,9 +15,9 @@ struct Evaluate: ParsableCommand, ReadsFiles {
     @OptionGroup var limits: LimitOptions
 
     func run() throws {
-        let truth = try COCODataset.read(gt)
+        let truth = try COCODataset.read(gt, limits: limits.value)
         for warning in truth.warnings { FileHandle.standardError.write(Data("lstmvision: warning: \(warning)\n".utf8)) }
-        let found = try COCODetection.read(detections, for: truth)
+        let found = try COCODetection.read(detections, for: truth, limits: limits.value)
         let metrics = COCOEvaluator.evaluate(groundTruth: truth, detections: found)
         if json { try printJSON(metrics) } else { print(metrics.report(), terminator: "") }
     }

@@ -12,8 +12,9 @@ struct FitResult<Record> {
 /// Trains `task` with `options` into the run folder `out` (`metadata` is kept in the checkpoints); with `resume`,
 /// continues from `out`'s last checkpoint.
 func fit<Task: TrainingTask>(_ task: Task, options: TrainingOptions, out: String, timeLimit: Double?,
-                             metadata: [String: String] = [:], resume: Bool = false) throws -> FitResult<Task.Record> {
-    let trainer = try Trainer(task, options: options, folder: RunFolder(out))
+                             limits: InputLimits = .default, metadata: [String: String] = [:],
+                             resume: Bool = false) throws -> FitResult<Task.Record> {
+    let trainer = try Trainer(task, options: options, folder: RunFolder(out), limits: limits)
     trainer.timeLimit = timeLimit
     trainer.runMetadata.merge(metadata) { _, given in given }
     if resume { try trainer.resume() }
@@ -30,13 +31,13 @@ struct Checkpoint {
     let metadata: [String: String]
     let options: TrainingOptions
 
-    /// Reads the state file of the run folder `out`.
-    init(resuming out: String) throws {
+    /// Reads the state file of the run folder `out`, within `limits`.
+    init(resuming out: String, limits: InputLimits = .default) throws {
         path = RunFolder(out).state
         guard FileManager.default.fileExists(atPath: path) else {
             throw CLIError("\(path): no checkpoint to resume from")
         }
-        (tensors, metadata) = try SafeTensors.read(path)
+        (tensors, metadata) = try SafeTensors.read(path, limits: limits)
         guard let json = metadata["options"] else { throw CLIError("\(path): checkpoint lacks its training options") }
         options = try InputLimits.decodeJSON(TrainingOptions.self, from: Data(json.utf8), source: path,
                                              what: "training options")

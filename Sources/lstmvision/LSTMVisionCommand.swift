@@ -17,8 +17,9 @@ struct LSTMVisionCommand: ParsableCommand {
         CPUStartup.keepFreedMemory()
         do {
             var command = try parseAsRoot(try taskAsSubcommand(Array(CommandLine.arguments.dropFirst())))
-            try (command as? ReadsFiles)?.limits.apply()
-            try command.run()
+            try (command as? ReadsFiles)?.limits.check()
+            let threads = try (command as? UsesThreads)?.threadOptions.count() ?? Parallel.threads
+            try Parallel.withThreads(threads) { try command.run() }
         } catch {
             let code = exitCode(for: error)
             if code == .success {            // --help, --version
@@ -28,7 +29,7 @@ struct LSTMVisionCommand: ParsableCommand {
             let ours = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError
                 || error is ImageError || error is ImageTransformError || error is ModelError
             let message = ours ? "\(error)" : message(for: error)
-            let line = message.split(separator: "\n").first ?? ""
+            let line = "\(message.split(separator: "\n").first ?? "")\(LimitOptions.hint(for: error))"
             FileHandle.standardError.write(Data("lstmvision: error: \(line)\n".utf8))
             Foundation.exit(code == .success ? 1 : max(code.rawValue, 1))
         }

@@ -32,8 +32,8 @@ struct Predict: ParsableCommand, ReadsFiles {
     }
 
     func run() throws {
-        let classifier = try ModelFile.load(model)
-        for r in try predict(classifier, files: files, topK: topK, invert: invert) {
+        let classifier = try ModelFile.load(model, limits: limits.value)
+        for r in try predict(classifier, files: files, topK: topK, invert: invert, limits: limits.value) {
             if json { try printJSON(r); continue }
             let top = r.predictions.map { String(format: "%@ %.1f%%", $0.label, $0.probability * 100) }
             print(r.file + ": " + top.joined(separator: ", "))
@@ -42,11 +42,12 @@ struct Predict: ParsableCommand, ReadsFiles {
 }
 
 /// Reads, preprocesses and classifies `files`, returning the top-k classes of each.
-func predict(_ classifier: any Classifier, files: [String], topK: Int, invert: Bool) throws -> [Predict.Result] {
+func predict(_ classifier: any Classifier, files: [String], topK: Int, invert: Bool,
+             limits: InputLimits = .default) throws -> [Predict.Result] {
     let c = classifier.config
     var images: [Float] = []
     for file in files {
-        var image = try ImageCodecs.read(file)
+        var image = try ImageCodecs.read(file, limits: limits)
         if c.channels == 1 && image.channels == 3 { image = image.greyscale() }
         guard image.channels == c.channels else {
             throw CLIError("\(file): has \(image.channels) channel(s), the model needs \(c.channels)")

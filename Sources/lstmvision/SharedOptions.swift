@@ -25,13 +25,13 @@ struct DataOptions: ParsableArguments {
         if images != nil && data != nil { throw ValidationError("--data and --images exclude each other") }
     }
 
-    func load(_ split: MNIST.Split) throws -> ImageDataset {
+    func load(_ split: MNIST.Split, limits: InputLimits = .default) throws -> ImageDataset {
         let set: ImageDataset
         if let images {
-            let pipeline = try ImagePipeline(spec: transform ?? "scale")
-            set = try ImageFolder.load(images + "/" + split.rawValue, pipeline: pipeline)
+            let pipeline = try ImagePipeline(spec: transform ?? "scale", limits: limits)
+            set = try ImageFolder.load(images + "/" + split.rawValue, pipeline: pipeline, limits: limits)
         } else {
-            set = try MNIST.load(directory: directory, split: split)
+            set = try MNIST.load(directory: directory, split: split, limits: limits)
         }
         return limit.map { set.prefix($0) } ?? set
     }
@@ -99,32 +99,60 @@ extension DataOptions {
     }
 }
 
-/// The limits on outside input (docs/limits.md), on every command that reads files; `LSTMVisionCommand.main`
-/// applies them before the command runs.
+/// The limits on outside input (docs/limits.md), on every command that reads files: `value` is what the command
+/// passes to the library's readers; `LSTMVisionCommand.main` checks them before the command runs.
 struct LimitOptions: ParsableArguments {
-    @Option(help: "Largest file read (images, MNIST IDX, COCO and YOLO files, model and state files), and largest decompressed IDX data, in bytes (default \(InputLimits.maxFileBytes)).")
+    @Option(help: ArgumentHelp("Largest file read (images, MNIST IDX, COCO and YOLO files, model and state files), and"
+                               + " largest decompressed IDX data, in bytes"
+                               + " (default \(InputLimits.default.maxFileBytes))."))
     var maxFileBytes: Int?
-    @Option(help: "Largest image width or height accepted, in pixels (default \(ImageLimits.default.maxWidth)).")
+    @Option(help: "Largest image width or height accepted, in pixels (default \(InputLimits.default.maxWidth)).")
     var maxImageSide: Int?
-    @Option(help: "Largest image accepted, in pixels (default \(ImageLimits.default.maxPixels)).")
+    @Option(help: "Largest image accepted, in pixels (default \(InputLimits.default.maxPixels)).")
     var maxImagePixels: Int?
-    @Option(help: "Largest safetensors JSON header accepted, in bytes (default \(SafeTensors.maxHeaderBytes)).")
+    @Option(help: "Largest safetensors JSON header accepted, in bytes (default \(InputLimits.default.maxHeaderBytes)).")
     var maxHeaderBytes: Int?
-    @Option(help: "Most memory an image folder's decoded images may take together, in bytes (default \(ImageLimits.default.maxDatasetBytes)).")
+    @Option(help: ArgumentHelp("Most memory an image folder's decoded images may take together, in bytes"
+                               + " (default \(InputLimits.default.maxDatasetBytes))."))
     var maxDatasetBytes: Int?
 
-    /// Sets the process-wide limits from the options given; each must be positive.
-    func apply() throws {
+    /// Refuses a limit given that is not positive.
+    func check() throws {
         for (name, value) in [("--max-file-bytes", maxFileBytes), ("--max-image-side", maxImageSide),
                               ("--max-image-pixels", maxImagePixels), ("--max-header-bytes", maxHeaderBytes),
                               ("--max-dataset-bytes", maxDatasetBytes)] {
             if let value, value <= 0 { throw CLIError("\(name) must be positive, got \(value)") }
         }
-        if let maxFileBytes { InputLimits.maxFileBytes = maxFileBytes }
-        if let maxImageSide { ImageLimits.default.maxWidth = maxImageSide; ImageLimits.default.maxHeight = maxImageSide }
-        if let maxImagePixels { ImageLimits.default.maxPixels = maxImagePixels }
-        if let maxHeaderBytes { SafeTensors.maxHeaderBytes = maxHeaderBytes }
-        if let maxDatasetBytes { ImageLimits.default.maxDatasetBytes = maxDatasetBytes }
+    }
+
+    /// The library's defaults, with the options given.
+    var value: InputLimits {
+        var limits = InputLimits.default
+        if let maxFileBytes { limits.maxFileBytes = maxFileBytes }
+        if let maxImageSide { (limits.maxWidth, limits.maxHeight) = (maxImageSide, maxImageSide) }
+        if let maxImagePixels { limits.maxPixels = maxImagePixels }
+        if let maxHeaderBytes { limits.maxHeaderBytes = maxHeaderBytes }
+        if let maxDatasetBytes { limits.maxDatasetBytes = maxDatasetBytes }
+        return limits
+    }
+
+    /// The option that sets `setting`.
+    static func flag(for setting: InputLimits.Setting) -> String {
+        switch setting {
+        case .maxFileBytes: return "--max-file-bytes"
+        case .maxWidth, .maxHeight: return "--max-image-side"
+        case .maxPixels: return "--max-image-pixels"
+        case .maxDatasetBytes: return "--max-dataset-bytes"
+        case .maxHeaderBytes: return "--max-header-bytes"
+        }
+    }
+
+    /// "; raise with --max-file-bytes" for an error refusing input over limits (`InputLimitError`), else "".
+    static func hint(for error: any Error) -> String {
+        guard let passed = (error as? any InputLimitError)?.exceededLimits, !passed.isEmpty else { return "" }
+        var flags: [String] = []
+        for flag in passed.map(flag(for:)) where !flags.contains(flag) { flags.append(flag) }
+        return "; raise with " + flags.joined(separator: ", ")
     }
 }
 
@@ -140,16 +168,16 @@ func checkSeconds(_ value: Double?, _ name: String) throws {
     }
 }
 
-/// Sets the number of BLAS threads (default: all cores).
+/// The number of threads for matrix products and parallel loops (default: all cores); `LSTMVisionCommand.main` runs
+/// the command with it (`Parallel.withThreads`).
 struct ThreadOptions: ParsableArguments {
     @Option(help: "Threads for matrix products (default: all cores).")
     var threads: Int?
 
-    func apply() throws {
-        if let threads {
-            guard threads > 0, threads <= 256 else { throw CLIError("--threads must be in 1...256, got \(threads)") }
-            BLAS.setThreads(threads)
-        }
+    /// The thread count given, checked, or nil when none was.
+    func count() throws -> Int? {
+        if let threads, !(1...256).contains(threads) { throw CLIError("--threads must be in 1...256, got \(threads)") }
+        return threads
     }
 }
 
@@ -170,6 +198,11 @@ extension ThreadOptions {
             throw ValidationError("--threads must be in 1...256, got \(threads)")
         }
     }
+}
+
+/// A command that takes `ThreadOptions`.
+protocol UsesThreads {
+    var threadOptions: ThreadOptions { get }
 }
 
 /// Prints a value as one line of JSON.

@@ -13,7 +13,7 @@ struct Train: ParsableCommand {
 }
 
 /// `lstmvision train [classification]`: trains a row, patch or ReNet classifier.
-struct TrainClassification: ParsableCommand, ReadsFiles {
+struct TrainClassification: ParsableCommand, ReadsFiles, UsesThreads {
     static let configuration = CommandConfiguration(
         commandName: TrainTask.classification.rawValue,
         abstract: "Train an LSTM image classifier (row, patch or ReNet).",
@@ -37,17 +37,16 @@ struct TrainClassification: ParsableCommand, ReadsFiles {
     }
 
     func run() throws {
-        try threadOptions.apply()
         var options: TrainingOptions, settings: ClassificationTask.Settings
         let classifier: any Classifier
         let data: DataOptions, train: ImageDataset, test: ImageDataset
         if runOptions.resume {
-            let checkpoint = try Checkpoint(resuming: runOptions.out), path = checkpoint.path
+            let checkpoint = try Checkpoint(resuming: runOptions.out, limits: limits.value), path = checkpoint.path
             let savedData = try SavedDataOptions.read(checkpoint.metadata, source: path)
             data = try savedData.map { dataOptions.replacing(with: try $0.completing(dataOptions.saved, source: path)) }
                 ?? dataOptions
-            train = try data.load(.train)
-            test = try data.load(.test)
+            train = try data.load(.train, limits: limits.value)
+            test = try data.load(.test, limits: limits.value)
             guard checkpoint.metadata[ModelFile.configKey] != nil else {
                 throw CLIError("\(path): checkpoint lacks its model config")
             }
@@ -57,8 +56,8 @@ struct TrainClassification: ParsableCommand, ReadsFiles {
             classifier = try makeClassifier(config, seed: options.seed)
         } else {
             data = dataOptions
-            train = try data.load(.train)
-            test = try data.load(.test)
+            train = try data.load(.train, limits: limits.value)
+            test = try data.load(.test, limits: limits.value)
             options = try trainingOptions(base: Recipes.classification)
             settings = try regularisation.settings(base: .init())
             classifier = try makeClassifier(model.config(for: train), seed: options.seed)
@@ -70,8 +69,9 @@ struct TrainClassification: ParsableCommand, ReadsFiles {
         print("data \(data.directory): \(train.count) training, \(test.count) validation images;"
               + " \(BLAS.threads) threads")
         let task = try ClassificationTask(model: classifier, train: train, validation: test, settings: settings,
-                                          seed: options.seed)
+                                          seed: options.seed, limits: limits.value)
         let result = try fit(task, options: options, out: runOptions.out, timeLimit: runOptions.timeLimit,
+                             limits: limits.value,
                              metadata: [SavedDataOptions.key: data.saved.json], resume: runOptions.resume)
         if let last = result.history.last {
             print(String(format: "done: validation accuracy %.2f%% after %d epochs; best model %@, log %@, plot %@",

@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision train detection`: trains an `LSTMDetector`, scoring COCO AP on the test split after each epoch.
-struct TrainDetection: ParsableCommand, ReadsFiles {
+struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
     static let configuration = CommandConfiguration(
         commandName: TrainTask.detection.rawValue,
         abstract: "Train an LSTM object detector (synthetic canvases or detect-data).",
@@ -27,13 +27,12 @@ struct TrainDetection: ParsableCommand, ReadsFiles {
     }
 
     func run() throws {
-        try threadOptions.apply()
         let options: TrainingOptions, loss: HungarianLoss, saved: DetectorConfig?
         var refinerLoss = RefinerLoss(boxWeight: refiner.refinerBoxWeight), onlyRefiner = false
         var startingWeights: [String: Tensor]?
         var dataOptions = data.given
         if runOptions.resume {
-            let checkpoint = try Checkpoint(resuming: runOptions.out), path = checkpoint.path
+            let checkpoint = try Checkpoint(resuming: runOptions.out, limits: limits.value), path = checkpoint.path
             loss = try checkpoint.detectionLoss()
             options = try trainingOptions(base: checkpoint.options)
             saved = try DetectorFile.config(in: checkpoint.metadata, tensors: checkpoint.tensors, source: path)
@@ -45,7 +44,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles {
             startingWeights = nil
         } else if let path = refiner.addRefinerTo {
             // A trained detector's settings and weights; its own refiner, if any, is replaced by a fresh one.
-            let (tensors, meta) = try SafeTensors.read(path)
+            let (tensors, meta) = try SafeTensors.read(path, limits: limits.value)
             var config = try DetectorFile.config(in: meta, tensors: tensors, source: path)
             config.refiner = BoxRefiner.Config(hidden: refiner.refinerHidden)
             options = try trainingOptions(base: Recipes.detection)
@@ -60,7 +59,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles {
             startingWeights = nil
         }
         dataOptions = DetectionDataOptions.withDefaults(dataOptions)
-        let (train, test, refresh) = try DetectionDataOptions.load(dataOptions)
+        let (train, test, refresh) = try DetectionDataOptions.load(dataOptions, limits: limits.value)
         let config = saved ?? detector.config(for: train, refiner: refiner.refiner ? refiner.config : nil)
         let model = try LSTMDetector.make(config, seed: options.seed)
         if let startingWeights, let path = refiner.addRefinerTo {
@@ -81,6 +80,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles {
                                      onlyRefiner: onlyRefiner, seed: options.seed)
         task.refresh = refresh
         let result = try fit(task, options: options, out: runOptions.out, timeLimit: runOptions.timeLimit,
+                             limits: limits.value,
                              metadata: [SavedDataOptions.key: dataOptions.json], resume: runOptions.resume)
         if let last = result.history.last {
             print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs;"
@@ -196,12 +196,12 @@ struct DetectionDataOptions: ParsableArguments {
     /// The detection set's training and validation splits as `options` (see `withDefaults`) describe them: `data` (a
     /// `detect-data` folder), or synthetic canvases; for synthetic canvases with `freshCanvases`, also the training
     /// set of each later epoch.
-    static func load(_ options: SavedDataOptions) throws
+    static func load(_ options: SavedDataOptions, limits: InputLimits = .default) throws
         -> (train: DetectionDataset, test: DetectionDataset, refresh: ((Int) throws -> DetectionDataset)?) {
         let limit = options.limit
         if let directory = options.data {
-            let train = try DetectionDataset.load(directory: directory, split: "train")
-            let test = try DetectionDataset.load(directory: directory, split: "test")
+            let train = try DetectionDataset.load(directory: directory, split: "train", limits: limits)
+            let test = try DetectionDataset.load(directory: directory, split: "test", limits: limits)
             guard train.height == test.height, train.width == test.width, train.channels == test.channels,
                   train.categoryIDs == test.categoryIDs else {
                 throw CLIError("\(directory): the train and test splits differ in image size or categories")
@@ -211,9 +211,9 @@ struct DetectionDataOptions: ParsableArguments {
         let trainCount = options.trainCount ?? Recipes.syntheticDetection.trainCount
         let testCount = options.testCount ?? Recipes.syntheticDetection.testCount
         let trainN = min(trainCount, limit ?? trainCount), testN = min(testCount, limit ?? testCount)
-        let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train)
+        let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train, limits: limits)
         let train = Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: 0)
-        let testDigits = try MNIST.load(directory: mnist, split: .test)
+        let testDigits = try MNIST.load(directory: mnist, split: .test, limits: limits)
         let test = Recipes.SyntheticDetection.testSet(from: testDigits, count: testN)
         let refresh = { Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: $0) }
         return (train, test, options.freshCanvases ?? true ? refresh : nil)

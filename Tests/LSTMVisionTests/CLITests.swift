@@ -78,18 +78,23 @@ import Testing
          "--top-k must be positive"),
         // The limits on outside input, set by options shared by every command that reads files.
         (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-file-bytes", "100"],
-         "row_lstm_bi.safetensors: \(fileSize(fixtures + "/row_lstm_bi.safetensors")) bytes, "
-         + "over the limit of 100 bytes (--max-file-bytes)"),
+         "row_lstm_bi.safetensors: \(fileSize(fixtures + "/row_lstm_bi.safetensors")) bytes, over the file-size limit"
+            + " of 100 bytes (maxFileBytes); raise with --max-file-bytes"),
         (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-header-bytes", "10"],
-         "exceeds the limit of 10 bytes (--max-header-bytes)"),
+         "exceeds the header limit of 10 bytes (maxHeaderBytes); raise with --max-header-bytes"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-side", "8", digitPNG],
-         "image of 28x28 exceeds the limits of 8x8 and 100000000 pixels (--max-image-side, --max-image-pixels)"),
+         "image of 28x28 exceeds the limits of 8x8 and 100000000 pixels (maxWidth, maxHeight, maxPixels);"
+            + " raise with --max-image-side"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "783", digitPNG],
-         "exceeds the limits of 16384x16384 and 783 pixels"),
-        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "0"],
-         "--max-image-pixels must be positive, got 0"),
+         "exceeds the limits of 16384x16384 and 783 pixels (maxWidth, maxHeight, maxPixels);"
+            + " raise with --max-image-pixels"),
+        (["eval", "--model", fixtures + "/row_lstm_bi.safetensors", "--max-image-pixels", "0"], "--max-image-pixels must be positive, got 0"),
         (["train", "--limit", "64", "--epochs", "1", "--max-file-bytes", "1000"],
-         "over the limit of 1000 bytes (--max-file-bytes)"),
+         "over the file-size limit of 1000 bytes (maxFileBytes); raise with --max-file-bytes"),
+        // The augmentation's sizes are held to the limits given.
+        (["train", "--limit", "64", "--epochs", "1", "--max-image-side", "8", "--augment", "shift=9"],
+         "shift expects a whole number of pixels in 0...8"),
+        (["train", "--threads", "0"], "--threads must be in 1...256, got 0"),
         (["train", "--epochs", "9223372036854775807"], "--epochs must be in 1...1000000"),
         (["train", "--time-limit", "1e300"], "--time-limit must be a number of seconds in 0...31536000"),
         (["demo", "--detection-seconds", "nan"], "--detection-seconds must be a number of seconds"),

@@ -190,8 +190,8 @@ import Testing
                                    score: 0.75)]
         try COCODetection.write(found, to: dir + "/dets.json")
         #expect(try COCODetection.read(dir + "/dets.json", for: d) == found)
-        expectDataError("gt.json", "over the limit of 100") {
-            _ = try COCODataset.read(dir + "/gt.json", maxBytes: 100)
+        expectDataError("gt.json", "over the file-size limit of 100 bytes (maxFileBytes)") {
+            _ = try COCODataset.read(dir + "/gt.json", limits: InputLimits(maxFileBytes: 100))
         }
         expectDataError("nothing.json", "no such file") { _ = try COCODataset.read(dir + "/nothing.json") }
         expectDataError("is a directory") { _ = try COCODataset.read(dir) }

@@ -30,24 +30,27 @@ import Testing
             _ = try IDX.parse(idx([0xFFFF_FFFF, 0xFFFF, 0xFFFF], payload: 16), source: "hostile")
             Issue.record("hostile header accepted")
         } catch let e as DataError {
-            #expect("\(e)".contains("over the limit"))
+            #expect("\(e)".contains("over the file-size limit of \(1 << 30) bytes (maxFileBytes)"))
+            #expect(e.exceededLimits == [.maxFileBytes])
         }
     }
 
     @Test func gzipRoundTripAndTruncation() throws {
         let path = Self.repoRoot + "/data/mnist/t10k-labels-idx1-ubyte.gz"
         let raw = try Data(contentsOf: URL(fileURLWithPath: path))
-        let labels = try IDX.parse(try Gzip.decompress(raw, limit: 1 << 20, source: path), source: path)
+        let inflated = try Gzip.decompress(raw, limits: InputLimits(maxFileBytes: 1 << 20), source: path)
+        let labels = try IDX.parse(inflated, source: path)
         #expect(labels.dimensions == [10000])
         #expect(Array(labels.bytes.prefix(5)) == [7, 2, 1, 0, 4])   // the well-known first MNIST test labels
-        #expect(throws: DataError.self) {
-            try Gzip.decompress(raw.prefix(raw.count / 2), limit: 1 << 20, source: "half")
+        #expect(throws: DataError.self) { try Gzip.decompress(raw.prefix(raw.count / 2), source: "half") }
+        let refusal = "limit: decompresses to more than the file-size limit of 100 bytes (maxFileBytes)"
+        #expect(throws: DataError.tooLarge(refusal, limit: .maxFileBytes)) {
+            try Gzip.decompress(raw, limits: InputLimits(maxFileBytes: 100), source: "limit")
         }
-        #expect(throws: DataError.self) { try Gzip.decompress(raw, limit: 100, source: "limit") }
         var corrupt = raw
         corrupt[corrupt.startIndex + 20] ^= 0xFF
         corrupt[corrupt.startIndex + 40] ^= 0xFF
-        #expect(throws: DataError.self) { try Gzip.decompress(corrupt, limit: 1 << 20, source: "corrupt") }
+        #expect(throws: DataError.self) { try Gzip.decompress(corrupt, source: "corrupt") }
     }
 
     @Test func embeddedMNISTLoads() throws {

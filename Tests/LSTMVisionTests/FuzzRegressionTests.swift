@@ -101,8 +101,8 @@ import Testing
         #expect(seconds < 30, "parsing \(dir) took \(seconds) s")
     }
 
-    /// Every reader of outside files refuses one over `InputLimits.maxFileBytes` before reading it: a sparse file
-    /// of 1 GiB + 1 byte (which takes no disk space) given to each is one "over the limit" error, at once.
+    /// Every reader of outside files refuses one over `maxFileBytes` (1 GiB) before reading it: a sparse file
+    /// of 1 GiB + 1 byte (which takes no disk space) given to each is one "over the file-size limit" error, at once.
     @Test func everyReaderRefusesAFileOverTheLimitUnread() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-\(getpid())-huge").path
         try FileManager.default.createDirectory(atPath: dir + "/images", withIntermediateDirectories: true)
@@ -112,7 +112,7 @@ import Testing
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             try #require(fd >= 0)
             defer { close(fd) }
-            try #require(ftruncate(fd, off_t(InputLimits.maxFileBytes) + 1) == 0)
+            try #require(ftruncate(fd, off_t(InputLimits.default.maxFileBytes) + 1) == 0)
             return path
         }
         let huge = try sparse(dir + "/huge.bin")
@@ -137,9 +137,10 @@ import Testing
                 try read()
                 Issue.record("\(name): a file over the limit was accepted")
             } catch let e as DataError {
-                #expect("\(e)".hasSuffix("bytes, over the limit of \(InputLimits.maxFileBytes) bytes "
-                                         + "(--max-file-bytes)"),
+                let limit = InputLimits.default.maxFileBytes
+                #expect("\(e)".hasSuffix("bytes, over the file-size limit of \(limit) bytes (maxFileBytes)"),
                         "\(name): \(e)")
+                #expect(e.exceededLimits == [.maxFileBytes])
             }
             #expect(Date().timeIntervalSince(started) < 1, "\(name) read the file before refusing it")
         }

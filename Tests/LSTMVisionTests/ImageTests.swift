@@ -183,17 +183,21 @@ import Testing
         #expect(imageError { try ImageCodecs.decode(huge, source: "huge.pgm") }
                 == .tooLarge(path: "huge.pgm", width: 100000, height: 100000, limits: .default))
         let overflow = Array("P6\n999999999 999999999\n255\n".utf8)
-        let limits = ImageLimits(maxWidth: .max, maxHeight: .max, maxPixels: 1 << 40)
+        let limits = InputLimits(maxWidth: .max, maxHeight: .max, maxPixels: 1 << 40)
         if case .tooLarge? = imageError({ try ImageCodecs.decode(overflow, source: "o.ppm", limits: limits) }) {} else {
             Issue.record("999999999 squared pixels should exceed maxPixels")
         }
         let dir = try scratchFolder()
         try ImageCodecs.writePNG(Image(width: 64, height: 2, channels: 1), to: dir + "/wide.png")
-        #expect(imageError { try ImageCodecs.read(dir + "/wide.png", limits: ImageLimits(maxWidth: 32)) }
-                == .tooLarge(path: dir + "/wide.png", width: 64, height: 2, limits: ImageLimits(maxWidth: 32)))
-        let few = ImageLimits(maxPixels: 100)
+        #expect(imageError { try ImageCodecs.read(dir + "/wide.png", limits: InputLimits(maxWidth: 32)) }
+                == .tooLarge(path: dir + "/wide.png", width: 64, height: 2, limits: InputLimits(maxWidth: 32)))
+        let few = InputLimits(maxPixels: 100)
         #expect(imageError { try ImageCodecs.read(fixtureJPEG, limits: few) }
                 == .tooLarge(path: fixtureJPEG, width: 24, height: 16, limits: few))
+        // The error lists the settings passed, for the CLI to name its options.
+        #expect(imageError { try ImageCodecs.read(fixtureJPEG, limits: few) }?.exceededLimits == [.maxPixels])
+        #expect(imageError { try ImageCodecs.decode(huge, source: "huge.pgm") }?.exceededLimits
+                == [.maxWidth, .maxHeight, .maxPixels])
     }
 
     /// An image folder whose decoded images together pass `maxDatasetBytes` is refused, naming the option; at the
@@ -208,12 +212,12 @@ import Testing
             }
         }
         let pipeline = try ImagePipeline(spec: "scale")
-        // Six 8-pixel images.
-        let all = try ImageFolder.load(dir, pipeline: pipeline, limits: ImageLimits(maxDatasetBytes: 6 * 8 * 4))
+        let six = InputLimits(maxDatasetBytes: 6 * 8 * 4)   // six 8-pixel images
+        let all = try ImageFolder.load(dir, pipeline: pipeline, limits: six)
         #expect(all.count == 6)
-        #expect(throws: DataError.invalid(
-            "\(dir): its images take more than 100 bytes in memory (after 3 images; --max-dataset-bytes)")) {
-            try ImageFolder.load(dir, pipeline: pipeline, limits: ImageLimits(maxDatasetBytes: 100))
+        let refusal = "\(dir): its images take more than 100 bytes in memory (after 3 images; maxDatasetBytes)"
+        #expect(throws: DataError.tooLarge(refusal, limit: .maxDatasetBytes)) {
+            try ImageFolder.load(dir, pipeline: pipeline, limits: InputLimits(maxDatasetBytes: 100))
         }
     }
 
@@ -317,10 +321,17 @@ import Testing
         #expect(message("shift=-1").contains("shift expects"))
         // Sizes a pipeline would allocate are held to the image limits (a resize to 10^10 pixels ran out of memory,
         // a shift near Int.max overflowed).
-        #expect(message("resize=100000x100000")
-                == "transform spec \"resize=100000x100000\": resize size 100000x100000 exceeds the image limits"
-                + " of 16384x16384 and 100000000 pixels (--max-image-side, --max-image-pixels)")
+        #expect(message("resize=100000x100000") == "transform spec \"resize=100000x100000\": resize size 100000x100000 exceeds the image limits"
+                + " of 16384x16384 and 100000000 pixels (maxWidth, maxHeight, maxPixels)")
         #expect(message("crop=10000x10001").contains("crop size 10000x10001 exceeds the image limits"))
+        #expect(throws: ImageTransformError.self) { try ImageTransform.parse("crop=10000x10001") }
+        do { _ = try ImageTransform.parse("crop=10000x10001") } catch let e as ImageTransformError {
+            #expect(e.exceededLimits == [.maxPixels])
+        }
+        // The limits are the caller's: larger ones let the same spec through.
+        let large = InputLimits(maxWidth: 1 << 17, maxHeight: 1 << 17, maxPixels: 1 << 34)
+        #expect(try ImageTransform.parse("resize=100000x100000", limits: large)
+                == [.resize(width: 100000, height: 100000)])
         #expect(message("shift=9223372036854775807").contains("shift expects a whole number of pixels in 0...16384"))
         #expect(message("rotate=x").contains("rotate expects"))
         #expect(message("grey,,scale").contains("empty item"))

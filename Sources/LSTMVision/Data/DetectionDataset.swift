@@ -64,17 +64,19 @@ public struct DetectionDataset: Dataset {
 
     /// Reads split `split` of a COCO folder as `lstmvision detect-data` writes it: `directory/split/annotations.json`
     /// and the images it names under `directory/split/images/`.
-    public static func load(directory: String, split: String) throws -> DetectionDataset {
+    public static func load(directory: String, split: String,
+                            limits: InputLimits = .default) throws -> DetectionDataset {
         let folder = (directory as NSString).appendingPathComponent(split)
         return try read(annotations: (folder as NSString).appendingPathComponent("annotations.json"),
-                        images: (folder as NSString).appendingPathComponent("images"))
+                        images: (folder as NSString).appendingPathComponent("images"), limits: limits)
     }
 
     /// Reads a COCO annotation file and its images (file names relative to `images`). All images must have one
     /// size; they are converted to `channels` (default: the first image's). Class indices follow the
-    /// categories sorted by id; crowd regions are left out.
-    public static func read(annotations path: String, images folder: String, channels: Int? = nil) throws -> DetectionDataset {
-        let coco = try COCODataset.read(path)
+    /// categories sorted by id; crowd regions are left out. Files are read within `limits`.
+    public static func read(annotations path: String, images folder: String, channels: Int? = nil,
+                            limits: InputLimits = .default) throws -> DetectionDataset {
+        let coco = try COCODataset.read(path, limits: limits)
         guard !coco.images.isEmpty else { throw DataError.invalid("\(path): no images") }
         let categories = coco.categories.sorted { $0.id < $1.id }
         let classOf = Dictionary(uniqueKeysWithValues: categories.enumerated().map { ($0.element.id, $0.offset) })
@@ -85,7 +87,7 @@ public struct DetectionDataset: Dataset {
         var targets: [DetectionTarget] = []
         for entry in coco.images {
             let file = (folder as NSString).appendingPathComponent(entry.fileName)
-            var image = try ImageCodecs.read(file)
+            var image = try ImageCodecs.read(file, limits: limits)
             let wanted = channels ?? size?.channels ?? image.channels
             if wanted == 1 { image = image.greyscale() } else if image.channels == 1 {
                 image = Image(width: image.width, height: image.height, channels: 3, pixels: image.pixels.flatMap { [$0, $0, $0] })

@@ -9,7 +9,7 @@ public enum ImageFolder {
     /// Loads `root/<class>/<image>`; classes are the sub-folder names in sorted order. The pipeline
     /// should end in `scale` (or `normalize`) so pixels reach the model in the range it was trained on.
     public static func load(_ root: String, pipeline: ImagePipeline, seed: UInt64 = 0,
-                            limits: ImageLimits = .default) throws -> ImageDataset {
+                            limits: InputLimits = .default) throws -> ImageDataset {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
@@ -35,7 +35,9 @@ public enum ImageFolder {
                     }
                 } else { size = (image.height, image.width, image.channels) }
                 guard (pixels.count + image.pixels.count) * MemoryLayout<Float>.size <= limits.maxDatasetBytes else {
-                    throw DataError.invalid("\(root): its images take more than \(limits.maxDatasetBytes) bytes in memory (after \(labels.count) images; --max-dataset-bytes)")
+                    let what = "\(limits.maxDatasetBytes) bytes in memory (after \(labels.count) images"
+                    throw DataError.tooLarge("\(root): its images take more than \(what); maxDatasetBytes)",
+                                             limit: .maxDatasetBytes)
                 }
                 pixels += image.pixels
                 labels.append(label)

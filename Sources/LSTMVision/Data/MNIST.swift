@@ -5,12 +5,12 @@ import Foundation
 public enum MNIST {
     public enum Split: String, Sendable { case train, test }
 
-    /// Loads one split from `directory`, checking that images and labels agree.
-    public static func load(directory: String, split: Split) throws -> ImageDataset {
+    /// Loads one split from `directory`, checking that images and labels agree; files are read within `limits`.
+    public static func load(directory: String, split: Split, limits: InputLimits = .default) throws -> ImageDataset {
         let prefix = split == .train ? "train" : "t10k"
         let imagesPath = try find(directory, "\(prefix)-images-idx3-ubyte")
         let labelsPath = try find(directory, "\(prefix)-labels-idx1-ubyte")
-        let images = try IDX.read(imagesPath), labels = try IDX.read(labelsPath)
+        let images = try IDX.read(imagesPath, limits: limits), labels = try IDX.read(labelsPath, limits: limits)
         guard images.dimensions.count == 3 else {
             throw DataError.invalid("\(imagesPath): MNIST images must have 3 dimensions, found \(images.dimensions)")
         }

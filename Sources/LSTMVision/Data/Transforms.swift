@@ -1,14 +1,21 @@
 import Foundation
 
 /// Why a transform spec could not be parsed or a transform cannot apply to an image; the message says which.
-public enum ImageTransformError: Error, CustomStringConvertible, Equatable {
+public enum ImageTransformError: Error, CustomStringConvertible, Equatable, InputLimitError {
     case invalidSpec(String)
     case inapplicable(String)
+    /// A spec whose size passes the image limits `limits` (named in the message).
+    case tooLarge(String, limits: [InputLimits.Setting])
 
     public var description: String {
         switch self {
-        case let .invalidSpec(m), let .inapplicable(m): return m
+        case let .invalidSpec(m), let .inapplicable(m), let .tooLarge(m, _): return m
         }
+    }
+
+    public var exceededLimits: [InputLimits.Setting] {
+        if case let .tooLarge(_, limits) = self { return limits }
+        return []
     }
 }
 
@@ -126,21 +133,23 @@ public enum ImageTransform: Sendable, Equatable, CustomStringConvertible {
     ///     resize=WxH                 bilinear resize
     ///     shift=K                    random shift of up to K pixels on each axis (K >= 0)
     ///     rotate=D                   random rotation of up to D degrees either way (D >= 0)
-    public static func parse(_ spec: String) throws -> [ImageTransform] {
+    /// Sizes and shifts are held to the image sizes of `limits`.
+    public static func parse(_ spec: String, limits: InputLimits = .default) throws -> [ImageTransform] {
         let trimmed = spec.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return [] }
         return try trimmed.split(separator: ",", omittingEmptySubsequences: false).map { item in
             let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = parts[0].trimmingCharacters(in: .whitespaces).lowercased()
             let argument = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : nil
-            return try parseItem(name: name, argument: argument, spec: spec)
+            return try parseItem(name: name, argument: argument, spec: spec, limits: limits)
         }
     }
 
     private static let names = "scale, normalize=MEAN/STD, grey, rgb2hsv, hsv2rgb, rgb2ycbcr, ycbcr2rgb, "
         + "crop=WxH, randomcrop=WxH, resize=WxH, shift=K, rotate=DEGREES"
 
-    private static func parseItem(name: String, argument: String?, spec: String) throws -> ImageTransform {
+    private static func parseItem(name: String, argument: String?, spec: String,
+                                  limits: InputLimits) throws -> ImageTransform {
         func fail(_ message: String) -> ImageTransformError { .invalidSpec("transform spec \"\(spec)\": \(message)") }
         func required(_ form: String) throws -> String {
             guard let argument, !argument.isEmpty else { throw fail("\(name) needs an argument: \(form)") }
@@ -153,10 +162,12 @@ public enum ImageTransform: Sendable, Equatable, CustomStringConvertible {
                 throw fail("\(name) expects WIDTHxHEIGHT with positive sizes, got '\(text)'")
             }
             // The images a pipeline makes are held to the limits of the images it may read.
-            let limits = ImageLimits.default
-            guard limits.allows(width: w, height: h) else {
-                throw fail("\(name) size \(w)x\(h) exceeds the image limits of \(limits.maxWidth)x\(limits.maxHeight)"
-                           + " and \(limits.maxPixels) pixels (--max-image-side, --max-image-pixels)")
+            let passed = limits.exceeded(width: w, height: h)
+            guard passed.isEmpty else {
+                let (mw, mh, mp) = (limits.maxWidth, limits.maxHeight, limits.maxPixels)
+                let message = "\(name) size \(w)x\(h) exceeds the image limits of \(mw)x\(mh) and \(mp) pixels"
+                    + " (maxWidth, maxHeight, maxPixels)"
+                throw ImageTransformError.tooLarge("transform spec \"\(spec)\": " + message, limits: passed)
             }
             return (w, h)
         }
@@ -190,7 +201,7 @@ public enum ImageTransform: Sendable, Equatable, CustomStringConvertible {
             return .resize(width: w, height: h)
         case "shift":
             let text = try required("shift=PIXELS")
-            let most = max(ImageLimits.default.maxWidth, ImageLimits.default.maxHeight)
+            let most = max(limits.maxWidth, limits.maxHeight)
             guard let k = Int(text), k >= 0, k <= most else { throw fail("shift expects a whole number of pixels in 0...\(most), got '\(text)'") }
             return .randomShift(k)
         case "rotate":
@@ -211,8 +222,10 @@ public struct ImagePipeline: Sendable, Equatable, CustomStringConvertible {
 
     public init(_ transforms: [ImageTransform]) { self.transforms = transforms }
 
-    /// Parses `spec` with `ImageTransform.parse`.
-    public init(spec: String) throws { self.init(try ImageTransform.parse(spec)) }
+    /// Parses `spec` with `ImageTransform.parse`, its sizes held to `limits`.
+    public init(spec: String, limits: InputLimits = .default) throws {
+        self.init(try ImageTransform.parse(spec, limits: limits))
+    }
 
     /// True when any step draws from the generator.
     public var isRandom: Bool { transforms.contains(where: \.isRandom) }

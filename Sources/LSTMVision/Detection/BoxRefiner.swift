@@ -66,7 +66,7 @@ public final class BoxRefiner: Module {
         columns.setForgetBias(1)
     }
 
-    public var namedParameters: [(name: String, variable: Variable)] {
+    public var namedParameters: NamedParameters {
         prefixed("rows", rows) + prefixed("columns", columns) + prefixed("head", head)
     }
 

@@ -72,8 +72,8 @@ public final class LSTMDetector: Module {
         return LSTMDetector(config, generator: &g)
     }
 
-    public var namedParameters: [(name: String, variable: Variable)] {
-        var out: [(name: String, variable: Variable)] = []
+    public var namedParameters: NamedParameters {
+        var out: NamedParameters = []
         for (i, conv) in convolutions.enumerated() {
             // nn.Sequential index: (conv, ReLU, MaxPool2d) per pooling stage, then (conv, ReLU).
             let pooled = min(i, config.poolingStages)

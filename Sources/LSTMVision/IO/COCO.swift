@@ -104,9 +104,9 @@ public struct COCODataset: Codable, Sendable, Equatable {
         self.categories = categories
     }
 
-    /// Reads and validates a COCO instance-annotation file of at most `maxBytes` bytes.
-    public static func read(_ path: String, maxBytes: Int = InputLimits.maxFileBytes) throws -> COCODataset {
-        try decode(InputLimits.readFile(path, limit: maxBytes), source: path)
+    /// Reads and validates a COCO instance-annotation file of at most `limits.maxFileBytes` bytes.
+    public static func read(_ path: String, limits: InputLimits = .default) throws -> COCODataset {
+        try decode(limits.readFile(path), source: path)
     }
 
     /// Parses and validates COCO instance-annotation JSON; `source` names the input in errors and warnings.
@@ -188,11 +188,11 @@ public struct COCODetection: Codable, Sendable, Equatable {
         case categoryID = "category_id"
     }
 
-    /// Reads a COCO results file (a JSON array of detections) of at most `maxBytes` bytes, checked
+    /// Reads a COCO results file (a JSON array of detections) of at most `limits.maxFileBytes` bytes, checked
     /// against the images and categories of `dataset`.
     public static func read(_ path: String, for dataset: COCODataset,
-                            maxBytes: Int = InputLimits.maxFileBytes) throws -> [COCODetection] {
-        try decode(InputLimits.readFile(path, limit: maxBytes), source: path, for: dataset)
+                            limits: InputLimits = .default) throws -> [COCODetection] {
+        try decode(limits.readFile(path), source: path, for: dataset)
     }
 
     /// Parses and validates COCO results JSON; `source` names the input in errors.

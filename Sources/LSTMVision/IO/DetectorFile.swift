@@ -12,9 +12,9 @@ public enum DetectorFile {
         try SafeTensors.write(model.stateDict(), metadata: meta, to: path)
     }
 
-    /// Reads a detector file and rebuilds the detector it holds.
-    public static func load(_ path: String) throws -> LSTMDetector {
-        let (tensors, metadata) = try SafeTensors.read(path)
+    /// Reads a detector file (within `limits`) and rebuilds the detector it holds.
+    public static func load(_ path: String, limits: InputLimits = .default) throws -> LSTMDetector {
+        let (tensors, metadata) = try SafeTensors.read(path, limits: limits)
         let config = try self.config(in: metadata, tensors: tensors, source: path)
         let model = try LSTMDetector.make(config, seed: 0)
         try model.loadStateDict(tensors, source: path)

@@ -1,13 +1,14 @@
 import CZlib
 import Foundation
 
-/// Decompresses gzip (or zlib) data through the system zlib, refusing output beyond `limit` bytes.
+/// Decompresses gzip (or zlib) data through the system zlib, refusing output beyond `limits.maxFileBytes` bytes.
 public enum Gzip {
     /// True when `data` starts with the gzip magic bytes 1f 8b.
     public static func isGzip(_ data: Data) -> Bool { data.count >= 2 && data[data.startIndex] == 0x1F && data[data.startIndex + 1] == 0x8B }
 
     /// Inflates `data`; `source` names the input in errors.
-    public static func decompress(_ data: Data, limit: Int, source: String) throws -> Data {
+    public static func decompress(_ data: Data, limits: InputLimits = .default, source: String) throws -> Data {
+        let limit = limits.maxFileBytes
         var stream = z_stream()
         guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DataError.invalid("\(source): cannot initialise zlib")
@@ -30,7 +31,10 @@ public enum Gzip {
                     }
                     out.append(b.baseAddress!, count: chunk - Int(stream.avail_out))
                 }
-                guard out.count <= limit else { throw DataError.tooLarge("\(source): decompresses to more than \(limit) bytes (--max-file-bytes)") }
+                guard out.count <= limit else {
+                    throw DataError.tooLarge("\(source): decompresses to more than the file-size limit of"
+                                             + " \(limit) bytes (maxFileBytes)", limit: .maxFileBytes)
+                }
                 if status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0 {
                     throw DataError.invalid("\(source): truncated gzip data")
                 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Reads IDX files (the MNIST format), plain or gzip-compressed. The file, its decompressed data and the
-/// header's dimensions are each checked against `InputLimits.maxFileBytes` and the real data size before
+/// header's dimensions are each checked against `limits.maxFileBytes` and the real data size before
 /// anything is allocated.
 public enum IDX {
     /// An IDX array of unsigned bytes: its dimensions and its data.
@@ -11,14 +11,14 @@ public enum IDX {
     }
 
     /// Reads an unsigned-byte IDX file (type 0x08), such as MNIST images or labels.
-    public static func read(_ path: String) throws -> Array {
-        let raw = try InputLimits.readFile(path)
-        let data = Gzip.isGzip(raw) ? try Gzip.decompress(raw, limit: InputLimits.maxFileBytes, source: path) : raw
-        return try parse(data, source: path)
+    public static func read(_ path: String, limits: InputLimits = .default) throws -> Array {
+        let raw = try limits.readFile(path)
+        let data = Gzip.isGzip(raw) ? try Gzip.decompress(raw, limits: limits, source: path) : raw
+        return try parse(data, source: path, limits: limits)
     }
 
     /// Parses IDX bytes; `source` names the input in errors.
-    public static func parse(_ data: Data, source: String) throws -> Array {
+    public static func parse(_ data: Data, source: String, limits: InputLimits = .default) throws -> Array {
         let b = [UInt8](data)
         guard b.count >= 4 else { throw DataError.invalid("\(source): not an IDX file (\(b.count) bytes, header needs 4)") }
         guard b[0] == 0, b[1] == 0 else { throw DataError.invalid("\(source): not an IDX file (bad magic \(b[0]) \(b[1]))") }
@@ -35,8 +35,10 @@ public enum IDX {
             dims.append(d)
             total = total.multipliedReportingOverflow(by: d).overflow ? Int.max : total * d
         }
-        let limit = InputLimits.maxFileBytes
-        guard total <= limit else { throw DataError.tooLarge("\(source): IDX header claims \(dims) = \(total) bytes, over the limit of \(limit) (--max-file-bytes)") }
+        guard total <= limits.maxFileBytes else {
+            throw DataError.tooLarge("\(source): IDX header claims \(dims) = \(total) bytes, over the file-size"
+                                     + " limit of \(limits.maxFileBytes) bytes (maxFileBytes)", limit: .maxFileBytes)
+        }
         let available = b.count - headerSize
         guard available >= total else { throw DataError.invalid("\(source): truncated IDX data: header \(dims) needs \(total) bytes, file has \(available)") }
         guard available == total else { throw DataError.invalid("\(source): IDX file has \(available - total) bytes after the data its header \(dims) describes") }

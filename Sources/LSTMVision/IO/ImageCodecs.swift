@@ -3,12 +3,13 @@ import CPNG
 import Foundation
 
 /// Why an image file could not be read or written; the message names the file and the fault.
-public enum ImageError: Error, CustomStringConvertible, Equatable {
+public enum ImageError: Error, CustomStringConvertible, Equatable, InputLimitError {
     case unknownFormat(path: String)
     case truncated(path: String, format: String)
     case corrupt(path: String, format: String, detail: String)
     case unsupported(path: String, detail: String)
-    case tooLarge(path: String, width: Int, height: Int, limits: ImageLimits)
+    /// An image over the size `limits` allow (`maxWidth`, `maxHeight`, `maxPixels`), found in its header.
+    case tooLarge(path: String, width: Int, height: Int, limits: InputLimits)
     case writeFailed(path: String, reason: String)
 
     public var description: String {
@@ -19,37 +20,16 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
         case let .unsupported(path, detail): return "\(path): unsupported \(detail)"
         case let .tooLarge(path, width, height, limits):
             return "\(path): image of \(width)x\(height) exceeds the limits of \(limits.maxWidth)x\(limits.maxHeight)"
-                + " and \(limits.maxPixels) pixels (--max-image-side, --max-image-pixels)"
+                + " and \(limits.maxPixels) pixels (maxWidth, maxHeight, maxPixels)"
         case let .writeFailed(path, reason): return "\(path): cannot write: \(reason)"
         }
     }
-}
 
-/// Largest image a decoder accepts, checked against the file header before any pixel memory is allocated,
-/// so that a hostile or damaged header cannot make the process allocate gigabytes.
-public struct ImageLimits: Sendable, Equatable {
-    public var maxWidth: Int
-    public var maxHeight: Int
-    public var maxPixels: Int
-    /// The most bytes an image folder's decoded images may hold in memory together (4 per sample, as `Float`).
-    public var maxDatasetBytes: Int
-
-    public init(maxWidth: Int = 16384, maxHeight: Int = 16384, maxPixels: Int = 100_000_000, maxDatasetBytes: Int = 8 << 30) {
-        self.maxWidth = maxWidth
-        self.maxHeight = maxHeight
-        self.maxPixels = maxPixels
-        self.maxDatasetBytes = maxDatasetBytes
-    }
-
-    /// The limits of every read that names none: 16384 x 16384, at most 100 million pixels, and 8 GiB for an image
-    /// folder, unless `--max-image-side`, `--max-image-pixels` and `--max-dataset-bytes` change them. A process-wide
-    /// setting: set it once at start-up, before images are read on other threads.
-    public nonisolated(unsafe) static var `default` = ImageLimits()
-
-    /// True when an image of this size is allowed (the product is computed without overflow).
-    public func allows(width: Int, height: Int) -> Bool {
-        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
-        return width <= maxWidth && height <= maxHeight && !overflow && pixels <= maxPixels
+    /// The size settings a too-large image passed (all three when its header's size is not known).
+    public var exceededLimits: [InputLimits.Setting] {
+        guard case let .tooLarge(_, width, height, limits) = self else { return [] }
+        let passed = limits.exceeded(width: width, height: height)
+        return passed.isEmpty ? [.maxWidth, .maxHeight, .maxPixels] : passed
     }
 }
 
@@ -57,13 +37,13 @@ public struct ImageLimits: Sendable, Equatable {
 /// The format is chosen from the file's magic bytes, never its extension.
 public enum ImageCodecs {
     /// Reads the image at `path`; throws `ImageError` for damaged, unsupported or oversized images and
-    /// `DataError` for a missing file or one over `InputLimits.maxFileBytes` (refused before it is read).
-    public static func read(_ path: String, limits: ImageLimits = .default) throws -> Image {
-        try decode([UInt8](InputLimits.readFile(path)), source: path, limits: limits)
+    /// `DataError` for a missing file or one over `limits.maxFileBytes` (refused before it is read).
+    public static func read(_ path: String, limits: InputLimits = .default) throws -> Image {
+        try decode([UInt8](limits.readFile(path)), source: path, limits: limits)
     }
 
     /// Decodes an encoded image held in memory; `source` names it in error messages.
-    public static func decode(_ data: [UInt8], source: String, limits: ImageLimits = .default) throws -> Image {
+    public static func decode(_ data: [UInt8], source: String, limits: InputLimits = .default) throws -> Image {
         if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(data, source: source, limits: limits) }
         if data.starts(with: [0xFF, 0xD8, 0xFF]) { return try decodeJPEG(data, source: source, limits: limits) }
         if data.count >= 2 && data[0] == UInt8(ascii: "P") && (UInt8(ascii: "1")...UInt8(ascii: "7")).contains(data[1]) {
@@ -99,7 +79,7 @@ public enum ImageCodecs {
 
     // MARK: - PNG
 
-    private static func decodePNG(_ data: [UInt8], source: String, limits: ImageLimits) throws -> Image {
+    private static func decodePNG(_ data: [UInt8], source: String, limits: InputLimits) throws -> Image {
         // libpng allocates and zeroes a buffer of a chunk's declared length before reading the chunk, so a
         // 119-byte file declaring a 1.6 GB text chunk would cost 1.6 GB (found by fuzzing; see
         // Tests/Fuzz/regressions/image): a chunk running past the end of the data is refused first.
@@ -141,7 +121,7 @@ public enum ImageCodecs {
 
     // MARK: - JPEG
 
-    private static func decodeJPEG(_ data: [UInt8], source: String, limits: ImageLimits) throws -> Image {
+    private static func decodeJPEG(_ data: [UInt8], source: String, limits: InputLimits) throws -> Image {
         var out: UnsafeMutablePointer<UInt8>?
         var width: Int32 = 0, height: Int32 = 0, channels: Int32 = 0
         var message = [CChar](repeating: 0, count: 256)
@@ -171,7 +151,7 @@ public enum ImageCodecs {
     /// Binary PGM (P5) or PPM (P6): magic, width, height and maxval as ASCII decimals separated by whitespace
     /// (with `#` comments to the end of a line), one whitespace byte, then samples of 1 byte (maxval <= 255)
     /// or 2 big-endian bytes (maxval <= 65535), rescaled to [0, 255].
-    private static func decodePNM(_ data: [UInt8], source: String, limits: ImageLimits) throws -> Image {
+    private static func decodePNM(_ data: [UInt8], source: String, limits: InputLimits) throws -> Image {
         let variant = Character(UnicodeScalar(data[1]))
         guard variant == "5" || variant == "6" else {
             throw ImageError.unsupported(path: source, detail: "PNM variant P\(variant) (only binary P5 and P6 are read)")

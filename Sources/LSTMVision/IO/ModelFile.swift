@@ -14,9 +14,9 @@ public enum ModelFile {
         try SafeTensors.write(model.stateDict(), metadata: meta, to: path)
     }
 
-    /// Reads a model file and rebuilds the classifier it holds.
-    public static func load(_ path: String) throws -> any Classifier {
-        let (tensors, metadata) = try SafeTensors.read(path)
+    /// Reads a model file (within `limits`) and rebuilds the classifier it holds.
+    public static func load(_ path: String, limits: InputLimits = .default) throws -> any Classifier {
+        let (tensors, metadata) = try SafeTensors.read(path, limits: limits)
         let model = try makeClassifier(try config(in: metadata, tensors: tensors, source: path), seed: 0)
         try model.loadStateDict(tensors, source: path)
         model.training = false

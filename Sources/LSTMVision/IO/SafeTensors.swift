@@ -4,10 +4,6 @@ import Foundation
 /// then the raw little-endian data), compatible with `safetensors.torch.save_file` / `load_file`.
 /// Reading validates the whole header against the real file size before allocating anything it claims.
 public enum SafeTensors {
-    /// The largest JSON header accepted, in bytes (default 100 MB, the reference implementation's limit;
-    /// `--max-header-bytes` sets it). A process-wide setting: set it once at start-up.
-    public nonisolated(unsafe) static var maxHeaderBytes = 100_000_000
-
     /// Encodes named tensors as F32 with optional string metadata.
     public static func encode(_ tensors: [String: Tensor], metadata: [String: String] = [:]) throws -> Data {
         var header: [String: Any] = [:]
@@ -41,19 +37,23 @@ public enum SafeTensors {
         try AtomicFile.write(try encode(tensors, metadata: metadata), to: path)
     }
 
-    /// Reads a safetensors file of at most `InputLimits.maxFileBytes` bytes (checked before it is read);
-    /// every fault becomes one error naming the file.
-    public static func read(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
-        try decode(InputLimits.readFile(path), source: path)
+    /// Reads a safetensors file of at most `limits.maxFileBytes` bytes (checked before it is read) whose header
+    /// holds at most `limits.maxHeaderBytes`; every fault becomes one error naming the file.
+    public static func read(_ path: String, limits: InputLimits = .default)
+        throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        try decode(limits.readFile(path), source: path, limits: limits)
     }
 
     /// Parses safetensors bytes; `source` names the input in errors.
-    public static func decode(_ data: Data, source: String = "safetensors") throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    public static func decode(_ data: Data, source: String = "safetensors", limits: InputLimits = .default)
+        throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         func fail(_ m: String) -> CheckpointError { .invalid("\(source): not a valid safetensors file: \(m)") }
         guard data.count >= 8 else { throw fail("\(data.count) bytes, shorter than the 8-byte header length") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | (UInt64($1.element) << (8 * UInt64($1.offset))) }
-        guard headerLength <= UInt64(maxHeaderBytes) else {
-            throw fail("header length \(headerLength) exceeds the limit of \(maxHeaderBytes) bytes (--max-header-bytes)")
+        guard headerLength <= UInt64(limits.maxHeaderBytes) else {
+            let message = "header length \(headerLength) exceeds the header limit of \(limits.maxHeaderBytes) bytes"
+            throw CheckpointError.tooLarge("\(source): not a valid safetensors file: \(message) (maxHeaderBytes)",
+                                           limit: .maxHeaderBytes)
         }
         guard headerLength <= UInt64(data.count - 8) else { throw fail("header length \(headerLength) runs past the end of the \(data.count)-byte file") }
         let hl = Int(headerLength)

@@ -8,17 +8,19 @@ public enum YOLO {
     /// Image file extensions looked for, lower-case.
     static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "pgm", "ppm"]
 
-    /// Reads `directory/images` and `directory/labels`; see `read(images:labels:classNames:)`.
-    public static func read(directory: String, classNames: [String]) throws -> COCODataset {
-        try read(images: directory + "/images", labels: directory + "/labels", classNames: classNames)
+    /// Reads `directory/images` and `directory/labels`; see `read(images:labels:classNames:limits:)`.
+    public static func read(directory: String, classNames: [String],
+                            limits: InputLimits = .default) throws -> COCODataset {
+        try read(images: directory + "/images", labels: directory + "/labels", classNames: classNames, limits: limits)
     }
 
     /// Reads a YOLO image folder and its label folder. Images get ids 1, 2, … in file-name order and
     /// `file_name` their path relative to `images`; class `c` becomes category id `c` named `classNames[c]`;
     /// annotation ids count from 1 and each `area` is its box's. An image without a label file has no
     /// objects. Boxes reaching more than 1 px outside their image are clipped, and label files without
-    /// an image are skipped, each noted in `warnings`.
-    public static func read(images: String, labels: String, classNames: [String]) throws -> COCODataset {
+    /// an image are skipped, each noted in `warnings`. Files are read within `limits`.
+    public static func read(images: String, labels: String, classNames: [String],
+                            limits: InputLimits = .default) throws -> COCODataset {
         for folder in [images, labels] {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -31,7 +33,7 @@ public enum YOLO {
                                   categories: classNames.enumerated().map { COCODataset.Category(id: $0, name: $1) })
         var labelOwner: [String: String] = [:]
         for (k, file) in imageFiles.enumerated() {
-            let size = try imageSize(images + "/" + file)
+            let size = try imageSize(images + "/" + file, limits: limits)
             let image = COCODataset.Image(id: k + 1, fileName: file, width: size.width, height: size.height)
             dataset.images.append(image)
             let labelName = (file as NSString).deletingPathExtension + ".txt"
@@ -39,7 +41,8 @@ public enum YOLO {
                 throw DataError.invalid("\(images): images \(other) and \(file) share the label file \(labelName)")
             }
             guard labelFiles.remove(labelName) != nil else { continue }
-            for box in try readLabels(labels + "/" + labelName, image: image, classes: classNames.count) {
+            for box in try readLabels(labels + "/" + labelName, image: image, classes: classNames.count,
+                                      limits: limits) {
                 dataset.annotations.append(COCODataset.Annotation(id: dataset.annotations.count + 1, imageID: image.id,
                                                                   categoryID: box.category, bbox: box.bbox))
             }
@@ -54,8 +57,8 @@ public enum YOLO {
     }
 
     /// Reads class names, one per line (YOLO's `classes.txt` or `obj.names`); blank lines at the end are ignored.
-    public static func readClassNames(_ path: String) throws -> [String] {
-        try parseClassNames(InputLimits.readFile(path), source: path)
+    public static func readClassNames(_ path: String, limits: InputLimits = .default) throws -> [String] {
+        try parseClassNames(limits.readFile(path), source: path)
     }
 
     /// Class names from the bytes of a names file (see `readClassNames`); `source` names it in errors.
@@ -69,8 +72,9 @@ public enum YOLO {
     }
 
     /// The boxes of one label file, in pixels of `image`.
-    private static func readLabels(_ path: String, image: COCODataset.Image, classes: Int) throws -> [(category: Int, bbox: Box)] {
-        try parseLabels(InputLimits.readFile(path), source: path, width: image.width, height: image.height, classes: classes)
+    private static func readLabels(_ path: String, image: COCODataset.Image, classes: Int,
+                                   limits: InputLimits) throws -> [(category: Int, bbox: Box)] {
+        try parseLabels(limits.readFile(path), source: path, width: image.width, height: image.height, classes: classes)
     }
 
     /// The boxes of a label file's bytes (`class cx cy w h` lines), in pixels of a `width`×`height` image;
@@ -116,13 +120,13 @@ public enum YOLO {
 
     /// An image's width and height from its PNG or JPEG header without decoding the pixels; other files
     /// (PGM, PPM, or headers these quick paths do not follow) are decoded by `ImageCodecs`.
-    static func imageSize(_ path: String) throws -> (width: Int, height: Int) {
-        let data = try InputLimits.readFile(path)
+    static func imageSize(_ path: String, limits: InputLimits = .default) throws -> (width: Int, height: Int) {
+        let data = try limits.readFile(path)
         let quick = data.withUnsafeBytes { b in pngSize(b) ?? jpegSize(b) }
-        if let quick, quick.width > 0, quick.height > 0, ImageLimits.default.allows(width: quick.width, height: quick.height) {
+        if let quick, quick.width > 0, quick.height > 0, limits.allows(width: quick.width, height: quick.height) {
             return quick
         }
-        let image = try ImageCodecs.decode([UInt8](data), source: path)
+        let image = try ImageCodecs.decode([UInt8](data), source: path, limits: limits)
         return (image.width, image.height)
     }
 

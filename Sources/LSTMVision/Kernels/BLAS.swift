@@ -78,9 +78,6 @@ public enum BLAS {
         }
     }
 
-    /// Sets the number of threads matrix products and parallel loops use (`Parallel.threads`).
-    public static func setThreads(_ n: Int) { Parallel.threads = max(1, n) }
-
-    /// The number of threads matrix products use.
+    /// The number of threads matrix products use (`Parallel.threads`; `Parallel.withThreads` sets it for a scope).
     public static var threads: Int { Parallel.threads }
 }

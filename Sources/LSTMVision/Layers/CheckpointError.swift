@@ -1,13 +1,20 @@
 /// A checkpoint or tensor file that cannot be used; the message names the file and the fault.
-public enum CheckpointError: Error, CustomStringConvertible, Equatable {
+public enum CheckpointError: Error, CustomStringConvertible, Equatable, InputLimitError {
     case invalid(String)
     case mismatch(String)
     case io(String)
+    /// A file refused for passing the limit `limit` (a safetensors header over `maxHeaderBytes`), named in the message.
+    case tooLarge(String, limit: InputLimits.Setting)
 
     public var description: String {
         switch self {
-        case let .invalid(m), let .mismatch(m), let .io(m): return m
+        case let .invalid(m), let .mismatch(m), let .io(m), let .tooLarge(m, _): return m
         }
+    }
+
+    public var exceededLimits: [InputLimits.Setting] {
+        if case let .tooLarge(_, limit) = self { return [limit] }
+        return []
     }
 }
 

@@ -29,7 +29,7 @@ public final class Conv2D: Module {
     public var outChannels: Int { weight.shape[0] }
     public var kernelSize: Int { weight.shape[2] }
 
-    public var namedParameters: [(name: String, variable: Variable)] {
+    public var namedParameters: NamedParameters {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 

@@ -48,8 +48,8 @@ public final class LSTM: Module {
 
     public var directions: Int { bidirectional ? 2 : 1 }
 
-    public var namedParameters: [(name: String, variable: Variable)] {
-        var out: [(name: String, variable: Variable)] = []
+    public var namedParameters: NamedParameters {
+        var out: NamedParameters = []
         for (layer, row) in cells.enumerated() {
             for (d, cell) in row.enumerated() {
                 let suffix = "l\(layer)" + (d == 1 ? "_reverse" : "")

@@ -20,7 +20,7 @@ public final class Linear: Module {
     public var inputSize: Int { weight.shape[1] }
     public var outputSize: Int { weight.shape[0] }
 
-    public var namedParameters: [(name: String, variable: Variable)] {
+    public var namedParameters: NamedParameters {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 

@@ -1,7 +1,10 @@
+/// Parameters under their names (PyTorch `state_dict` names, e.g. `lstm.weight_ih_l0`), in a module's order.
+public typealias NamedParameters = [(name: String, variable: Variable)]
+
 /// A layer or model: something with parameters found by their PyTorch `state_dict` names.
 public protocol Module: AnyObject {
     /// The parameters, named as PyTorch's `state_dict` names them (e.g. `lstm.weight_ih_l0`).
-    var namedParameters: [(name: String, variable: Variable)] { get }
+    var namedParameters: NamedParameters { get }
 }
 
 extension Module {
@@ -50,13 +53,13 @@ extension Module {
 }
 
 /// Prefixes the names of a child module's parameters (`prefix.name`).
-public func prefixed(_ prefix: String, _ module: Module) -> [(name: String, variable: Variable)] {
+public func prefixed(_ prefix: String, _ module: Module) -> NamedParameters {
     module.namedParameters.map { ("\(prefix).\($0.name)", $0.variable) }
 }
 
 /// A chosen set of parameters under their full names, as a module: what an optimiser updates when the rest is frozen.
 public final class Parameters: Module {
-    public let namedParameters: [(name: String, variable: Variable)]
+    public let namedParameters: NamedParameters
 
-    public init(_ namedParameters: [(name: String, variable: Variable)]) { self.namedParameters = namedParameters }
+    public init(_ namedParameters: NamedParameters) { self.namedParameters = namedParameters }
 }

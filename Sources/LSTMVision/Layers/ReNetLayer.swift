@@ -15,7 +15,7 @@ public final class ReNetLayer: Module {
                           generator: &generator)
     }
 
-    public var namedParameters: [(name: String, variable: Variable)] {
+    public var namedParameters: NamedParameters {
         prefixed("vertical", vertical) + prefixed("horizontal", horizontal)
     }
 

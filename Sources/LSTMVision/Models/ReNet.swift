@@ -32,8 +32,8 @@ public final class ReNet: Classifier {
         dropoutGenerator = SeededGenerator(seed: generator.next())
     }
 
-    public var namedParameters: [(name: String, variable: Variable)] {
-        var out: [(name: String, variable: Variable)] = []
+    public var namedParameters: NamedParameters {
+        var out: NamedParameters = []
         for (k, s) in sweeps.enumerated() { out += prefixed("renet.\(k)", s) }
         if let fc1 { out += prefixed("fc1", fc1) }
         return out + prefixed("fc", fc)

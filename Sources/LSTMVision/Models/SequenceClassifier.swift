@@ -19,7 +19,7 @@ public final class SequenceClassifier: Classifier {
         fc = Linear(config.hidden * (config.bidirectional ? 2 : 1), config.classes, generator: &generator)
     }
 
-    public var namedParameters: [(name: String, variable: Variable)] { prefixed("lstm", lstm) + prefixed("fc", fc) }
+    public var namedParameters: NamedParameters { prefixed("lstm", lstm) + prefixed("fc", fc) }
 
     public func callAsFunction(_ images: Variable) -> Variable {
         let c = config

@@ -6,22 +6,20 @@ public protocol Optimizer: AnyObject {
     /// The learning rate of the next step (schedules set it).
     var learningRate: Float { get set }
     /// Applies one update to every parameter that has a gradient.
-    func step(_ parameters: [(name: String, variable: Variable)])
+    func step(_ parameters: NamedParameters)
     /// The optimiser's state as named tensors (e.g. `exp_avg.lstm.weight_ih_l0`, `step`).
     func stateDict() -> [String: Tensor]
     /// Restores the state written by `stateDict()` for `parameters`, refusing (`CheckpointError`, naming
     /// `source`) any tensor that does not fit them (see `splitOptimizerState`).
-    func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)],
-                       source: String) throws
+    func loadStateDict(_ state: [String: Tensor], parameters: NamedParameters, source: String) throws
 }
 
 /// Splits a saved optimiser state into its per-parameter tensors by kind (`exp_avg.lstm.weight_ih_l0`: kind
 /// `exp_avg`, parameter `lstm.weight_ih_l0`), refusing unknown kinds and parameters, a shape other than the
 /// parameter's (one value for `scalarKinds`), NaN or infinite values and negative ones for `nonNegativeKinds`:
 /// `step` reads these tensors in step with the parameters, so a damaged or hostile state file must not reach it.
-func splitOptimizerState(_ state: [String: Tensor], kinds: [String], scalarKinds: Set<String> = [],
-                         nonNegativeKinds: Set<String> = [], parameters: [(name: String, variable: Variable)],
-                         source: String) throws -> [String: [String: Tensor]] {
+func splitOptimizerState(_ state: [String: Tensor], kinds: [String], scalarKinds: Set<String> = [], nonNegativeKinds: Set<String> = [],
+                         parameters: NamedParameters, source: String) throws -> [String: [String: Tensor]] {
     let shapes = Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, $0.variable.value.shape) })
     var out: [String: [String: Tensor]] = [:]
     for key in state.keys.sorted() {
@@ -62,7 +60,7 @@ public final class SGD: Optimizer {
         self.weightDecay = weightDecay
     }
 
-    public func step(_ parameters: [(name: String, variable: Variable)]) {
+    public func step(_ parameters: NamedParameters) {
         for (name, p) in parameters {
             guard var g = p.grad else { continue }
             if weightDecay != 0 { g.add(p.value, scale: weightDecay) }
@@ -80,10 +78,8 @@ public final class SGD: Optimizer {
         Dictionary(uniqueKeysWithValues: velocity.map { ("momentum_buffer.\($0.key)", $0.value) })
     }
 
-    public func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)],
-                              source: String) throws {
-        velocity = try splitOptimizerState(state, kinds: ["momentum_buffer"], parameters: parameters,
-                                           source: source)["momentum_buffer"] ?? [:]
+    public func loadStateDict(_ state: [String: Tensor], parameters: NamedParameters, source: String) throws {
+        velocity = try splitOptimizerState(state, kinds: ["momentum_buffer"], parameters: parameters, source: source)["momentum_buffer"] ?? [:]
     }
 }
 
@@ -115,7 +111,7 @@ public final class Adam: Optimizer {
              weightDecay: weightDecay, decoupledWeightDecay: true)
     }
 
-    public func step(_ parameters: [(name: String, variable: Variable)]) {
+    public func step(_ parameters: NamedParameters) {
         for (name, p) in parameters {
             guard let grad = p.grad else { continue }
             let t = (steps[name] ?? 0) + 1
@@ -176,8 +172,7 @@ public final class Adam: Optimizer {
         return out
     }
 
-    public func loadStateDict(_ state: [String: Tensor], parameters: [(name: String, variable: Variable)],
-                              source: String) throws {
+    public func loadStateDict(_ state: [String: Tensor], parameters: NamedParameters, source: String) throws {
         let parts = try splitOptimizerState(state, kinds: ["exp_avg_sq", "exp_avg", "step"], scalarKinds: ["step"],
                                             nonNegativeKinds: ["exp_avg_sq", "step"], parameters: parameters,
                                             source: source)

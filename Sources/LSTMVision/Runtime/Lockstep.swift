@@ -15,10 +15,11 @@ public enum Lockstep {
     /// Runs `body(0)` on the calling thread and `body(1)` on the helper, and returns true when both have finished.
     /// Each body must call `barrier()` the same number of times. One lockstep runs at a time: while another runs
     /// (this call comes from inside one, or from another thread), returns false at once, having run nothing, and
-    /// the caller does the work another way.
+    /// the caller does the work another way. The helper runs with the caller's `Parallel.threads`.
     public static func run(_ body: (Int) -> Void) -> Bool {
         let s = shared
         guard s.exclusive.try() else { return false }
+        s.jobThreads = Parallel.threads   // published to the helper by the release of `posted` below
         s.callerThread.store(pthread_self(), ordering: .relaxed)
         defer { s.callerThread.store(0, ordering: .relaxed); s.exclusive.unlock() }
         withoutActuallyEscaping(body) { body in
@@ -72,6 +73,8 @@ public enum Lockstep {
         let wake = DispatchSemaphore(value: 0)
         let exclusive = NSLock()
         nonisolated(unsafe) var job: ((Int) -> Void)?
+        /// The caller's `Parallel.threads` for the posted job (a task-local value, which the helper thread lacks).
+        nonisolated(unsafe) var jobThreads = Parallel.cores
     }
 
     /// The shared state, and the helper thread started with it.
@@ -93,7 +96,7 @@ public enum Lockstep {
                 seen += 1
                 let caller = s.callerCore.load(ordering: .relaxed)
                 if caller >= 0 && Int(glibcSchedGetCPU()) == caller { runAnywhereBut(core: caller) }
-                s.job?(1)
+                Parallel.withCallers(s.jobThreads) { s.job?(1) }
                 s.finished.add(1, ordering: .releasing)
             }
         }

@@ -5,8 +5,21 @@ public enum Parallel {
     /// The number of cores of this machine.
     public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// The number of threads parallel loops and matrix products use (default: every core; `--threads`).
-    nonisolated(unsafe) public static var threads = cores
+    /// The number of threads parallel loops and matrix products use: every core, unless the caller runs inside
+    /// `withThreads` (the CLI's `--threads`). A task-local value, so it is scoped to the caller; the parallel regions
+    /// hand the caller's value on to their helper threads (`withCallers`), which raw threads would not see.
+    @TaskLocal public static var threads = cores
+
+    /// Runs `body` with `threads` set to `n` (at least 1) for it and everything it calls, on this thread.
+    public static func withThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        try $threads.withValue(max(1, n), operation: body)
+    }
+
+    /// Runs `work`, on a helper thread of a region, with the caller's `threads` (`callers`, read on the calling
+    /// thread): as it is when that is the default, which a thread outside any `withThreads` reads anyway.
+    @inline(__always) static func withCallers(_ callers: Int, _ work: () -> Void) {
+        if callers == cores { work() } else { $threads.withValue(callers, operation: work) }
+    }
 
     /// Runs `body(range)` over `0..<n` in contiguous chunks, in parallel when `n >= minimum`.
     public static func forChunks(_ n: Int, minimum: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
@@ -65,11 +78,12 @@ public enum Parallel {
                 return
             }
         }
+        let callers = threads
         withoutActuallyEscaping(body) { body in
             nonisolated(unsafe) let body = body
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 let lo = p * step, hi = min(n, lo + step)
-                if lo < hi { body(p, lo..<hi) }
+                if lo < hi { withCallers(callers) { body(p, lo..<hi) } }
             }
         }
     }

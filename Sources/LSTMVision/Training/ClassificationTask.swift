@@ -24,13 +24,13 @@ public final class ClassificationTask: TrainingTask {
             return attack
         }
 
-        /// Checks the values; the message names the setting.
-        public func validate() throws {
+        /// Checks the values; the message names the setting. The augmentation's sizes are held to `limits`.
+        public func validate(limits: InputLimits = .default) throws {
             guard labelSmoothing >= 0, labelSmoothing < 1 else {
                 throw TrainingError.invalidOption("label smoothing must be in [0, 1), got \(labelSmoothing)")
             }
             _ = try makeAttack()
-            if let augment { _ = try ImagePipeline(spec: augment) }
+            if let augment { _ = try ImagePipeline(spec: augment, limits: limits) }
         }
 
         /// The state file's metadata key.
@@ -47,15 +47,15 @@ public final class ClassificationTask: TrainingTask {
     let seed: UInt64
 
     public init(model: any Classifier, train: ImageDataset, validation: ImageDataset?, settings: Settings = Settings(),
-                seed: UInt64) throws {
-        try settings.validate()
+                seed: UInt64, limits: InputLimits = .default) throws {
+        try settings.validate(limits: limits)
         self.model = model
         self.train = train
         self.validation = validation
         self.settings = settings
         self.seed = seed
         attack = try settings.makeAttack()
-        augmentation = try settings.augment.map { try ImagePipeline(spec: $0) }
+        augmentation = try settings.augment.map { try ImagePipeline(spec: $0, limits: limits) }
         model.training = true
     }
 

@@ -17,6 +17,8 @@ public final class Trainer<Task: TrainingTask> {
     public var runMetadata: [String: String] = [:]
     /// The log: one record per finished epoch.
     public private(set) var history: [Task.Record] = []
+    /// The limits the state file is read within (`resume`).
+    public let limits: InputLimits
 
     let optimizer: any Optimizer
     let loader: DataLoader
@@ -29,9 +31,10 @@ public final class Trainer<Task: TrainingTask> {
     /// `task.train.fingerprint`, computed once (it hashes every pixel).
     private lazy var trainFingerprint = task.train.fingerprint
 
-    public init(_ task: Task, options: TrainingOptions, folder: RunFolder) throws {
+    public init(_ task: Task, options: TrainingOptions, folder: RunFolder, limits: InputLimits = .default) throws {
         try options.validate()
         self.task = task
+        self.limits = limits
         self.options = options
         self.folder = folder
         optimizer = options.makeOptimizer()
@@ -138,7 +141,8 @@ public final class Trainer<Task: TrainingTask> {
     func saveLast() throws {
         var extra = runMetadata.merging(try task.stateMetadata()) { $1 }
         extra[TrainingState<Task.Record>.bestScoreKey] = String(bestScore)
-        let state = TrainingState<Task.Record>(epoch: epoch, batch: batchIndex, step: step, skipped: skipped, history: history, extra: extra)
+        let state = TrainingState<Task.Record>(epoch: epoch, batch: batchIndex, step: step, skipped: skipped,
+                                               history: history, extra: extra)
         try state.write(to: folder.state, model: task.stateDict(), optimizer: optimizer, options: options,
                         configKey: task.configKey, config: task.configJSON, dataCount: task.train.count,
                         dataFingerprint: trainFingerprint)
@@ -151,7 +155,7 @@ public final class Trainer<Task: TrainingTask> {
         let path = folder.state
         let (state, meta) = try TrainingState<Task.Record>.read(
             path, task: task, optimizer: optimizer, options: options, batchesPerEpoch: loader.batchesPerEpoch,
-            dataFingerprint: trainFingerprint)
+            dataFingerprint: trainFingerprint, limits: limits)
         (epoch, batchIndex, step, skipped) = (state.epoch, state.batch, state.step, state.skipped)
         bestScore = meta[TrainingState<Task.Record>.bestScoreKey].flatMap(Double.init) ?? -1
         history = state.history

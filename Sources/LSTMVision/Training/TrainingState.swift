@@ -43,12 +43,13 @@ struct TrainingState<Record: EpochRecord> {
     /// Reads the state at `path` into `task`'s model and `optimizer` after checking that it belongs to this run: the
     /// same model settings, the same batch size and seed (which decide the order of the batches), the task's
     /// settings (`checkResume`), the same training set (count and fingerprint), a position inside an epoch of
-    /// `batchesPerEpoch` batches, and one log record per finished epoch. Returns the state and the metadata.
+    /// `batchesPerEpoch` batches, and one log record per finished epoch. Returns the state and the metadata. The file is
+    /// read within `limits`.
     static func read<Task: TrainingTask>(_ path: String, task: Task, optimizer: any Optimizer, options: TrainingOptions,
-                                         batchesPerEpoch: Int, dataFingerprint: String)
+                                         batchesPerEpoch: Int, dataFingerprint: String, limits: InputLimits = .default)
         throws -> (state: TrainingState, metadata: [String: String]) where Task.Record == Record {
         func fail(_ m: String) -> TrainingError { .resume("\(path): \(m)") }
-        let (tensors, meta) = try SafeTensors.read(path)
+        let (tensors, meta) = try SafeTensors.read(path, limits: limits)
         guard meta[task.configKey] == task.configJSON else {
             throw fail("saved for another model (\(meta[task.configKey] ?? "none")), not \(task.configJSON)")
         }
