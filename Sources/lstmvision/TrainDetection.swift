@@ -19,11 +19,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
 
     /// The training options: `base` (the recipe, or the checkpoint's when resuming) with those given.
     func trainingOptions(base: TrainingOptions) throws -> TrainingOptions {
-        var o = base
-        optimisation.apply(to: &o)
-        runOptions.apply(to: &o)
-        try o.validate()
-        return o
+        try optimisation.trainingOptions(base: base, run: runOptions)
     }
 
     func run() throws {

@@ -52,6 +52,15 @@ struct OptimisationOptions: ParsableArguments {
         if let clip { options.clipNorm = clip }
         if let forgetBias { options.forgetBias = forgetBias.value }
     }
+
+    /// `base` (the recipe, or the checkpoint's when resuming) with these and `run`'s values, checked.
+    func trainingOptions(base: TrainingOptions, run: RunOptions) throws -> TrainingOptions {
+        var o = base
+        apply(to: &o)
+        run.apply(to: &o)
+        try o.validate()
+        return o
+    }
 }
 
 /// Where a training run writes, how long it runs, and what else decides it.
