@@ -37,9 +37,15 @@ let package = Package(
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .target(name: "CImageShim", linkerSettings: [.linkedLibrary("jpeg")]),
         .systemLibrary(name: "CVectorMath"),
+        // Threads and CPU start-up (Runtime/), the compute kernels (Kernels/): below everything else.
+        .target(
+            name: "LSTMVisionKernels",
+            dependencies: ["COpenBLAS", "CVectorMath"],
+            swiftSettings: vectorFlags()
+        ),
         .target(
             name: "LSTMVision",
-            dependencies: ["COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath"],
+            dependencies: ["LSTMVisionKernels", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath"],
             swiftSettings: vectorFlags()
         ),
         .executableTarget(
@@ -51,7 +57,7 @@ let package = Package(
         .executableTarget(name: "LSTMVisionFuzz", dependencies: ["LSTMVision"]),
         .testTarget(
             name: "LSTMVisionTests",
-            dependencies: ["LSTMVision", "LSTMVisionFuzz"],
+            dependencies: ["LSTMVision", "LSTMVisionKernels", "LSTMVisionFuzz"],
             resources: [.copy("Fixtures")]
         ),
     ]

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Elementwise arithmetic and reductions on tensors, written as simple pointer loops the compiler
 /// vectorises, and split over the cores for large tensors.
 extension Tensor {
@@ -132,14 +134,4 @@ extension Tensor {
         }
         return Tensor(shape: shape, scalars: out)
     }
-}
-
-import Foundation
-
-/// An array of `count` floats whose contents the caller overwrites entirely (skips zero-filling).
-/// An empty one is a plain `[]`: the initializer would write the count into the runtime's shared
-/// empty-array storage, which ThreadSanitizer reports as a race with every other thread reading it.
-@inline(__always)
-func uninitializedFloats(_ count: Int) -> [Float] {
-    count == 0 ? [] : [Float](unsafeUninitializedCapacity: count) { _, n in n = count }
 }

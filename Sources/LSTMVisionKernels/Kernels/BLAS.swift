@@ -41,7 +41,7 @@ public enum BLAS {
 
     /// One single-threaded `cblas_sgemm` call (OpenBLAS's own threading is switched off once).
     @inlinable
-    static func gemmOneThread(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    package static func gemmOneThread(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         _ = openBLASSingleThreaded
@@ -50,7 +50,7 @@ public enum BLAS {
     }
 
     /// Switches OpenBLAS's thread pool off on first use; `Parallel` does the threading.
-    @usableFromInline static let openBLASSingleThreaded: Void = openblas_set_num_threads(1)
+    @usableFromInline package static let openBLASSingleThreaded: Void = openblas_set_num_threads(1)
 
     /// y = alpha · op(A) · x + beta · y for a row-major A [m×n] (op transposes when `transA`).
     @inlinable
@@ -62,7 +62,7 @@ public enum BLAS {
     }
 
     /// Plain triple-loop reference of `gemm`, used to test it.
-    static func gemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+    package static func gemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                                      a: [Float], lda: Int, b: [Float], ldb: Int,
                                      beta: Float, c: inout [Float], ldc: Int) {
         for i in 0..<m {

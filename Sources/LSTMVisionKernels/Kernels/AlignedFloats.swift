@@ -4,19 +4,19 @@
 /// A class, so copies share one buffer; `withUnsafe…BufferPointer` keep it alive while the pointer is in use.
 public final class AlignedFloats: RandomAccessCollection, Equatable, @unchecked Sendable {
     public let count: Int
-    let base: UnsafeMutablePointer<Float>
+    package let base: UnsafeMutablePointer<Float>
 
     /// `count` floats, uninitialised: the creator writes every one before reading it or sharing the buffer.
-    init(uninitializedCount count: Int) {
+    package init(uninitializedCount count: Int) {
         self.count = count
         base = AlignedFloats.allocate(count)
     }
     /// A copy of `array`.
-    convenience init(_ array: [Float]) {
+    package convenience init(_ array: [Float]) {
         self.init(uninitializedCount: array.count)
         if count > 0 { array.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: count) } }
     }
-    convenience init(repeating value: Float, count: Int) {
+    package convenience init(repeating value: Float, count: Int) {
         self.init(uninitializedCount: count)
         base.update(repeating: value, count: count)
     }
@@ -26,7 +26,7 @@ public final class AlignedFloats: RandomAccessCollection, Equatable, @unchecked 
     public static let empty = AlignedFloats(uninitializedCount: 0)
 
     /// Scratch memory for `count` floats on a cache line, uninitialised; the caller frees it with `deallocate()`.
-    static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+    package static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
             .bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }

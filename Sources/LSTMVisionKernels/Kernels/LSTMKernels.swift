@@ -4,7 +4,7 @@ public enum LSTMKernels {
     // One pass over each row, 32 hidden units at a time (then 16): the four gates, the cell update and the values
     // the backward needs stay in registers. When H is not a multiple of 16, the last units of a row go
     // through a zero-padded copy on the stack, so that each formula is written once.
-    typealias V = VectorMath.V
+    package typealias V = VectorMath.V
 
     /// Writes c = f·cPrev + i·g and h = o·tanh(c), each [N, H], from the pre-activations `gates` [N, 4H]. With
     /// `tanhC` (training), also turns `gates` into the activations in place (σ(i), σ(f), tanh(g), σ(o)) and writes
@@ -42,7 +42,7 @@ public enum LSTMKernels {
     /// `g`, `g + s`, `g + 2s`, `g + 3s`; the activations and tanh(c) are stored only with `tc`. Not inlined: in one
     /// function with its callers, the compiler stops inlining the vector operations.
     @inline(never)
-    static func forwardChunks<T: Lanes>(_: T.Type, count: Int, _ g: UnsafeMutablePointer<Float>, _ s: Int,
+    package static func forwardChunks<T: Lanes>(_: T.Type, count: Int, _ g: UnsafeMutablePointer<Float>, _ s: Int,
                                         _ cp: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                                         _ tc: UnsafeMutablePointer<Float>?, _ h: UnsafeMutablePointer<Float>) {
         for k in 0..<count {
@@ -90,7 +90,7 @@ public enum LSTMKernels {
 
     /// `cellBackward` on 16 units: gates and their gradients at offsets 0, s, 2s, 3s.
     @inline(__always)
-    static func backwardChunk(_ g: UnsafePointer<Float>, _ s: Int, _ cp: UnsafePointer<Float>,
+    package static func backwardChunk(_ g: UnsafePointer<Float>, _ s: Int, _ cp: UnsafePointer<Float>,
                               _ tcp: UnsafePointer<Float>, _ dhp: UnsafePointer<Float>,
                               _ dcp: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>) {
         let i = VectorMath.load(g), f = VectorMath.load(g + s),
@@ -105,7 +105,7 @@ public enum LSTMKernels {
     }
 
     /// Scalar reference of `cellForward`, through libm.
-    static func cellForwardReference(gates: inout [Float], cPrev: [Float], c: inout [Float],
+    package static func cellForwardReference(gates: inout [Float], cPrev: [Float], c: inout [Float],
                                             tanhC: inout [Float], h: inout [Float], batch: Int, hidden H: Int) {
         for n in 0..<batch {
             for j in 0..<H {
@@ -123,7 +123,7 @@ public enum LSTMKernels {
     }
 
     /// Scalar reference of `cellBackward`.
-    static func cellBackwardReference(gates: [Float], cPrev: [Float], tanhC: [Float], dh: [Float],
+    package static func cellBackwardReference(gates: [Float], cPrev: [Float], tanhC: [Float], dh: [Float],
                                              dc: inout [Float], dgates: inout [Float], batch: Int, hidden H: Int) {
         for n in 0..<batch {
             for j in 0..<H {

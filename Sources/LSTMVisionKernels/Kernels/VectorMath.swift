@@ -49,16 +49,16 @@ public enum VectorMath {
     public static func squareRoot(_ x: V) -> V { lv_sqrt16(x) }
 
     /// Sixteen floats from `p` (any alignment).
-    @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V {
+    @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V {
         UnsafeRawPointer(p).loadUnaligned(as: V.self)
     }
     /// Stores sixteen floats at `p` (any alignment).
-    @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
+    @inlinable @inline(__always) public static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 
     /// Applies `f` to `n` floats from `x` into `y` (which may alias `x`), 16 at a time.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func map(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ f: (V) -> V) {
         let full = n - n % 16
         var i = 0
@@ -72,9 +72,9 @@ public enum VectorMath {
     }
 
     /// Scalar references of the kernels above, through libm.
-    static func expReference(_ x: Float) -> Float { Foundation.exp(x) }
-    static func sigmoidReference(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
-    static func tanhReference(_ x: Float) -> Float { Foundation.tanh(x) }
+    package static func expReference(_ x: Float) -> Float { Foundation.exp(x) }
+    package static func sigmoidReference(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
+    package static func tanhReference(_ x: Float) -> Float { Foundation.tanh(x) }
 }
 
 /// The arithmetic `VectorMath`'s kernels need, on one vector (`VectorMath.V`) or two (`VectorPair`).
@@ -115,12 +115,12 @@ extension SIMD16: Lanes where Scalar == Float {
         r.replace(with: hi, where: r .> hi)
         return r
     }
-    @inline(__always) public func scaled(byExponentIn t: Self) -> Self {
+    @inlinable @inline(__always) public func scaled(byExponentIn t: Self) -> Self {
         unsafeBitCast(unsafeBitCast(self, to: SIMD16<UInt32>.self) &+
                           (unsafeBitCast(t, to: SIMD16<UInt32>.self) &<< 23), to: Self.self)
     }
-    @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Self { VectorMath.load(p) }
-    @inline(__always) public func store(_ p: UnsafeMutablePointer<Float>) { VectorMath.store(self, p) }
+    @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Self { VectorMath.load(p) }
+    @inlinable @inline(__always) public func store(_ p: UnsafeMutablePointer<Float>) { VectorMath.store(self, p) }
 }
 
 /// Two vectors (32 consecutive floats) under one name: a kernel written once over `Lanes` runs on two at a time, its
@@ -129,23 +129,23 @@ extension SIMD16: Lanes where Scalar == Float {
 public struct VectorPair: Lanes {
     public var a, b: VectorMath.V
     public static var scalarCount: Int { 32 }
-    @inline(__always) public init(_ a: VectorMath.V, _ b: VectorMath.V) { self.a = a; self.b = b }
-    @inline(__always) public init(repeating v: Float) { a = VectorMath.V(repeating: v); b = a }
-    @inline(__always) public static func + (l: Self, r: Self) -> Self { Self(l.a + r.a, l.b + r.b) }
-    @inline(__always) public static func - (l: Self, r: Self) -> Self { Self(l.a - r.a, l.b - r.b) }
-    @inline(__always) public static func * (l: Self, r: Self) -> Self { Self(l.a * r.a, l.b * r.b) }
-    @inline(__always) public static func / (l: Self, r: Self) -> Self { Self(l.a / r.a, l.b / r.b) }
-    @inline(__always) public func plusProduct(_ x: Self, _ y: Self) -> Self {
+    @inlinable @inline(__always) public init(_ a: VectorMath.V, _ b: VectorMath.V) { self.a = a; self.b = b }
+    @inlinable @inline(__always) public init(repeating v: Float) { a = VectorMath.V(repeating: v); b = a }
+    @inlinable @inline(__always) public static func + (l: Self, r: Self) -> Self { Self(l.a + r.a, l.b + r.b) }
+    @inlinable @inline(__always) public static func - (l: Self, r: Self) -> Self { Self(l.a - r.a, l.b - r.b) }
+    @inlinable @inline(__always) public static func * (l: Self, r: Self) -> Self { Self(l.a * r.a, l.b * r.b) }
+    @inlinable @inline(__always) public static func / (l: Self, r: Self) -> Self { Self(l.a / r.a, l.b / r.b) }
+    @inlinable @inline(__always) public func plusProduct(_ x: Self, _ y: Self) -> Self {
         Self(a.plusProduct(x.a, y.a), b.plusProduct(x.b, y.b))
     }
     @_transparent public func clamped(_ lo: Float, _ hi: Float) -> Self { Self(a.clamped(lo, hi), b.clamped(lo, hi)) }
-    @inline(__always) public func scaled(byExponentIn t: Self) -> Self {
+    @inlinable @inline(__always) public func scaled(byExponentIn t: Self) -> Self {
         Self(a.scaled(byExponentIn: t.a), b.scaled(byExponentIn: t.b))
     }
-    @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Self {
+    @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> Self {
         Self(VectorMath.load(p), VectorMath.load(p + 16))
     }
-    @inline(__always) public func store(_ p: UnsafeMutablePointer<Float>) {
+    @inlinable @inline(__always) public func store(_ p: UnsafeMutablePointer<Float>) {
         VectorMath.store(a, p); VectorMath.store(b, p + 16)
     }
 }

@@ -13,7 +13,7 @@ public enum SmallGEMM {
 
     /// Writes `count` values as columns j..<j+count of row p of a packed B [depth×n] (the layout `pack` makes), so that
     /// a row made of pieces (as [x_t | h_{t−1} | 1]) is packed without being assembled first.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func packColumns(_ values: UnsafePointer<Float>, count: Int, at j: Int, n: Int,
                                    into b: UnsafeMutablePointer<Float>, row p: Int, depth: Int) {
         var done = 0
@@ -31,7 +31,7 @@ public enum SmallGEMM {
     /// packed B that has `depth` rows.
     public struct Term {
         public var a: UnsafePointer<Float>, rowStride: Int, step: Int, b: UnsafePointer<Float>, k: Int
-        var p0 = 0, depth: Int
+        package var p0 = 0, depth: Int
         /// A is row-major [m×k] with leading dimension `lda`.
         public init(a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, k: Int) {
             self.a = a; rowStride = lda; step = 1; self.b = b; self.k = k; depth = k
@@ -42,18 +42,18 @@ public enum SmallGEMM {
         }
 
         /// Rows lo..<hi of this term's k.
-        func slice(_ lo: Int, _ hi: Int) -> Term {
+        package func slice(_ lo: Int, _ hi: Int) -> Term {
             var t = self
             t.a = a + lo * step; t.p0 = p0 + lo; t.k = hi - lo
             return t
         }
         /// The same A and B with k = 0 (adds nothing).
-        var empty: Term { var t = self; t.k = 0; return t }
+        package var empty: Term { var t = self; t.k = 0; return t }
     }
 
     /// The deepest slice of k a block of rows runs through at once: its 128×64 panel of B (32 KB) stays in L1
     /// while the row blocks take turns on it. Products with k ≤ 192 (as the fused gates, 28 + 128) are not cut.
-    static let sliceDepth = 128
+    package static let sliceDepth = 128
 
     /// True when this kernel handles `n` columns (multiples of 16); otherwise use `BLAS.gemm`.
     public static func supports(n: Int) -> Bool { enabled && n > 0 && n % 16 == 0 }
@@ -125,26 +125,26 @@ public enum SmallGEMM {
         }
     }
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
+    @inline(__always) package static func load(_ p: UnsafePointer<Float>) -> V {
         UnsafeRawPointer(p).loadUnaligned(as: V.self)
     }
-    @inline(__always) static func start(_ bias: UnsafePointer<Float>?, _ j: Int) -> V {
+    @inline(__always) package static func start(_ bias: UnsafePointer<Float>?, _ j: Int) -> V {
         bias.map { load($0 + j) } ?? V()
     }
-    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
+    @inline(__always) package static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
         UnsafeMutableRawPointer(p).storeBytes(of: accumulate ? v + load(p) : v, as: V.self)
     }
     /// The two terms in turn (the second may have k = 0).
-    @inline(__always) static func term(_ terms: (Term, Term), _ s: Int) -> Term { s == 0 ? terms.0 : terms.1 }
+    @inline(__always) package static func term(_ terms: (Term, Term), _ s: Int) -> Term { s == 0 ? terms.0 : terms.1 }
     /// Where column j of a packed B [k×n] starts, and the row stride there (its panel's width).
-    @inline(__always) static func column(_ t: Term, _ j: Int, _ n: Int) -> (UnsafePointer<Float>, Int) {
+    @inline(__always) package static func column(_ t: Term, _ j: Int, _ n: Int) -> (UnsafePointer<Float>, Int) {
         let j0 = j - j % panelWidth, width = min(panelWidth, n - j0)
         return (t.b + j0 * t.depth + t.p0 * width + (j - j0), width)
     }
 
     /// Rows r..<r+4, columns j..<j+64.
     @inline(__always)
-    static func block4x4(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
+    package static func block4x4(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
         let b0i = start(bias, j), b1i = start(bias, j + 16), b2i = start(bias, j + 32), b3i = start(bias, j + 48)
         var c00 = b0i, c01 = b1i, c02 = b2i, c03 = b3i, c10 = b0i, c11 = b1i, c12 = b2i, c13 = b3i
@@ -186,7 +186,7 @@ public enum SmallGEMM {
     /// four do not, so a 32-column tail panel (as the 160-wide [x | h | 1] rows of the weight gradients end in) runs
     /// at full speed. Called with a constant `pair`, each use compiles to its own loop.
     @inline(__always)
-    static func block4x1(_ r: Int, _ j: Int, pair: Bool, _ terms: (Term, Term), _ n: Int,
+    package static func block4x1(_ r: Int, _ j: Int, pair: Bool, _ terms: (Term, Term), _ n: Int,
                          _ bias: UnsafePointer<Float>?, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
                          _ accumulate: Bool) {
         var c0 = start(bias, j), c1 = c0, c2 = c0, c3 = c0
@@ -222,7 +222,7 @@ public enum SmallGEMM {
 
     /// Row r, columns j..<j+128.
     @inline(__always)
-    static func block1x8(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
+    package static func block1x8(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
         var c0 = start(bias, j), c1 = start(bias, j + 16), c2 = start(bias, j + 32), c3 = start(bias, j + 48)
         var c4 = start(bias, j + 64), c5 = start(bias, j + 80), c6 = start(bias, j + 96), c7 = start(bias, j + 112)
@@ -250,7 +250,7 @@ public enum SmallGEMM {
 
     /// Row r, columns j..<j+16.
     @inline(__always)
-    static func block1x1(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
+    package static func block1x1(_ r: Int, _ j: Int, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
         var c0 = start(bias, j)
         for s in 0..<2 {

@@ -55,7 +55,7 @@ public enum Lockstep {
     }
 
     /// Spins until `done()`, yielding the core after the first few thousand tries.
-    @inline(__always) static func spin(_ done: () -> Bool) {
+    @inline(__always) package static func spin(_ done: () -> Bool) {
         var tries = 0
         while !done() {
             tries += 1
@@ -63,22 +63,22 @@ public enum Lockstep {
         }
     }
 
-    final class Shared: @unchecked Sendable {
-        let arrived = Atomic<Int>(0), generation = Atomic<Int>(0)
+    package final class Shared: @unchecked Sendable {
+        package let arrived = Atomic<Int>(0), generation = Atomic<Int>(0)
         /// Jobs posted by `run` and finished by the helper; whether the helper sleeps on `wake`; the caller's core.
-        let posted = Atomic<Int>(0), finished = Atomic<Int>(0), sleeping = Atomic<Bool>(false),
+        package let posted = Atomic<Int>(0), finished = Atomic<Int>(0), sleeping = Atomic<Bool>(false),
             callerCore = Atomic<Int>(-1)
         /// The threads of the running lockstep (`isInside`): the caller's while one runs (else 0), and the helper's.
-        let callerThread = Atomic<pthread_t>(0), helperThread = Atomic<pthread_t>(0)
-        let wake = DispatchSemaphore(value: 0)
-        let exclusive = NSLock()
-        nonisolated(unsafe) var job: ((Int) -> Void)?
+        package let callerThread = Atomic<pthread_t>(0), helperThread = Atomic<pthread_t>(0)
+        package let wake = DispatchSemaphore(value: 0)
+        package let exclusive = NSLock()
+        package nonisolated(unsafe) var job: ((Int) -> Void)?
         /// The caller's `Parallel.threads` for the posted job (a task-local value, which the helper thread lacks).
-        nonisolated(unsafe) var jobThreads = Parallel.cores
+        package nonisolated(unsafe) var jobThreads = Parallel.cores
     }
 
     /// The shared state, and the helper thread started with it.
-    static let shared: Shared = {
+    package static let shared: Shared = {
         let s = Shared()
         let helper = Thread {
             s.helperThread.store(pthread_self(), ordering: .relaxed)
@@ -106,7 +106,7 @@ public enum Lockstep {
     }()
 
     /// Restricts the calling thread to every core but `core` (the kernel moves it at once).
-    static func runAnywhereBut(core: Int) {
+    package static func runAnywhereBut(core: Int) {
         var mask = [UInt64](repeating: 0, count: 16)   // 1,024 cores
         for c in 0..<min(Parallel.cores, 1024) where c != core { mask[c / 64] |= 1 << UInt64(c % 64) }
         _ = mask.withUnsafeBytes { glibcSchedSetAffinity(0, $0.count, $0.baseAddress!) }

@@ -17,7 +17,7 @@ public enum Parallel {
 
     /// Runs `work`, on a helper thread of a region, with the caller's `threads` (`callers`, read on the calling
     /// thread): as it is when that is the default, which a thread outside any `withThreads` reads anyway.
-    @inline(__always) static func withCallers(_ callers: Int, _ work: () -> Void) {
+    @inline(__always) package static func withCallers(_ callers: Int, _ work: () -> Void) {
         if callers == cores { work() } else { $threads.withValue(callers, operation: work) }
     }
 
