@@ -55,17 +55,15 @@ public enum SmallGEMM {
     /// while the row blocks take turns on it. Products with k ≤ 192 (as the fused gates, 28 + 128) are not cut.
     package static let sliceDepth = 128
 
-    /// True when this kernel handles `n` columns (multiples of 16); otherwise use `BLAS.gemm`.
-    public static func supports(n: Int) -> Bool { enabled && n > 0 && n % 16 == 0 }
+    /// True when this kernel handles `n` columns (multiples of 16); otherwise use `BLAS.gemm`. Whether a caller uses
+    /// it is the caller's choice (the LSTM's: `LSTMKernel`).
+    public static func supports(n: Int) -> Bool { n > 0 && n % 16 == 0 }
 
     /// True when a batch of `rows` split over the threads leaves at most 128 rows per thread: there the fused step
-    /// product, reading B packed in place, beats OpenBLAS; with more rows, OpenBLAS's own blocking pays off.
+    /// product is faster than OpenBLAS; with more rows, OpenBLAS's own blocking pays off.
     public static func pays(rows: Int, threads: Int = Parallel.threads) -> Bool {
         rows / Parallel.rowBlocks(rows, threads: threads) <= 128
     }
-
-    /// Off when LSTMVISION_SMALL_GEMM=0 (then OpenBLAS does every product), for comparisons.
-    public static let enabled = ProcessInfo.processInfo.environment["LSTMVISION_SMALL_GEMM"] != "0"
 
     /// C = A·B (`accumulate` false) or C += A·B, row-major with leading dimensions; B is [k×n], packed.
     public static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
