@@ -67,7 +67,7 @@ public enum Parallel {
         let step = (n + parts - 1) / parts
         // Two parts run in `Lockstep`, whose helper is still spinning from the last region when regions follow each
         // other closely (a training step's forward, backward and optimiser), where a dispatch worker must be woken
-        // (measured, batch-64 training: 1.06–1.14× the steps per second, median of 8 alternating runs). Dispatch
+        // (the gain is in docs/performance.md). Dispatch
         // takes over when another thread holds the lockstep, and for more parts. Called from inside a lockstep's part
         // (a bidirectional layer's direction packing its weights) with two threads, where both are busy, the parts run
         // here one after the other rather than on a dispatch worker that would share a core with them.
