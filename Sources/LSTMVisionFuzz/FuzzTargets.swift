@@ -131,8 +131,10 @@ struct Mutator {
             case 4 where b.count >= 4: // overwrite a 1/2/4/8-byte field, either endianness, with an interesting value
                 let width = [1, 2, 4, 8][below(4)]
                 guard b.count >= width else { break }
-                writeInteger(&b, at: below(b.count - width + 1), width: width, value: Self.interesting[below(Self.interesting.count)])
-            case 5 where b.count >= 4: // tweak a length field: read a 4-byte big-endian or 8-byte little-endian integer, nudge it
+                writeInteger(&b, at: below(b.count - width + 1), width: width,
+                             value: Self.interesting[below(Self.interesting.count)])
+            case 5 where b.count >= 4: // tweak a length field: read a 4-byte big-endian or 8-byte little-endian
+                                       // integer, nudge it
                 let width = below(2) == 0 ? 4 : 8
                 guard b.count >= width else { break }
                 let at = below(4) == 0 ? 0 : below(b.count - width + 1)
@@ -156,7 +158,8 @@ struct Mutator {
                 var s = digits[below(digits.count)], e = s
                 while s > 0 && (0x30...0x39).contains(b[s - 1]) { s -= 1 }
                 while e + 1 < b.count && (0x30...0x39).contains(b[e + 1]) { e += 1 }
-                let numbers = ["0", "-1", "1e308", "999999999", "4294967296", "18446744073709551616", "1.5", "nan", "65536"]
+                let numbers = ["0", "-1", "1e308", "999999999", "4294967296", "18446744073709551616", "1.5", "nan",
+                               "65536"]
                 b.replaceSubrange(s...e, with: Array(numbers[below(numbers.count)].utf8))
             case 10 where !b.isEmpty:  // repeat one byte many times
                 let at = below(b.count)

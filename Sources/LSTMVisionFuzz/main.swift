@@ -89,7 +89,8 @@ func peakMemoryMiB() -> Int {
 }
 
 func harness(_ args: [String]) -> Int32 {
-    let usage = "usage: lstmvision-fuzz \(FuzzTarget.allCases.map(\.rawValue).joined(separator: "|")) [--iterations N] [--seed S] [--corpus DIR]... [--max-memory-mib M]"
+    let usage = "usage: lstmvision-fuzz \(FuzzTarget.allCases.map(\.rawValue).joined(separator: "|"))"
+        + " [--iterations N] [--seed S] [--corpus DIR]... [--max-memory-mib M]"
     guard let name = args.first, let target = FuzzTarget(rawValue: name) else {
         print(usage)
         return 2
@@ -130,10 +131,13 @@ func harness(_ args: [String]) -> Int32 {
             _ = FileManager.default.createFile(atPath: path, contents: Data(input))
             print("iteration \(i): \(String(format: "%.1f", dt)) s for \(input.count) bytes (written to \(path))")
         }
-        if (i + 1) % 100_000 == 0 { print("\(target.rawValue): \(i + 1) executions, \(Int(Date().timeIntervalSince(start))) s") }
+        if (i + 1) % 100_000 == 0 {
+            print("\(target.rawValue): \(i + 1) executions, \(Int(Date().timeIntervalSince(start))) s")
+        }
     }
     let seconds = Date().timeIntervalSince(start)
-    print("\(target.rawValue): \(iterations) executions (\(accepted) parsed, the rest refused) over \(corpus.count) seeds in \(String(format: "%.1f", seconds)) s,"
+    print("\(target.rawValue): \(iterations) executions (\(accepted) parsed, the rest refused) over \(corpus.count)"
+          + " seeds in \(String(format: "%.1f", seconds)) s,"
           + " slowest \(String(format: "%.3f", slowest)) s, peak memory \(peakMemoryMiB()) MiB, no crash")
     guard peakMemoryMiB() <= maxMemory else {
         print("peak memory \(peakMemoryMiB()) MiB is over --max-memory-mib \(maxMemory)")

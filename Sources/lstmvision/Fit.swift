@@ -65,7 +65,9 @@ struct Checkpoint {
 
     /// A detector run's refiner loss settings, where it has a refiner.
     func refinerLoss() throws -> RefinerLoss? {
-        try metadata[DetectionTask.refinerLossKey].map { try decode(RefinerLoss.self, $0, what: "refiner loss settings") }
+        try metadata[DetectionTask.refinerLossKey].map {
+            try decode(RefinerLoss.self, $0, what: "refiner loss settings")
+        }
     }
 
     /// Whether the detector run trains its refiner alone.

@@ -129,7 +129,8 @@ struct LSTMForward {
         cs.write(d.c0.value.scalars, at: LSTMForward.block(initialBlock, ring: ringC) * step)
         let (bi, bh) = (biasIH.value.scalars, biasHH.value.scalars)
         let bias = AlignedFloats((0..<H4).map { bi[$0] + bh[$0] })
-        let packed = strategy.usesSmallGEMM   // W_ihᵀ and W_hhᵀ in SmallGEMM's layout, packed once per weight update
+        let packed = strategy.usesSmallGEMM   // W_ihᵀ and W_hhᵀ in SmallGEMM's layout,
+                                              // packed once per weight update
         let (wihT, whhT) = packed ? (weightIH.packedForSmallGEMM(transposed: true),
                                      weightHH.packedForSmallGEMM(transposed: true)) : (.empty, .empty)
         let owners = [gates, hs, cs, tanhC, bias, wihT, whhT]
@@ -165,9 +166,9 @@ struct LSTMForward {
     }
 
     /// Inference on one sequence with two threads in `Lockstep` (`LSTMStrategy.lockstepHalves`): each takes half of
-    /// the hidden units, computes the four gates of its units (b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, from weights packed
-    /// per half) and their cell update, and the two meet after every step, when h_t is whole. Each core then reads
-    /// half of the weights from its own L2, where one core alone is bound by reading all of W_hhᵀ every step.
+    /// the hidden units, computes the four gates of its units (b + x_t·W_ihᵀ + h_{t−1}·W_hhᵀ, from weights
+    /// packed per half) and their cell update, and the two meet after every step, when h_t is whole. Each core then
+    /// reads half of the weights from its own L2, where one core alone is bound by reading all of W_hhᵀ every step.
     /// Returns hs, cs, or nil when another lockstep is running (then the caller runs the sequence on one thread).
     static func lockstep(_ xv: Tensor, _ d: LSTMDirection) -> (hs: AlignedFloats, cs: AlignedFloats)? {
         let T = xv.shape[0], I = xv.shape[2], H = d.weightHH.shape[1], half = H / 2

@@ -39,6 +39,7 @@ extension Dataset {
 
     /// Image `i`, pixels as stored.
     public func image(_ i: Int) -> Image {
-        Image(width: width, height: height, channels: channels, pixels: Array(pixels[(i * imageSize)..<((i + 1) * imageSize)]))
+        Image(width: width, height: height, channels: channels,
+              pixels: Array(pixels[(i * imageSize)..<((i + 1) * imageSize)]))
     }
 }

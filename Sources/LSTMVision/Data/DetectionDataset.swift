@@ -31,8 +31,10 @@ public struct DetectionDataset: Dataset {
     public init(height: Int, width: Int, channels: Int, pixels: [Float], targets: [DetectionTarget], imageIDs: [Int],
                 classNames: [String], categoryIDs: [Int]) {
         precondition(pixels.count == targets.count * height * width * channels && imageIDs.count == targets.count,
-                     "DetectionDataset: \(pixels.count) pixels and \(imageIDs.count) ids for \(targets.count) images of \(height)×\(width)×\(channels)")
-        precondition(classNames.count == categoryIDs.count, "DetectionDataset: \(classNames.count) names for \(categoryIDs.count) categories")
+                     "DetectionDataset: \(pixels.count) pixels and \(imageIDs.count) ids for \(targets.count) images"
+                     + " of \(height)×\(width)×\(channels)")
+        precondition(classNames.count == categoryIDs.count,
+                     "DetectionDataset: \(classNames.count) names for \(categoryIDs.count) categories")
         self.height = height
         self.width = width
         self.channels = channels
@@ -59,7 +61,8 @@ public struct DetectionDataset: Dataset {
     /// Synthetic training canvases (64×64, 1–5 digits) for `epoch`: epoch 0 gives the training split of
     /// `lstmvision detect-data` with its default seed, each later epoch new canvases of its own seed.
     public static func synthetic(from digits: ImageDataset, count: Int, epoch: Int) -> DetectionDataset {
-        DetectionDataset(samples: MultiDigitDetection.generate(from: digits, count: count, seed: epoch == 0 ? 0 : 0x5EED_0000 &+ UInt64(epoch)))
+        DetectionDataset(samples: MultiDigitDetection.generate(from: digits, count: count,
+                                                               seed: epoch == 0 ? 0 : 0x5EED_0000 &+ UInt64(epoch)))
     }
 
     /// Reads split `split` of a COCO folder as `lstmvision detect-data` writes it: `directory/split/annotations.json`
@@ -81,7 +84,9 @@ public struct DetectionDataset: Dataset {
         let categories = coco.categories.sorted { $0.id < $1.id }
         let classOf = Dictionary(uniqueKeysWithValues: categories.enumerated().map { ($0.element.id, $0.offset) })
         var boxes: [Int: [(Box, Int)]] = [:]
-        for a in coco.annotations where !a.isCrowd { boxes[a.imageID, default: []].append((a.bbox, classOf[a.categoryID]!)) }
+        for a in coco.annotations where !a.isCrowd {
+            boxes[a.imageID, default: []].append((a.bbox, classOf[a.categoryID]!))
+        }
         var pixels: [Float] = []
         var size: (width: Int, height: Int, channels: Int)?
         var targets: [DetectionTarget] = []
@@ -90,10 +95,12 @@ public struct DetectionDataset: Dataset {
             var image = try ImageCodecs.read(file, limits: limits)
             let wanted = channels ?? size?.channels ?? image.channels
             if wanted == 1 { image = image.greyscale() } else if image.channels == 1 {
-                image = Image(width: image.width, height: image.height, channels: 3, pixels: image.pixels.flatMap { [$0, $0, $0] })
+                image = Image(width: image.width, height: image.height, channels: 3,
+                              pixels: image.pixels.flatMap { [$0, $0, $0] })
             }
             if let size, size.width != image.width || size.height != image.height {
-                throw DataError.invalid("\(file): \(image.width)×\(image.height) image, the others are \(size.width)×\(size.height)")
+                throw DataError.invalid("\(file): \(image.width)×\(image.height) image, the others are"
+                                        + " \(size.width)×\(size.height)")
             }
             size = (image.width, image.height, image.channels)
             pixels += image.pixels.map { $0 / 255 }
@@ -108,7 +115,8 @@ public struct DetectionDataset: Dataset {
     /// The first `n` images (or all when fewer).
     public func prefix(_ n: Int) -> DetectionDataset {
         let k = min(max(n, 0), count)
-        return DetectionDataset(height: height, width: width, channels: channels, pixels: Array(pixels[0..<(k * imageSize)]),
+        return DetectionDataset(height: height, width: width, channels: channels,
+                                pixels: Array(pixels[0..<(k * imageSize)]),
                                 targets: Array(targets[0..<k]), imageIDs: Array(imageIDs[0..<k]),
                                 classNames: classNames, categoryIDs: categoryIDs)
     }

@@ -12,7 +12,8 @@ public struct ImageDataset: Dataset {
 
     public init(height: Int, width: Int, channels: Int, pixels: [Float], labels: [Int], classNames: [String]) {
         precondition(pixels.count == labels.count * height * width * channels,
-                     "ImageDataset: \(pixels.count) pixels for \(labels.count) images of \(height)×\(width)×\(channels)")
+                     "ImageDataset: \(pixels.count) pixels for \(labels.count) images"
+                     + " of \(height)×\(width)×\(channels)")
         self.height = height
         self.width = width
         self.channels = channels
@@ -27,7 +28,8 @@ public struct ImageDataset: Dataset {
     /// The first `n` images (or all when fewer).
     public func prefix(_ n: Int) -> ImageDataset {
         let k = min(n, count)
-        return ImageDataset(height: height, width: width, channels: channels, pixels: Array(pixels[0..<(k * imageSize)]),
+        return ImageDataset(height: height, width: width, channels: channels,
+                            pixels: Array(pixels[0..<(k * imageSize)]),
                             labels: Array(labels[0..<k]), classNames: classNames)
     }
 }

@@ -19,7 +19,9 @@ public enum ImageFolder {
             var d: ObjCBool = false
             return !name.hasPrefix(".") && fm.fileExists(atPath: root + "/" + name, isDirectory: &d) && d.boolValue
         }.sorted()
-        guard classes.count >= 2 else { throw DataError.invalid("\(root): needs at least two class sub-folders, found \(classes.count)") }
+        guard classes.count >= 2 else {
+            throw DataError.invalid("\(root): needs at least two class sub-folders, found \(classes.count)")
+        }
         var generator = SeededGenerator(seed: seed)
         var pixels: [Float] = [], labels: [Int] = []
         var size: (h: Int, w: Int, c: Int)?
@@ -31,7 +33,9 @@ public enum ImageFolder {
                 let image = try pipeline.apply(try ImageCodecs.read(path, limits: limits), generator: &generator)
                 if let s = size {
                     guard (image.height, image.width, image.channels) == s else {
-                        throw DataError.invalid("\(path): is \(image.width)×\(image.height)×\(image.channels) after preprocessing, other images are \(s.w)×\(s.h)×\(s.c); add resize=WxH")
+                        throw DataError.invalid("\(path): is \(image.width)×\(image.height)×\(image.channels)"
+                                                + " after preprocessing, other images are \(s.w)×\(s.h)×\(s.c);"
+                                                + " add resize=WxH")
                     }
                 } else { size = (image.height, image.width, image.channels) }
                 guard (pixels.count + image.pixels.count) * MemoryLayout<Float>.size <= limits.maxDatasetBytes else {
@@ -43,7 +47,9 @@ public enum ImageFolder {
                 labels.append(label)
             }
         }
-        guard let s = size else { throw DataError.invalid("\(root): no PNG, JPEG, PGM or PPM images in its class folders") }
+        guard let s = size else {
+            throw DataError.invalid("\(root): no PNG, JPEG, PGM or PPM images in its class folders")
+        }
         return ImageDataset(height: s.h, width: s.w, channels: s.c, pixels: pixels, labels: labels, classNames: classes)
     }
 }

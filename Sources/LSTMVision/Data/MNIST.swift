@@ -18,7 +18,8 @@ public enum MNIST {
             throw DataError.invalid("\(labelsPath): MNIST labels must have 1 dimension, found \(labels.dimensions)")
         }
         guard images.dimensions[0] == labels.dimensions[0] else {
-            throw DataError.invalid("\(labelsPath): \(labels.dimensions[0]) labels for \(images.dimensions[0]) images in \(imagesPath)")
+            throw DataError.invalid("\(labelsPath): \(labels.dimensions[0]) labels for \(images.dimensions[0]) images"
+                                    + " in \(imagesPath)")
         }
         if let bad = labels.bytes.firstIndex(where: { $0 > 9 }) {
             throw DataError.invalid("\(labelsPath): label \(labels.bytes[bad]) at index \(bad) is out of range 0...9")
@@ -33,14 +34,16 @@ public enum MNIST {
             let p = (directory as NSString).appendingPathComponent(name)
             if FileManager.default.fileExists(atPath: p) { return p }
         }
-        throw DataError.missing("\((directory as NSString).appendingPathComponent(base)).gz: no such file (nor \(base))")
+        throw DataError.missing("\((directory as NSString).appendingPathComponent(base)).gz: no such file"
+                                + " (nor \(base))")
     }
 
     /// The embedded copy: `$LSTMVISION_DATA`, else `data/mnist` under the working directory or above the executable.
     public static func defaultDirectory() -> String {
         if let env = ProcessInfo.processInfo.environment["LSTMVISION_DATA"] { return env }
         var candidates = ["data/mnist"]
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+            .deletingLastPathComponent()
         for _ in 0..<5 {
             candidates.append(dir.appendingPathComponent("data/mnist").path)
             dir = dir.deletingLastPathComponent()

@@ -41,19 +41,25 @@ public enum MultiDigitDetection {
     /// always finds a place unless the drawn images have no ink. The same seed gives the same samples.
     public static func generate(from digits: ImageDataset, count: Int, canvas: Int = 64, maxDigits: Int = 5,
                                 seed: UInt64) -> [DetectionSample] {
-        precondition(digits.channels == 1 && digits.count > 0, "MultiDigitDetection: needs a non-empty grey dataset, got \(digits.count) images with \(digits.channels) channels")
-        precondition(count >= 0 && canvas > 0 && maxDigits > 0, "MultiDigitDetection: count \(count), canvas \(canvas) and maxDigits \(maxDigits) must be positive")
+        precondition(digits.channels == 1 && digits.count > 0,
+                     "MultiDigitDetection: needs a non-empty grey dataset, got \(digits.count) images"
+                     + " with \(digits.channels) channels")
+        precondition(count >= 0 && canvas > 0 && maxDigits > 0,
+                     "MultiDigitDetection: count \(count), canvas \(canvas) and maxDigits \(maxDigits)"
+                     + " must be positive")
         var g = SeededGenerator(seed: seed)
         return (0..<count).map { _ in sample(from: digits, canvas: canvas, maxDigits: maxDigits, generator: &g) }
     }
 
-    private static func sample(from digits: ImageDataset, canvas: Int, maxDigits: Int, generator g: inout SeededGenerator) -> DetectionSample {
+    private static func sample(from digits: ImageDataset, canvas: Int, maxDigits: Int,
+                               generator g: inout SeededGenerator) -> DetectionSample {
         var pixels = [Float](repeating: 0, count: canvas * canvas)
         var boxes: [Box] = []
         var classes: [Int] = []
         let wanted = 1 + Int(g.next() % UInt64(maxDigits))
         for _ in 0..<wanted {
-            guard let (patch, left, top, box, label) = placement(from: digits, canvas: canvas, avoiding: boxes, generator: &g) else { break }
+            guard let (patch, left, top, box, label) = placement(from: digits, canvas: canvas, avoiding: boxes,
+                                                                 generator: &g) else { break }
             for y in 0..<patch.height {
                 for x in 0..<patch.width {
                     let i = (top + y) * canvas + left + x
@@ -63,7 +69,8 @@ public enum MultiDigitDetection {
             boxes.append(box)
             classes.append(label)
         }
-        return DetectionSample(image: Image(width: canvas, height: canvas, channels: 1, pixels: pixels), boxes: boxes, classes: classes)
+        return DetectionSample(image: Image(width: canvas, height: canvas, channels: 1, pixels: pixels),
+                               boxes: boxes, classes: classes)
     }
 
     /// A random digit, resized, and a position for it whose box overlaps none of `placed` by more than
@@ -116,7 +123,9 @@ public enum MultiDigitDetection {
         let imageDirectory = (splitDirectory as NSString).appendingPathComponent("images")
         try FileManager.default.createDirectory(atPath: imageDirectory, withIntermediateDirectories: true)
         var coco = COCODataset(images: [], annotations: [],
-                               categories: (0...9).map { COCODataset.Category(id: $0, name: String($0), supercategory: "digit") })
+                               categories: (0...9).map {
+                                   COCODataset.Category(id: $0, name: String($0), supercategory: "digit")
+                               })
         for (k, s) in samples.enumerated() {
             let id = k + 1
             let name = String(format: "%06d.png", id)

@@ -79,7 +79,8 @@ public enum ImageTransform: Sendable, Equatable, CustomStringConvertible {
             }
         case let .centreCrop(w, h), let .randomCrop(w, h):
             guard w > 0 && h > 0 && w <= image.width && h <= image.height else {
-                throw ImageTransformError.inapplicable("\(self): crop \(w)x\(h) is larger than the \(image.width)x\(image.height) image")
+                throw ImageTransformError.inapplicable("\(self): crop \(w)x\(h) is larger than the"
+                                                       + " \(image.width)x\(image.height) image")
             }
             if case .centreCrop = self { return image.centreCropped(width: w, height: h) }
             let x = Int.random(in: 0...(image.width - w), using: &generator)
@@ -187,7 +188,8 @@ public enum ImageTransform: Sendable, Equatable, CustomStringConvertible {
             let lists = fields.map { $0.compactMap { Float($0) }.filter(\.isFinite) }
             guard lists.count == 2, lists[0].count == fields[0].count, lists[1].count == fields[1].count,
                   lists[0].count == lists[1].count, lists[1].allSatisfy({ $0 > 0 }) else {
-                throw fail("normalize expects MEAN/STD with equal-length ':'-separated lists and STD > 0, got '\(text)'")
+                throw fail("normalize expects MEAN/STD with equal-length ':'-separated lists and STD > 0,"
+                           + " got '\(text)'")
             }
             return .normalize(mean: lists[0], std: lists[1])
         case "crop":
@@ -202,11 +204,15 @@ public enum ImageTransform: Sendable, Equatable, CustomStringConvertible {
         case "shift":
             let text = try required("shift=PIXELS")
             let most = max(limits.maxWidth, limits.maxHeight)
-            guard let k = Int(text), k >= 0, k <= most else { throw fail("shift expects a whole number of pixels in 0...\(most), got '\(text)'") }
+            guard let k = Int(text), k >= 0, k <= most else {
+                throw fail("shift expects a whole number of pixels in 0...\(most), got '\(text)'")
+            }
             return .randomShift(k)
         case "rotate":
             let text = try required("rotate=DEGREES")
-            guard let d = Float(text), d.isFinite, d >= 0 else { throw fail("rotate expects degrees >= 0, got '\(text)'") }
+            guard let d = Float(text), d.isFinite, d >= 0 else {
+                throw fail("rotate expects degrees >= 0, got '\(text)'")
+            }
             return .randomRotation(degrees: d)
         case "":
             throw fail("empty item")
@@ -275,7 +281,13 @@ extension Image {
             let v = max(r, g, b), delta = v - min(r, g, b)
             guard delta > 0 else { return (0, 0, v) }
             var h: Float
-            if r == v { h = (g - b) / delta } else if g == v { h = 2 + (b - r) / delta } else { h = 4 + (r - g) / delta }
+            if r == v {
+                h = (g - b) / delta
+            } else if g == v {
+                h = 2 + (b - r) / delta
+            } else {
+                h = 4 + (r - g) / delta
+            }
             h /= 6
             if h < 0 { h += 1 }
             return (h >= 1 ? 0 : h, delta / v, v)
@@ -345,7 +357,8 @@ extension Image {
     /// Bilinear resize sampling like PyTorch `F.interpolate(mode: "bilinear", align_corners=False)`:
     /// output pixel `i` reads source position `(i + 0.5) * in / out - 0.5`, clamped at the edges (no antialiasing).
     public func resized(width w: Int, height h: Int) -> Image {
-        precondition(w > 0 && h > 0 && width > 0 && height > 0, "resized: cannot resize \(width)x\(height) to \(w)x\(h)")
+        precondition(w > 0 && h > 0 && width > 0 && height > 0,
+                     "resized: cannot resize \(width)x\(height) to \(w)x\(h)")
         func taps(_ outSize: Int, _ inSize: Int) -> [(Int, Int, Float)] {
             let scale = Float(inSize) / Float(outSize)
             return (0..<outSize).map { i in
@@ -359,8 +372,10 @@ extension Image {
         for (oy, (y0, y1, fy)) in ys.enumerated() {
             for (ox, (x0, x1, fx)) in xs.enumerated() {
                 for c in 0..<channels {
-                    let top = pixels[(y0 * width + x0) * channels + c] * (1 - fx) + pixels[(y0 * width + x1) * channels + c] * fx
-                    let bottom = pixels[(y1 * width + x0) * channels + c] * (1 - fx) + pixels[(y1 * width + x1) * channels + c] * fx
+                    let top = pixels[(y0 * width + x0) * channels + c] * (1 - fx)
+                        + pixels[(y0 * width + x1) * channels + c] * fx
+                    let bottom = pixels[(y1 * width + x0) * channels + c] * (1 - fx)
+                        + pixels[(y1 * width + x1) * channels + c] * fx
                     out[(oy * w + ox) * channels + c] = top * (1 - fy) + bottom * fy
                 }
             }

@@ -22,9 +22,15 @@ public struct Attack: Sendable, Equatable {
 
     /// Checks the settings; the message names the option.
     public func validate() throws {
-        guard epsilon >= 0, epsilon <= 1 else { throw TrainingError.invalidOption("the attack radius ε must be in [0, 1], got \(epsilon)") }
-        guard steps > 0, steps <= 1000 else { throw TrainingError.invalidOption("the attack steps must be in 1...1000, got \(steps)") }
-        guard stepSize > 0, stepSize.isFinite else { throw TrainingError.invalidOption("the attack step size must be positive, got \(stepSize)") }
+        guard epsilon >= 0, epsilon <= 1 else {
+            throw TrainingError.invalidOption("the attack radius ε must be in [0, 1], got \(epsilon)")
+        }
+        guard steps > 0, steps <= 1000 else {
+            throw TrainingError.invalidOption("the attack steps must be in 1...1000, got \(steps)")
+        }
+        guard stepSize > 0, stepSize.isFinite else {
+            throw TrainingError.invalidOption("the attack step size must be positive, got \(stepSize)")
+        }
     }
 
     /// The gradient of the mean cross-entropy with respect to the images `x`.

@@ -8,7 +8,9 @@ public enum AtomicFile {
         let dir = url.deletingLastPathComponent().path
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw CheckpointError.io("\(path): cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw CheckpointError.io("\(path): cannot create \(tmp): \(String(cString: strerror(errno)))")
+        }
         var ok = true
         data.withUnsafeBytes { raw in
             var off = 0

@@ -56,7 +56,8 @@ public struct COCODataset: Codable, Sendable, Equatable {
             let bbox = try c.decode(Box.self, forKey: .bbox)
             let crowd = try c.decodeIfPresent(Int.self, forKey: .iscrowd) ?? 0
             guard crowd == 0 || crowd == 1 else {
-                throw DecodingError.dataCorruptedError(forKey: .iscrowd, in: c, debugDescription: "iscrowd must be 0 or 1, got \(crowd)")
+                throw DecodingError.dataCorruptedError(forKey: .iscrowd, in: c,
+                                                       debugDescription: "iscrowd must be 0 or 1, got \(crowd)")
             }
             self.init(id: try c.decode(Int.self, forKey: .id), imageID: try c.decode(Int.self, forKey: .imageID),
                       categoryID: try c.decode(Int.self, forKey: .categoryID), bbox: bbox,
@@ -145,8 +146,12 @@ public struct COCODataset: Codable, Sendable, Equatable {
             let a = annotations[k]
             let what = "annotation \(a.id)"
             guard annotationIDs.insert(a.id).inserted else { throw fail("duplicate annotation id \(a.id)") }
-            guard let size = imageSizes[a.imageID] else { throw fail("\(what) refers to unknown image id \(a.imageID)") }
-            guard categoryIDs.contains(a.categoryID) else { throw fail("\(what) refers to unknown category id \(a.categoryID)") }
+            guard let size = imageSizes[a.imageID] else {
+                throw fail("\(what) refers to unknown image id \(a.imageID)")
+            }
+            guard categoryIDs.contains(a.categoryID) else {
+                throw fail("\(what) refers to unknown category id \(a.categoryID)")
+            }
             guard a.bbox.isFinite, a.bbox.width >= 0, a.bbox.height >= 0 else {
                 throw fail("\(what) has an invalid box \(describe(a.bbox)) (sizes must be finite and non-negative)")
             }
@@ -155,15 +160,16 @@ public struct COCODataset: Codable, Sendable, Equatable {
             if a.bbox.x < -1 || a.bbox.y < -1 || a.bbox.maxX > w + 1 || a.bbox.maxY > h + 1 {
                 let inside = a.bbox.clipped(width: w, height: h)
                 guard inside.area > 0 || a.bbox.area == 0 else {
-                    throw fail("\(what) box \(describe(a.bbox)) lies outside its \(size.width)x\(size.height) image \(a.imageID)")
+                    throw fail("\(what) box \(describe(a.bbox)) lies outside its \(size.width)x\(size.height)"
+                               + " image \(a.imageID)")
                 }
                 clipped.append("\(what) \(describe(a.bbox)) in image \(a.imageID) of \(size.width)x\(size.height)")
                 annotations[k].bbox = inside
             }
         }
         if let first = clipped.first {
-            warnings.append("\(source): \(clipped.count) box\(clipped.count == 1 ? "" : "es") reached more than 1 px outside"
-                            + " the image and were clipped to it (first: \(first))")
+            warnings.append("\(source): \(clipped.count) box\(clipped.count == 1 ? "" : "es") reached more"
+                            + " than 1 px outside the image and were clipped to it (first: \(first))")
         }
     }
 }
@@ -197,7 +203,8 @@ public struct COCODetection: Codable, Sendable, Equatable {
 
     /// Parses and validates COCO results JSON; `source` names the input in errors.
     public static func decode(_ data: Data, source: String, for dataset: COCODataset) throws -> [COCODetection] {
-        let detections = try InputLimits.decodeJSON([COCODetection].self, from: data, source: source, what: "COCO results")
+        let detections = try InputLimits.decodeJSON([COCODetection].self, from: data, source: source,
+                                                    what: "COCO results")
         let imageIDs = Set(dataset.images.map(\.id)), categoryIDs = Set(dataset.categories.map(\.id))
         for (k, d) in detections.enumerated() {
             func fail(_ m: String) -> DataError { .invalid("\(source): detection \(k): \(m)") }

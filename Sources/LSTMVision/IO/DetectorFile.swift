@@ -23,17 +23,21 @@ public enum DetectorFile {
 
     /// The detector settings in a checkpoint's metadata, validated, and refused when they need more weights than
     /// the file's `tensors` hold (see `checkWeightClaim`); `source` names the file in errors.
-    public static func config(in metadata: [String: String], tensors: [String: Tensor], source: String) throws -> DetectorConfig {
+    public static func config(in metadata: [String: String], tensors: [String: Tensor],
+                              source: String) throws -> DetectorConfig {
         guard let json = metadata[configKey] else {
             throw CheckpointError.mismatch("\(source): not a detector checkpoint (no \(configKey) metadata)")
         }
-        let config = try InputLimits.decodeJSON(DetectorConfig.self, from: Data(json.utf8), source: source, what: configKey + " metadata")
+        let config = try InputLimits.decodeJSON(DetectorConfig.self, from: Data(json.utf8), source: source,
+                                                what: configKey + " metadata")
         do { try config.validate() } catch { throw CheckpointError.invalid("\(source): \(error)") }
-        // The 3×3 convolutions', the ReNet sweeps' and the refiner's recurrent (4 LSTM directions of 4h×h each) and the
-        // decoder's recurrent weights alone hold this many values.
+        // The 3×3 convolutions', the ReNet sweeps' and the refiner's recurrent (4 LSTM directions of 4h×h each) and
+        // the decoder's recurrent weights alone hold this many values.
         let conv = zip([config.channels] + config.convWidths, config.convWidths).reduce(0) { $0 + 9 * $1.0 * $1.1 }
-        let recurrent = (config.renetWidths + (config.refiner.map { [$0.hidden] } ?? [])).reduce(0) { $0 + 16 * $1 * $1 }
-        try checkWeightClaim(needed: conv + recurrent + 4 * config.hidden * config.hidden, stored: tensors.values.reduce(0) { $0 + $1.count },
+        let recurrent = (config.renetWidths + (config.refiner.map { [$0.hidden] } ?? []))
+            .reduce(0) { $0 + 16 * $1 * $1 }
+        try checkWeightClaim(needed: conv + recurrent + 4 * config.hidden * config.hidden,
+                             stored: tensors.values.reduce(0) { $0 + $1.count },
                              settings: "\(config.encoderDescription), hidden \(config.hidden)", source: source)
         return config
     }

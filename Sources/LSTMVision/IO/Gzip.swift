@@ -4,7 +4,9 @@ import Foundation
 /// Decompresses gzip (or zlib) data through the system zlib, refusing output beyond `limits.maxFileBytes` bytes.
 public enum Gzip {
     /// True when `data` starts with the gzip magic bytes 1f 8b.
-    public static func isGzip(_ data: Data) -> Bool { data.count >= 2 && data[data.startIndex] == 0x1F && data[data.startIndex + 1] == 0x8B }
+    public static func isGzip(_ data: Data) -> Bool {
+        data.count >= 2 && data[data.startIndex] == 0x1F && data[data.startIndex + 1] == 0x8B
+    }
 
     /// Inflates `data`; `source` names the input in errors.
     public static func decompress(_ data: Data, limits: InputLimits = .default, source: String) throws -> Data {

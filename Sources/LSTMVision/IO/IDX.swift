@@ -20,11 +20,20 @@ public enum IDX {
     /// Parses IDX bytes; `source` names the input in errors.
     public static func parse(_ data: Data, source: String, limits: InputLimits = .default) throws -> Array {
         let b = [UInt8](data)
-        guard b.count >= 4 else { throw DataError.invalid("\(source): not an IDX file (\(b.count) bytes, header needs 4)") }
-        guard b[0] == 0, b[1] == 0 else { throw DataError.invalid("\(source): not an IDX file (bad magic \(b[0]) \(b[1]))") }
-        guard b[2] == 0x08 else { throw DataError.invalid("\(source): IDX element type 0x\(String(b[2], radix: 16)) is not unsigned byte (0x08)") }
+        guard b.count >= 4 else {
+            throw DataError.invalid("\(source): not an IDX file (\(b.count) bytes, header needs 4)")
+        }
+        guard b[0] == 0, b[1] == 0 else {
+            throw DataError.invalid("\(source): not an IDX file (bad magic \(b[0]) \(b[1]))")
+        }
+        guard b[2] == 0x08 else {
+            throw DataError.invalid("\(source): IDX element type 0x\(String(b[2], radix: 16))"
+                                    + " is not unsigned byte (0x08)")
+        }
         let rank = Int(b[3])
-        guard rank >= 1, rank <= 4 else { throw DataError.invalid("\(source): IDX rank \(rank) is not between 1 and 4") }
+        guard rank >= 1, rank <= 4 else {
+            throw DataError.invalid("\(source): IDX rank \(rank) is not between 1 and 4")
+        }
         let headerSize = 4 + 4 * rank
         guard b.count >= headerSize else { throw DataError.invalid("\(source): truncated IDX header") }
         var dims: [Int] = []
@@ -40,8 +49,14 @@ public enum IDX {
                                      + " limit of \(limits.maxFileBytes) bytes (maxFileBytes)", limit: .maxFileBytes)
         }
         let available = b.count - headerSize
-        guard available >= total else { throw DataError.invalid("\(source): truncated IDX data: header \(dims) needs \(total) bytes, file has \(available)") }
-        guard available == total else { throw DataError.invalid("\(source): IDX file has \(available - total) bytes after the data its header \(dims) describes") }
+        guard available >= total else {
+            throw DataError.invalid("\(source): truncated IDX data: header \(dims) needs \(total) bytes,"
+                                    + " file has \(available)")
+        }
+        guard available == total else {
+            throw DataError.invalid("\(source): IDX file has \(available - total) bytes after the data its header"
+                                    + " \(dims) describes")
+        }
         return Array(dimensions: dims, bytes: Swift.Array(b[headerSize...]))
     }
 }

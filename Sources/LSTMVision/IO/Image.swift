@@ -8,7 +8,8 @@ public struct Image: Sendable, Equatable {
     public var pixels: [Float] {
         didSet {
             precondition(pixels.count == width * height * channels,
-                         "Image: \(width)x\(height)x\(channels) needs \(width * height * channels) pixels, got \(pixels.count)")
+                         "Image: \(width)x\(height)x\(channels) needs \(width * height * channels) pixels,"
+                         + " got \(pixels.count)")
         }
     }
 
@@ -17,7 +18,8 @@ public struct Image: Sendable, Equatable {
         precondition(width >= 0 && height >= 0, "Image: negative size \(width)x\(height)")
         precondition(channels == 1 || channels == 3, "Image: channels must be 1 or 3, got \(channels)")
         precondition(pixels.count == width * height * channels,
-                     "Image: \(width)x\(height)x\(channels) needs \(width * height * channels) pixels, got \(pixels.count)")
+                     "Image: \(width)x\(height)x\(channels) needs \(width * height * channels) pixels,"
+                     + " got \(pixels.count)")
         self.width = width
         self.height = height
         self.channels = channels

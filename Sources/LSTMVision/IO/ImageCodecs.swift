@@ -46,7 +46,8 @@ public enum ImageCodecs {
     public static func decode(_ data: [UInt8], source: String, limits: InputLimits = .default) throws -> Image {
         if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(data, source: source, limits: limits) }
         if data.starts(with: [0xFF, 0xD8, 0xFF]) { return try decodeJPEG(data, source: source, limits: limits) }
-        if data.count >= 2 && data[0] == UInt8(ascii: "P") && (UInt8(ascii: "1")...UInt8(ascii: "7")).contains(data[1]) {
+        if data.count >= 2 && data[0] == UInt8(ascii: "P")
+            && (UInt8(ascii: "1")...UInt8(ascii: "7")).contains(data[1]) {
             return try decodePNM(data, source: source, limits: limits)
         }
         throw ImageError.unknownFormat(path: source)
@@ -85,7 +86,8 @@ public enum ImageCodecs {
         // Tests/Fuzz/regressions/image): a chunk running past the end of the data is refused first.
         var chunk = 8
         while chunk + 8 <= data.count {
-            let length = Int(data[chunk]) << 24 | Int(data[chunk + 1]) << 16 | Int(data[chunk + 2]) << 8 | Int(data[chunk + 3])
+            let length = Int(data[chunk]) << 24 | Int(data[chunk + 1]) << 16 | Int(data[chunk + 2]) << 8
+                | Int(data[chunk + 3])
             guard length <= data.count - chunk - 12 else { throw ImageError.truncated(path: source, format: "PNG") }
             if data[(chunk + 4)..<(chunk + 8)].elementsEqual("IEND".utf8) { break }
             chunk += 12 + length
@@ -154,7 +156,8 @@ public enum ImageCodecs {
     private static func decodePNM(_ data: [UInt8], source: String, limits: InputLimits) throws -> Image {
         let variant = Character(UnicodeScalar(data[1]))
         guard variant == "5" || variant == "6" else {
-            throw ImageError.unsupported(path: source, detail: "PNM variant P\(variant) (only binary P5 and P6 are read)")
+            throw ImageError.unsupported(path: source,
+                                         detail: "PNM variant P\(variant) (only binary P5 and P6 are read)")
         }
         let format = variant == "5" ? "PGM" : "PPM"
         let channels = variant == "5" ? 1 : 3
@@ -175,9 +178,13 @@ public enum ImageCodecs {
                 value = value * 10 + Int(data[position] - UInt8(ascii: "0"))
                 position += 1
                 digits += 1
-                guard digits <= 9 else { throw ImageError.corrupt(path: source, format: format, detail: "\(what) is too long") }
+                guard digits <= 9 else {
+                    throw ImageError.corrupt(path: source, format: format, detail: "\(what) is too long")
+                }
             }
-            guard digits > 0 else { throw ImageError.corrupt(path: source, format: format, detail: "\(what) is not a number") }
+            guard digits > 0 else {
+                throw ImageError.corrupt(path: source, format: format, detail: "\(what) is not a number")
+            }
             return value
         }
         let width = try number("width"), height = try number("height"), maxval = try number("maxval")
@@ -187,12 +194,18 @@ public enum ImageCodecs {
         guard limits.allows(width: width, height: height) else {
             throw ImageError.tooLarge(path: source, width: width, height: height, limits: limits)
         }
-        guard (1...65535).contains(maxval) else { throw ImageError.unsupported(path: source, detail: "\(format) maxval \(maxval)") }
-        guard position < data.count, isSpace(data[position]) else { throw ImageError.truncated(path: source, format: format) }
+        guard (1...65535).contains(maxval) else {
+            throw ImageError.unsupported(path: source, detail: "\(format) maxval \(maxval)")
+        }
+        guard position < data.count, isSpace(data[position]) else {
+            throw ImageError.truncated(path: source, format: format)
+        }
         position += 1
         let bytesPerSample = maxval > 255 ? 2 : 1
         let count = width * height * channels
-        guard data.count - position >= count * bytesPerSample else { throw ImageError.truncated(path: source, format: format) }
+        guard data.count - position >= count * bytesPerSample else {
+            throw ImageError.truncated(path: source, format: format)
+        }
         let scale = 255 / Float(maxval)
         var pixels = [Float](repeating: 0, count: count)
         for i in 0..<count {
@@ -200,7 +213,8 @@ public enum ImageCodecs {
                 ? Int(data[position + i])
                 : Int(data[position + 2 * i]) << 8 | Int(data[position + 2 * i + 1])
             guard sample <= maxval else {
-                throw ImageError.corrupt(path: source, format: format, detail: "sample \(sample) exceeds maxval \(maxval)")
+                throw ImageError.corrupt(path: source, format: format,
+                                         detail: "sample \(sample) exceeds maxval \(maxval)")
             }
             pixels[i] = maxval == 255 ? Float(sample) : Float(sample) * scale
         }

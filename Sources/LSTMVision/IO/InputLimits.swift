@@ -73,11 +73,14 @@ public struct InputLimits: Sendable, Equatable {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
             let reason = String(cString: strerror(errno))
-            throw errno == ENOENT ? DataError.missing("\(path): no such file") : DataError.missing("\(path): cannot read: \(reason)")
+            throw errno == ENOENT ? DataError.missing("\(path): no such file")
+                                  : DataError.missing("\(path): cannot read: \(reason)")
         }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw DataError.missing("\(path): cannot read: \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &info) == 0 else {
+            throw DataError.missing("\(path): cannot read: \(String(cString: strerror(errno)))")
+        }
         guard info.st_mode & S_IFMT != S_IFDIR else { throw DataError.invalid("\(path): is a directory, not a file") }
         let size = Int(info.st_size)
         guard size <= limit else { throw tooLarge(size) }
@@ -97,7 +100,8 @@ public struct InputLimits: Sendable, Equatable {
 
     /// Decodes outside JSON (a COCO file, a checkpoint's settings), first refusing nesting deeper than
     /// `maxJSONDepth`; every fault is one `DataError.invalid` naming `source`, `what` it should be and where.
-    public static func decodeJSON<T: Decodable>(_ type: T.Type, from data: Data, source: String, what: String) throws -> T {
+    public static func decodeJSON<T: Decodable>(_ type: T.Type, from data: Data, source: String,
+                                                what: String) throws -> T {
         try checkNesting(data, source: source, what: what)
         do {
             return try JSONDecoder().decode(type, from: data)
@@ -112,13 +116,20 @@ public struct InputLimits: Sendable, Equatable {
         try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
             for byte in bytes {
                 if inString {
-                    if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                    if escaped {
+                        escaped = false
+                    } else if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    }
                 } else if byte == UInt8(ascii: "\"") {
                     inString = true
                 } else if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
                     depth += 1
                     guard depth <= maxJSONDepth else {
-                        throw DataError.invalid("\(source): not valid \(what) JSON: nested more than \(maxJSONDepth) levels deep")
+                        throw DataError.invalid("\(source): not valid \(what) JSON: nested more than"
+                                                + " \(maxJSONDepth) levels deep")
                     }
                 } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
                     depth -= 1

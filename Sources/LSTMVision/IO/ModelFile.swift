@@ -25,10 +25,12 @@ public enum ModelFile {
 
     /// The classifier settings of a checkpoint (`metadata[configKey]`, or inferred from PyTorch names when absent),
     /// validated, and refused when they need more weights than the file's `tensors` hold (see `checkWeightClaim`).
-    public static func config(in metadata: [String: String], tensors: [String: Tensor], source: String) throws -> ModelConfig {
+    public static func config(in metadata: [String: String], tensors: [String: Tensor],
+                              source: String) throws -> ModelConfig {
         let config: ModelConfig
         if let json = metadata[configKey] {
-            config = try InputLimits.decodeJSON(ModelConfig.self, from: Data(json.utf8), source: source, what: configKey + " metadata")
+            config = try InputLimits.decodeJSON(ModelConfig.self, from: Data(json.utf8), source: source,
+                                                what: configKey + " metadata")
         } else {
             config = try inferRowLSTM(tensors, source: source)
         }
@@ -43,7 +45,8 @@ public enum ModelFile {
     /// Infers a row-LSTM's settings from PyTorch names: `lstm.weight_ih_l{k}[_reverse]`, `fc.weight`.
     static func inferRowLSTM(_ t: [String: Tensor], source: String) throws -> ModelConfig {
         guard let w0 = t["lstm.weight_ih_l0"], w0.rank == 2, let fcw = t["fc.weight"], fcw.rank == 2 else {
-            throw CheckpointError.mismatch("\(source): not a row-LSTM checkpoint (needs lstm.weight_ih_l0 and fc.weight, has \(t.keys.sorted().prefix(4).joined(separator: ", ")))")
+            throw CheckpointError.mismatch("\(source): not a row-LSTM checkpoint (needs lstm.weight_ih_l0 and"
+                                           + " fc.weight, has \(t.keys.sorted().prefix(4).joined(separator: ", ")))")
         }
         guard w0.shape[0] % 4 == 0, w0.shape[0] > 0 else {
             throw CheckpointError.mismatch("\(source): lstm.weight_ih_l0 shape \(w0.shape) is not [4·hidden, input]")

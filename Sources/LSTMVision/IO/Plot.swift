@@ -203,7 +203,8 @@ public enum Plot {
         let legendWidth = (series.map { BitmapFont.size(of: $0.name).width }.max() ?? 0) + 30
         let legendX = right - legendWidth - 8, legendY = top + 8
         image.fillRect(x: legendX, y: legendY, width: legendWidth, height: series.count * 12 + 6, colour: .white)
-        image.drawBox(x: legendX, y: legendY, width: legendWidth, height: series.count * 12 + 6, colour: Colour(160, 160, 160))
+        image.drawBox(x: legendX, y: legendY, width: legendWidth, height: series.count * 12 + 6,
+                      colour: Colour(160, 160, 160))
         for (s, entry) in series.enumerated() {
             let y = legendY + 5 + s * 12, colour = Colour.palette[s % Colour.palette.count]
             image.fillRect(x: legendX + 5, y: y + 2, width: 16, height: 3, colour: colour)

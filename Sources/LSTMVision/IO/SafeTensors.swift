@@ -12,7 +12,8 @@ public enum SafeTensors {
         let names = tensors.keys.sorted()
         for name in names {
             let t = tensors[name]!
-            header[name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.count]] as [String: Any]
+            header[name] = ["dtype": "F32", "shape": t.shape,
+                            "data_offsets": [offset, offset + 4 * t.count]] as [String: Any]
             offset += 4 * t.count
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -49,18 +50,23 @@ public enum SafeTensors {
         throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         func fail(_ m: String) -> CheckpointError { .invalid("\(source): not a valid safetensors file: \(m)") }
         guard data.count >= 8 else { throw fail("\(data.count) bytes, shorter than the 8-byte header length") }
-        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | (UInt64($1.element) << (8 * UInt64($1.offset))) }
+        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
+            $0 | (UInt64($1.element) << (8 * UInt64($1.offset)))
+        }
         guard headerLength <= UInt64(limits.maxHeaderBytes) else {
             let message = "header length \(headerLength) exceeds the header limit of \(limits.maxHeaderBytes) bytes"
             throw CheckpointError.tooLarge("\(source): not a valid safetensors file: \(message) (maxHeaderBytes)",
                                            limit: .maxHeaderBytes)
         }
-        guard headerLength <= UInt64(data.count - 8) else { throw fail("header length \(headerLength) runs past the end of the \(data.count)-byte file") }
+        guard headerLength <= UInt64(data.count - 8) else {
+            throw fail("header length \(headerLength) runs past the end of the \(data.count)-byte file")
+        }
         let hl = Int(headerLength)
         let headerBytes = data.subdata(in: (data.startIndex + 8)..<(data.startIndex + 8 + hl))
         guard headerBytes.first == UInt8(ascii: "{") else { throw fail("header does not start with '{'") }
         try InputLimits.checkNesting(headerBytes, source: source, what: "safetensors header")
-        guard let object = try? JSONSerialization.jsonObject(with: headerBytes), let header = object as? [String: Any] else {
+        guard let object = try? JSONSerialization.jsonObject(with: headerBytes),
+              let header = object as? [String: Any] else {
             throw fail("header is not a JSON object")
         }
         let dataStart = 8 + hl, dataLength = data.count - dataStart
@@ -78,7 +84,8 @@ public enum SafeTensors {
             guard let info = value as? [String: Any] else { throw fail("entry '\(name)' is not an object") }
             guard let dtype = info["dtype"] as? String else { throw fail("entry '\(name)' has no dtype") }
             guard let size = elementSize[dtype] else { throw fail("entry '\(name)' has unsupported dtype \(dtype)") }
-            guard let shapeAny = info["shape"] as? [Any], let shape = integers(shapeAny), shape.allSatisfy({ $0 >= 0 }) else {
+            guard let shapeAny = info["shape"] as? [Any], let shape = integers(shapeAny),
+                  shape.allSatisfy({ $0 >= 0 }) else {
                 throw fail("entry '\(name)' has an invalid shape")
             }
             guard let offAny = info["data_offsets"] as? [Any], let offs = integers(offAny), offs.count == 2,
@@ -86,14 +93,17 @@ public enum SafeTensors {
             var bytes = size
             for d in shape {
                 let (p, o) = bytes.multipliedReportingOverflow(by: d)
-                guard !o, p <= dataLength else { throw fail("entry '\(name)' shape \(shape) needs more bytes than the file holds") }
+                guard !o, p <= dataLength else {
+                    throw fail("entry '\(name)' shape \(shape) needs more bytes than the file holds")
+                }
                 bytes = p
             }
             guard offs[1] <= dataLength else {
                 throw fail("entry '\(name)' data_offsets \(offs) run past the \(dataLength) data bytes")
             }
             guard offs[1] - offs[0] == bytes else {
-                throw fail("entry '\(name)' of shape \(shape) and dtype \(dtype) needs \(bytes) bytes, data_offsets give \(offs[1] - offs[0])")
+                throw fail("entry '\(name)' of shape \(shape) and dtype \(dtype) needs \(bytes) bytes,"
+                           + " data_offsets give \(offs[1] - offs[0])")
             }
             entries.append((name, dtype, shape, offs[0], offs[1]))
         }
@@ -101,11 +111,14 @@ public enum SafeTensors {
         var cursor = 0
         for e in entries {
             guard e.begin == cursor else {
-                throw fail(e.begin < cursor ? "entry '\(e.name)' overlaps the previous tensor" : "a hole of \(e.begin - cursor) bytes before '\(e.name)'")
+                throw fail(e.begin < cursor ? "entry '\(e.name)' overlaps the previous tensor"
+                                            : "a hole of \(e.begin - cursor) bytes before '\(e.name)'")
             }
             cursor = e.end
         }
-        guard cursor == dataLength else { throw fail("\(dataLength - cursor) bytes after the last tensor are not described by the header") }
+        guard cursor == dataLength else {
+            throw fail("\(dataLength - cursor) bytes after the last tensor are not described by the header")
+        }
         var tensors: [String: Tensor] = [:]
         data.withUnsafeBytes { raw in
             let base = raw.baseAddress! + dataStart
@@ -136,10 +149,14 @@ public enum SafeTensors {
 
     private static func convert(_ p: UnsafeRawPointer, index i: Int, dtype: String) -> Float {
         switch dtype {
-        case "F32": return Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-        case "F64": return Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-        case "F16": return Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
-        case "BF16": return Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+        case "F32": return Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i,
+                                                                                  as: UInt32.self)))
+        case "F64": return Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i,
+                                                                                         as: UInt64.self))))
+        case "F16": return Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i,
+                                                                                          as: UInt16.self))))
+        case "BF16": return Float(bitPattern: UInt32(UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 2 * i,
+                                                                                          as: UInt16.self))) << 16)
         case "I64": return Float(Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
         case "I32": return Float(Int32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
         default: return Float(p.load(fromByteOffset: i, as: UInt8.self))

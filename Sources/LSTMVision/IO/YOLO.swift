@@ -23,11 +23,13 @@ public enum YOLO {
                             limits: InputLimits = .default) throws -> COCODataset {
         for folder in [images, labels] {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory),
+                  isDirectory.boolValue else {
                 throw DataError.missing("\(folder): no such folder")
             }
         }
-        let imageFiles = try files(in: images).filter { imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+        let imageFiles = try files(in: images)
+            .filter { imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
         var labelFiles = Set(try files(in: labels).filter { $0.hasSuffix(".txt") })
         var dataset = COCODataset(images: [], annotations: [],
                                   categories: classNames.enumerated().map { COCODataset.Category(id: $0, name: $1) })
@@ -50,8 +52,9 @@ public enum YOLO {
         try dataset.validate(source: labels)
         for k in dataset.annotations.indices { dataset.annotations[k].area = dataset.annotations[k].bbox.area }
         if let orphan = labelFiles.sorted().first {
-            dataset.warnings.append("\(labels): \(labelFiles.count) label file\(labelFiles.count == 1 ? " has" : "s have")"
-                                    + " no image and \(labelFiles.count == 1 ? "was" : "were") skipped (first: \(orphan))")
+            dataset.warnings.append("\(labels): \(labelFiles.count) label"
+                                    + " file\(labelFiles.count == 1 ? " has" : "s have") no image and"
+                                    + " \(labelFiles.count == 1 ? "was" : "were") skipped (first: \(orphan))")
         }
         return dataset
     }
@@ -64,7 +67,8 @@ public enum YOLO {
     /// Class names from the bytes of a names file (see `readClassNames`); `source` names it in errors.
     public static func parseClassNames(_ data: Data, source path: String) throws -> [String] {
         let text = try utf8(data, source: path)
-        var names = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        var names = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
         while names.last?.isEmpty == true { names.removeLast() }
         guard !names.isEmpty else { throw DataError.invalid("\(path): no class names") }
         if let blank = names.firstIndex(of: "") { throw DataError.invalid("\(path): line \(blank + 1) is blank") }
@@ -110,7 +114,9 @@ public enum YOLO {
 
     /// Regular files under `folder`, as sorted relative paths.
     private static func files(in folder: String) throws -> [String] {
-        guard let walker = FileManager.default.enumerator(atPath: folder) else { throw DataError.missing("\(folder): cannot list") }
+        guard let walker = FileManager.default.enumerator(atPath: folder) else {
+            throw DataError.missing("\(folder): cannot list")
+        }
         var out: [String] = []
         while let path = walker.nextObject() as? String {
             if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular { out.append(path) }
@@ -133,7 +139,8 @@ public enum YOLO {
     /// The size in a PNG's IHDR chunk, which the format requires to come first.
     private static func pngSize(_ b: UnsafeRawBufferPointer) -> (width: Int, height: Int)? {
         let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        guard b.count >= 24, b.prefix(8).elementsEqual(signature), b[12..<16].elementsEqual("IHDR".utf8) else { return nil }
+        guard b.count >= 24, b.prefix(8).elementsEqual(signature),
+              b[12..<16].elementsEqual("IHDR".utf8) else { return nil }
         func be32(_ o: Int) -> Int { Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3]) }
         return (be32(16), be32(20))
     }

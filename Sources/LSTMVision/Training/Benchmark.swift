@@ -50,23 +50,26 @@ public enum Benchmark {
 
     /// The machine's single-precision GEMM rate with the current threads, measured as the images/s are (warm-up, the
     /// median of timed windows): OpenBLAS on large square products (1536², from memory), and SmallGEMM on step-sized
-    /// products [32×128]·[128×512] on every thread at once, each on its own operands in its cache (what the FMA units
-    /// deliver). On this VM the first reads up to a third below the second, and below PyTorch's own large product.
+    /// products [32×128]·[128×512] on every thread at once, each on its own operands in its cache
+    /// (what the FMA units deliver). On this VM the first reads up to a third below the second, and below
+    /// PyTorch's own large product.
     public static func sgemmPeak(window: Double = 0.1) -> Peak {
         // In-cache first: OpenBLAS's threads spin for a while after its products, on a core the other one needs.
         let (m, n, k, threads) = (32, 512, 128, BLAS.threads)
         let operands = (0..<threads).map { _ in
-            (a: AlignedFloats(repeating: 0.5, count: m * k), b: SmallGEMM.pack(Tensor(repeating: 0.5, shape: [k, n]), transposed: false),
+            (a: AlignedFloats(repeating: 0.5, count: m * k),
+             b: SmallGEMM.pack(Tensor(repeating: 0.5, shape: [k, n]), transposed: false),
              c: AlignedFloats(repeating: 0, count: m * n))
         }
         let inCache = rate(window: window, windows: 5) {   // 20 products per thread per call
             Parallel.forParts(threads, parts: threads) { parts in
                 for p in parts {
                     let o = operands[p]
-                    o.a.withUnsafeBufferPointer { a in o.b.withUnsafeBufferPointer { b in o.c.withUnsafeMutableBufferPointer { c in
+                    o.a.withUnsafeBufferPointer { a in o.b.withUnsafeBufferPointer { b in
+                    o.c.withUnsafeMutableBufferPointer { c in
                         for _ in 0..<20 {
-                            SmallGEMM.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, c: c.baseAddress!, ldc: n,
-                                               accumulate: false)
+                            SmallGEMM.multiply(m: m, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!,
+                                               c: c.baseAddress!, ldc: n, accumulate: false)
                         }
                     } } }
                 }
@@ -102,7 +105,9 @@ public enum Benchmark {
     /// Measures training (forward, cross-entropy, backward, Adam step) or inference of `name` at `batch`.
     public static func measure(_ name: String, training: Bool, batch: Int, peak: Peak,
                                window: Double = 0.5, windows: Int = 5) throws -> Measurement {
-        guard let c = config(named: name) else { throw TrainingError.invalidOption("unknown configuration '\(name)' (1x128 or 2x128-bi)") }
+        guard let c = config(named: name) else {
+            throw TrainingError.invalidOption("unknown configuration '\(name)' (1x128 or 2x128-bi)")
+        }
         let model = try makeClassifier(c, seed: 1)
         var g = SeededGenerator(seed: 2)
         let x = Tensor.uniform([batch, 28, 28], low: 0, high: 1, generator: &g)

@@ -75,7 +75,8 @@ public final class ClassificationTask: TrainingTask {
         let logits = model(Variable(x))
         var loss = crossEntropy(logits, labels: y, labelSmoothing: settings.labelSmoothing)
         if let adversarial {
-            loss = (loss + crossEntropy(model(Variable(adversarial)), labels: y, labelSmoothing: settings.labelSmoothing)) * 0.5
+            loss = (loss + crossEntropy(model(Variable(adversarial)), labels: y,
+                                        labelSmoothing: settings.labelSmoothing)) * 0.5
         }
         return TrainingBatch(loss: loss, images: y.count) {
             (zip(logits.value.argmaxRows(), y).filter { $0 == $1 }.count, y.count)
@@ -176,7 +177,8 @@ func jsonString<T: Encodable>(_ value: T) throws -> String {
 
 extension Trainer where Task == ClassificationTask {
     /// A trainer of `model` on `train`, validating on `validation`, writing into `directory`.
-    public convenience init(model: any Classifier, options: TrainingOptions, settings: ClassificationTask.Settings = .init(),
+    public convenience init(model: any Classifier, options: TrainingOptions,
+                            settings: ClassificationTask.Settings = .init(),
                             train: ImageDataset, validation: ImageDataset?, directory: String) throws {
         try self.init(ClassificationTask(model: model, train: train, validation: validation, settings: settings,
                                          seed: options.seed),

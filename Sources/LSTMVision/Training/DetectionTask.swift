@@ -24,12 +24,15 @@ public final class DetectionTask: TrainingTask {
     public static let lossKey = "loss", refinerLossKey = "refiner_loss", onlyRefinerKey = "only_refiner"
 
     public init(model: LSTMDetector, train: DetectionDataset, validation: DetectionDataset?,
-                loss: HungarianLoss = HungarianLoss(), refinerLoss: RefinerLoss = RefinerLoss(), onlyRefiner: Bool = false,
-                postProcessing: PostProcessing = PostProcessing(), seed: UInt64) throws {
-        guard !onlyRefiner || model.refiner != nil else { throw TrainingError.invalidOption("the detector has no refiner to train") }
+                loss: HungarianLoss = HungarianLoss(), refinerLoss: RefinerLoss = RefinerLoss(),
+                onlyRefiner: Bool = false, postProcessing: PostProcessing = PostProcessing(), seed: UInt64) throws {
+        guard !onlyRefiner || model.refiner != nil else {
+            throw TrainingError.invalidOption("the detector has no refiner to train")
+        }
         guard refinerLoss.boxWeight >= 0, refinerLoss.boxWeight.isFinite, refinerLoss.jitteredPerObject >= 0,
               refinerLoss.randomPerImage >= 0, refinerLoss.jitteredPerObject + refinerLoss.randomPerImage > 0,
-              refinerLoss.shiftJitter >= 0, refinerLoss.scaleJitter >= 0, (0...1).contains(refinerLoss.foregroundIoU) else {
+              refinerLoss.shiftJitter >= 0, refinerLoss.scaleJitter >= 0,
+              (0...1).contains(refinerLoss.foregroundIoU) else {
             throw TrainingError.invalidOption("refiner loss settings out of range: \(refinerLoss)")
         }
         guard [loss.boxWeight, loss.classWeight, loss.iouWeight].allSatisfy({ $0 >= 0 && $0.isFinite }) else {
@@ -39,7 +42,8 @@ public final class DetectionTask: TrainingTask {
             guard data.count > 0 else { throw TrainingError.invalidOption("the \(name) set has no images") }
             try model.checkInput([data.count, data.height, data.width * data.channels])
             guard data.classes == model.config.classes else {
-                throw TrainingError.invalidOption("the \(name) set has \(data.classes) classes, the detector \(model.config.classes)")
+                throw TrainingError.invalidOption("the \(name) set has \(data.classes) classes,"
+                                                  + " the detector \(model.config.classes)")
             }
         }
         self.model = model
@@ -63,7 +67,8 @@ public final class DetectionTask: TrainingTask {
         let data = try refresh(epoch)
         guard data.count == train.count, data.height == train.height, data.width == train.width,
               data.channels == train.channels, data.categoryIDs == train.categoryIDs else {
-            throw TrainingError.invalidOption("the training set of epoch \(epoch + 1) differs in size or kind from the first")
+            throw TrainingError.invalidOption("the training set of epoch \(epoch + 1) differs in size or kind"
+                                              + " from the first")
         }
         return data
     }
@@ -142,8 +147,8 @@ public final class DetectionTask: TrainingTask {
         public static let csvHeader = ["epoch", "train_loss", "train_recall", "val_loss", "val_AP", "val_AP50",
                                        "learning_rate", "seconds", "images_per_second"]
         public var csvValues: [String] {
-            [String(epoch)] + [trainLoss, trainRecall, validationLoss, validationAP, validationAP50, learningRate, seconds,
-                               imagesPerSecond].map { String($0) }
+            [String(epoch)] + [trainLoss, trainRecall, validationLoss, validationAP, validationAP50, learningRate,
+                               seconds, imagesPerSecond].map { String($0) }
         }
         public static let qualityTitle = "Average precision"
         public static func qualitySeries(_ history: [Record]) -> [(name: String, values: [Double])] {
@@ -167,8 +172,9 @@ extension Trainer where Task == DetectionTask {
                             refinerLoss: RefinerLoss = RefinerLoss(), onlyRefiner: Bool = false,
                             postProcessing: PostProcessing = PostProcessing(), train: DetectionDataset,
                             validation: DetectionDataset?, directory: String) throws {
-        try self.init(DetectionTask(model: model, train: train, validation: validation, loss: loss, refinerLoss: refinerLoss,
-                                    onlyRefiner: onlyRefiner, postProcessing: postProcessing, seed: options.seed),
+        try self.init(DetectionTask(model: model, train: train, validation: validation,
+                                    loss: loss, refinerLoss: refinerLoss, onlyRefiner: onlyRefiner,
+                                    postProcessing: postProcessing, seed: options.seed),
                       options: options, folder: RunFolder(directory))
     }
 }

@@ -24,7 +24,8 @@ public final class ProgressBar {
             let elapsed = now.timeIntervalSince(start)
             let rate = elapsed > 0 ? Double(images) / elapsed : 0
             let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-            return String(format: "loss %.4f  acc %.2f%%  %.0f img/s  ETA %@", loss, accuracy * 100, rate, Self.clock(eta))
+            return String(format: "loss %.4f  acc %.2f%%  %.0f img/s  ETA %@",
+                          loss, accuracy * 100, rate, Self.clock(eta))
         }
         if isTerminal {
             guard done == total || now.timeIntervalSince(lastDraw) > 0.1 else { return }
@@ -44,6 +45,7 @@ public final class ProgressBar {
 
     static func clock(_ s: Double) -> String {
         let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60)
+                         : String(format: "%d:%02d", t / 60, t % 60)
     }
 }

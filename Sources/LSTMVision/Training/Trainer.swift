@@ -67,7 +67,8 @@ public final class Trainer<Task: TrainingTask> {
                 }
                 if !finite {
                     guard options.skipNonFinite else {
-                        throw TrainingError.nonFinite("non-finite \(lossValue.isFinite ? "gradient" : "loss (\(lossValue))")"
+                        throw TrainingError.nonFinite("non-finite"
+                            + " \(lossValue.isFinite ? "gradient" : "loss (\(lossValue))")"
                             + " at step \(step + 1) (epoch \(epoch + 1), batch \(batchIndex + 1));"
                             + " the last good checkpoint is \(folder.lastModel)")
                     }
@@ -95,7 +96,8 @@ public final class Trainer<Task: TrainingTask> {
                 if let limit = timeLimit, Date().timeIntervalSince(runStart) > limit {
                     outOfTime = true
                     if !quiet {
-                        print("time limit of \(String(format: "%.0f", limit)) s reached after \(batchIndex) of \(batches) batches")
+                        print("time limit of \(String(format: "%.0f", limit)) s reached after \(batchIndex)"
+                              + " of \(batches) batches")
                     }
                     break
                 }
@@ -104,7 +106,8 @@ public final class Trainer<Task: TrainingTask> {
             let figures = EpochFigures(epoch: epoch + 1, trainLoss: seen > 0 ? lossSum / Double(seen) : .nan,
                                        hitRate: total > 0 ? Double(hits) / Double(total) : 0,
                                        learningRate: Double(optimizer.learningRate), seconds: seconds,
-                                       imagesPerSecond: Double(seen) / max(seconds, 1e-9), finished: batchIndex >= batches)
+                                       imagesPerSecond: Double(seen) / max(seconds, 1e-9),
+                                       finished: batchIndex >= batches)
             if figures.finished {
                 epoch += 1
                 batchIndex = 0
@@ -121,7 +124,8 @@ public final class Trainer<Task: TrainingTask> {
         if let v = validation {
             if v.score > bestScore {
                 bestScore = v.score
-                try task.saveModel(to: folder.bestModel, metadata: v.modelMetadata.merging(["step": String(step)]) { $1 })
+                try task.saveModel(to: folder.bestModel,
+                                   metadata: v.modelMetadata.merging(["step": String(step)]) { $1 })
             }
             if !quiet {
                 let skippedNote = skipped > 0 ? " [\(skipped) non-finite steps skipped]" : ""

@@ -39,9 +39,15 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             throw bad("step-schedule epochs must be in 1...1000000, got \(stepEpochs)")
         }
         guard batchSize > 0, batchSize <= 65_536 else { throw bad("batch size must be in 1...65536, got \(batchSize)") }
-        guard learningRate > 0, learningRate.isFinite else { throw bad("learning rate must be positive, got \(learningRate)") }
-        guard weightDecay >= 0, weightDecay.isFinite else { throw bad("weight decay must be finite and ≥ 0, got \(weightDecay)") }
-        guard clipNorm >= 0, clipNorm.isFinite else { throw bad("clipping norm must be finite and ≥ 0, got \(clipNorm)") }
+        guard learningRate > 0, learningRate.isFinite else {
+            throw bad("learning rate must be positive, got \(learningRate)")
+        }
+        guard weightDecay >= 0, weightDecay.isFinite else {
+            throw bad("weight decay must be finite and ≥ 0, got \(weightDecay)")
+        }
+        guard clipNorm >= 0, clipNorm.isFinite else {
+            throw bad("clipping norm must be finite and ≥ 0, got \(clipNorm)")
+        }
         guard momentum >= 0, momentum < 1 else { throw bad("momentum must be in [0, 1), got \(momentum)") }
         guard minimumLearningRate >= 0, minimumLearningRate.isFinite else {
             throw bad("minimum learning rate must be finite and ≥ 0, got \(minimumLearningRate)")
@@ -67,7 +73,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         case .step: return .step(stepSize: stepEpochs * stepsPerEpoch, gamma: 0.5)
         case .cosine: return .cosine(totalSteps: total, minimum: minimumLearningRate)
         case .warmupCosine:
-            return .warmupCosine(warmupSteps: min(warmupSteps, total / 4), totalSteps: total, minimum: minimumLearningRate)
+            return .warmupCosine(warmupSteps: min(warmupSteps, total / 4), totalSteps: total,
+                                 minimum: minimumLearningRate)
         }
     }
 }

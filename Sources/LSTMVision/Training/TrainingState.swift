@@ -43,8 +43,8 @@ struct TrainingState<Record: EpochRecord> {
     /// Reads the state at `path` into `task`'s model and `optimizer` after checking that it belongs to this run: the
     /// same model settings, the same batch size and seed (which decide the order of the batches), the task's
     /// settings (`checkResume`), the same training set (count and fingerprint), a position inside an epoch of
-    /// `batchesPerEpoch` batches, and one log record per finished epoch. Returns the state and the metadata. The file is
-    /// read within `limits`.
+    /// `batchesPerEpoch` batches, and one log record per finished epoch. Returns the state and the metadata.
+    /// The file is read within `limits`.
     static func read<Task: TrainingTask>(_ path: String, task: Task, optimizer: any Optimizer, options: TrainingOptions,
                                          batchesPerEpoch: Int, dataFingerprint: String, limits: InputLimits = .default)
         throws -> (state: TrainingState, metadata: [String: String]) where Task.Record == Record {
@@ -67,8 +67,9 @@ struct TrainingState<Record: EpochRecord> {
         let dataCount = task.train.count
         let savedCount = meta["train_images"] ?? "?", savedFingerprint = meta["train_fingerprint"] ?? "?"
         guard savedCount == String(dataCount), savedFingerprint == dataFingerprint else {
-            throw fail("the run was trained on \(savedCount) images (fingerprint \(savedFingerprint)), this training set"
-                       + " has \(dataCount) (fingerprint \(dataFingerprint)): resume with the data the run began with")
+            throw fail("the run was trained on \(savedCount) images (fingerprint \(savedFingerprint)),"
+                       + " this training set has \(dataCount) (fingerprint \(dataFingerprint)):"
+                       + " resume with the data the run began with")
         }
         func count(_ key: String) throws -> Int {
             guard let n = meta[key].flatMap({ Int($0) }), n >= 0 else {
@@ -85,8 +86,8 @@ struct TrainingState<Record: EpochRecord> {
         }
         guard let historyJSON = meta[historyKey] else { throw fail("no log ('\(historyKey)') in its metadata") }
         let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf",
-                                                                        nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf",
+                                                                        negativeInfinity: "-inf", nan: "nan")
         try InputLimits.checkNesting(Data(historyJSON.utf8), source: path, what: "training log")
         do {
             state.history = try decoder.decode([Record].self, from: Data(historyJSON.utf8))
@@ -101,7 +102,8 @@ struct TrainingState<Record: EpochRecord> {
         }
         try task.loadStateDict(tensors.filter { $0.key.hasPrefix("model.") }.mapKeys { String($0.dropFirst(6)) },
                                source: path)
-        try optimizer.loadStateDict(tensors.filter { $0.key.hasPrefix("optimizer.") }.mapKeys { String($0.dropFirst(10)) },
+        try optimizer.loadStateDict(tensors.filter { $0.key.hasPrefix("optimizer.") }
+                                        .mapKeys { String($0.dropFirst(10)) },
                                     parameters: task.trainable.namedParameters, source: path)
         return (state, meta)
     }

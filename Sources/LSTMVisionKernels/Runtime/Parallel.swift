@@ -38,21 +38,25 @@ public enum Parallel {
         max(1, min(threads, rows / 8))
     }
 
-    /// Copies `rows` rows of `width` floats, row r from `source + r·sourceStride` to `destination + r·destinationStride`,
-    /// the rows shared among the threads when there are at least 2¹⁶ floats (a layer's outputs, a few MB, would otherwise
-    /// leave the other cores waiting).
+    /// Copies `rows` rows of `width` floats, row r from `source + r·sourceStride` to
+    /// `destination + r·destinationStride`, the rows shared among the threads when there are at least 2¹⁶ floats
+    /// (a layer's outputs, a few MB, would otherwise leave the other cores waiting).
     public static func copyRows(_ rows: Int, width: Int, from source: UnsafePointer<Float>, stride sourceStride: Int,
                                 to destination: UnsafeMutablePointer<Float>, stride destinationStride: Int) {
         nonisolated(unsafe) let (source, destination) = (source, destination)
         forItems(rows, size: width, minimum: 1 << 16) { part in
-            for r in part { (destination + r * destinationStride).update(from: source + r * sourceStride, count: width) }
+            for r in part {
+                (destination + r * destinationStride).update(from: source + r * sourceStride, count: width)
+            }
         }
     }
 
     /// `copyRows` into a new array of `rows` × `width` floats.
     public static func copy(_ rows: Int, width: Int, from source: UnsafePointer<Float>, stride: Int) -> [Float] {
         var out = uninitializedFloats(rows * width)   // every row copied below
-        out.withUnsafeMutableBufferPointer { o in copyRows(rows, width: width, from: source, stride: stride, to: o.baseAddress!, stride: width) }
+        out.withUnsafeMutableBufferPointer { o in
+            copyRows(rows, width: width, from: source, stride: stride, to: o.baseAddress!, stride: width)
+        }
         return out
     }
 
