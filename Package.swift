@@ -43,9 +43,16 @@ let package = Package(
             dependencies: ["COpenBLAS", "CVectorMath"],
             swiftSettings: vectorFlags()
         ),
+        // Tensor, autodiff, layers, losses, optimisers, models, the detector, IO, data and evaluation.
+        .target(
+            name: "LSTMVisionCore",
+            dependencies: ["LSTMVisionKernels", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath"],
+            swiftSettings: vectorFlags()
+        ),
+        // Training on top: the module users import (it re-exports the layers below).
         .target(
             name: "LSTMVision",
-            dependencies: ["LSTMVisionKernels", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath"],
+            dependencies: ["LSTMVisionCore"],
             swiftSettings: vectorFlags()
         ),
         .executableTarget(
@@ -57,7 +64,7 @@ let package = Package(
         .executableTarget(name: "LSTMVisionFuzz", dependencies: ["LSTMVision"]),
         .testTarget(
             name: "LSTMVisionTests",
-            dependencies: ["LSTMVision", "LSTMVisionKernels", "LSTMVisionFuzz"],
+            dependencies: ["LSTMVision", "LSTMVisionCore", "LSTMVisionKernels", "LSTMVisionFuzz"],
             resources: [.copy("Fixtures")]
         ),
     ]

@@ -1,2 +1,2 @@
-/// The kernels and the runtime are part of the library's API: `import LSTMVision` brings them.
-@_exported import LSTMVisionKernels
+/// The lower layers are part of the library's API: `import LSTMVision` brings them all.
+@_exported import LSTMVisionCore

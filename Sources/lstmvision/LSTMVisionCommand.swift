@@ -27,7 +27,7 @@ struct LSTMVisionCommand: ParsableCommand {
                 Foundation.exit(0)
             }
             let ours = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError
-                || error is ImageError || error is ImageTransformError || error is ModelError
+                || error is ImageError || error is ImageTransformError || error is ModelError || error is AttackError
             let message = ours ? "\(error)" : message(for: error)
             let line = "\(message.split(separator: "\n").first ?? "")\(LimitOptions.hint(for: error))"
             FileHandle.standardError.write(Data("lstmvision: error: \(line)\n".utf8))

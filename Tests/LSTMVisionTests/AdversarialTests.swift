@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// FGSM and PGD stay inside the ε-ball and the pixel range, lower accuracy, and adversarial training helps.
 @Suite struct AdversarialTests {

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// Finite-difference checks of every differentiable operation.
 @Suite struct AutodiffTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// Runs the built `lstmvision` executable: bad input gives one clear stderr line and a non-zero exit.
 @Suite struct CLITests {

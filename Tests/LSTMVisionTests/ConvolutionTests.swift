@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// conv2d and maxPool2d: PyTorch fixtures (outputs to 1e-5, gradients to 1e-4), finite differences,
 /// and the im2col convolution against the direct-loop reference.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// A training process killed with SIGKILL at a random moment after its first checkpoint leaves loadable
 /// checkpoints, and `train --resume` (without the data options, which the checkpoint holds) then ends with

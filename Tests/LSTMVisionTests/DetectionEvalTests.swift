@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// Detection evaluation: the assignment solver, boxes, the COCO and YOLO readers, and the COCO evaluator
 /// against pycocotools (the cases of tools/make_coco_reference.py).

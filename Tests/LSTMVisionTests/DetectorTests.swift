@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// The LSTM detector: its shape ops, the Hungarian loss (gradient and matching), post-processing,
 /// a tiny training run that learns, checkpoints with exact resume, and bad input.

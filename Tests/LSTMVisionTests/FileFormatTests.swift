@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// IDX, gzip and safetensors readers: valid files load, every malformed one is refused with a clear error.
 @Suite struct FileFormatTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 @testable import LSTMVisionFuzz
 
 /// The fuzzing corpus and every input the fuzzers ever found go through their parser on each test run:

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 @Suite struct ImageTests {
     /// A fresh folder under the system temporary directory for one test's files.

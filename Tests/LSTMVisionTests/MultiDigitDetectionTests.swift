@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// The synthetic multi-digit detection set: determinism, digit counts, exact boxes, COCO output.
 @Suite struct MultiDigitDetectionTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// Compares LSTMVision with tensors PyTorch computed (fixtures from `tools/make_reference.py`):
 /// outputs to 1e-5, gradients to 1e-4, printing the largest difference of each.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// The recipes `train` and `demo` share keep their values: results of either must not change with them.
 @Suite struct RecipesTests {

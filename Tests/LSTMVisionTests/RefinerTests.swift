@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// The detector's second stage: crops and their geometry, the refiner's loss and gradients, what `refine` makes of
 /// its outputs, its place in configs and checkpoints, and training it alone on a frozen detector.

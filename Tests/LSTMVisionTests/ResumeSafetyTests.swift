@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// A resumed run continues only the run it belongs to: other training data, another order of it, a damaged or
 /// hostile state file, and tensors holding NaN or infinity are each refused with one clear error, on every

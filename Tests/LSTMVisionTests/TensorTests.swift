@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 @Suite struct TensorTests {
     @Test func gemmMatchesReferenceForAllTransposes() {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// Loads a committed PyTorch reference fixture by file name.
 func fixture(_ name: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMVision
+@testable import LSTMVisionCore
 
 /// The training loop learns, checkpoints, and resumes to exactly the weights of an uninterrupted run.
 @Suite(.serialized) struct TrainingTests {

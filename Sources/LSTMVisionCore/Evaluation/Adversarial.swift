@@ -20,16 +20,16 @@ public struct Attack: Sendable, Equatable {
         self.stepSize = stepSize ?? 2.5 * epsilon / Float(max(steps, 1))
     }
 
-    /// Checks the settings; the message names the option.
+    /// Checks the settings; the message names the setting.
     public func validate() throws {
         guard epsilon >= 0, epsilon <= 1 else {
-            throw TrainingError.invalidOption("the attack radius ε must be in [0, 1], got \(epsilon)")
+            throw AttackError.invalidSetting("the attack radius ε must be in [0, 1], got \(epsilon)")
         }
         guard steps > 0, steps <= 1000 else {
-            throw TrainingError.invalidOption("the attack steps must be in 1...1000, got \(steps)")
+            throw AttackError.invalidSetting("the attack steps must be in 1...1000, got \(steps)")
         }
         guard stepSize > 0, stepSize.isFinite else {
-            throw TrainingError.invalidOption("the attack step size must be positive, got \(stepSize)")
+            throw AttackError.invalidSetting("the attack step size must be positive, got \(stepSize)")
         }
     }
 
@@ -94,5 +94,14 @@ public struct Attack: Sendable, Equatable {
         }
         let n = Double(max(dataset.count, 1))
         return (Double(clean) / n, Double(robust) / n)
+    }
+}
+
+/// Attack settings out of range; the message names the setting.
+public enum AttackError: Error, CustomStringConvertible, Equatable {
+    case invalidSetting(String)
+
+    public var description: String {
+        switch self { case let .invalidSetting(m): return m }
     }
 }
