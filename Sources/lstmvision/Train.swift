@@ -27,11 +27,6 @@ struct TrainClassification: ParsableCommand, ReadsFiles, UsesThreads {
     @OptionGroup(title: "Run") var threadOptions: ThreadOptions
     @OptionGroup(title: "Input limits", visibility: .hidden) var limits: LimitOptions
 
-    /// The training options: `base` (the recipe, or the checkpoint's when resuming) with those given.
-    func trainingOptions(base: TrainingOptions) throws -> TrainingOptions {
-        try optimisation.trainingOptions(base: base, run: runOptions)
-    }
-
     func run() throws {
         var options: TrainingOptions, settings: ClassificationTask.Settings
         let classifier: any Classifier
@@ -47,14 +42,14 @@ struct TrainClassification: ParsableCommand, ReadsFiles, UsesThreads {
                 throw CLIError("\(path): checkpoint lacks its model config")
             }
             let config = try ModelFile.config(in: checkpoint.metadata, tensors: checkpoint.tensors, source: path)
-            options = try trainingOptions(base: checkpoint.options)
+            options = try optimisation.trainingOptions(run: runOptions, base: checkpoint.options)
             settings = try regularisation.settings(base: checkpoint.classificationSettings() ?? .init())
             classifier = try makeClassifier(config, seed: options.seed)
         } else {
             data = dataOptions
             train = try data.load(.train, limits: limits.value)
             test = try data.load(.test, limits: limits.value)
-            options = try trainingOptions(base: Recipes.classification)
+            options = try optimisation.trainingOptions(run: runOptions, base: Recipes.classification)
             settings = try regularisation.settings(base: .init())
             classifier = try makeClassifier(model.config(for: train), seed: options.seed)
             if let fb = options.forgetBias { classifier.setForgetBias(fb) }

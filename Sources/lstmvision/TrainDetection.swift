@@ -17,11 +17,6 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
     @OptionGroup(title: "Run") var threadOptions: ThreadOptions
     @OptionGroup(title: "Input limits", visibility: .hidden) var limits: LimitOptions
 
-    /// The training options: `base` (the recipe, or the checkpoint's when resuming) with those given.
-    func trainingOptions(base: TrainingOptions) throws -> TrainingOptions {
-        try optimisation.trainingOptions(base: base, run: runOptions)
-    }
-
     func run() throws {
         let options: TrainingOptions, loss: HungarianLoss, saved: DetectorConfig?
         var refinerLoss = RefinerLoss(boxWeight: refiner.refinerBoxWeight), onlyRefiner = false
@@ -30,7 +25,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
         if runOptions.resume {
             let checkpoint = try Checkpoint(resuming: runOptions.out, limits: limits.value), path = checkpoint.path
             loss = try checkpoint.detectionLoss()
-            options = try trainingOptions(base: checkpoint.options)
+            options = try optimisation.trainingOptions(run: runOptions, base: checkpoint.options)
             saved = try DetectorFile.config(in: checkpoint.metadata, tensors: checkpoint.tensors, source: path)
             if let savedData = try SavedDataOptions.read(checkpoint.metadata, source: path) {
                 dataOptions = try savedData.completing(dataOptions, source: path)
@@ -43,13 +38,13 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
             let (tensors, meta) = try SafeTensors.read(path, limits: limits.value)
             var config = try DetectorFile.config(in: meta, tensors: tensors, source: path)
             config.refiner = BoxRefiner.Config(hidden: refiner.refinerHidden)
-            options = try trainingOptions(base: Recipes.detection)
+            options = try optimisation.trainingOptions(run: runOptions, base: Recipes.detection)
             loss = detector.loss
             saved = config
             onlyRefiner = true
             startingWeights = tensors.filter { !$0.key.hasPrefix("refiner.") }
         } else {
-            options = try trainingOptions(base: Recipes.detection)
+            options = try optimisation.trainingOptions(run: runOptions, base: Recipes.detection)
             loss = detector.loss
             saved = nil
             startingWeights = nil

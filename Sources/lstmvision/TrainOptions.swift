@@ -54,7 +54,7 @@ struct OptimisationOptions: ParsableArguments {
     }
 
     /// `base` (the recipe, or the checkpoint's when resuming) with these and `run`'s values, checked.
-    func trainingOptions(base: TrainingOptions, run: RunOptions) throws -> TrainingOptions {
+    func trainingOptions(run: RunOptions, base: TrainingOptions) throws -> TrainingOptions {
         var o = base
         apply(to: &o)
         run.apply(to: &o)
