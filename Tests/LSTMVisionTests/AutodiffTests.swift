@@ -58,7 +58,8 @@ import Testing
         let ry = Variable(randomTensor([T, N, H], seed: 27)), rh = Variable(randomTensor([N, H], seed: 28))
         let rc = Variable(randomTensor([N, H], seed: 29))
         checkGradients([x, h0, c0, wih, whh, bih, bhh], samples: 20) {
-            let r = lstmSequence(x, h0: h0, c0: c0, weightIH: wih, weightHH: whh, biasIH: bih, biasHH: bhh, reverse: reverse)
+            let r = lstmSequence(x, h0: h0, c0: c0, weightIH: wih, weightHH: whh, biasIH: bih, biasHH: bhh,
+                                 reverse: reverse)
             return (r.output * ry).sum() + (r.h * rh).sum() + (r.c * rc).sum()
         }
     }
@@ -68,10 +69,11 @@ import Testing
     /// `LSTMPlan.choose` picks, and each forced one, on 1 and 2 threads, with the directions one after the other and
     /// concurrent, the backward's products on SmallGEMM and on OpenBLAS, and each forward strategy the shape allows.
     /// The outputs and final states, and in training every gradient, match the reference's. The shapes: one sequence
-    /// (the lockstep halves), few rows (the inputs up front), 8–16 rows per chain (fused step products), an input wide
-    /// enough that SmallGEMM slices the fused product (180 + 16), a width SmallGEMM does not take (H = 6), one it takes
-    /// in the forward but not the backward (H = 20), many chains (136) and more rows than SmallGEMM pays for (300). Up to
-    /// 128 rows, 5 steps: the backward's weight-gradient products then run in several chunks, the last one partial.
+    /// (the lockstep halves), few rows (the inputs up front), 8–16 rows per chain (fused step products), an input
+    /// wide enough that SmallGEMM slices the fused product (180 + 16), a width SmallGEMM does not take (H = 6), one it
+    /// takes in the forward but not the backward (H = 20), many chains (136) and more rows than SmallGEMM pays for
+    /// (300). Up to 128 rows, 5 steps: the backward's weight-gradient products then run in several chunks, the last
+    /// one partial.
     @Test(arguments: [(1, 7, 32), (2, 5, 16), (20, 16, 16), (32, 12, 16), (16, 180, 16), (32, 5, 6), (9, 20, 20),
                       (136, 7, 16), (300, 16, 16)])
     func everyStrategyMatchesReference(_ size: (n: Int, inputs: Int, hidden: Int)) {
@@ -119,8 +121,8 @@ import Testing
         #expect(!plan(64, 128, [false, false]).concurrentDirections)
         #expect(plan(8, 128, [false, false]).concurrentDirections)
         #expect(!plan(136, 128, [true, true]).concurrentDirections)
-        // Rows per chain: fused from 8 (on two threads, from 8 rows: one chain up to 15), up front below; OpenBLAS past 128 rows per thread, for widths SmallGEMM does
-        // not take, and when the kernel is OpenBLAS.
+        // Fused from 8 rows per chain (on two threads: one chain up to 15 rows, then two), the inputs up front below;
+        // OpenBLAS past 128 rows per thread, for widths SmallGEMM does not take, and when the kernel is OpenBLAS.
         #expect(plan(16, 128, [true]).strategies == [.smallGEMMFused])
         #expect(plan(4, 128, [true]).strategies == [.smallGEMMInputUpFront])
         #expect(plan(256, 128, [false]).strategies == [.smallGEMMFused])
@@ -134,7 +136,8 @@ import Testing
     /// as chains on two threads and large copies split among them give the right results.
     @Test func lockstepForwardAndNestedParallelRegions() throws {
         let (T, I, H) = (5, 9, 32)
-        let d = LSTMDirection(h0: Variable(randomTensor([1, H], seed: 50)), c0: Variable(randomTensor([1, H], seed: 51)),
+        let d = LSTMDirection(h0: Variable(randomTensor([1, H], seed: 50)),
+                              c0: Variable(randomTensor([1, H], seed: 51)),
                               weightIH: Variable(randomTensor([4 * H, I], seed: 52, scale: 0.3)),
                               weightHH: Variable(randomTensor([4 * H, H], seed: 53, scale: 0.3)),
                               biasIH: Variable(randomTensor([4 * H], seed: 54)),
@@ -172,8 +175,9 @@ import Testing
         // Inference runs the rows as chains on two threads, each step on whichever thread claims it; the states are one
         // thread's, bit for bit, run after run.
         let n = 40
-        let wide = LSTMDirection(h0: Variable(randomTensor([n, H], seed: 59)), c0: Variable(randomTensor([n, H], seed: 60)),
-                                 weightIH: d.weightIH, weightHH: d.weightHH, biasIH: d.biasIH, biasHH: d.biasHH, reverse: true)
+        let wide = LSTMDirection(h0: Variable(randomTensor([n, H], seed: 59)),
+                                 c0: Variable(randomTensor([n, H], seed: 60)), weightIH: d.weightIH,
+                                 weightHH: d.weightHH, biasIH: d.biasIH, biasHH: d.biasHH, reverse: true)
         func forward(threads: Int, outputs: Bool = true) -> LSTMForward {
             let plan = LSTMPlan.choose(rows: n, hidden: H, training: [false], threads: threads)
             return LSTMForward(xs, wide, strategy: plan.strategies[0], keepForBackward: false, outputs: outputs,
@@ -191,25 +195,31 @@ import Testing
         #expect(r.h.scalars == full.h.scalars && r.c.scalars == full.c.scalars)
         // Copies large enough to be split among the threads: a layer's outputs, the two directions side by side.
         let big = randomTensor([300, 2, 128], seed: 57), other = randomTensor([300, 2, 64], seed: 58)
-        #expect(big.scalars.withUnsafeBufferPointer { Parallel.copy(600, width: 128, from: $0.baseAddress!, stride: 128) } == big.scalars)
+        #expect(big.scalars.withUnsafeBufferPointer {
+            Parallel.copy(600, width: 128, from: $0.baseAddress!, stride: 128)
+        } == big.scalars)
         let joined = concatLast([Variable(big), Variable(other)]).value
         #expect(joined.shape == [300, 2, 192])
         #expect((0..<600).allSatisfy { r in
             Array(joined.scalars[(r * 192)..<(r * 192 + 128)]) == Array(big.scalars[(r * 128)..<((r + 1) * 128)])
-                && Array(joined.scalars[(r * 192 + 128)..<((r + 1) * 192)]) == Array(other.scalars[(r * 64)..<((r + 1) * 64)])
+                && Array(joined.scalars[(r * 192 + 128)..<((r + 1) * 192)])
+                    == Array(other.scalars[(r * 64)..<((r + 1) * 64)])
         })
     }
 
-    /// `Parallel.chainBlocks` covers the rows in blocks of 16 (32 from 128 rows, two under 32) on multiples of 4; `forChains` runs every
-    /// step of every chain once, each chain's steps in order, and a thread whose own chains are done takes over steps of
-    /// the other's: here the thread that starts chain 0 sleeps in each of its steps, so the other must take some of them.
-    /// (Without the takeover this test fails.)
+    /// `Parallel.chainBlocks` covers the rows in blocks of 16 (32 from 128 rows, two under 32) on multiples of 4;
+    /// `forChains` runs every step of every chain once, each chain's steps in order, and a thread whose own chains are
+    /// done takes over steps of the other's: here the thread that starts chain 0 sleeps in each of its steps, so the
+    /// other must take some of them. (Without the takeover this test fails.)
     @Test func chainsRunEveryStepInOrderAndShareTheWork() throws {
         for rows in [1, 7, 15, 16, 20, 31, 32, 64, 100, 128, 256, 257] {
             let blocks = Parallel.chainBlocks(rows)
-            #expect(blocks.count == (rows >= 128 ? rows / 32 : rows >= 32 ? rows / 16 : max(1, min(2, rows / 8))), "\(rows) rows")
+            #expect(blocks.count == (rows >= 128 ? rows / 32 : rows >= 32 ? rows / 16 : max(1, min(2, rows / 8))),
+                    "\(rows) rows")
             #expect(blocks.first?.lowerBound == 0 && blocks.last?.upperBound == rows, "\(rows) rows")
-            #expect(zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound && $1.lowerBound % 4 == 0 && !$0.isEmpty })
+            #expect(zip(blocks, blocks.dropFirst()).allSatisfy {
+                $0.upperBound == $1.lowerBound && $1.lowerBound % 4 == 0 && !$0.isEmpty
+            })
         }
         let (chains, steps) = (4, 30)
         var log = [(stamp: Int, thread: pthread_t)](repeating: (-1, 0), count: chains * steps)
@@ -225,14 +235,17 @@ import Testing
         }
         for c in 0..<chains {
             let stamps = (0..<steps).map { log[c * steps + $0].stamp }
-            #expect(stamps.allSatisfy { $0 >= 0 } && zip(stamps, stamps.dropFirst()).allSatisfy { $0 < $1 }, "chain \(c): \(stamps)")
+            #expect(stamps.allSatisfy { $0 >= 0 } && zip(stamps, stamps.dropFirst()).allSatisfy { $0 < $1 },
+                    "chain \(c): \(stamps)")
         }
         // Checked when the other thread ran from the start (the parts may run one after the other when the test suite
         // keeps the lockstep and the dispatch workers busy): it finishes its own chains within a few of the slow steps.
         let slowThread = slow.load(ordering: .relaxed), slowChains = log[..<(2 * steps)]
         let slowStamps = log.filter { $0.thread == slowThread }.map(\.stamp).sorted()
-        if let otherFirst = log.filter({ $0.thread != slowThread }).map(\.stamp).min(), slowStamps.count > 4, otherFirst < slowStamps[4] {
-            #expect(slowChains.contains { $0.thread != slowThread }, "no step of the slowed thread's chains was taken over")
+        if let otherFirst = log.filter({ $0.thread != slowThread }).map(\.stamp).min(), slowStamps.count > 4,
+           otherFirst < slowStamps[4] {
+            #expect(slowChains.contains { $0.thread != slowThread },
+                    "no step of the slowed thread's chains was taken over")
         }
     }
 
@@ -261,17 +274,20 @@ import Testing
             dx.add(x.grad!)
         }
         alone.grads.insert(dx, at: 0)
-        let worst = [largestDifference(together.values, expected.values), largestDifference(alone.values, expected.values),
+        let worst = [largestDifference(together.values, expected.values),
+                     largestDifference(alone.values, expected.values),
                      largestDifference(together.grads, expected.grads, relative: true),
                      largestDifference(alone.grads, expected.grads, relative: true)]
-        print("  bidirectional, directions concurrent and one at a time against the reference: largest differences \(worst)")
+        print("  bidirectional, directions concurrent and one at a time against the reference: "
+              + "largest differences \(worst)")
         #expect(worst[0] < 1e-5 && worst[1] < 1e-5 && worst[2] < 1e-4 && worst[3] < 1e-4)
         #expect(together.grads[0].scalars.contains { $0 != 0 } && together.grads.count == 13)
     }
 
     /// A layer's outputs joined in the forward (the directions side by side, their gradient read in place by each
-    /// direction's backward) give `concatLast` of the per-direction outputs, and the same gradients, bit for bit: with the
-    /// directions concurrent (20 rows in training) and one after the other, split by rows (136), and in inference.
+    /// direction's backward) give `concatLast` of the per-direction outputs, and the same gradients, bit for bit:
+    /// with the directions concurrent (20 rows in training) and one after the other, split by rows (136), and in
+    /// inference.
     @Test(arguments: [(20, true), (136, true), (20, false), (136, false)])
     func joinedOutputsMatchConcatenation(_ N: Int, _ training: Bool) {
         let (T, I, H) = (5, 7, 16)
@@ -306,21 +322,23 @@ import Testing
     }
 }
 
-/// A bidirectional layer's two directions (forward, then reverse) over N rows, input I, hidden H: random initial states,
-/// weights (scaled by 0.3) and biases, each requiring a gradient; tensor i of direction k from seed `seed` + 10k + i.
+/// A bidirectional layer's two directions (forward, then reverse) over N rows, input I, hidden H: random initial
+/// states, weights (scaled by 0.3) and biases, each requiring a gradient; tensor i of direction k from seed
+/// `seed` + 10k + i.
 private func randomDirections(N: Int, I: Int, H: Int, seed: UInt64) -> [LSTMDirection] {
     (0..<2).map { k in
         func v(_ shape: [Int], _ i: Int, scale: Float = 1) -> Variable {
             Variable(randomTensor(shape, seed: seed + UInt64(10 * k + i), scale: scale), requiresGrad: true)
         }
         return LSTMDirection(h0: v([N, H], 0), c0: v([N, H], 1), weightIH: v([4 * H, I], 2, scale: 0.3),
-                             weightHH: v([4 * H, H], 3, scale: 0.3), biasIH: v([4 * H], 4), biasHH: v([4 * H], 5), reverse: k == 1)
+                             weightHH: v([4 * H, H], 3, scale: 0.3), biasIH: v([4 * H], 4), biasHH: v([4 * H], 5),
+                             reverse: k == 1)
     }
 }
 
-/// The plans a test can force on a layer of `directions` over N rows with H units: on 1 and 2 threads, the directions
-/// one after the other and (with two of each) concurrent, each forward strategy the shape allows for every direction, and in
-/// training the backward's products on SmallGEMM and on OpenBLAS.
+/// The plans a test can force on a layer of `directions` over N rows with H units: on 1 and 2 threads, the
+/// directions one after the other and (with two of each) concurrent, each forward strategy the shape allows for
+/// every direction, and in training the backward's products on SmallGEMM and on OpenBLAS.
 private func forcedPlans(N: Int, H: Int, directions D: Int, training: Bool) -> [LSTMPlan] {
     var strategies: [LSTMStrategy] = [.openBLAS]
     if SmallGEMM.supports(n: 4 * H) { strategies += [.smallGEMMFused, .smallGEMMInputUpFront] }
@@ -354,13 +372,15 @@ private struct RandomLayer {
         x = randomTensor([T, N, I], seed: seed)
         directions = (0..<D).map { k in
             let s = seed + 10 * UInt64(k + 1)
-            return [zeroStart ? Tensor(zeros: [N, H]) : randomTensor([N, H], seed: s), randomTensor([N, H], seed: s + 1),
-                    randomTensor([4 * H, I], seed: s + 2, scale: 0.3), randomTensor([4 * H, H], seed: s + 3, scale: 0.3),
-                    randomTensor([4 * H], seed: s + 4, scale: 0.3), randomTensor([4 * H], seed: s + 5, scale: 0.3)]
+            return [zeroStart ? Tensor(zeros: [N, H]) : randomTensor([N, H], seed: s),
+                    randomTensor([N, H], seed: s + 1), randomTensor([4 * H, I], seed: s + 2, scale: 0.3),
+                    randomTensor([4 * H, H], seed: s + 3, scale: 0.3), randomTensor([4 * H], seed: s + 4, scale: 0.3),
+                    randomTensor([4 * H], seed: s + 5, scale: 0.3)]
         }
         lossWeights = (0..<D).map { k in
             let s = seed + 100 + 10 * UInt64(k)
-            return [randomTensor([T, N, H], seed: s), randomTensor([N, H], seed: s + 1), randomTensor([N, H], seed: s + 2)]
+            return [randomTensor([T, N, H], seed: s), randomTensor([N, H], seed: s + 1),
+                    randomTensor([N, H], seed: s + 2)]
         }
     }
 
@@ -381,11 +401,12 @@ private struct RandomLayer {
         guard training else { return (values, []) }
         var loss = Variable(Tensor(scalar: 0))
         for k in dirs.indices {
-            loss = loss + (r.outputs[k] * Variable(lossWeights[k][0])).sum() + (r.states[k].h * Variable(lossWeights[k][1])).sum()
-                + (r.states[k].c * Variable(lossWeights[k][2])).sum()
+            let w = lossWeights[k].map { Variable($0) }
+            loss = loss + (r.outputs[k] * w[0]).sum() + (r.states[k].h * w[1]).sum() + (r.states[k].c * w[2]).sum()
         }
         loss.backward()
-        return (values, [x.grad!] + dirs.flatMap { d in [d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH].map { $0.grad! } })
+        let params = dirs.flatMap { d in [d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH] }
+        return (values, [x.grad!] + params.map { $0.grad! })
     }
 
     /// The same from `LSTMReference`, x's gradient summed over the directions.
@@ -395,7 +416,8 @@ private struct RandomLayer {
         for (k, d) in dirs.enumerated() {
             let f = LSTMReference.forward(x.value, d)
             values += [f.output, f.h, f.c]
-            let g = LSTMReference.backward(x.value, d, f, dy: lossWeights[k][0], dh: lossWeights[k][1], dc: lossWeights[k][2])
+            let g = LSTMReference.backward(x.value, d, f, dy: lossWeights[k][0], dh: lossWeights[k][1],
+                                           dc: lossWeights[k][2])
             dx.add(g.x)
             grads += [g.h0, g.c0, g.weightIH, g.weightHH, g.biasIH, g.biasHH]
         }

@@ -14,8 +14,8 @@ public enum SmallGEMM {
     /// Writes `count` values as columns j..<j+count of row p of a packed B [depth×n] (the layout `pack` makes), so that
     /// a row made of pieces (as [x_t | h_{t−1} | 1]) is packed without being assembled first.
     @inline(__always)
-    public static func packColumns(_ values: UnsafePointer<Float>, count: Int, at j: Int, n: Int, into b: UnsafeMutablePointer<Float>,
-                                   row p: Int, depth: Int) {
+    public static func packColumns(_ values: UnsafePointer<Float>, count: Int, at j: Int, n: Int,
+                                   into b: UnsafeMutablePointer<Float>, row p: Int, depth: Int) {
         var done = 0
         while done < count {
             let column = j + done, j0 = column - column % panelWidth, w = min(panelWidth, n - j0)
@@ -77,16 +77,18 @@ public enum SmallGEMM {
         precondition(n % 16 == 0, "SmallGEMM: n = \(n) is not a multiple of 16")
         let terms = (first, second ?? first.empty)
         // A deep product runs as slices of k, each term's k cut evenly into pieces of at most `sliceDepth`; a slice
-        // after the first adds to C. A panel of B deeper than L1 holds would stream from L2 again for every block of rows.
+        // after the first adds to C. A panel of B deeper than L1 holds would stream from L2 again for every block of
+        // rows.
         let sliced = first.k + terms.1.k > 192
-        let pieces = sliced ? ((first.k + sliceDepth - 1) / sliceDepth, (terms.1.k + sliceDepth - 1) / sliceDepth) : (1, 0)
+        let pieces = sliced ? ((first.k + sliceDepth - 1) / sliceDepth, (terms.1.k + sliceDepth - 1) / sliceDepth)
+            : (1, 0)
         @inline(__always) func slice(_ q: Int) -> (Term, Term) {
             guard sliced else { return terms }
             let (t, part, count) = q < pieces.0 ? (terms.0, q, pieces.0) : (terms.1, q - pieces.0, pieces.1)
             return (t.slice(t.k * part / count, t.k * (part + 1) / count), t.empty)
         }
-        // Groups of 4 rows, at most 32 rows at a time (measured: more rows push the k×64 panel of B out
-        // of L1): column panels outside, rows inside, so the panel stays in L1 while every row block uses it.
+        // Groups of 4 rows, at most 32 rows at a time (more rows push the k×64 panel of B out of L1): column
+        // panels outside, rows inside, so the panel stays in L1 while every row block uses it.
         let m4 = m - m % 4
         var r0 = 0
         while r0 < m4 {
@@ -121,8 +123,12 @@ public enum SmallGEMM {
         }
     }
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-    @inline(__always) static func start(_ bias: UnsafePointer<Float>?, _ j: Int) -> V { bias.map { load($0 + j) } ?? V() }
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+    @inline(__always) static func start(_ bias: UnsafePointer<Float>?, _ j: Int) -> V {
+        bias.map { load($0 + j) } ?? V()
+    }
     @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
         UnsafeMutableRawPointer(p).storeBytes(of: accumulate ? v + load(p) : v, as: V.self)
     }
@@ -149,25 +155,33 @@ public enum SmallGEMM {
             for p in 0..<t.k {
                 let b0 = load(bp), b1 = load(bp + 16), b2 = load(bp + 32), b3 = load(bp + 48)
                 var v = V(repeating: a0[p * t.step])
-                c00 = c00.plusProduct(v, b0); c01 = c01.plusProduct(v, b1); c02 = c02.plusProduct(v, b2); c03 = c03.plusProduct(v, b3)
+                c00 = c00.plusProduct(v, b0); c01 = c01.plusProduct(v, b1)
+                c02 = c02.plusProduct(v, b2); c03 = c03.plusProduct(v, b3)
                 v = V(repeating: a1[p * t.step])
-                c10 = c10.plusProduct(v, b0); c11 = c11.plusProduct(v, b1); c12 = c12.plusProduct(v, b2); c13 = c13.plusProduct(v, b3)
+                c10 = c10.plusProduct(v, b0); c11 = c11.plusProduct(v, b1)
+                c12 = c12.plusProduct(v, b2); c13 = c13.plusProduct(v, b3)
                 v = V(repeating: a2[p * t.step])
-                c20 = c20.plusProduct(v, b0); c21 = c21.plusProduct(v, b1); c22 = c22.plusProduct(v, b2); c23 = c23.plusProduct(v, b3)
+                c20 = c20.plusProduct(v, b0); c21 = c21.plusProduct(v, b1)
+                c22 = c22.plusProduct(v, b2); c23 = c23.plusProduct(v, b3)
                 v = V(repeating: a3[p * t.step])
-                c30 = c30.plusProduct(v, b0); c31 = c31.plusProduct(v, b1); c32 = c32.plusProduct(v, b2); c33 = c33.plusProduct(v, b3)
+                c30 = c30.plusProduct(v, b0); c31 = c31.plusProduct(v, b1)
+                c32 = c32.plusProduct(v, b2); c33 = c33.plusProduct(v, b3)
                 bp += ldb
             }
         }
         let o0 = c + r * ldc + j, o1 = o0 + ldc, o2 = o1 + ldc, o3 = o2 + ldc
-        store(c00, o0, accumulate); store(c01, o0 + 16, accumulate); store(c02, o0 + 32, accumulate); store(c03, o0 + 48, accumulate)
-        store(c10, o1, accumulate); store(c11, o1 + 16, accumulate); store(c12, o1 + 32, accumulate); store(c13, o1 + 48, accumulate)
-        store(c20, o2, accumulate); store(c21, o2 + 16, accumulate); store(c22, o2 + 32, accumulate); store(c23, o2 + 48, accumulate)
-        store(c30, o3, accumulate); store(c31, o3 + 16, accumulate); store(c32, o3 + 32, accumulate); store(c33, o3 + 48, accumulate)
+        store(c00, o0, accumulate); store(c01, o0 + 16, accumulate)
+        store(c02, o0 + 32, accumulate); store(c03, o0 + 48, accumulate)
+        store(c10, o1, accumulate); store(c11, o1 + 16, accumulate)
+        store(c12, o1 + 32, accumulate); store(c13, o1 + 48, accumulate)
+        store(c20, o2, accumulate); store(c21, o2 + 16, accumulate)
+        store(c22, o2 + 32, accumulate); store(c23, o2 + 48, accumulate)
+        store(c30, o3, accumulate); store(c31, o3 + 16, accumulate)
+        store(c32, o3 + 32, accumulate); store(c33, o3 + 48, accumulate)
     }
 
-    /// Rows r..<r+4, columns j..<j+16, or with `pair` j..<j+32: eight accumulators then hide the FMA latency, which four
-    /// do not (a 32-column tail panel, as the 160-wide [x | h | 1] rows of the weight gradients end in, ran at half speed).
+    /// Rows r..<r+4, columns j..<j+16, or with `pair` j..<j+32: eight accumulators then hide the FMA latency, which
+    /// four do not (as on a 32-column tail panel, which the 160-wide [x | h | 1] rows of the weight gradients end in).
     /// Called with a constant `pair`, each use compiles to its own loop.
     @inline(__always)
     static func block4x1(_ r: Int, _ j: Int, pair: Bool, _ terms: (Term, Term), _ n: Int, _ bias: UnsafePointer<Float>?,
@@ -183,19 +197,23 @@ public enum SmallGEMM {
                 let b0 = load(bp)
                 let v0 = V(repeating: a0[p * t.step]), v1 = V(repeating: a1[p * t.step])
                 let v2 = V(repeating: a2[p * t.step]), v3 = V(repeating: a3[p * t.step])
-                c0 = c0.plusProduct(v0, b0); c1 = c1.plusProduct(v1, b0); c2 = c2.plusProduct(v2, b0); c3 = c3.plusProduct(v3, b0)
+                c0 = c0.plusProduct(v0, b0); c1 = c1.plusProduct(v1, b0)
+                c2 = c2.plusProduct(v2, b0); c3 = c3.plusProduct(v3, b0)
                 if pair {
                     let b1 = load(bp + 16)
-                    d0 = d0.plusProduct(v0, b1); d1 = d1.plusProduct(v1, b1); d2 = d2.plusProduct(v2, b1); d3 = d3.plusProduct(v3, b1)
+                    d0 = d0.plusProduct(v0, b1); d1 = d1.plusProduct(v1, b1)
+                    d2 = d2.plusProduct(v2, b1); d3 = d3.plusProduct(v3, b1)
                 }
                 bp += ldb
             }
         }
         let o0 = c + r * ldc + j
-        store(c0, o0, accumulate); store(c1, o0 + ldc, accumulate); store(c2, o0 + 2 * ldc, accumulate); store(c3, o0 + 3 * ldc, accumulate)
+        store(c0, o0, accumulate); store(c1, o0 + ldc, accumulate)
+        store(c2, o0 + 2 * ldc, accumulate); store(c3, o0 + 3 * ldc, accumulate)
         if pair {
             let o1 = o0 + 16
-            store(d0, o1, accumulate); store(d1, o1 + ldc, accumulate); store(d2, o1 + 2 * ldc, accumulate); store(d3, o1 + 3 * ldc, accumulate)
+            store(d0, o1, accumulate); store(d1, o1 + ldc, accumulate)
+            store(d2, o1 + 2 * ldc, accumulate); store(d3, o1 + 3 * ldc, accumulate)
         }
     }
 
@@ -221,8 +239,10 @@ public enum SmallGEMM {
             }
         }
         let o = c + r * ldc + j
-        store(c0, o, accumulate); store(c1, o + 16, accumulate); store(c2, o + 32, accumulate); store(c3, o + 48, accumulate)
-        store(c4, o + 64, accumulate); store(c5, o + 80, accumulate); store(c6, o + 96, accumulate); store(c7, o + 112, accumulate)
+        store(c0, o, accumulate); store(c1, o + 16, accumulate)
+        store(c2, o + 32, accumulate); store(c3, o + 48, accumulate)
+        store(c4, o + 64, accumulate); store(c5, o + 80, accumulate)
+        store(c6, o + 96, accumulate); store(c7, o + 112, accumulate)
     }
 
     /// Row r, columns j..<j+16.
