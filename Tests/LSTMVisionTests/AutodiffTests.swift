@@ -70,10 +70,11 @@ import Testing
     /// `LSTMPlan.choose` picks, and each forced one, on 1 and 2 threads, with the directions one after the other and
     /// concurrent, the backward's products on SmallGEMM and on OpenBLAS, and each forward strategy the shape allows.
     /// The outputs and final states, and in training every gradient, match the reference's. The shapes: one sequence
-    /// (the lockstep halves), few rows (the inputs up front), 8–16 rows per chain (fused step products), an input wide
-    /// enough that SmallGEMM slices the fused product (180 + 16), a width SmallGEMM does not take (H = 6), one it takes
-    /// in the forward but not the backward (H = 20), many chains (136) and more rows than SmallGEMM pays for (300). Up to
-    /// 128 rows, 5 steps: the backward's weight-gradient products then run in several chunks, the last one partial.
+    /// (the lockstep halves), few rows (the inputs up front), 8–16 rows per chain (fused step products), an input
+    /// wide enough that SmallGEMM slices the fused product (180 + 16), a width SmallGEMM does not take (H = 6), one it
+    /// takes in the forward but not the backward (H = 20), many chains (136) and more rows than SmallGEMM pays for
+    /// (300). Up to 128 rows, 5 steps: the backward's weight-gradient products then run in several chunks, the last
+    /// one partial.
     @Test(arguments: [(1, 7, 32), (2, 5, 16), (20, 16, 16), (32, 12, 16), (16, 180, 16), (32, 5, 6), (9, 20, 20),
                       (136, 7, 16), (300, 16, 16)])
     func everyStrategyMatchesReference(_ size: (n: Int, inputs: Int, hidden: Int)) {
@@ -121,8 +122,8 @@ import Testing
         #expect(!plan(64, 128, [false, false]).concurrentDirections)
         #expect(plan(8, 128, [false, false]).concurrentDirections)
         #expect(!plan(136, 128, [true, true]).concurrentDirections)
-        // Rows per chain: fused from 8 (on two threads, from 8 rows: one chain up to 15), up front below; OpenBLAS past 128 rows per thread, for widths SmallGEMM does
-        // not take, and when the kernel is OpenBLAS.
+        // Fused from 8 rows per chain (on two threads: one chain up to 15 rows, then two), the inputs up front below;
+        // OpenBLAS past 128 rows per thread, for widths SmallGEMM does not take, and when the kernel is OpenBLAS.
         #expect(plan(16, 128, [true]).strategies == [.smallGEMMFused])
         #expect(plan(4, 128, [true]).strategies == [.smallGEMMInputUpFront])
         #expect(plan(256, 128, [false]).strategies == [.smallGEMMFused])
@@ -175,8 +176,9 @@ import Testing
         // Inference runs the rows as chains on two threads, each step on whichever thread claims it; the states are
         // one thread's, bit for bit, run after run.
         let n = 40
-        let wide = LSTMDirection(h0: Variable(randomTensor([n, H], seed: 59)), c0: Variable(randomTensor([n, H], seed: 60)),
-                                 weightIH: d.weightIH, weightHH: d.weightHH, biasIH: d.biasIH, biasHH: d.biasHH, reverse: true)
+        let wide = LSTMDirection(h0: Variable(randomTensor([n, H], seed: 59)),
+                                 c0: Variable(randomTensor([n, H], seed: 60)), weightIH: d.weightIH,
+                                 weightHH: d.weightHH, biasIH: d.biasIH, biasHH: d.biasHH, reverse: true)
         func forward(threads: Int, outputs: Bool = true) -> LSTMForward {
             let plan = LSTMPlan.choose(rows: n, hidden: H, training: [false], threads: threads)
             return LSTMForward(xs, wide, strategy: plan.strategies[0], keepForBackward: false, outputs: outputs,
@@ -206,27 +208,10 @@ import Testing
         })
     }
 
-    /// `Parallel.threads` is the caller's (`withThreads`) on the helper threads of two-part (lockstep) and wider
-    /// (dispatch) regions too, and every core again outside.
-    @Test func threadCountIsScopedAndReachesHelperThreads() {
-        let n = Parallel.cores + 1   // not the default, so that the helpers must be handed it
-        var seen = [Int](repeating: 0, count: 6)
-        seen.withUnsafeMutableBufferPointer { sp in
-            nonisolated(unsafe) let sp = sp
-            Parallel.withThreads(n) {
-                Parallel.forIndexedParts(2, parts: 2) { p, _ in sp[p] = Parallel.threads }
-                Parallel.forIndexedParts(4, parts: 4) { p, _ in sp[2 + p] = Parallel.threads }
-            }
-        }
-        #expect(seen == [Int](repeating: n, count: 6))
-        #expect(Parallel.threads == Parallel.cores)
-        #expect(Parallel.withThreads(0) { BLAS.threads } == 1)
-    }
-
-    /// `Parallel.chainBlocks` covers the rows in blocks of 16 (32 from 128 rows, two under 32) on multiples of 4; `forChains` runs every
-    /// step of every chain once, each chain's steps in order, and a thread whose own chains are done takes over steps of
-    /// the other's: here the thread that starts chain 0 sleeps in each of its steps, so the other must take some of them.
-    /// (Without the takeover this test fails.)
+    /// `Parallel.chainBlocks` covers the rows in blocks of 16 (32 from 128 rows, two under 32) on multiples of 4;
+    /// `forChains` runs every step of every chain once, each chain's steps in order, and a thread whose own chains are
+    /// done takes over steps of the other's: here the thread that starts chain 0 sleeps in each of its steps, so the
+    /// other must take some of them. (Without the takeover this test fails.)
     @Test func chainsRunEveryStepInOrderAndShareTheWork() throws {
         for rows in [1, 7, 15, 16, 20, 31, 32, 64, 100, 128, 256, 257] {
             let blocks = Parallel.chainBlocks(rows)
@@ -290,10 +275,12 @@ import Testing
             dx.add(x.grad!)
         }
         alone.grads.insert(dx, at: 0)
-        let worst = [largestDifference(together.values, expected.values), largestDifference(alone.values, expected.values),
+        let worst = [largestDifference(together.values, expected.values),
+                     largestDifference(alone.values, expected.values),
                      largestDifference(together.grads, expected.grads, relative: true),
                      largestDifference(alone.grads, expected.grads, relative: true)]
-        print("  bidirectional, directions concurrent and one at a time against the reference: largest differences \(worst)")
+        print("  bidirectional, directions concurrent and one at a time against the reference: "
+              + "largest differences \(worst)")
         #expect(worst[0] < 1e-5 && worst[1] < 1e-5 && worst[2] < 1e-4 && worst[3] < 1e-4)
         #expect(together.grads[0].scalars.contains { $0 != 0 } && together.grads.count == 13)
     }
@@ -350,9 +337,9 @@ private func randomDirections(N: Int, I: Int, H: Int, seed: UInt64) -> [LSTMDire
     }
 }
 
-/// The plans a test can force on a layer of `directions` over N rows with H units: on 1 and 2 threads, the directions
-/// one after the other and (with two of each) concurrent, each forward strategy the shape allows for every direction, and in
-/// training the backward's products on SmallGEMM and on OpenBLAS.
+/// The plans a test can force on a layer of `directions` over N rows with H units: on 1 and 2 threads, the
+/// directions one after the other and (with two of each) concurrent, each forward strategy the shape allows for
+/// every direction, and in training the backward's products on SmallGEMM and on OpenBLAS.
 private func forcedPlans(N: Int, H: Int, directions D: Int, training: Bool) -> [LSTMPlan] {
     var strategies: [LSTMStrategy] = [.openBLAS]
     if SmallGEMM.supports(n: 4 * H) { strategies += [.smallGEMMFused, .smallGEMMInputUpFront] }
@@ -386,13 +373,15 @@ private struct RandomLayer {
         x = randomTensor([T, N, I], seed: seed)
         directions = (0..<D).map { k in
             let s = seed + 10 * UInt64(k + 1)
-            return [zeroStart ? Tensor(zeros: [N, H]) : randomTensor([N, H], seed: s), randomTensor([N, H], seed: s + 1),
-                    randomTensor([4 * H, I], seed: s + 2, scale: 0.3), randomTensor([4 * H, H], seed: s + 3, scale: 0.3),
-                    randomTensor([4 * H], seed: s + 4, scale: 0.3), randomTensor([4 * H], seed: s + 5, scale: 0.3)]
+            return [zeroStart ? Tensor(zeros: [N, H]) : randomTensor([N, H], seed: s),
+                    randomTensor([N, H], seed: s + 1), randomTensor([4 * H, I], seed: s + 2, scale: 0.3),
+                    randomTensor([4 * H, H], seed: s + 3, scale: 0.3), randomTensor([4 * H], seed: s + 4, scale: 0.3),
+                    randomTensor([4 * H], seed: s + 5, scale: 0.3)]
         }
         lossWeights = (0..<D).map { k in
             let s = seed + 100 + 10 * UInt64(k)
-            return [randomTensor([T, N, H], seed: s), randomTensor([N, H], seed: s + 1), randomTensor([N, H], seed: s + 2)]
+            return [randomTensor([T, N, H], seed: s), randomTensor([N, H], seed: s + 1),
+                    randomTensor([N, H], seed: s + 2)]
         }
     }
 
@@ -413,11 +402,12 @@ private struct RandomLayer {
         guard training else { return (values, []) }
         var loss = Variable(Tensor(scalar: 0))
         for k in dirs.indices {
-            loss = loss + (r.outputs[k] * Variable(lossWeights[k][0])).sum() + (r.states[k].h * Variable(lossWeights[k][1])).sum()
-                + (r.states[k].c * Variable(lossWeights[k][2])).sum()
+            let w = lossWeights[k].map { Variable($0) }
+            loss = loss + (r.outputs[k] * w[0]).sum() + (r.states[k].h * w[1]).sum() + (r.states[k].c * w[2]).sum()
         }
         loss.backward()
-        return (values, [x.grad!] + dirs.flatMap { d in [d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH].map { $0.grad! } })
+        let params = dirs.flatMap { d in [d.h0, d.c0, d.weightIH, d.weightHH, d.biasIH, d.biasHH] }
+        return (values, [x.grad!] + params.map { $0.grad! })
     }
 
     /// The same from `LSTMReference`, x's gradient summed over the directions.
@@ -427,7 +417,8 @@ private struct RandomLayer {
         for (k, d) in dirs.enumerated() {
             let f = LSTMReference.forward(x.value, d)
             values += [f.output, f.h, f.c]
-            let g = LSTMReference.backward(x.value, d, f, dy: lossWeights[k][0], dh: lossWeights[k][1], dc: lossWeights[k][2])
+            let g = LSTMReference.backward(x.value, d, f, dy: lossWeights[k][0], dh: lossWeights[k][1],
+                                           dc: lossWeights[k][2])
             dx.add(g.x)
             grads += [g.h0, g.c0, g.weightIH, g.weightHH, g.biasIH, g.biasHH]
         }

@@ -127,13 +127,12 @@ struct LSTMForward {
         let initialBlock = d.reverse ? T : 0
         hs.write(d.h0.value.scalars, at: LSTMForward.block(initialBlock, ring: ringH) * step)
         cs.write(d.c0.value.scalars, at: LSTMForward.block(initialBlock, ring: ringC) * step)
-        let (bi, bh) = (biasIH.value.scalars, biasHH.value.scalars)
-        let bias = AlignedFloats((0..<H4).map { bi[$0] + bh[$0] })
-        let packed = strategy.usesSmallGEMM   // W_ihᵀ and W_hhᵀ in SmallGEMM's layout,
-                                              // packed once per weight update
+        let (bi, bh) = (biasIH.value.scalars, biasHH.value.scalars), bias = AlignedFloats(uninitializedCount: H4)
+        for j in 0..<H4 { bias.base[j] = bi[j] + bh[j] }
+        let packed = strategy.usesSmallGEMM   // W_ihᵀ and W_hhᵀ in SmallGEMM's layout, packed once per weight update
         let (wihT, whhT) = packed ? (weightIH.packedForSmallGEMM(transposed: true),
                                      weightHH.packedForSmallGEMM(transposed: true)) : (.empty, .empty)
-        let owners = [gates, hs, cs, tanhC, bias, wihT, whhT]
+        let owners = (gates, hs, cs, tanhC, bias, wihT, whhT)
         withBaseAddresses([xv.scalars, weightIH.value.scalars, weightHH.value.scalars], keeping: owners) { arrays in
             let pass = LSTMForwardPass(
                 T: T, N: N, I: I, H: H, reverse: d.reverse, strategy: strategy, ringH: ringH, ringC: ringC,
@@ -188,22 +187,24 @@ struct LSTMForward {
             }
             return Tensor(shape: [4 * half, width], scalars: out)
         }
+        let (bi, bh) = (d.biasIH.value.scalars, d.biasHH.value.scalars)
         let parts = (0..<2).map { p in
-            (wi: d.weightIH.derived("Lockstep.\(p)") { SmallGEMM.pack(rows(p, $0), transposed: true) },
-             wh: d.weightHH.derived("Lockstep.\(p)") { SmallGEMM.pack(rows(p, $0), transposed: true) },
-             bias: AlignedFloats(zip(rows(p, d.biasIH.value.reshaped([4 * H, 1])).scalars,
-                                     rows(p, d.biasHH.value.reshaped([4 * H, 1])).scalars).map(+)))
+            let bias = AlignedFloats(uninitializedCount: 4 * half)   // b_ih + b_hh of the same rows
+            for q in 0..<4 {
+                for u in 0..<half { bias.base[q * half + u] = bi[q * H + p * half + u] + bh[q * H + p * half + u] }
+            }
+            return (wi: d.weightIH.derived("Lockstep.\(p)") { SmallGEMM.pack(rows(p, $0), transposed: true) },
+                    wh: d.weightHH.derived("Lockstep.\(p)") { SmallGEMM.pack(rows(p, $0), transposed: true) },
+                    bias: bias)
         }
-        let owners = [hs, cs] + parts.flatMap { [$0.wi, $0.wh, $0.bias] }
-        let ran = withBaseAddresses([xv.scalars], keeping: owners) { arrays in
+        let ran = withBaseAddresses([xv.scalars], keeping: (hs, cs, parts)) { arrays in
             nonisolated(unsafe) let (x, h, c) = (arrays[0]!, hs.base, cs.base)
-            nonisolated(unsafe) let weights = parts.map { (wi: $0.wi.base, wh: $0.wh.base, bias: $0.bias.base) }
             return Lockstep.run { p in
                 // This part's gates (i, f, g, o of its units) for every step: b + x_t·W_ihᵀ up front, then per step
                 // += h_{t−1}·W_hhᵀ.
                 let gates = AlignedFloats.allocate(T * 4 * half)
                 defer { gates.deallocate() }
-                let (wi, wh, b) = weights[p]
+                let (wi, wh, b) = (parts[p].wi.base, parts[p].wh.base, parts[p].bias.base)
                 SmallGEMM.multiply(m: T, n: 4 * half, .init(a: x, lda: I, b: wi, k: I), bias: b,
                                    c: gates, ldc: 4 * half, accumulate: false)
                 for s in 0..<T {
@@ -403,7 +404,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward,
     ones.base[0] = 1
     defer { for c in scratch { c.dgates.deallocate(); c.inputs.deallocate() } }
     var written = [uninitializedFloats(x.needsGrad ? T * N * I : 0)]   // dx: every step writes its rows
-    let owners = [f.gates, f.hs, f.cs, f.tanhC, sums, dh, dc, wIHPacked, wHHPacked, ones]
+    let owners = (f.gates, f.hs, f.cs, f.tanhC, sums, dh, dc, wIHPacked, wHHPacked, ones)
     let reading = [x.value.scalars, dyT?.values.scalars ?? [], d.weightIH.value.scalars, d.weightHH.value.scalars]
     withBaseAddresses(reading, writing: &written, keeping: owners) { arrays, outputs in
         let pass = LSTMBackwardPass(
@@ -421,7 +422,7 @@ func lstmBackward(_ x: Variable, _ d: LSTMDirection, _ f: LSTMForward,
     let dx = written[0]
     // The chains' sums, added and split in one pass into dW_ih [4H, I], dW_hh [4H, H] and db [4H].
     var totals = [uninitializedFloats(H4 * I), uninitializedFloats(H4 * H), uninitializedFloats(H4)]
-    withBaseAddresses([], writing: &totals, keeping: [sums]) { _, outputs in
+    withBaseAddresses([], writing: &totals, keeping: sums) { _, outputs in
         nonisolated(unsafe) let (sp, wi, wh, db) = (sums.base, outputs[0]!, outputs[1]!, outputs[2]!)
         let blocks = chains.count
         func total(_ to: UnsafeMutablePointer<Float>, _ from: Int, _ count: Int) {   // Σ over blocks of sums[from...]
@@ -534,38 +535,40 @@ struct LSTMBackwardPass: @unchecked Sendable {
 }
 
 /// Runs `body` with the base address of each array of `reading` and of `writing` (nil for an empty one), keeping
-/// `owners` alive: the one place a pass's raw pointers come from. Every such pointer (and an `AlignedFloats.base` of
-/// an owner) is valid only while `body` runs. The arrays of `writing` should not be shared (else each is copied first).
-func withBaseAddresses<R>(_ reading: [[Float]], writing: inout [[Float]], keeping owners: [AlignedFloats],
-                          _ body: (_ reading: [UnsafePointer<Float>?], _ writing: [UnsafeMutablePointer<Float>?]) -> R)
-    -> R {
-    var read: [UnsafePointer<Float>?] = [], written: [UnsafeMutablePointer<Float>?] = []
-    return withExtendedLifetime(owners) {
+/// `owners` (the `AlignedFloats` whose `base` the pass uses, in any value: a tuple, an array) alive: the one place a
+/// pass's raw pointers come from. Every such pointer is valid only while `body` runs. The arrays of `writing` should
+/// not be shared (else each is copied first).
+func withBaseAddresses<R, Owners>(_ reading: [[Float]], writing: inout [[Float]], keeping owners: Owners,
+                                  _ body: (_ reading: UnsafeBufferPointer<UnsafePointer<Float>?>,
+                                           _ writing: UnsafeBufferPointer<UnsafeMutablePointer<Float>?>) -> R) -> R {
+    withExtendedLifetime(owners) {
         writing.withUnsafeMutableBufferPointer { out in
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: reading.count) { read in
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>?.self, capacity: out.count) { written in
             // One array at a time, each pinned while the rest are and `body` runs.
             func pin(_ i: Int) -> R {
                 if i < reading.count {
                     return reading[i].withUnsafeBufferPointer { a in
-                        read.append(a.isEmpty ? nil : a.baseAddress)
+                        read.initializeElement(at: i, to: a.isEmpty ? nil : a.baseAddress)
                         return pin(i + 1)
                     }
                 }
                 if i - reading.count < out.count {
                     return out[i - reading.count].withUnsafeMutableBufferPointer { a in
-                        written.append(a.isEmpty ? nil : a.baseAddress)
+                        written.initializeElement(at: i - reading.count, to: a.isEmpty ? nil : a.baseAddress)
                         return pin(i + 1)
                     }
                 }
-                return body(read, written)
+                return body(UnsafeBufferPointer(read), UnsafeBufferPointer(written))
             }
             return pin(0)
-        }
+        } } }
     }
 }
 
 /// `withBaseAddresses` for arrays that are only read.
-func withBaseAddresses<R>(_ reading: [[Float]], keeping owners: [AlignedFloats],
-                          _ body: (_ reading: [UnsafePointer<Float>?]) -> R) -> R {
+func withBaseAddresses<R, Owners>(_ reading: [[Float]], keeping owners: Owners,
+                                  _ body: (_ reading: UnsafeBufferPointer<UnsafePointer<Float>?>) -> R) -> R {
     var none: [[Float]] = []
     return withBaseAddresses(reading, writing: &none, keeping: owners) { read, _ in body(read) }
 }

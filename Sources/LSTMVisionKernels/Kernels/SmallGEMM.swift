@@ -13,7 +13,7 @@ public enum SmallGEMM {
 
     /// Writes `count` values as columns j..<j+count of row p of a packed B [depth×n] (the layout `pack` makes), so that
     /// a row made of pieces (as [x_t | h_{t−1} | 1]) is packed without being assembled first.
-    @inlinable @inline(__always)
+    @inline(__always)
     public static func packColumns(_ values: UnsafePointer<Float>, count: Int, at j: Int, n: Int,
                                    into b: UnsafeMutablePointer<Float>, row p: Int, depth: Int) {
         var done = 0
@@ -81,7 +81,7 @@ public enum SmallGEMM {
         // rows.
         let sliced = first.k + terms.1.k > 192
         let pieces = sliced ? ((first.k + sliceDepth - 1) / sliceDepth, (terms.1.k + sliceDepth - 1) / sliceDepth)
-                            : (1, 0)
+            : (1, 0)
         @inline(__always) func slice(_ q: Int) -> (Term, Term) {
             guard sliced else { return terms }
             let (t, part, count) = q < pieces.0 ? (terms.0, q, pieces.0) : (terms.1, q - pieces.0, pieces.1)
@@ -123,13 +123,13 @@ public enum SmallGEMM {
         }
     }
 
-    @inline(__always) package static func load(_ p: UnsafePointer<Float>) -> V {
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
         UnsafeRawPointer(p).loadUnaligned(as: V.self)
     }
-    @inline(__always) package static func start(_ bias: UnsafePointer<Float>?, _ j: Int) -> V {
+    @inline(__always) static func start(_ bias: UnsafePointer<Float>?, _ j: Int) -> V {
         bias.map { load($0 + j) } ?? V()
     }
-    @inline(__always) package static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
+    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
         UnsafeMutableRawPointer(p).storeBytes(of: accumulate ? v + load(p) : v, as: V.self)
     }
     /// The two terms in turn (the second may have k = 0).
@@ -181,8 +181,8 @@ public enum SmallGEMM {
     }
 
     /// Rows r..<r+4, columns j..<j+16, or with `pair` j..<j+32: eight accumulators then hide the FMA latency, which
-    /// four do not, so a 32-column tail panel (as the 160-wide [x | h | 1] rows of the weight gradients end in) runs
-    /// at full speed. Called with a constant `pair`, each use compiles to its own loop.
+    /// four do not (as on a 32-column tail panel, which the 160-wide [x | h | 1] rows of the weight gradients end in).
+    /// Called with a constant `pair`, each use compiles to its own loop.
     @inline(__always)
     package static func block4x1(_ r: Int, _ j: Int, pair: Bool, _ terms: (Term, Term), _ n: Int,
                          _ bias: UnsafePointer<Float>?, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
