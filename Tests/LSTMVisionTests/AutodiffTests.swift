@@ -208,6 +208,23 @@ import Testing
         })
     }
 
+    /// `Parallel.threads` is the caller's (`withThreads`) on the helper threads of two-part (lockstep) and wider
+    /// (dispatch) regions too, and every core again outside.
+    @Test func threadCountIsScopedAndReachesHelperThreads() {
+        let n = Parallel.cores + 1   // not the default, so that the helpers must be handed it
+        var seen = [Int](repeating: 0, count: 6)
+        seen.withUnsafeMutableBufferPointer { sp in
+            nonisolated(unsafe) let sp = sp
+            Parallel.withThreads(n) {
+                Parallel.forIndexedParts(2, parts: 2) { p, _ in sp[p] = Parallel.threads }
+                Parallel.forIndexedParts(4, parts: 4) { p, _ in sp[2 + p] = Parallel.threads }
+            }
+        }
+        #expect(seen == [Int](repeating: n, count: 6))
+        #expect(Parallel.threads == Parallel.cores)
+        #expect(Parallel.withThreads(0) { BLAS.threads } == 1)
+    }
+
     /// `Parallel.chainBlocks` covers the rows in blocks of 16 (32 from 128 rows, two under 32) on multiples of 4;
     /// `forChains` runs every step of every chain once, each chain's steps in order, and a thread whose own chains are
     /// done takes over steps of the other's: here the thread that starts chain 0 sleeps in each of its steps, so the
