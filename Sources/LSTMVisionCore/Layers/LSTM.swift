@@ -108,7 +108,8 @@ public final class LSTM: Module {
             if last && !outputs { return (nil, stack(hs), stack(cs)) }
             seq = results.outputs[0]   // the directions side by side
             if !last {
-                seq = LSTMVisionCore.dropout(seq, probability: dropout, training: training, generator: &dropoutGenerator)
+                seq = LSTMVisionCore.dropout(seq, probability: dropout, training: training,
+                                             generator: &dropoutGenerator)
             }
         }
         return (batchFirst ? swapLeadingAxes(seq) : seq, stack(hs), stack(cs))

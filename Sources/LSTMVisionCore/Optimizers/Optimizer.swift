@@ -18,7 +18,8 @@ public protocol Optimizer: AnyObject {
 /// `exp_avg`, parameter `lstm.weight_ih_l0`), refusing unknown kinds and parameters, a shape other than the
 /// parameter's (one value for `scalarKinds`), NaN or infinite values and negative ones for `nonNegativeKinds`:
 /// `step` reads these tensors in step with the parameters, so a damaged or hostile state file must not reach it.
-func splitOptimizerState(_ state: [String: Tensor], kinds: [String], scalarKinds: Set<String> = [], nonNegativeKinds: Set<String> = [],
+func splitOptimizerState(_ state: [String: Tensor], kinds: [String], scalarKinds: Set<String> = [],
+                         nonNegativeKinds: Set<String> = [],
                          parameters: NamedParameters, source: String) throws -> [String: [String: Tensor]] {
     let shapes = Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, $0.variable.value.shape) })
     var out: [String: [String: Tensor]] = [:]
@@ -79,7 +80,8 @@ public final class SGD: Optimizer {
     }
 
     public func loadStateDict(_ state: [String: Tensor], parameters: NamedParameters, source: String) throws {
-        velocity = try splitOptimizerState(state, kinds: ["momentum_buffer"], parameters: parameters, source: source)["momentum_buffer"] ?? [:]
+        velocity = try splitOptimizerState(state, kinds: ["momentum_buffer"], parameters: parameters,
+                                           source: source)["momentum_buffer"] ?? [:]
     }
 }
 
