@@ -60,10 +60,9 @@ public final class ClassificationTask: TrainingTask {
     }
 
     public var trainable: any Module { model }
-    public func stateDict() -> [String: Tensor] { model.stateDict() }
+    public var checkpointed: any Module { model }
     public var configKey: String { ModelFile.configKey }
     public var configJSON: String { model.config.json() }
-    public func trainingSet(epoch: Int) throws -> ImageDataset { train }
 
     public func batch(images: Tensor, targets y: [Int], step: Int) throws -> TrainingBatch {
         var x = images
@@ -131,10 +130,6 @@ public final class ClassificationTask: TrainingTask {
             throw TrainingError.resume("\(source): the run was trained with augmentation \(saved.augment ?? "none"),"
                                        + " not \(settings.augment ?? "none"): a resumed run must draw the same images")
         }
-    }
-
-    public func loadStateDict(_ tensors: [String: Tensor], source: String) throws {
-        try model.loadStateDict(tensors, source: source)
     }
 
     /// One row of the training log.

@@ -57,7 +57,7 @@ public final class DetectionTask: TrainingTask {
         trainable = onlyRefiner ? Parameters(model.namedParameters.filter { $0.name.hasPrefix("refiner.") }) : model
     }
 
-    public func stateDict() -> [String: Tensor] { model.stateDict() }
+    public var checkpointed: any Module { model }
     public var configKey: String { DetectorFile.configKey }
     public var configJSON: String { model.config.json() }
 
@@ -124,12 +124,7 @@ public final class DetectionTask: TrainingTask {
         return meta
     }
 
-    /// The loss settings are the command line's to keep (`train --resume` reads them from the state file).
-    public func checkResume(_ metadata: [String: String], source: String) throws {}
-
-    public func loadStateDict(_ tensors: [String: Tensor], source: String) throws {
-        try model.loadStateDict(tensors, source: source)
-    }
+    // `checkResume`: the default; the loss settings are the command line's (`train --resume` reads them back).
 
     /// One row of the training log. `trainRecall` is the fraction of training boxes whose matched step said "object"
     /// (P > 0.5) with the right class, over the epoch.

@@ -147,7 +147,7 @@ public final class Trainer<Task: TrainingTask> {
         extra[TrainingState<Task.Record>.bestScoreKey] = String(bestScore)
         let state = TrainingState<Task.Record>(epoch: epoch, batch: batchIndex, step: step, skipped: skipped,
                                                history: history, extra: extra)
-        try state.write(to: folder.state, model: task.stateDict(), optimizer: optimizer, options: options,
+        try state.write(to: folder.state, model: task.checkpointed.stateDict(), optimizer: optimizer, options: options,
                         configKey: task.configKey, config: task.configJSON, dataCount: task.train.count,
                         dataFingerprint: trainFingerprint)
         try task.saveModel(to: folder.lastModel, metadata: ["epoch": String(epoch), "step": String(step)])

@@ -100,8 +100,8 @@ struct TrainingState<Record: EpochRecord> {
         if let r = state.history.indices.first(where: { state.history[$0].epoch != $0 + 1 }) {
             throw fail("record \(r + 1) of its log is for epoch \(state.history[r].epoch)")
         }
-        try task.loadStateDict(tensors.filter { $0.key.hasPrefix("model.") }.mapKeys { String($0.dropFirst(6)) },
-                               source: path)
+        let weights = tensors.filter { $0.key.hasPrefix("model.") }.mapKeys { String($0.dropFirst(6)) }
+        try task.checkpointed.loadStateDict(weights, source: path)
         try optimizer.loadStateDict(tensors.filter { $0.key.hasPrefix("optimizer.") }
                                         .mapKeys { String($0.dropFirst(10)) },
                                     parameters: task.trainable.namedParameters, source: path)

@@ -10,13 +10,13 @@ public protocol TrainingTask: AnyObject {
     var train: TrainData { get }
     /// The parameters the optimiser updates: the model, or the part of it that learns.
     var trainable: any Module { get }
-    /// The weights checkpoints hold.
-    func stateDict() -> [String: Tensor]
+    /// The module whose weights checkpoints hold and resuming loads: the whole model, even when only part of it learns.
+    var checkpointed: any Module { get }
     /// The metadata key and JSON of the model's settings, as its model file stores them.
     var configKey: String { get }
     var configJSON: String { get }
 
-    /// The training set of `epoch` (the same size and kind as `train`).
+    /// The training set of `epoch` (the same size and kind as `train`); by default `train` every epoch.
     func trainingSet(epoch: Int) throws -> TrainData
     /// One batch, gradients cleared and forward done. Randomness depends on `step` alone, so a resumed run repeats it.
     func batch(images: Tensor, targets: [TrainData.Target], step: Int) throws -> TrainingBatch
@@ -29,8 +29,12 @@ public protocol TrainingTask: AnyObject {
     /// What else the state file keeps (loss settings, say), and the check that a state file's entries fit this task.
     func stateMetadata() throws -> [String: String]
     func checkResume(_ metadata: [String: String], source: String) throws
-    /// Loads the weights of a state file.
-    func loadStateDict(_ tensors: [String: Tensor], source: String) throws
+}
+
+extension TrainingTask {
+    public func trainingSet(epoch: Int) throws -> TrainData { train }
+    /// By default a state file holds nothing more to check.
+    public func checkResume(_ metadata: [String: String], source: String) throws {}
 }
 
 /// A task's validation result: the score that picks the best model (higher is better), the loss, a summary for the
