@@ -17,7 +17,9 @@ import Testing
         settings.adversarial = adversarial
         settings.adversarialEpsilon = 0.3
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("adv-\(UUID().uuidString)").path
-        let t = try Trainer<ClassificationTask>(model: model, options: o, settings: settings, train: TrainingTests.bars(320, seed: 1), validation: nil, directory: dir)
+        let t = try Trainer<ClassificationTask>(model: model, options: o, settings: settings,
+                                                train: TrainingTests.bars(320, seed: 1), validation: nil,
+                                                directory: dir)
         t.quiet = true
         try t.run()
         try? FileManager.default.removeItem(atPath: dir)

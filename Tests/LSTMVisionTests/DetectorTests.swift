@@ -319,7 +319,8 @@ import Testing
         model.setForgetBias(1)
         let before = try DetectionEvaluation.run(model, on: data)
         let dir = tempDir("learn")
-        let trainer = try Trainer<DetectionTask>(model: model, options: options(epochs: 30), train: data, validation: nil, directory: dir)
+        let trainer = try Trainer<DetectionTask>(model: model, options: options(epochs: 30), train: data,
+                                                 validation: nil, directory: dir)
         trainer.quiet = true
         let log = try trainer.run()
         let after = try DetectionEvaluation.run(model, on: data)
@@ -344,7 +345,8 @@ import Testing
         let dirA = tempDir("a")
         // Later epochs train on new canvases, as the command line's synthetic data does.
         let refresh = { (epoch: Int) in Self.canvases(12, seed: 100 + UInt64(epoch)) }
-        let a = try Trainer<DetectionTask>(model: model, options: options(epochs: 3), train: data, validation: data.prefix(4), directory: dirA)
+        let a = try Trainer<DetectionTask>(model: model, options: options(epochs: 3), train: data,
+                                           validation: data.prefix(4), directory: dirA)
         a.quiet = true
         a.task.refresh = refresh
         try a.run()
@@ -361,7 +363,8 @@ import Testing
         o.checkpointEvery = 1
         var stops = 0
         while true {
-            let b = try Trainer<DetectionTask>(model: try LSTMDetector.make(Self.small, seed: stops == 0 ? 1 : 77), options: o, train: data,
+            let b = try Trainer<DetectionTask>(model: try LSTMDetector.make(Self.small, seed: stops == 0 ? 1 : 77),
+                                               options: o, train: data,
                                          validation: nil, directory: dirB)
             b.quiet = true
             b.task.refresh = refresh
@@ -384,26 +387,31 @@ import Testing
 
     @Test func badInputThrowsClearErrors() throws {
         let model = try LSTMDetector.make(DetectorConfig(), seed: 0)   // 64×64
-        #expect { try model(Variable(Tensor(zeros: [2, 32, 32]))) } throws: { "\($0)".contains("needs 64×64 images") && "\($0)".contains("32×32") }
+        #expect { try model(Variable(Tensor(zeros: [2, 32, 32]))) } throws: {
+            "\($0)".contains("needs 64×64 images") && "\($0)".contains("32×32")
+        }
         #expect(throws: ModelError.self) { try model.detect(Tensor(zeros: [1, 64, 63])) }
         #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(height: 60), seed: 0) }
         #expect(throws: ModelError.self) { try LSTMDetector.make(DetectorConfig(convWidths: [8, 8]), seed: 0) }
         // A training set of another size or class count is refused before training.
         #expect(throws: ModelError.self) {
-            try Trainer<DetectionTask>(model: model, options: options(epochs: 1), train: Self.canvases(2, seed: 1), validation: nil, directory: tempDir("bad"))
+            try Trainer<DetectionTask>(model: model, options: options(epochs: 1), train: Self.canvases(2, seed: 1),
+                                       validation: nil, directory: tempDir("bad"))
         }
         // Negative or NaN loss weights are refused; a checkpoint's loss from before the GIoU term reads as
         // iouWeight 0.
         for bad in [HungarianLoss(iouWeight: -1), HungarianLoss(boxWeight: .nan)] {
             #expect {
-                try Trainer<DetectionTask>(model: try LSTMDetector.make(Self.small, seed: 0), options: options(epochs: 1), loss: bad,
+                try Trainer<DetectionTask>(model: try LSTMDetector.make(Self.small, seed: 0),
+                                           options: options(epochs: 1), loss: bad,
                                      train: Self.canvases(4, seed: 1), validation: nil, directory: tempDir("weights"))
             } throws: { "\($0)".contains("IoU loss weights must be finite and ≥ 0") }
         }
         let old = try JSONDecoder().decode(HungarianLoss.self, from: Data(#"{"boxWeight":5,"classWeight":3}"#.utf8))
         #expect(old == HungarianLoss(boxWeight: 5, classWeight: 3, iouWeight: 0))
         // New canvases of another count are refused when their epoch begins.
-        let small = try Trainer<DetectionTask>(model: try LSTMDetector.make(Self.small, seed: 0), options: options(epochs: 2), train: Self.canvases(4, seed: 1),
+        let small = try Trainer<DetectionTask>(model: try LSTMDetector.make(Self.small, seed: 0),
+                                               options: options(epochs: 2), train: Self.canvases(4, seed: 1),
                                          validation: nil, directory: tempDir("refresh"))
         small.quiet = true
         small.task.refresh = { _ in Self.canvases(3, seed: 2) }
@@ -447,11 +455,15 @@ import Testing
         (["train", "detection", "--augment", "shift=2"], "Unknown option '--augment'"),
         (["train", "detection", "--conv-widths", "16,x"], "The value '16,x' is invalid for '--conv-widths <n,...>'"),
         (["train", "detection", "--train-count", "0"], "--train-count must be positive, got 0"),
-        (["train", "detection", "--data", "/tmp/definitely-not-coco"], "/tmp/definitely-not-coco/train/annotations.json: no such file"),
-        (["train", "--data", "/tmp/definitely-not-coco", "--task", "detection"], "/tmp/definitely-not-coco/train/annotations.json: no such file"),
+        (["train", "detection", "--data", "/tmp/definitely-not-coco"],
+         "/tmp/definitely-not-coco/train/annotations.json: no such file"),
+        (["train", "--data", "/tmp/definitely-not-coco", "--task", "detection"],
+         "/tmp/definitely-not-coco/train/annotations.json: no such file"),
         (["detect", "--model", CLITests.fixtures + "/row_lstm_bi.safetensors", "x.png"], "not a detector checkpoint"),
-        (["train", "detection", "--add-refiner-to", "/tmp/no-such-detector.safetensors"], "/tmp/no-such-detector.safetensors"),
-        (["train", "detection", "--add-refiner-to", CLITests.fixtures + "/row_lstm_bi.safetensors"], "not a detector checkpoint"),
+        (["train", "detection", "--add-refiner-to", "/tmp/no-such-detector.safetensors"],
+         "/tmp/no-such-detector.safetensors"),
+        (["train", "detection", "--add-refiner-to", CLITests.fixtures + "/row_lstm_bi.safetensors"],
+         "not a detector checkpoint"),
     ])
     func badInputGivesOneLineAndFailure(_ args: [String], _ expected: String) throws {
         let r = try CLITests().run(args)
@@ -464,14 +476,17 @@ import Testing
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("det-cli-resume-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         // `--task detection`, kept for compatibility, is `train detection`.
-        let first = try CLITests().run(["train", "--task", "detection", "--train-count", "8", "--test-count", "4", "--epochs", "1",
+        let first = try CLITests().run(["train", "--task", "detection", "--train-count", "8", "--test-count", "4",
+                                        "--epochs", "1",
                                         "--batch-size", "4", "--hidden", "8", "--conv-widths", "4,4,4", "--out", out])
         try #require(first.code == 0, "\(first.err)")
         let meta = try SafeTensors.read(out + "/last.state.safetensors").metadata
         #expect(meta["data"] == #"{"freshCanvases":true,"testCount":4,"trainCount":8}"#)
         let other = try CLITests().run(["train", "detection", "--resume", "--train-count", "16", "--out", out])
-        #expect(other.code != 0 && other.err == "lstmvision: error: \(out)/last.state.safetensors: the run was trained with --train-count 8, not 16:"
-                + " a resumed run must read the same data (leave the data options out to reuse the checkpoint's)\n", "\(other.err)")
+        #expect(other.code != 0 && other.err == "lstmvision: error: \(out)/last.state.safetensors:"
+                + " the run was trained with --train-count 8, not 16:"
+                + " a resumed run must read the same data"
+                + " (leave the data options out to reuse the checkpoint's)\n", "\(other.err)")
         let longer = try CLITests().run(["train", "detection", "--resume", "--epochs", "2", "--out", out])
         #expect(longer.code == 0, "\(longer.err)")
         #expect(longer.out.contains("8 training, 4 validation images") && longer.out.contains("after 2 epochs"),
@@ -484,10 +499,12 @@ import Testing
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("det-cli-refiner-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let common = ["--train-count", "8", "--test-count", "4", "--batch-size", "4"]
-        let first = try CLITests().run(["train", "detection", "--epochs", "1", "--hidden", "8", "--conv-widths", "4,4,4", "--out", out] + common)
+        let first = try CLITests().run(["train", "detection", "--epochs", "1", "--hidden", "8", "--conv-widths",
+                                        "4,4,4", "--out", out] + common)
         try #require(first.code == 0, "\(first.err)")
         let detector = try SafeTensors.read(out + "/model.safetensors").tensors
-        let refined = try CLITests().run(["train", "detection", "--add-refiner-to", out + "/model.safetensors", "--refiner-hidden", "6",
+        let refined = try CLITests().run(["train", "detection", "--add-refiner-to", out + "/model.safetensors",
+                                          "--refiner-hidden", "6",
                                           "--epochs", "1", "--out", out + "/r"] + common)
         try #require(refined.code == 0, "\(refined.err)")
         #expect(refined.out.contains("refiner 32² crops, hidden 6 (trained alone)"), "\(refined.out)")

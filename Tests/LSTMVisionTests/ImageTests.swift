@@ -322,7 +322,8 @@ import Testing
         #expect(message("shift=-1").contains("shift expects"))
         // Sizes a pipeline would allocate are held to the image limits (a resize to 10^10 pixels ran out of memory,
         // a shift near Int.max overflowed).
-        #expect(message("resize=100000x100000") == "transform spec \"resize=100000x100000\": resize size 100000x100000 exceeds the image limits"
+        #expect(message("resize=100000x100000") == "transform spec \"resize=100000x100000\":"
+                + " resize size 100000x100000 exceeds the image limits"
                 + " of 16384x16384 and 100000000 pixels (maxWidth, maxHeight, maxPixels)")
         #expect(message("crop=10000x10001").contains("crop size 10000x10001 exceeds the image limits"))
         #expect(throws: ImageTransformError.self) { try ImageTransform.parse("crop=10000x10001") }

@@ -34,19 +34,24 @@ import Testing
             #expect(s.image.pixels.allSatisfy { (0...1).contains($0) })
             #expect(s.classes.allSatisfy { (0...9).contains($0) })
             for b in s.boxes {
-                #expect(b.x >= 0 && b.y >= 0 && b.width >= 1 && b.height >= 1 && b.maxX <= Double(canvas) && b.maxY <= Double(canvas),
+                #expect(b.x >= 0 && b.y >= 0 && b.width >= 1 && b.height >= 1
+                        && b.maxX <= Double(canvas) && b.maxY <= Double(canvas),
                         "canvas \(k): box \(b) leaves the canvas")
-                #expect(b.x == b.x.rounded() && b.y == b.y.rounded() && b.width == b.width.rounded() && b.height == b.height.rounded())
+                #expect(b.x == b.x.rounded() && b.y == b.y.rounded()
+                        && b.width == b.width.rounded() && b.height == b.height.rounded())
                 // Tight: each of the four border lines of the box holds ink.
                 let x0 = Int(b.x), y0 = Int(b.y), x1 = Int(b.maxX) - 1, y1 = Int(b.maxY) - 1
-                #expect((x0...x1).contains { Self.ink(s.image, $0, y0) } && (x0...x1).contains { Self.ink(s.image, $0, y1) }
-                        && (y0...y1).contains { Self.ink(s.image, x0, $0) } && (y0...y1).contains { Self.ink(s.image, x1, $0) },
+                #expect((x0...x1).contains { Self.ink(s.image, $0, y0) }
+                        && (x0...x1).contains { Self.ink(s.image, $0, y1) }
+                        && (y0...y1).contains { Self.ink(s.image, x0, $0) }
+                        && (y0...y1).contains { Self.ink(s.image, x1, $0) },
                         "canvas \(k): box \(b) has a border line without ink")
             }
             // Every ink pixel belongs to some digit, so lies inside some box.
             for y in 0..<canvas {
                 for x in 0..<canvas where Self.ink(s.image, x, y) {
-                    #expect(s.boxes.contains { Double(x) >= $0.x && Double(x) < $0.maxX && Double(y) >= $0.y && Double(y) < $0.maxY },
+                    #expect(s.boxes.contains { Double(x) >= $0.x && Double(x) < $0.maxX
+                                                   && Double(y) >= $0.y && Double(y) < $0.maxY },
                             "canvas \(k): ink at (\(x), \(y)) outside every box")
                 }
             }
@@ -67,7 +72,8 @@ import Testing
             } }
             #expect(s.boxes.count == 1)
             let b = s.boxes[0]
-            #expect(b == Box(x: Double(minX), y: Double(minY), width: Double(maxX - minX + 1), height: Double(maxY - minY + 1)))
+            #expect(b == Box(x: Double(minX), y: Double(minY), width: Double(maxX - minX + 1),
+                             height: Double(maxY - minY + 1)))
             let largest = Double((28 * MultiDigitDetection.scaleRange.upperBound).rounded())
             #expect(b.width <= largest && b.height <= largest)
         }
@@ -117,7 +123,8 @@ import Testing
     }
 
     @Test func rejectsClassesThatAreNotDigits() {
-        let bad = DetectionSample(image: Image(width: 8, height: 8, channels: 1), boxes: [Box(x: 1, y: 1, width: 2, height: 2)], classes: [10])
+        let bad = DetectionSample(image: Image(width: 8, height: 8, channels: 1),
+                                  boxes: [Box(x: 1, y: 1, width: 2, height: 2)], classes: [10])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("detect-bad-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(throws: DataError.self) { try MultiDigitDetection.write([bad], to: dir, split: "test") }

@@ -18,7 +18,8 @@ import Testing
         var classification = TrainingOptions()
         classification.epochs = 3
         #expect(Recipes.Demo.classification == classification)
-        #expect(Recipes.Demo.classifier == ModelConfig(kind: .row, height: 28, width: 28, channels: 1, hidden: 128, layers: 1,
+        #expect(Recipes.Demo.classifier == ModelConfig(kind: .row, height: 28, width: 28, channels: 1, hidden: 128,
+                                                       layers: 1,
                                                        classes: 10))
         #expect(Recipes.Demo.detector == DetectorConfig())
     }
@@ -30,7 +31,9 @@ import Testing
         func canvases(_ seed: UInt64) -> DetectionDataset {
             DetectionDataset(samples: MultiDigitDetection.generate(from: digits, count: 4, seed: seed))
         }
-        func same(_ a: DetectionDataset, _ b: DetectionDataset) -> Bool { a.pixels == b.pixels && a.targets == b.targets }
+        func same(_ a: DetectionDataset, _ b: DetectionDataset) -> Bool {
+            a.pixels == b.pixels && a.targets == b.targets
+        }
         #expect(same(Recipes.SyntheticDetection.trainingSet(from: digits, count: 4, epoch: 0), canvases(0)))
         #expect(same(Recipes.SyntheticDetection.trainingSet(from: digits, count: 4, epoch: 3), canvases(0x5EED_0003)))
         #expect(same(Recipes.SyntheticDetection.testSet(from: digits, count: 4), canvases(1)))

@@ -236,7 +236,8 @@ import Testing
         o.learningRate = 1e-2
         o.warmupSteps = 2
         // λ = 10: on 8 canvases the edge term is what 40 steps can learn most of.
-        let trainer = try Trainer<DetectionTask>(model: model, options: o, refinerLoss: RefinerLoss(boxWeight: 10), onlyRefiner: true, train: data,
+        let trainer = try Trainer<DetectionTask>(model: model, options: o, refinerLoss: RefinerLoss(boxWeight: 10),
+                                                 onlyRefiner: true, train: data,
                                            validation: nil, directory: dir)
         trainer.quiet = true
         let log = try trainer.run()
@@ -251,7 +252,8 @@ import Testing
         }
         try? FileManager.default.removeItem(atPath: dir)
         #expect(throws: TrainingError.self) {
-            try Trainer<DetectionTask>(model: try LSTMDetector.make(DetectorTests.small, seed: 0), options: o, onlyRefiner: true, train: data,
+            try Trainer<DetectionTask>(model: try LSTMDetector.make(DetectorTests.small, seed: 0), options: o,
+                                       onlyRefiner: true, train: data,
                                  validation: nil, directory: dir)
         }
     }
@@ -266,7 +268,8 @@ import Testing
         var o = TrainingOptions()
         o.epochs = 1
         o.batchSize = 4
-        let trainer = try Trainer<DetectionTask>(model: model, options: o, train: DetectorTests.canvases(4, seed: 8), validation: nil, directory: dir)
+        let trainer = try Trainer<DetectionTask>(model: model, options: o, train: DetectorTests.canvases(4, seed: 8),
+                                                 validation: nil, directory: dir)
         trainer.quiet = true
         try trainer.run()
         for (name, value) in model.stateDict() { #expect(value != before[name], "\(name) did not train") }

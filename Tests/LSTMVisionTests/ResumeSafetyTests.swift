@@ -27,7 +27,8 @@ import Testing
     /// A classifier trainer on `data` in `dir`, quiet.
     func trainer(_ dir: String, data: ImageDataset = TrainingTests.bars(64, seed: 1), options: TrainingOptions? = nil,
                  settings: ClassificationTask.Settings = .init()) throws -> Trainer<ClassificationTask> {
-        let t = try Trainer<ClassificationTask>(model: try makeClassifier(Self.config, seed: 2), options: options ?? self.options(),
+        let t = try Trainer<ClassificationTask>(model: try makeClassifier(Self.config, seed: 2),
+                                                options: options ?? self.options(),
                                                 settings: settings, train: data, validation: nil, directory: dir)
         t.quiet = true
         return t
@@ -66,10 +67,12 @@ import Testing
         o.batchSize = 32
         o.seed = 7
         #expect(message { try trainer(dir, options: o).resume() }
-                == "\(state): the run was trained with batch size 16, seed 1, not batch size 32, seed 7: a resumed run must keep the order of its data")
+                == "\(state): the run was trained with batch size 16, seed 1, not batch size 32, seed 7:"
+                    + " a resumed run must keep the order of its data")
         var shifted = ClassificationTask.Settings()
         shifted.augment = "shift=1"
-        #expect(message { try trainer(dir, settings: shifted).resume() }.contains("trained with augmentation none, not shift=1"))
+        #expect(message { try trainer(dir, settings: shifted).resume() }
+                    .contains("trained with augmentation none, not shift=1"))
         // Options that do not decide the data may change: a longer run with another learning rate resumes.
         o = options()
         o.epochs = 3
@@ -97,12 +100,17 @@ import Testing
         let state = dir + "/last.state.safetensors"
         // The log's epoch numbers must be whole numbers, one record per finished epoch, in order.
         for bad in ["nan", "1e30", "1.5", "\"1\""] {
-            let m = try resumeAltered(dir) { _, m in m["history"] = m["history"]!.replacingOccurrences(of: "\"epoch\":1", with: "\"epoch\":\(bad)") }
+            let m = try resumeAltered(dir) { _, m in
+                m["history"] = m["history"]!.replacingOccurrences(of: "\"epoch\":1", with: "\"epoch\":\(bad)")
+            }
             #expect(m == "\(state): its log ('history') is not a list of epoch records", "\(bad): \(m)")
         }
-        #expect(try resumeAltered(dir) { _, m in m["history"] = m["history"]!.replacingOccurrences(of: "\"epoch\":1", with: "\"epoch\":2") }
+        #expect(try resumeAltered(dir) { _, m in
+                    m["history"] = m["history"]!.replacingOccurrences(of: "\"epoch\":1", with: "\"epoch\":2")
+                }
                 == "\(state): record 1 of its log is for epoch 2")
-        #expect(try resumeAltered(dir) { _, m in m["history"] = "[]" } == "\(state): its log has 0 records for 1 finished epochs")
+        #expect(try resumeAltered(dir) { _, m in m["history"] = "[]" }
+                == "\(state): its log has 0 records for 1 finished epochs")
         #expect(try resumeAltered(dir) { _, m in m["history"] = nil } == "\(state): no log ('history') in its metadata")
         // Positions that are not counts, or do not fit the data, are refused.
         #expect(try resumeAltered(dir) { _, m in m["epoch"] = "-1" } == "\(state): 'epoch' metadata is not a count: -1")
@@ -175,16 +183,19 @@ import Testing
         var o = options()
         o.epochs = 1
         o.batchSize = 2
-        let first = try Trainer<DetectionTask>(model: detector, options: o, train: data, validation: nil, directory: dir + "/det")
+        let first = try Trainer<DetectionTask>(model: detector, options: o, train: data, validation: nil,
+                                               directory: dir + "/det")
         first.quiet = true
         try first.run()
         let path = dir + "/det/last.state.safetensors"
         var (tensors, meta) = try SafeTensors.read(path)
         tensors["model.decoder.lstm.weight_hh_l0"]!.scalars[3] = .nan
         try SafeTensors.write(tensors, metadata: meta, to: path)
-        let resumed = try Trainer<DetectionTask>(model: try LSTMDetector.make(DetectorTests.small, seed: 5), options: o, train: data, validation: nil,
+        let resumed = try Trainer<DetectionTask>(model: try LSTMDetector.make(DetectorTests.small, seed: 5), options: o,
+                                                 train: data, validation: nil,
                                            directory: dir + "/det")
-        #expect(message { try resumed.resume() } == "\(path): tensor 'decoder.lstm.weight_hh_l0' holds NaN or infinite values")
+        #expect(message { try resumed.resume() }
+                == "\(path): tensor 'decoder.lstm.weight_hh_l0' holds NaN or infinite values")
         // Detection state: other training data is refused as for classifiers.
         tensors["model.decoder.lstm.weight_hh_l0"]!.scalars[3] = 0
         meta["train_fingerprint"] = "0123456789abcdef"

@@ -38,7 +38,8 @@ import Testing
         let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 12, classes: 4)
         let model = try makeClassifier(config, seed: 3)
         let dir = tempDir("learn")
-        let trainer = try Trainer<ClassificationTask>(model: model, options: options(epochs: 3), train: Self.bars(320, seed: 1),
+        let trainer = try Trainer<ClassificationTask>(model: model, options: options(epochs: 3),
+                                                      train: Self.bars(320, seed: 1),
                                   validation: Self.bars(100, seed: 2), directory: dir)
         trainer.quiet = true
         let log = try trainer.run()
@@ -58,7 +59,8 @@ import Testing
                                  fcHidden: kind == .renet ? 16 : 0)
         let model = try makeClassifier(config, seed: 5)
         let dir = tempDir("\(kind)")
-        let trainer = try Trainer<ClassificationTask>(model: model, options: options(epochs: 6), train: Self.bars(320, seed: 1),
+        let trainer = try Trainer<ClassificationTask>(model: model, options: options(epochs: 6),
+                                                      train: Self.bars(320, seed: 1),
                                   validation: Self.bars(100, seed: 2), directory: dir)
         trainer.quiet = true
         let log = try trainer.run()
@@ -77,7 +79,8 @@ import Testing
         var shifted = ClassificationTask.Settings()
         shifted.augment = "shift=1"
         let a = try makeClassifier(config, seed: 4)
-        let ta = try Trainer<ClassificationTask>(model: a, options: plain, settings: shifted, train: train, validation: nil, directory: tempDir("a"))
+        let ta = try Trainer<ClassificationTask>(model: a, options: plain, settings: shifted, train: train,
+                                                 validation: nil, directory: tempDir("a"))
         ta.quiet = true
         try ta.run()
         // Interrupted mid-way through epoch 2 (a checkpoint every 5 steps), then resumed in a new trainer.
@@ -85,14 +88,16 @@ import Testing
         o.checkpointEvery = 5
         let dir = tempDir("b")
         let b = try makeClassifier(config, seed: 4)
-        let tb = try Trainer<ClassificationTask>(model: b, options: o, settings: shifted, train: train, validation: nil, directory: dir)
+        let tb = try Trainer<ClassificationTask>(model: b, options: o, settings: shifted, train: train, validation: nil,
+                                                 directory: dir)
         tb.quiet = true
         tb.timeLimit = 0   // stops after the first batch
         try tb.run()
         var steps = 0
         while true {   // keep stopping and resuming until done, one short stretch at a time
             let c = try makeClassifier(config, seed: 99)
-            let tc = try Trainer<ClassificationTask>(model: c, options: o, settings: shifted, train: train, validation: nil, directory: dir)
+            let tc = try Trainer<ClassificationTask>(model: c, options: o, settings: shifted, train: train,
+                                                     validation: nil, directory: dir)
             tc.quiet = true
             try tc.resume()
             if tc.epoch >= 3 { break }
@@ -103,7 +108,8 @@ import Testing
             if steps >= 100 { break }
         }
         let c = try makeClassifier(config, seed: 99)
-        let tc = try Trainer<ClassificationTask>(model: c, options: o, settings: shifted, train: train, validation: nil, directory: dir)
+        let tc = try Trainer<ClassificationTask>(model: c, options: o, settings: shifted, train: train, validation: nil,
+                                                 directory: dir)
         try tc.resume()
         for ((n1, p1), (_, p2)) in zip(a.namedParameters, c.namedParameters) {
             #expect(p1.value == p2.value, "\(n1) differs after resume: \(p1.value.maxAbsDifference(p2.value))")
@@ -118,7 +124,8 @@ import Testing
         let dir = tempDir("nan")
         var o = options(epochs: 1)
         o.batchSize = 8
-        let t = try Trainer<ClassificationTask>(model: try makeClassifier(config, seed: 1), options: o, train: data, validation: nil, directory: dir)
+        let t = try Trainer<ClassificationTask>(model: try makeClassifier(config, seed: 1), options: o, train: data,
+                                                validation: nil, directory: dir)
         t.quiet = true
         do {
             try t.run()
@@ -127,7 +134,8 @@ import Testing
             #expect("\(e)".contains("non-finite") && "\(e)".contains("step"))
         }
         o.skipNonFinite = true
-        let t2 = try Trainer<ClassificationTask>(model: try makeClassifier(config, seed: 1), options: o, train: data, validation: nil, directory: dir)
+        let t2 = try Trainer<ClassificationTask>(model: try makeClassifier(config, seed: 1), options: o, train: data,
+                                                 validation: nil, directory: dir)
         t2.quiet = true
         try t2.run()
         #expect(t2.skipped == 1)
