@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import Foundation
 import PackageDescription
 
@@ -7,6 +7,8 @@ import PackageDescription
 /// LSTMVISION_PORTABLE=1 for a baseline x86-64 build that runs on any machine. Without a target that has fused
 /// multiply-adds, LSTMVISION_NO_FMA makes the kernels multiply and add instead (a software fma per lane, which the
 /// baseline would otherwise call, made such a build 100–200× slower).
+/// The flags are unsafeFlags; SwiftPM accepts them from a dependency named by version only when its manifest's
+/// tools version is 6.2 or later, hence the first line (Tests/Consumer builds such a dependent package).
 func vectorFlags() -> [SwiftSetting] {
     let baseline: [SwiftSetting] = [.define("LSTMVISION_NO_FMA")]
     guard ProcessInfo.processInfo.environment["LSTMVISION_PORTABLE"] == nil,
@@ -29,6 +31,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `swift package generate-documentation` (API reference and articles; Sources/LSTMVision/LSTMVision.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),

@@ -3,7 +3,7 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision demo`: the README's main job, on the embedded MNIST: trains a row-LSTM for about a
-/// minute, evaluates it on the 10,000 test images, and classifies a few test images written as PNG files;
+/// minute (validating on 10% of the training images), scores it once on the 10,000 test images, and classifies a few test images written as PNG files;
 /// then trains the LSTM detector for about a minute on synthetic multi-digit canvases (`DemoDetection.swift`).
 struct Demo: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
@@ -28,22 +28,22 @@ struct Demo: ParsableCommand, ReadsFiles {
     }
 
     func run() throws {
-        let train = try dataOptions.load(.train, limits: limits.value)
-        let test = try dataOptions.load(.test, limits: limits.value)
+        let (train, validation, test, _, source) = try dataOptions.loadForTraining(limits: limits.value)
         print("LSTMVision demo: a 1-layer, 128-unit row-LSTM reads each 28×28 MNIST digit row by row"
               + " (28 steps of 28 pixels).")
-        print("training on \(train.count) images, validating on \(test.count);"
-              + " BLAS kernels \(CPUStartup.blasCoreName), \(BLAS.threads) threads\n")
+        print("training on \(train.count) images, validating on \(validation.count) (\(source)), testing once on"
+              + " \(test.count); BLAS kernels \(CPUStartup.blasCoreName), \(BLAS.threads) threads\n")
         var options = Recipes.Demo.classification
         options.epochs = epochs
         let model = try makeClassifier(Recipes.Demo.classifier, seed: options.seed)
         if let fb = options.forgetBias { model.setForgetBias(fb) }
-        let task = try ClassificationTask(model: model, train: train, validation: test, seed: options.seed)
+        let task = try ClassificationTask(model: model, train: train, validation: validation, seed: options.seed)
         let result = try fit(task, options: options, out: out, timeLimit: seconds)
 
-        print("\nevaluation of the best model on the \(test.count) test images:")
-        let best = try ModelFile.load(result.folder.bestModel, limits: limits.value)
-        let e = Evaluation.run(best, on: test)
+        print("\nthe best model by validation accuracy, scored once on the \(test.count) test images:")
+        let bestEpoch = result.history.max { $0.validationAccuracy < $1.validationAccuracy }?.epoch ?? 0
+        let e = try scoreOnce(result.folder, test: test, epoch: bestEpoch)
+        let best = try Predictor.load(result.folder.bestModel, limits: limits.value)
         print(e.report(), terminator: "")
 
         let samples = out + "/samples"
@@ -56,9 +56,9 @@ struct Demo: ParsableCommand, ReadsFiles {
             files.append(path)
         }
         print("\npredictions for a few test images (written as PNG, read back like any user image):")
-        for r in try predict(best, files: files, topK: 3, invert: false, limits: limits.value) {
-            let top = r.predictions.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) }
-            print("  " + r.file + " → " + top.joined(separator: ", "))
+        for (file, predictions) in zip(files, try best.predict(files: files, topK: 3, limits: limits.value)) {
+            let top = predictions.map { String(format: "%@ (%.1f%%)", $0.label, $0.probability * 100) }
+            print("  " + file + " → " + top.joined(separator: ", "))
         }
         print(String(format: "\ntest accuracy %.2f%% after %.0f s of training", e.accuracy * 100, result.seconds))
         print("model:   \(result.folder.bestModel)  (safetensors, PyTorch state_dict names)")

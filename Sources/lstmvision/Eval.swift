@@ -4,9 +4,9 @@ import LSTMVision
 
 /// `lstmvision eval`: accuracy, per-class precision and recall, and the confusion matrix on the test split.
 struct Eval: ParsableCommand, ReadsFiles, UsesThreads {
-    static let configuration = CommandConfiguration(abstract: "Evaluate a classifier on the MNIST test images.")
+    static let configuration = CommandConfiguration(abstract: "Evaluate a classifier on the MNIST test images or an image folder's test split.")
 
-    @Option(help: "Model file (safetensors, from lstmvision or a PyTorch RowLSTM state_dict).")
+    @Option(help: "Model file (safetensors, from lstmvision or a PyTorch RowLSTM state_dict), or a name in models/.")
     var model: String
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var threadOptions: ThreadOptions
@@ -14,15 +14,29 @@ struct Eval: ParsableCommand, ReadsFiles, UsesThreads {
     @OptionGroup var limits: LimitOptions
 
     func run() throws {
-        let classifier = try ModelFile.load(model, limits: limits.value)
-        let test = try dataOptions.load(.test, limits: limits.value)
+        let path = try ModelLocator.path(model)
+        let predictor = try Predictor.load(path, limits: limits.value)
+        let classifier = predictor.model
+        let test: ImageDataset
+        if let images = dataOptions.images {
+            // The model's own preprocessing (recorded by train), so that its test images are read as in training.
+            guard dataOptions.transform == nil, dataOptions.inputSize == nil, dataOptions.channels == nil else {
+                throw CLIError("eval --images prepares the images as the model file records (\(predictor.preprocessing));"
+                               + " leave out --transform, --input-size and --channels")
+            }
+            let set = try ImageFolder.load(images + "/test", preprocessing: predictor.preprocessing, training: false,
+                                           classNames: predictor.classNames, limits: limits.value)
+            test = dataOptions.limit.map { set.prefix($0) } ?? set
+        } else {
+            test = try dataOptions.load(.test, limits: limits.value)
+        }
         let c = classifier.config
         guard c.height == test.height, c.width == test.width, c.channels == test.channels else {
-            throw CLIError("\(model): the model expects \(c.height)×\(c.width)×\(c.channels) images,"
+            throw CLIError("\(path): the model expects \(c.height)×\(c.width)×\(c.channels) images,"
                            + " the data has \(test.height)×\(test.width)×\(test.channels)")
         }
         guard c.classes >= test.classes else {
-            throw CLIError("\(model): the model has \(c.classes) classes, the data \(test.classes)")
+            throw CLIError("\(path): the model has \(c.classes) classes, the data \(test.classes)")
         }
         let e = Evaluation.run(classifier, on: test)
         if json { try printJSON(e) } else { print(e.report(), terminator: "") }

@@ -7,24 +7,92 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("MNIST IDX files' folder (default: the embedded data/mnist).", valueName: "dir"))
     var data: String?
 
-    @Option(help: ArgumentHelp("Image folders instead: DIR/{train,test}/<class>/*.png|jpg|pgm|ppm.", valueName: "DIR"))
+    @Option(help: ArgumentHelp("Image folders instead: DIR/{train,val,test}/<class>/*.png|jpg|pgm|ppm, any sizes"
+                               + " (val/ optional).", valueName: "DIR"))
     var images: String?
 
-    @Option(help: ArgumentHelp("Preprocessing of --images (default: scale), steps: scale, normalize=M/S, grey, rgb2hsv,"
-                               + " hsv2rgb, rgb2ycbcr, ycbcr2rgb, crop=WxH, randomcrop=WxH, resize=WxH, shift=K,"
-                               + " rotate=D.", valueName: "spec"))
+    @Option(help: ArgumentHelp("Input size of --images (default: the images' own when they share one, else 32x32).",
+                               valueName: "WxH"))
+    var inputSize: ImageSize?
+
+    @Option(help: ArgumentHelp("Channels of --images: 1 (grey) or 3 (RGB; default when any image is RGB).",
+                               valueName: "n"))
+    var channels: Int?
+
+    @Option(help: ArgumentHelp("Preprocessing of --images after the resize (default: scale), steps: scale,"
+                               + " normalize=M/S, grey, rgb2hsv, hsv2rgb, rgb2ycbcr, ycbcr2rgb, crop=WxH, randomcrop=WxH,"
+                               + " resize=WxH, shift=K, rotate=D.", valueName: "spec"))
     var transform: String?
+
+    @Option(help: ArgumentHelp("Fraction of the training images held out to choose the best epoch (default 0.1;"
+                               + " not with DIR/val).", valueName: "x"))
+    var validationSplit: Double?
 
     @Option(help: ArgumentHelp("Use only the first N images of each split.", valueName: "N"))
     var limit: Int?
 
     var directory: String { images ?? data ?? MNIST.defaultDirectory() }
 
+    /// The held-out fraction when none is given.
+    static let defaultValidationSplit = 0.1
+
     func validate() throws {
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive, got \(limit)") }
         if images != nil && data != nil { throw ValidationError("--data and --images exclude each other") }
+        if let channels, channels != 1 && channels != 3 {
+            throw ValidationError("--channels must be 1 or 3, got \(channels)")
+        }
+        if let validationSplit, !(validationSplit > 0 && validationSplit < 1) {
+            throw ValidationError("--validation-split must be in (0, 1), got \(validationSplit)")
+        }
+        if images == nil && (inputSize != nil || channels != nil || transform != nil) {
+            throw ValidationError("--input-size, --channels and --transform apply to --images only")
+        }
     }
 
+    /// The training, validation and test images of a training run, and how image-folder images were prepared
+    /// (nil for MNIST). Validation images come from DIR/val when it exists, else from the training split
+    /// (`--validation-split`); the test split is only read here, for the score at the end.
+    func loadForTraining(limits: InputLimits = .default)
+        throws -> (train: ImageDataset, validation: ImageDataset, test: ImageDataset, preprocessing: Preprocessing?,
+                   validationSource: String) {
+        let all: ImageDataset, test: ImageDataset, preprocessing: Preprocessing?
+        var validation: ImageDataset?, source = ""
+        if let images {
+            let p = try ImageFolder.preprocessing(for: images + "/train", width: inputSize?.width,
+                                                  height: inputSize?.height, channels: channels,
+                                                  steps: transform ?? "scale", limits: limits)
+            try p.check(limits: limits)
+            all = try ImageFolder.load(images + "/train", preprocessing: p, training: true, limits: limits)
+            if FileManager.default.fileExists(atPath: images + "/val") {
+                guard validationSplit == nil else {
+                    throw CLIError("\(images)/val exists: it is the validation split, so --validation-split is not used")
+                }
+                validation = try ImageFolder.load(images + "/val", preprocessing: p, training: false,
+                                                  classNames: all.classNames, limits: limits)
+                source = images + "/val"
+            }
+            test = try ImageFolder.load(images + "/test", preprocessing: p, training: false,
+                                        classNames: all.classNames, limits: limits)
+            preprocessing = p
+        } else {
+            all = try MNIST.load(directory: directory, split: .train, limits: limits)
+            test = try MNIST.load(directory: directory, split: .test, limits: limits)
+            preprocessing = nil
+        }
+        var train = limit.map { all.prefix($0) } ?? all
+        if let v = validation {
+            validation = limit.map { v.prefix($0) } ?? v
+        } else {
+            guard train.count >= 2 else { throw CLIError("\(directory): too few training images to hold some out") }
+            let fraction = validationSplit ?? Self.defaultValidationSplit
+            (train, validation) = train.splitValidation(fraction: fraction)
+            source = String(format: "%g%% of the training images", fraction * 100)
+        }
+        return (train, validation!, limit.map { test.prefix($0) } ?? test, preprocessing, source)
+    }
+
+    /// One split as it is, for commands that only read (MNIST, or an image folder prepared as `transform` says).
     func load(_ split: MNIST.Split, limits: InputLimits = .default) throws -> ImageDataset {
         let set: ImageDataset
         if let images {
@@ -37,12 +105,28 @@ struct DataOptions: ParsableArguments {
     }
 }
 
+/// An image size given as WxH (or one number for a square).
+struct ImageSize: ExpressibleByArgument, Codable, Equatable, CustomStringConvertible {
+    var width: Int, height: Int
+
+    init?(argument: String) {
+        let parts = argument.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard (1...2).contains(parts.count), let w = parts[0], let h = parts.last!, w > 0, h > 0,
+              w <= 1 << 20, h <= 1 << 20 else { return nil }
+        width = w
+        height = h
+    }
+
+    var description: String { "\(width)x\(height)" }
+}
+
 /// The options that decide a training run's data, as `train` keeps them in its checkpoints (metadata entry
 /// `data`): `train --resume` reads the same data when they are not given again, and refuses different ones,
 /// since an exact resumption needs the very same training images (the trainers also check their fingerprint).
 /// Detection adds its synthetic-canvas options; classification leaves them nil.
 struct SavedDataOptions: Codable, Equatable {
     var data: String?, images: String?, transform: String?, limit: Int?
+    var validationSplit: Double?, inputSize: String?, channels: Int?
     var trainCount: Int?, testCount: Int?, freshCanvases: Bool?
 
     static let key = "data"
@@ -78,6 +162,9 @@ struct SavedDataOptions: Codable, Equatable {
                                 images: try pick("--images", images, given.images),
                                 transform: try pick("--transform", transform, given.transform),
                                 limit: try pick("--limit", limit, given.limit),
+                                validationSplit: try pick("--validation-split", validationSplit, given.validationSplit),
+                                inputSize: try pick("--input-size", inputSize, given.inputSize),
+                                channels: try pick("--channels", channels, given.channels),
                                 trainCount: try pick("--train-count", trainCount, given.trainCount),
                                 testCount: try pick("--test-count", testCount, given.testCount),
                                 freshCanvases: try pick("--fresh-canvases", freshCanvases, given.freshCanvases))
@@ -86,7 +173,10 @@ struct SavedDataOptions: Codable, Equatable {
 
 extension DataOptions {
     /// The options given on the command line, as saved in checkpoints.
-    var saved: SavedDataOptions { SavedDataOptions(data: data, images: images, transform: transform, limit: limit) }
+    var saved: SavedDataOptions {
+        SavedDataOptions(data: data, images: images, transform: transform, limit: limit, validationSplit: validationSplit,
+                         inputSize: inputSize?.description, channels: channels)
+    }
 
     /// These options replaced by `saved` (all of them: `saved` already holds the command line's where given).
     func replacing(with saved: SavedDataOptions) -> DataOptions {
@@ -95,6 +185,9 @@ extension DataOptions {
         o.images = saved.images
         o.transform = saved.transform
         o.limit = saved.limit
+        o.validationSplit = saved.validationSplit
+        o.inputSize = saved.inputSize.flatMap(ImageSize.init(argument:))
+        o.channels = saved.channels
         return o
     }
 }

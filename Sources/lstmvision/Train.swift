@@ -2,8 +2,7 @@ import ArgumentParser
 import Foundation
 import LSTMVision
 
-/// `lstmvision train`: its subcommands train a classifier (the default) or a detector, validating on the test split
-/// after each epoch. `train … --task X …` still works: `LSTMVisionCommand.main` reads it as `train X …`.
+/// `lstmvision train`: its subcommands train a classifier (the default) or a detector, validating after each epoch. `train … --task X …` still works: `LSTMVisionCommand.main` reads it as `train X …`.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train an LSTM image classifier or an LSTM object detector, with live progress and checkpoints.",
@@ -30,14 +29,15 @@ struct TrainClassification: ParsableCommand, ReadsFiles, UsesThreads {
     func run() throws {
         var options: TrainingOptions, settings: ClassificationTask.Settings
         let classifier: any Classifier
-        let data: DataOptions, train: ImageDataset, test: ImageDataset
+        let data: DataOptions
+        var loaded: (train: ImageDataset, validation: ImageDataset, test: ImageDataset, preprocessing: Preprocessing?,
+                     validationSource: String)
         if runOptions.resume {
             let checkpoint = try Checkpoint(resuming: runOptions.out, limits: limits.value), path = checkpoint.path
             let savedData = try SavedDataOptions.read(checkpoint.metadata, source: path)
             data = try savedData.map { dataOptions.replacing(with: try $0.completing(dataOptions.saved, source: path)) }
                 ?? dataOptions
-            train = try data.load(.train, limits: limits.value)
-            test = try data.load(.test, limits: limits.value)
+            loaded = try data.loadForTraining(limits: limits.value)
             guard checkpoint.metadata[ModelFile.configKey] != nil else {
                 throw CLIError("\(path): checkpoint lacks its model config")
             }
@@ -47,29 +47,54 @@ struct TrainClassification: ParsableCommand, ReadsFiles, UsesThreads {
             classifier = try makeClassifier(config, seed: options.seed)
         } else {
             data = dataOptions
-            train = try data.load(.train, limits: limits.value)
-            test = try data.load(.test, limits: limits.value)
+            loaded = try data.loadForTraining(limits: limits.value)
             options = try optimisation.trainingOptions(run: runOptions, base: Recipes.classification)
             settings = try regularisation.settings(base: .init())
-            classifier = try makeClassifier(model.config(for: train), seed: options.seed)
+            classifier = try makeClassifier(model.config(for: loaded.train), seed: options.seed)
             if let fb = options.forgetBias { classifier.setForgetBias(fb) }
         }
         let c = classifier.config
         print("model \(c.kind) hidden \(c.hidden) layers \(c.layers)\(c.bidirectional ? " bidirectional" : ""):"
               + " \(classifier.parameterCount) parameters")
-        print("data \(data.directory): \(train.count) training, \(test.count) validation images;"
-              + " \(BLAS.threads) threads")
-        let task = try ClassificationTask(model: classifier, train: train, validation: test, settings: settings,
+        print("data \(data.directory): \(loaded.train.count) training, \(loaded.validation.count) validation"
+              + " (\(loaded.validationSource)), \(loaded.test.count) test images; \(BLAS.threads) threads")
+        if let p = loaded.preprocessing { print("preprocessing: \(p)") }
+        let task = try ClassificationTask(model: classifier, train: loaded.train, validation: loaded.validation,
+                                          settings: settings, preprocessing: loaded.preprocessing,
                                           seed: options.seed, limits: limits.value)
         let result = try fit(task, options: options, out: runOptions.out, timeLimit: runOptions.timeLimit,
                              limits: limits.value,
                              metadata: [SavedDataOptions.key: data.saved.json], resume: runOptions.resume)
-        if let last = result.history.last {
-            print(String(format: "done: validation accuracy %.2f%% after %d epochs; best model %@, log %@, plot %@",
-                         last.validationAccuracy * 100, last.epoch, result.folder.bestModel, result.folder.log,
-                         result.folder.plot))
-        }
+        guard let best = result.history.max(by: { $0.validationAccuracy < $1.validationAccuracy }) else { return }
+        let test = try scoreOnce(result.folder, test: loaded.test, epoch: best.epoch)
+        print(String(format: "done: best validation accuracy %.2f%% (epoch %d of %d); test accuracy %.2f%%, scored once"
+                     + " with that model; model %@, log %@, plot %@, test score %@",
+                     best.validationAccuracy * 100, best.epoch, result.history.count, test.accuracy * 100,
+                     result.folder.bestModel, result.folder.log, result.folder.plot, result.folder.testScore))
     }
+}
+
+/// What `train` writes after the last epoch: the best model's score on the test split (`OUT/test.json`).
+struct TestScore: Codable {
+    let accuracy: Double
+    let loss: Double
+    let images: Int
+    let bestEpoch: Int
+    let model: String
+
+    enum CodingKeys: String, CodingKey { case accuracy, loss, images, model, bestEpoch = "best_epoch" }
+}
+
+/// Scores the run's best model on the test split and writes `OUT/test.json` atomically.
+func scoreOnce(_ folder: RunFolder, test: ImageDataset, epoch: Int) throws -> Evaluation {
+    let best = try ModelFile.load(folder.bestModel)
+    let e = Evaluation.run(best, on: test)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+    let score = TestScore(accuracy: e.accuracy, loss: e.loss, images: test.count, bestEpoch: epoch,
+                          model: folder.bestModel)
+    try AtomicFile.write(try encoder.encode(score), to: folder.testScore)
+    return e
 }
 
 /// The classifier to train (a resumed run takes its checkpoint's instead).

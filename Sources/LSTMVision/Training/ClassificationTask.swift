@@ -41,15 +41,18 @@ public final class ClassificationTask: TrainingTask {
     public let train: ImageDataset
     public let validation: ImageDataset?
     public let settings: Settings
+    /// How the images were prepared, which the model files record (MNIST's: its size, pixels / 255).
+    public let preprocessing: Preprocessing
     let attack: Attack?
     let augmentation: ImagePipeline?
     /// The run's seed, which with the step decides each batch's augmentation and attack.
     let seed: UInt64
 
     public init(model: any Classifier, train: ImageDataset, validation: ImageDataset?, settings: Settings = Settings(),
-                seed: UInt64, limits: InputLimits = .default) throws {
+                preprocessing: Preprocessing? = nil, seed: UInt64, limits: InputLimits = .default) throws {
         try settings.validate(limits: limits)
         self.model = model
+        self.preprocessing = preprocessing ?? .standard(for: model.config)
         self.train = train
         self.validation = validation
         self.settings = settings
@@ -113,8 +116,12 @@ public final class ClassificationTask: TrainingTask {
                imagesPerSecond: f.imagesPerSecond)
     }
 
+    /// The model file also records the preprocessing and the class names, which `Predictor` reads.
     public func saveModel(to path: String, metadata: [String: String]) throws {
-        try ModelFile.save(model, to: path, metadata: metadata)
+        var meta = metadata
+        meta[Preprocessing.metadataKey] = preprocessing.json
+        meta[ModelFile.classNamesKey] = try jsonString(train.classNames)
+        try ModelFile.save(model, to: path, metadata: meta)
     }
 
     public func stateMetadata() throws -> [String: String] { [Settings.key: try jsonString(settings)] }

@@ -14,13 +14,34 @@ public enum ModelFile {
         try SafeTensors.write(model.stateDict(), metadata: meta, to: path)
     }
 
+    /// The metadata key of the class names, a JSON array of strings (by class index).
+    public static let classNamesKey = "lstmvision.classes"
+
     /// Reads a model file (within `limits`) and rebuilds the classifier it holds.
     public static func load(_ path: String, limits: InputLimits = .default) throws -> any Classifier {
+        try read(path, limits: limits).model
+    }
+
+    /// Reads a model file (within `limits`): the classifier it holds (in evaluation mode) and its metadata.
+    public static func read(_ path: String, limits: InputLimits = .default)
+        throws -> (model: any Classifier, metadata: [String: String]) {
         let (tensors, metadata) = try SafeTensors.read(path, limits: limits)
         let model = try makeClassifier(try config(in: metadata, tensors: tensors, source: path), seed: 0)
         try model.loadStateDict(tensors, source: path)
         model.training = false
-        return model
+        return (model, metadata)
+    }
+
+    /// The class names a model file records (`classNamesKey`), or nil when it records none.
+    public static func classNames(in metadata: [String: String], classes: Int, source: String) throws -> [String]? {
+        guard let json = metadata[classNamesKey] else { return nil }
+        let names = try InputLimits.decodeJSON([String].self, from: Data(json.utf8), source: source,
+                                               what: classNamesKey + " metadata")
+        guard names.count == classes else {
+            throw CheckpointError.invalid("\(source): \(classNamesKey) names \(names.count) classes, the model has"
+                                          + " \(classes)")
+        }
+        return names
     }
 
     /// The classifier settings of a checkpoint (`metadata[configKey]`, or inferred from PyTorch names when absent),
