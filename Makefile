@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/release/lstmvision
 VENV ?= .venv
 
-.PHONY: deps build demo test sanitize fuzz bench reference clean
+.PHONY: deps build demo test docs sanitize fuzz bench reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -14,9 +14,18 @@ build: deps
 demo: build
 	$(BIN) demo
 
+# The suite, then a package that depends on LSTMVision by version (the getting-started article's code) and the
+# API documentation (tools/consumer-check.sh).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	bash tools/consumer-check.sh
+
+# API documentation (DocC) of the three library targets, combined, into .build/docs.
+docs:
+	$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation --target LSTMVision \
+		--target LSTMVisionCore --target LSTMVisionKernels --enable-experimental-combined-documentation \
+		--output-path .build/docs
 
 # The test suite under AddressSanitizer (with LeakSanitizer), then ThreadSanitizer, each in its own build folder.
 # tools/lsan-suppressions.txt lists leaks inside the toolchain's XCTest and Foundation. OpenBLAS is a system
