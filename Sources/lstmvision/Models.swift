@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import LSTMVision
+
+/// `lstmvision models`: the trained models shipped under models/, which `predict`, `eval`, `detect` and `evaluate`
+/// take by name.
+struct Models: ParsableCommand, ReadsFiles {
+    static let configuration = CommandConfiguration(
+        abstract: "List the pretrained models under models/ (use them by name: predict --model row-1x128 digit.png).")
+
+    @OptionGroup var limits: LimitOptions
+
+    func run() throws {
+        let models = ModelLocator.available()
+        guard !models.isEmpty else {
+            throw CLIError("no models found (looked in \(ModelLocator.folders().joined(separator: ", ")))")
+        }
+        for (name, path) in models {
+            let (tensors, metadata) = try SafeTensors.read(path, limits: limits.value)
+            let what: String
+            if metadata[DetectorFile.configKey] != nil {
+                let c = try DetectorFile.config(in: metadata, tensors: tensors, source: path)
+                what = "detector \(c.width)×\(c.height)×\(c.channels), \(c.encoderDescription), classes"
+                    + " \(c.classNames.joined(separator: " "))"
+            } else {
+                let c = try ModelFile.config(in: metadata, tensors: tensors, source: path)
+                what = "\(c.kind) classifier \(c.width)×\(c.height)×\(c.channels), hidden \(c.hidden), \(c.layers)"
+                    + " layer\(c.layers == 1 ? "" : "s")\(c.bidirectional ? ", bidirectional" : ""), \(c.classes) classes"
+            }
+            let figures = ["accuracy", "AP", "AP50"].compactMap { key in
+                metadata[key].flatMap(Double.init).map { String(format: "%@ %.4f", key, $0) }
+            }
+            print("\(name): \(what)\(figures.isEmpty ? "" : "; validation " + figures.joined(separator: ", "))")
+            print("  \(path)")
+        }
+    }
+}
