@@ -172,6 +172,9 @@ def make_webps(out):
     Image.fromarray(rgb).save(os.path.join(out, "webp-lossless.webp"), lossless=True)
     Image.fromarray(rgba).save(os.path.join(out, "webp-lossy-alpha.webp"), quality=90, method=4)
     Image.fromarray(rgba).save(os.path.join(out, "webp-lossless-alpha.webp"), lossless=True, exact=True)
+    # Two frames: an animation, which the reader refuses (no reference).
+    Image.fromarray(rgb).save(os.path.join(out, "webp-animated.webp"), save_all=True, lossless=True,
+                              append_images=[Image.fromarray(255 - rgb)], duration=100)
     for name in ["webp-lossy", "webp-lossless", "webp-lossy-alpha", "webp-lossless-alpha"]:
         save_ref(on_black(Image.open(os.path.join(out, f"{name}.webp"))), out, name)
 

@@ -48,7 +48,8 @@ extension ImageCodecs {
         // and scale 16-bit samples to 8 bits, rounding (read as sRGB-encoded, like other loaders, not as linear
         // light). Alpha is then composited onto black here, in sRGB values as Pillow does, not by libpng (which
         // would blend in linear light).
-        header.format = (channels == 3 ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
+        header.format = (channels == 3 ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0)
+            | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
         header.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
         var bytes = [UInt8](repeating: 0, count: width * height * (channels + (alpha ? 1 : 0)))
         guard png_image_finish_read(&header, nil, &bytes, 0, nil) != 0 else { throw pngError(&header, source) }
