@@ -223,6 +223,36 @@ import Testing
         #expect(try ImageCodecs.read(path("exif-1.jpg"), limits: stored).width == 13)
     }
 
+    /// YOLO reads a JPEG's size from its header without decoding it: as shown, like the decoder.
+    @Test func yoloImageSizesAreThoseOfTheImageAsShown() throws {
+        for name in ["exif-1.jpg", "exif-6.jpg", "exif-8.jpg", "webp-lossy-alpha.webp", "png-rgba16.png"] {
+            let image = try ImageCodecs.read(path(name))
+            let size = try YOLO.imageSize(path(name))
+            #expect(size.width == image.width && size.height == image.height, "\(name): \(size)")
+        }
+    }
+
+    /// Image folders and YOLO image folders pick up .webp files (and every other format read here).
+    @Test func webpFilesArePickedUpByFolderReaders() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("codecs-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for folder in ["cls/a", "cls/b", "yolo/images", "yolo/labels"] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + folder, withIntermediateDirectories: true)
+        }
+        let files = ["webp-lossless.webp", "jpeg-ycck.jpg", "png-palette-trns.png"]
+        for name in files {
+            try FileManager.default.copyItem(atPath: path(name), toPath: dir + "/cls/a/" + name)
+            try FileManager.default.copyItem(atPath: path(name), toPath: dir + "/cls/b/" + name)
+            try FileManager.default.copyItem(atPath: path(name), toPath: dir + "/yolo/images/" + name)
+            let label = (name as NSString).deletingPathExtension + ".txt"
+            try Data("0 0.5 0.5 0.2 0.2\n".utf8).write(to: URL(fileURLWithPath: dir + "/yolo/labels/" + label))
+        }
+        let folder = try ImageFolder.load(dir + "/cls", pipeline: try ImagePipeline(spec: "scale"))
+        #expect(folder.count == 6)
+        let yolo = try YOLO.read(directory: dir + "/yolo", classNames: ["thing"])
+        #expect(yolo.images.map(\.fileName).sorted() == files.sorted())
+    }
+
     // MARK: - Empty and unknown
 
     @Test func zeroPixelImagesAreRefused() throws {
