@@ -39,6 +39,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
         .target(name: "CImageShim", linkerSettings: [.linkedLibrary("jpeg")]),
         .systemLibrary(name: "CVectorMath"),
         // Threads and CPU start-up (Runtime/), the compute kernels (Kernels/): below everything else.
@@ -50,7 +51,8 @@ let package = Package(
         // Tensor, autodiff, layers, losses, optimisers, models, the detector, IO, data and evaluation.
         .target(
             name: "LSTMVisionCore",
-            dependencies: ["LSTMVisionKernels", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath"],
+            dependencies: ["LSTMVisionKernels", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath",
+                           "CWebP"],
             swiftSettings: vectorFlags()
         ),
         // Training on top: the module users import (it re-exports the layers below).

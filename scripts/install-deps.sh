@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages LSTMVision builds against, when they are missing (sudo when not root).
 set -euo pipefail
-packages=(pkg-config libopenblas-dev zlib1g-dev libpng-dev libjpeg-dev)
+packages=(pkg-config libopenblas-dev zlib1g-dev libpng-dev libjpeg-dev libwebp-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,7 +6,7 @@ import LSTMVision
 
 /// The parsers under test.
 enum FuzzTarget: String, CaseIterable, Sendable {
-    case idx, safetensors, image, coco, yolo
+    case idx, safetensors, image, coco, yolo, webp, jpeg
 
     /// Parses `bytes` as an outside file is parsed; damaged input must throw one of the project's error types.
     func parse(_ bytes: [UInt8]) throws {
@@ -27,6 +27,12 @@ enum FuzzTarget: String, CaseIterable, Sendable {
             }
         case .image:
             _ = try ImageCodecs.decode(fixPNGChecksums(bytes), source: "fuzz")
+        case .webp:
+            // WebP through libwebp (lossy, lossless, alpha, extended headers), after the RIFF size is made right.
+            _ = try ImageCodecs.decode(fixRIFFSize(bytes), source: "fuzz")
+        case .jpeg:
+            // JPEGs whose marker segments matter: EXIF orientation (read by hand in EXIF.swift), CMYK and YCCK.
+            _ = try ImageCodecs.decode(bytes, source: "fuzz")
         case .coco:
             // A JSON array is a results file, checked against a fixed dataset; anything else an annotation file.
             if bytes.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "[") {
@@ -79,6 +85,19 @@ func fixPNGChecksums(_ input: [UInt8]) -> [UInt8] {
         for k in 0..<4 { b[p + 8 + length + k] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * UInt32(k))) }
         p += 12 + length
     }
+    return b
+}
+
+/// libwebp treats a RIFF size that disagrees with the data as truncation or trailing bytes, so most insertions
+/// and deletions would stop there; writing the right size lets the fuzzer reach the decoder. Other inputs are
+/// returned unchanged.
+func fixRIFFSize(_ input: [UInt8]) -> [UInt8] {
+    guard input.count >= 12, input.starts(with: Array("RIFF".utf8)), input.count - 8 <= Int(UInt32.max) else {
+        return input
+    }
+    var b = input
+    let size = UInt32(b.count - 8)
+    for k in 0..<4 { b[4 + k] = UInt8(truncatingIfNeeded: size >> (8 * UInt32(k))) }
     return b
 }
 

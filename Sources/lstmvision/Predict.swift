@@ -5,7 +5,7 @@ import LSTMVision
 /// `lstmvision predict`: top-k classes with probabilities for image files.
 struct Predict: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
-        abstract: "Classify image files (PNG, JPEG, PGM, PPM) with a trained model.",
+        abstract: "Classify image files (PNG, JPEG, WebP, PGM, PPM) with a trained model.",
         discussion: """
             Images are prepared as the model's training images were (the preprocessing its file records: channels, \
             resize, steps); a file without one gets its input size, its channels and pixels / 255. --model takes a \

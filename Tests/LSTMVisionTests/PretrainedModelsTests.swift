@@ -8,7 +8,7 @@ import Testing
     let cli = CLITests()
 
     /// Name, test accuracy published in models/README.md (MNIST's 10,000 test images).
-    static let classifiers: [(String, Double)] = [("row-1x128", 0.9904)]
+    static let classifiers: [(String, Double)] = [("row-1x128", 0.9904, 0)]
 
     @Test(arguments: classifiers)
     func classifierRescoresItsPublishedTestAccuracy(_ name: String, _ published: Double) throws {

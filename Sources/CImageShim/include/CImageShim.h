@@ -11,7 +11,8 @@ enum {
     LV_JPEG_TRUNCATED = 3   /* the data ends before the image does */
 };
 
-/* Decodes a JPEG held in memory to 8-bit interleaved grey (1 channel) or RGB (3 channels).
+/* Decodes a JPEG held in memory to 8-bit interleaved grey (1 channel) or RGB (3 channels); CMYK and YCCK
+ * JPEGs are read as Adobe-inverted CMYK and converted to RGB as Pillow does.
  * libjpeg reports errors through a handler that must not return, so this wrapper catches them with
  * setjmp/longjmp (which Swift cannot do) and also treats libjpeg warnings, such as a premature end of
  * data, as errors, so a damaged file is reported instead of decoded to grey filler.

@@ -1,10 +1,10 @@
 import Foundation
 
-/// An image-folder dataset (one sub-folder per class, as torchvision's `ImageFolder`): every PNG, JPEG,
+/// An image-folder dataset (one sub-folder per class, as torchvision's `ImageFolder`): every PNG, JPEG, WebP,
 /// PGM or PPM file is read, passed through a preprocessing pipeline, and must come out at one size; the decoded
 /// images together may hold at most `limits.maxDatasetBytes` (the dataset is kept in memory).
 public enum ImageFolder {
-    static let extensions: Set<String> = ["png", "jpg", "jpeg", "pgm", "ppm"]
+    static let extensions: Set<String> = ["png", "jpg", "jpeg", "webp", "pgm", "ppm"]
 
     /// Loads `root/<class>/<image>`; classes are the sub-folder names in sorted order. The pipeline
     /// should end in `scale` (or `normalize`) so pixels reach the model in the range it was trained on.
@@ -82,7 +82,7 @@ public enum ImageFolder {
                 .map { (root + "/" + name + "/" + $0, label) }
         }
         guard !files.isEmpty else {
-            throw DataError.invalid("\(root): no PNG, JPEG, PGM or PPM images in its class folders")
+            throw DataError.invalid("\(root): no PNG, JPEG, WebP, PGM or PPM images in its class folders")
         }
         return (classes, files)
     }

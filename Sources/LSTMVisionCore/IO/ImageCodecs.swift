@@ -1,5 +1,3 @@
-import CImageShim
-import CPNG
 import Foundation
 
 /// Why an image file could not be read or written; the message names the file and the fault.
@@ -14,7 +12,7 @@ public enum ImageError: Error, CustomStringConvertible, Equatable, InputLimitErr
 
     public var description: String {
         switch self {
-        case let .unknownFormat(path): return "\(path): not a PNG, JPEG, PGM or PPM file"
+        case let .unknownFormat(path): return "\(path): not a PNG, JPEG, WebP, PGM or PPM file"
         case let .truncated(path, format): return "\(path): truncated \(format) data"
         case let .corrupt(path, format, detail): return "\(path): corrupt \(format) data: \(detail)"
         case let .unsupported(path, detail): return "\(path): unsupported \(detail)"
@@ -33,8 +31,9 @@ public enum ImageError: Error, CustomStringConvertible, Equatable, InputLimitErr
     }
 }
 
-/// Reads PNG, JPEG and binary PGM/PPM files into `Image` (values in [0, 255]) and writes PNG and PGM/PPM.
-/// The format is chosen from the file's magic bytes, never its extension.
+/// Reads PNG, JPEG, WebP and binary PGM/PPM files into `Image` (values in [0, 255]) and writes PNG and PGM/PPM.
+/// The format is chosen from the file's magic bytes, never its extension (docs/limits.md, "Image formats").
+/// The decoders are in PNG.swift, JPEG.swift (with EXIF.swift) and WebP.swift; PGM/PPM is read here.
 public enum ImageCodecs {
     /// Reads the image at `path`; throws `ImageError` for damaged, unsupported or oversized images and
     /// `DataError` for a missing file or one over `limits.maxFileBytes` (refused before it is read).
@@ -46,6 +45,7 @@ public enum ImageCodecs {
     public static func decode(_ data: [UInt8], source: String, limits: InputLimits = .default) throws -> Image {
         if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(data, source: source, limits: limits) }
         if data.starts(with: [0xFF, 0xD8, 0xFF]) { return try decodeJPEG(data, source: source, limits: limits) }
+        if isWebP(data) { return try decodeWebP(data, source: source, limits: limits) }
         if data.count >= 2 && data[0] == UInt8(ascii: "P")
             && (UInt8(ascii: "1")...UInt8(ascii: "7")).contains(data[1]) {
             return try decodePNM(data, source: source, limits: limits)
@@ -53,99 +53,10 @@ public enum ImageCodecs {
         throw ImageError.unknownFormat(path: source)
     }
 
-    /// Writes an 8-bit grey or RGB PNG; samples are clamped to [0, 255] and rounded (NaN becomes 0).
-    public static func writePNG(_ image: Image, to path: String) throws {
-        var bytes = quantize(image)
-        var header = png_image()
-        header.version = UInt32(PNG_IMAGE_VERSION)
-        header.width = UInt32(image.width)
-        header.height = UInt32(image.height)
-        header.format = image.channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
-        var size = 0
-        guard png_image_write_to_memory(&header, nil, &size, 0, &bytes, 0, nil) != 0 else {
-            throw ImageError.writeFailed(path: path, reason: pngMessage(&header))
-        }
-        var encoded = [UInt8](repeating: 0, count: size)
-        guard png_image_write_to_memory(&header, &encoded, &size, 0, &bytes, 0, nil) != 0 else {
-            throw ImageError.writeFailed(path: path, reason: pngMessage(&header))
-        }
-        try writeFile(Data(encoded.prefix(size)), to: path)
-    }
-
     /// Writes binary PGM (P5) for a grey image or PPM (P6) for an RGB one, maxval 255, clamped and rounded.
     public static func writePGM(_ image: Image, to path: String) throws {
         let header = "\(image.channels == 3 ? "P6" : "P5")\n\(image.width) \(image.height)\n255\n"
         try writeFile(Data(header.utf8) + Data(quantize(image)), to: path)
-    }
-
-    // MARK: - PNG
-
-    private static func decodePNG(_ data: [UInt8], source: String, limits: InputLimits) throws -> Image {
-        // libpng allocates and zeroes a buffer of a chunk's declared length before reading the chunk, so a
-        // 119-byte file declaring a 1.6 GB text chunk would cost 1.6 GB (found by fuzzing; see
-        // Tests/Fuzz/regressions/image): a chunk running past the end of the data is refused first.
-        var chunk = 8
-        while chunk + 8 <= data.count {
-            let length = Int(data[chunk]) << 24 | Int(data[chunk + 1]) << 16 | Int(data[chunk + 2]) << 8
-                | Int(data[chunk + 3])
-            guard length <= data.count - chunk - 12 else { throw ImageError.truncated(path: source, format: "PNG") }
-            if data[(chunk + 4)..<(chunk + 8)].elementsEqual("IEND".utf8) { break }
-            chunk += 12 + length
-        }
-        var header = png_image()
-        header.version = UInt32(PNG_IMAGE_VERSION)
-        defer { png_image_free(&header) }
-        guard png_image_begin_read_from_memory(&header, data, data.count) != 0 else { throw pngError(&header, source) }
-        let width = Int(header.width), height = Int(header.height)
-        guard limits.allows(width: width, height: height) else {
-            throw ImageError.tooLarge(path: source, width: width, height: height, limits: limits)
-        }
-        let channels = header.format & UInt32(PNG_FORMAT_FLAG_COLOR) != 0 ? 3 : 1
-        // Asking for 8-bit grey or RGB makes libpng expand palettes, scale 16-bit samples to 8 bits (read as
-        // sRGB-encoded, like other loaders, not as linear light) and composite any alpha channel onto the
-        // zeroed buffer, i.e. onto black (libpng blends in linear light).
-        header.format = channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
-        header.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
-        var bytes = [UInt8](repeating: 0, count: width * height * channels)
-        guard png_image_finish_read(&header, nil, &bytes, 0, nil) != 0 else { throw pngError(&header, source) }
-        return Image(width: width, height: height, channels: channels, pixels: bytes.map(Float.init))
-    }
-
-    private static func pngMessage(_ header: inout png_image) -> String {
-        withUnsafeBytes(of: &header.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    }
-
-    private static func pngError(_ header: inout png_image, _ source: String) -> ImageError {
-        let message = pngMessage(&header)
-        if message.contains("end of data") { return .truncated(path: source, format: "PNG") }
-        return .corrupt(path: source, format: "PNG", detail: message)
-    }
-
-    // MARK: - JPEG
-
-    private static func decodeJPEG(_ data: [UInt8], source: String, limits: InputLimits) throws -> Image {
-        var out: UnsafeMutablePointer<UInt8>?
-        var width: Int32 = 0, height: Int32 = 0, channels: Int32 = 0
-        var message = [CChar](repeating: 0, count: 256)
-        let code = lv_jpeg_decode(data, data.count, limits.maxWidth, limits.maxHeight, Int64(limits.maxPixels),
-                                  &out, &width, &height, &channels, &message, message.count)
-        defer { lv_jpeg_free(out) }
-        switch Int(code) {
-        case LV_JPEG_OK:
-            let count = Int(width) * Int(height) * Int(channels)
-            guard let out, channels == 1 || channels == 3 else {
-                throw ImageError.unsupported(path: source, detail: "JPEG with \(channels) channels")
-            }
-            let pixels = UnsafeBufferPointer(start: out, count: count).map(Float.init)
-            return Image(width: Int(width), height: Int(height), channels: Int(channels), pixels: pixels)
-        case LV_JPEG_TOO_LARGE:
-            throw ImageError.tooLarge(path: source, width: Int(width), height: Int(height), limits: limits)
-        case LV_JPEG_TRUNCATED:
-            throw ImageError.truncated(path: source, format: "JPEG")
-        default:
-            let detail = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw ImageError.corrupt(path: source, format: "JPEG", detail: detail)
-        }
     }
 
     // MARK: - PGM / PPM
@@ -225,13 +136,31 @@ public enum ImageCodecs {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x0B || byte == 0x0C
     }
 
+    // MARK: - Alpha
+
+    /// Interleaved 8-bit samples with alpha last (`colours` + 1 a pixel) composited onto opaque black in sRGB
+    /// values, as Pillow's `Image.alpha_composite` onto black does: c·a/255, rounded (equal to Pillow's integer
+    /// arithmetic for every c and a). Without `alpha`, the samples as they are.
+    static func compositedOnBlack(_ samples: [UInt8], colours: Int, alpha: Bool) -> [Float] {
+        guard alpha else { return samples.map(Float.init) }
+        let pixels = samples.count / (colours + 1)
+        var out = [Float](repeating: 0, count: pixels * colours)
+        for i in 0..<pixels {
+            let a = Int(samples[i * (colours + 1) + colours])
+            for c in 0..<colours {
+                out[i * colours + c] = Float((Int(samples[i * (colours + 1) + c]) * a + 127) / 255)
+            }
+        }
+        return out
+    }
+
     // MARK: - Files
 
-    private static func quantize(_ image: Image) -> [UInt8] {
+    static func quantize(_ image: Image) -> [UInt8] {
         image.pixels.map { $0.isNaN ? 0 : UInt8(min(max($0, 0), 255).rounded()) }
     }
 
-    private static func writeFile(_ data: Data, to path: String) throws {
+    static func writeFile(_ data: Data, to path: String) throws {
         do {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {

@@ -1,12 +1,12 @@
 import Foundation
 
-/// Reads YOLO-format detection data: `images/` holding the pictures (PNG, JPEG, PGM, PPM, in subfolders too)
+/// Reads YOLO-format detection data: `images/` holding the pictures (PNG, JPEG, WebP, PGM, PPM, in subfolders too)
 /// and `labels/` holding, for each image, a text file of the same relative name ending in `.txt`, with one
 /// `class cx cy w h` line per box (class a 0-based index; centre and size normalised to [0, 1]). The result is
 /// a `COCODataset`, so the evaluator and the trainers see one format.
 public enum YOLO {
     /// Image file extensions looked for, lower-case.
-    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "pgm", "ppm"]
+    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "webp", "pgm", "ppm"]
 
     /// Reads `directory/images` and `directory/labels`; see `read(images:labels:classNames:limits:)`.
     public static func read(directory: String, classNames: [String],
@@ -128,7 +128,11 @@ public enum YOLO {
     /// (PGM, PPM, or headers these quick paths do not follow) are decoded by `ImageCodecs`.
     static func imageSize(_ path: String, limits: InputLimits = .default) throws -> (width: Int, height: Int) {
         let data = try limits.readFile(path)
-        let quick = data.withUnsafeBytes { b in pngSize(b) ?? jpegSize(b) }
+        var quick = data.withUnsafeBytes { b in pngSize(b) ?? jpegSize(b) }
+        // EXIF orientations 5-8 turn a JPEG a quarter turn: the size is that of the image as decoded (shown).
+        if let q = quick, data.starts(with: [0xFF, 0xD8]), EXIF.orientation(inJPEG: [UInt8](data)) >= 5 {
+            quick = (q.height, q.width)
+        }
         if let quick, quick.width > 0, quick.height > 0, limits.allows(width: quick.width, height: quick.height) {
             return quick
         }
