@@ -95,13 +95,14 @@ public enum SceneDetection {
     /// Each image draws its width and height from `sideRange` and a photo; its background is a random crop of
     /// the photo, scaled by a factor of `backgroundScale` (raised as far as the crop must to fit) and flipped
     /// left-right half the time; a grey photo is tinted by a random colour. It then draws a digit count from
-    /// `digitRange`; each digit is a random image of `digits` cropped to its ink, resized (bilinear) to a
-    /// height from `heightRange` and a width keeping its aspect within ±20 %, placed wholly inside the image at
-    /// random and alpha-blended in a random colour (the farthest of `colourCandidates` from the mean colour
-    /// beneath it), its intensity the alpha. Its box is its full ink box (alpha > `inkThreshold`), including
-    /// ink that later digits cover: digits overlap, but a placement that would leave an earlier digit with less
-    /// than 1 − `maxHidden` of its ink visible is retried (a new digit, size and place), up to `placementTries`
-    /// times, and then the image keeps the digits it has. Image k depends only on `seed` and k.
+    /// `digitRange`; each digit is a random image of `digits` cropped to its ink (blank and flat ones are
+    /// skipped), resized (bilinear) to a height from `heightRange` and a width keeping its aspect within ±20 %,
+    /// placed wholly inside the image at random and alpha-blended in a random colour (the farthest of
+    /// `colourCandidates` from the mean colour beneath it), its intensity the alpha. Its box is its full ink box
+    /// (alpha > `inkThreshold`), including ink that later digits cover: digits overlap, but a placement that
+    /// would leave an earlier digit with less than 1 − `maxHidden` of its ink visible is retried (a new digit,
+    /// size and place), up to `placementTries` times, and then the image keeps the digits it has.
+    /// Image k depends only on `seed` and k, so the scenes are made in parallel.
     public static func generate(count: Int, from digits: ImageDataset, photos: [Photo], settings: Settings = .init(),
                                 seed: UInt64) -> [Scene] {
         check(count: count, digits: digits, photos: photos, settings: settings)
@@ -173,7 +174,7 @@ public enum SceneDetection {
     // MARK: - One scene
 
     /// A digit laid on the image: its alpha patch at (left, top), the alpha of it still visible, its ink mass.
-    private struct Placed {
+    struct Placed {
         var left: Int, top: Int, width: Int, height: Int
         var visible: [Float]
         var mass: Float
@@ -265,7 +266,8 @@ public enum SceneDetection {
     }
 
     /// Digit `index` cropped to its ink and resized to a random height of `heightRange` (log-uniform) and
-    /// a width keeping its aspect within ±20 %, at most `maxWidth`; nil for a digit without ink.
+    /// a width keeping its aspect within ±20 %, at most `maxWidth`; nil for a digit without ink or one whose
+    /// ink is over 1.25 times as wide as tall (a few flat scrawls, which would make boxes wider than the image).
     private static func digitPatch(_ digits: ImageDataset, _ index: Int, settings: Settings, maxWidth: Int,
                                    generator g: inout SeededGenerator) -> Image? {
         let size = digits.imageSize
@@ -274,7 +276,7 @@ public enum SceneDetection {
         let r = settings.heightRange
         let height = Int(exp(g.uniform(log(Float(r.lowerBound)), log(Float(r.upperBound) + 1))).rounded(.down))
         let aspect = exp(g.uniform(log(0.8), log(1.2)))
-        guard let ink = inkBounds(digit) else { return nil }
+        guard let ink = inkBounds(digit), ink.w * 4 <= ink.h * 5 else { return nil }
         var pixels = [Float](repeating: 0, count: ink.w * ink.h)
         for y in 0..<ink.h {
             for x in 0..<ink.w { pixels[y * ink.w + x] = digit.pixels[(ink.y + y) * digit.width + ink.x + x] }
@@ -299,7 +301,7 @@ public enum SceneDetection {
 
     /// `placed` with the alpha of `patch` at (left, top) laid over them: each one's visible alpha times
     /// (1 − the new alpha); nil when that would leave one with less than 1 − `maxHidden` of its ink visible.
-    private static func cover(_ placed: [Placed], with patch: Image, left: Int, top: Int,
+    static func cover(_ placed: [Placed], with patch: Image, left: Int, top: Int,
                               maxHidden: Float) -> [Placed]? {
         var out = placed
         for (j, p) in placed.enumerated() {
