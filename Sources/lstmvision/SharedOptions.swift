@@ -7,7 +7,7 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("MNIST IDX files' folder (default: the embedded data/mnist).", valueName: "dir"))
     var data: String?
 
-    @Option(help: ArgumentHelp("Image folders instead: DIR/{train,val,test}/<class>/*.png|jpg|pgm|ppm, any sizes"
+    @Option(help: ArgumentHelp("Image folders instead: DIR/{train,val,test}/<class>/*.png|jpg|webp|…, any sizes"
                                + " (val/ optional).", valueName: "DIR"))
     var images: String?
 

@@ -7,18 +7,19 @@ import Testing
 @Suite struct PretrainedModelsTests {
     let cli = CLITests()
 
-    /// Name, test accuracy published in models/README.md (MNIST's 10,000 test images).
-    static let classifiers: [(String, Double)] = [("row-1x128", 0.9904, 0)]
+    /// Name and the accuracy on the first 500 MNIST test images that models/README.md publishes (a debug build
+    /// takes about a minute per 1,000 images; the whole test split is re-scored with the release build).
+    static let classifiers: [(String, Double)] = [("row-1x128", 0.988)]
 
     @Test(arguments: classifiers)
     func classifierRescoresItsPublishedTestAccuracy(_ name: String, _ published: Double) throws {
-        let r = try cli.run(["eval", "--model", name, "--json"])
+        let r = try cli.run(["eval", "--model", name, "--limit", "500", "--json"])
         #expect(r.code == 0, "\(r.err)")
         let e = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
-        #expect(e["count"] as? Int == 10_000)
+        #expect(e["count"] as? Int == 500)
         // Within one image: the figure was measured by a release build, whose sums may round differently.
         let accuracy = try #require(e["accuracy"] as? Double)
-        #expect(abs(accuracy - published) <= 1.0001e-4, "\(name): \(accuracy), published \(published)")
+        #expect(abs(accuracy - published) <= 2.0001e-3, "\(name): \(accuracy), published \(published)")
     }
 
     @Test func modelsListsAndPredictTakesANameAndAnyImage() throws {
