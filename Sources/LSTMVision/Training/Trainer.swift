@@ -147,10 +147,11 @@ public final class Trainer<Task: TrainingTask> {
         extra[TrainingState<Task.Record>.bestScoreKey] = String(bestScore)
         let state = TrainingState<Task.Record>(epoch: epoch, batch: batchIndex, step: step, skipped: skipped,
                                                history: history, extra: extra)
+        // The model first: a process killed between the two writes never leaves a state file without a model.
+        try task.saveModel(to: folder.lastModel, metadata: ["epoch": String(epoch), "step": String(step)])
         try state.write(to: folder.state, model: task.checkpointed.stateDict(), optimizer: optimizer, options: options,
                         configKey: task.configKey, config: task.configJSON, dataCount: task.train.count,
                         dataFingerprint: trainFingerprint)
-        try task.saveModel(to: folder.lastModel, metadata: ["epoch": String(epoch), "step": String(step)])
     }
 
     /// Continues from the state file in the run folder, written by an earlier run of the same model on the same data
