@@ -29,6 +29,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -46,7 +47,8 @@ let package = Package(
         // Tensor, autodiff, layers, losses, optimisers, models, the detector, IO, data and evaluation.
         .target(
             name: "LSTMVisionCore",
-            dependencies: ["LSTMVisionKernels", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath"],
+            dependencies: ["LSTMVisionKernels", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath",
+                           .product(name: "Yams", package: "Yams")],
             swiftSettings: vectorFlags()
         ),
         // Training on top: the module users import (it re-exports the layers below).
