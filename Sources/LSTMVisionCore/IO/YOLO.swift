@@ -211,8 +211,8 @@ extension YOLO {
             }
             let base = (path as NSString).deletingLastPathComponent
             let given = try scalar("path") ?? ""
-            let root = given.hasPrefix("/") ? given
-                : given.isEmpty ? base : (base as NSString).appendingPathComponent(given)
+            let root = (given.hasPrefix("/") ? given
+                : given.isEmpty ? base : (base as NSString).appendingPathComponent(given)) as NSString
             let train = try folders("train"), val = try folders("val")
             guard !train.isEmpty else { throw fail("no 'train' folder") }
             guard let namesNode = top["names"] else { throw fail("no 'names'") }
@@ -222,7 +222,7 @@ extension YOLO {
                     throw fail("line \(nc.line): nc \(nc.scalar?.string ?? "?") differs from the \(names.count) names")
                 }
             }
-            let file = DataFile(root: root, train: train, val: val, names: names)
+            let file = DataFile(root: root.standardizingPath, train: train, val: val, names: names)
             for folder in train + val {
                 for dir in [file.imageFolder(folder), try file.labelFolder(folder, source: path)] {
                     var isDirectory: ObjCBool = false
