@@ -46,7 +46,8 @@ def main():
         if g["scaledWidth"] >= w:
             tensors[f"case{k}.plain"] = letterbox(image, width, height, antialias=False)[0]
         geometry.append(dict(sourceWidth=w, sourceHeight=h, channels=c, width=width, height=height, **g))
-    path = os.path.join(os.path.dirname(__file__), "..", "Tests", "LSTMVisionTests", "Fixtures", "letterbox.safetensors")
+    path = os.path.join(os.path.dirname(__file__), "..", "Tests", "LSTMVisionTests", "Fixtures",
+                        "letterbox.safetensors")
     save_file(tensors, path, metadata={"cases": json.dumps(geometry), "torch": torch.__version__})
     print(f"wrote {len(CASES)} cases to {os.path.normpath(path)}")
 

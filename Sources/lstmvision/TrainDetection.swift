@@ -334,8 +334,10 @@ struct DetectionSource {
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CLIError("\(path): no such file") }
         let ext = (path as NSString).pathExtension.lowercased()
-        let yaml = isDirectory.boolValue ? ["data.yaml", "data.yml"].map { (path as NSString).appendingPathComponent($0) }
-            .first(where: { fm.fileExists(atPath: $0) }) : (["yaml", "yml"].contains(ext) ? path : nil)
+        let yaml = isDirectory.boolValue
+            ? ["data.yaml", "data.yml"].map { (path as NSString).appendingPathComponent($0) }
+                .first(where: { fm.fileExists(atPath: $0) })
+            : (["yaml", "yml"].contains(ext) ? path : nil)
         if isDirectory.boolValue, yaml == nil,
            fm.fileExists(atPath: (path as NSString).appendingPathComponent("train/annotations.json")) {
             kind = .detectData(path)

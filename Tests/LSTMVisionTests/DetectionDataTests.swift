@@ -47,7 +47,8 @@ private func write(_ text: String, to path: String) throws {
             let out = l.apply(image)
             #expect(out.width == c.width && out.height == c.height && out.channels == c.channels)
             expectClose(Tensor(shape: [c.height, c.width, c.channels], scalars: out.pixels),
-                        tensors["case\(k).output"], 2e-6, "case \(k) \(c.sourceWidth)×\(c.sourceHeight)→\(c.width)×\(c.height)")
+                        tensors["case\(k).output"], 2e-6,
+                        "case \(k) \(c.sourceWidth)×\(c.sourceHeight)→\(c.width)×\(c.height)")
             if let plain = tensors["case\(k).plain"] {
                 // Enlarging, antialiasing is plain bilinear: the same as PyTorch without it, and as `resized`.
                 expectClose(Tensor(shape: [c.height, c.width, c.channels], scalars: out.pixels), plain, 2e-6,
@@ -130,8 +131,8 @@ private func write(_ text: String, to path: String) throws {
 
     @Test func flipMirrorsX() {
         let image = noise(20, 10, channels: 3, seed: 4)
-        let (out, t) = DetectionAugmentation.flipped(image, DetectionTarget(boxes: [Box(x: 2, y: 3, width: 5, height: 4)],
-                                                                            classes: [0]))
+        let (out, t) = DetectionAugmentation.flipped(
+            image, DetectionTarget(boxes: [Box(x: 2, y: 3, width: 5, height: 4)], classes: [0]))
         #expect(t.boxes == [Box(x: 13, y: 3, width: 5, height: 4)])
         #expect((0..<20).allSatisfy { x in out[x: x, y: 5, c: 1] == image[x: 19 - x, y: 5, c: 1] })
         #expect(DetectionAugmentation.flipped(out, t).0 == image)
@@ -175,7 +176,8 @@ private func write(_ text: String, to path: String) throws {
                                                                          .init(id: 7, name: "dog")])
         try FileManager.default.createDirectory(atPath: dir + "/images", withIntermediateDirectories: true)
         for (k, (w, h)) in sizes.enumerated() {
-            try ImageCodecs.writePNG(noise(w, h, channels: 3, seed: UInt64(k + 10)), to: "\(dir)/images/\(name)\(k).png")
+            try ImageCodecs.writePNG(noise(w, h, channels: 3, seed: UInt64(k + 10)),
+                                     to: "\(dir)/images/\(name)\(k).png")
             coco.images.append(.init(id: k + 1, fileName: "\(name)\(k).png", width: w, height: h))
             coco.annotations.append(.init(id: k + 1, imageID: k + 1, categoryID: k % 2 == 0 ? 3 : 7,
                                           bbox: Box(x: Double(w) / 4, y: Double(h) / 4, width: Double(w) / 2,
@@ -286,7 +288,8 @@ private func write(_ text: String, to path: String) throws {
         try Self.writeYOLO(dir)
         let label = dir + "/labels/train/im1.txt"
         for (text, expected) in [("0 0.5 0.5 0.4\n", "\(label): line 1: expected 5 fields 'class cx cy w h', got 4"),
-                                 ("0 0.5 0.5 0.4 0.3\n2 0.5 0.5 0.1 0.1\n", "\(label): line 2: class 2 is outside 0..<2"),
+                                 ("0 0.5 0.5 0.4 0.3\n2 0.5 0.5 0.1 0.1\n",
+                                  "\(label): line 2: class 2 is outside 0..<2"),
                                  ("1 1.5 0.5 0.4 0.3\n", "\(label): line 1: cx 1.5 is outside [0, 1]")] {
             try write(text, to: label)
             let file = try YOLO.DataFile.read(dir + "/data.yaml")
@@ -365,7 +368,8 @@ private func write(_ text: String, to path: String) throws {
     @Test func trainsOnCOCOOfMixedSizesWithAValidationFile() throws {
         let dir = scratch("cli-coco")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let train = try DetectionDataTests.writeCOCO(dir, name: "train", sizes: [(40, 30), (64, 64), (97, 61), (20, 50)])
+        let train = try DetectionDataTests.writeCOCO(dir, name: "train",
+                                                     sizes: [(40, 30), (64, 64), (97, 61), (20, 50)])
         let val = try DetectionDataTests.writeCOCO(dir, name: "val", sizes: [(33, 33), (70, 20)])
         let r = try CLITests().run(["train", "detection", "--data", train, "--validation", val, "--size", "32x24",
                                     "--out", dir + "/run"] + Self.tiny)

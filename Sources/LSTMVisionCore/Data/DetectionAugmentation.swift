@@ -142,7 +142,9 @@ public struct DetectionAugmentation: Codable, Sendable, Equatable, CustomStringC
                 for ch in 0..<c { out[(y * w + x) * c + ch] = image.pixels[(y * w + w - 1 - x) * c + ch] }
             }
         }
-        let boxes = target.boxes.map { Box(x: Double(w) - $0.x - $0.width, y: $0.y, width: $0.width, height: $0.height) }
+        let boxes = target.boxes.map {
+            Box(x: Double(w) - $0.x - $0.width, y: $0.y, width: $0.width, height: $0.height)
+        }
         return (Image(width: w, height: image.height, channels: c, pixels: out),
                 DetectionTarget(boxes: boxes, classes: target.classes))
     }

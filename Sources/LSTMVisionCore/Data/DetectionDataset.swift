@@ -184,7 +184,8 @@ public struct DetectionDataset: Dataset {
                                    pixels: Array(pixels[0..<(k * imageSize)]),
                                    targets: Array(targets[0..<k]), imageIDs: Array(imageIDs[0..<k]),
                                    classNames: classNames, categoryIDs: categoryIDs,
-                                   letterboxes: Array(letterboxes[0..<k]), originalTargets: Array(originalTargets[0..<k]))
+                                   letterboxes: Array(letterboxes[0..<k]),
+                                   originalTargets: Array(originalTargets[0..<k]))
         out.warnings = warnings
         return out
     }

@@ -46,7 +46,8 @@ public struct Letterbox: Sendable, Equatable, Codable {
     /// `image` (of the source size, any channels) resized (`Image.resizedAntialiased`) and padded to the input.
     public func apply(_ image: Image) -> Image {
         precondition(image.width == sourceWidth && image.height == sourceHeight,
-                     "Letterbox: a \(image.width)×\(image.height) image for a \(sourceWidth)×\(sourceHeight) letterbox")
+                     "Letterbox: a \(image.width)×\(image.height) image for a \(sourceWidth)×\(sourceHeight)"
+                     + " letterbox")
         if isIdentity { return image }
         let scaled = image.resizedAntialiased(width: scaledWidth, height: scaledHeight)
         let c = image.channels

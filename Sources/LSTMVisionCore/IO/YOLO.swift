@@ -184,13 +184,32 @@ extension YOLO {
 
         /// Reads and checks `path` (within `limits`): the YAML's shape, the names, and that every folder exists.
         public static func read(_ path: String, limits: InputLimits = .default) throws -> DataFile {
-            let text = try utf8(limits.readFile(path), source: path)
+            let file = try parse(limits.readFile(path), source: path,
+                                 base: (path as NSString).deletingLastPathComponent)
+            for folder in file.train + file.val {
+                for dir in [file.imageFolder(folder), try file.labelFolder(folder, source: path)] {
+                    var isDirectory: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory),
+                          isDirectory.boolValue else {
+                        throw DataError.missing("\(path): folder \(dir) (of '\(folder)') does not exist")
+                    }
+                }
+            }
+            return file
+        }
+
+        /// The settings in the bytes of a data.yaml whose folder is `base` (`source` names it in errors); the
+        /// folders are not looked at.
+        public static func parse(_ data: Data, source path: String, base: String) throws -> DataFile {
+            let text = try utf8(data, source: path)
             func fail(_ m: String) -> DataError { .invalid("\(path): \(m)") }
             let node: Yams.Node?
             do {
                 node = try Yams.compose(yaml: text)
             } catch let error as YamlError {
                 throw fail("malformed YAML: " + yamlMessage(error))
+            } catch {
+                throw fail("malformed YAML: \(error)".split(whereSeparator: \.isNewline).first.map(String.init) ?? "")
             }
             guard let top = node?.mapping else { throw fail("expected a mapping with path, train, val and names") }
             func scalar(_ key: String) throws -> String? {
@@ -209,7 +228,6 @@ extension YOLO {
                     return s
                 }
             }
-            let base = (path as NSString).deletingLastPathComponent
             let given = try scalar("path") ?? ""
             let root = (given.hasPrefix("/") ? given
                 : given.isEmpty ? base : (base as NSString).appendingPathComponent(given)) as NSString
@@ -222,24 +240,16 @@ extension YOLO {
                     throw fail("line \(nc.line): nc \(nc.scalar?.string ?? "?") differs from the \(names.count) names")
                 }
             }
-            let file = DataFile(root: root.standardizingPath, train: train, val: val, names: names)
-            for folder in train + val {
-                for dir in [file.imageFolder(folder), try file.labelFolder(folder, source: path)] {
-                    var isDirectory: ObjCBool = false
-                    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory),
-                          isDirectory.boolValue else {
-                        throw DataError.missing("\(path): folder \(dir) (of '\(folder)') does not exist")
-                    }
-                }
-            }
-            return file
+            return DataFile(root: root.standardizingPath, train: train, val: val, names: names)
         }
 
         /// Class names from a list or an {id: name} map with ids 0..<n.
         static func classNames(_ node: Yams.Node, fail: (String) -> DataError) throws -> [String] {
             if let list = node.sequence {
                 let names = try list.map {
-                    guard let s = $0.scalar?.string, !s.isEmpty else { throw fail("line \($0.line): a blank class name") }
+                    guard let s = $0.scalar?.string, !s.isEmpty else {
+                        throw fail("line \($0.line): a blank class name")
+                    }
                     return s
                 }
                 guard !names.isEmpty else { throw fail("line \(node.line): no class names") }
