@@ -23,7 +23,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
         var refinerLoss = RefinerLoss(boxWeight: refiner.refinerBoxWeight), onlyRefiner = false
         var startingWeights: [String: Tensor]?
         var dataOptions = data.given
-        var augmentation = try augment.augmentation ?? DetectionAugmentation()
+        var augmentation = augment.augmentation ?? DetectionAugmentation()
         if runOptions.resume {
             let checkpoint = try Checkpoint(resuming: runOptions.out, limits: limits.value), path = checkpoint.path
             loss = try checkpoint.detectionLoss()
@@ -35,7 +35,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
             if let savedLoss = try checkpoint.refinerLoss() { refinerLoss = savedLoss }
             onlyRefiner = checkpoint.onlyRefiner
             let savedAugmentation = try DetectionTask.augmentation(in: checkpoint.metadata, source: path)
-            if let given = try augment.augmentation, given != savedAugmentation {
+            if let given = augment.augmentation, given != savedAugmentation {
                 throw CLIError("\(path): the run was trained with augmentation \(savedAugmentation), not \(given):"
                                + " a resumed run must draw the same batches (leave the augmentation options out)")
             }
@@ -156,12 +156,11 @@ struct DetectionAugmentationOptions: ParsableArguments {
 
     /// The augmentation these options ask for; nil when none is given.
     var augmentation: DetectionAugmentation? {
-        get throws {
-            guard augment || augmentScale != nil || flip || jitter != nil else { return nil }
-            let j = jitter.map { $0.values.count == 1 ? Array(repeating: $0.values[0], count: 3) : $0.values }
-            return DetectionAugmentation(scale: augmentScale ?? (augment ? 0.25 : 0), flip: flip,
-                                         brightness: j?[0] ?? 0, contrast: j?[1] ?? 0, saturation: j?[2] ?? 0)
-        }
+        guard augment || augmentScale != nil || flip || jitter != nil else { return nil }
+        let j = jitter?.values ?? []
+        func range(_ k: Int) -> Double { j.count == 3 ? j[k] : j.first ?? 0 }
+        return DetectionAugmentation(scale: augmentScale ?? (augment ? 0.25 : 0), flip: flip,
+                                     brightness: range(0), contrast: range(1), saturation: range(2))
     }
 }
 
