@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // `swift package generate-documentation` (API reference and articles; Sources/LSTMVision/LSTMVision.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -52,7 +53,7 @@ let package = Package(
         .target(
             name: "LSTMVisionCore",
             dependencies: ["LSTMVisionKernels", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath",
-                           "CWebP"],
+                           "CWebP", .product(name: "Yams", package: "Yams")],
             swiftSettings: vectorFlags()
         ),
         // Training on top: the module users import (it re-exports the layers below).

@@ -9,7 +9,9 @@ struct Detect: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Detect objects in images with a trained LSTM detector; write annotated PNGs and COCO results JSON.",
         discussion: """
-            Images must have the detector's size; they are converted to its channels and scaled to [0,1]. \
+            Images of any size are letterboxed to the detector's input (resized keeping their aspect, padded; see \
+            docs/detection-data.md), converted to its channels and scaled to [0,1]; boxes are mapped back, drawn on \
+            the original image and written in its pixels. \
             Image ids in detections.json are the images' positions (1, 2, ...) unless --annotations gives a COCO \
             file to take them from; with --annotations and no IMAGE arguments, every image of that file is read \
             (from the images folder beside it, as detect-data writes them).
@@ -27,6 +29,7 @@ struct Detect: ParsableCommand, ReadsFiles {
     var mergeIou: Double = 0.5
     @Option(help: "IoU above which non-maximum suppression drops the worse of two boxes of one class.")
     var nmsIou: Double = 0.5
+    @Option(help: "Enlarge the annotated images this many times (1: the image's own size).") var zoom: Int = 1
     @Flag(help: "Print one JSON object per image.") var json = false
     @OptionGroup var limits: LimitOptions
 
@@ -52,39 +55,51 @@ struct Detect: ParsableCommand, ReadsFiles {
                               ("--merge-iou", mergeIou), ("--nms-iou", nmsIou)] {
             guard (0...1).contains(value) else { throw ValidationError("\(name) must be in [0, 1], got \(value)") }
         }
+        guard (1...16).contains(zoom) else { throw ValidationError("--zoom must be in 1...16, got \(zoom)") }
     }
 
     func run() throws {
         let detector = try DetectorFile.load(model, limits: limits.value)
         let c = detector.config
         let (paths, ids) = try imagesAndIDs()
-        var pixels: [Float] = []
-        var images: [Image] = []
-        for file in paths {
-            var image = try ImageCodecs.read(file, limits: limits.value)
-            guard image.width == c.width, image.height == c.height else {
-                throw CLIError("\(file): \(image.width)×\(image.height) image,"
-                               + " the detector needs \(c.width)×\(c.height)")
-            }
-            if c.channels == 1 { image = image.greyscale() } else if image.channels == 1 {
-                image = Image(width: image.width, height: image.height, channels: 3,
-                              pixels: image.pixels.flatMap { [$0, $0, $0] })
-            }
-            images.append(image)
-            pixels += image.pixels.map { $0 / 255 }
-        }
         let postProcessing = PostProcessing(scoreThreshold: threshold, mergeIoU: mergeIou, nmsIoU: nmsIou)
-        let found = try detector.detect(Tensor(shape: [paths.count, c.height, c.width * c.channels], scalars: pixels),
-                                        postProcessing: postProcessing)
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         var results: [COCODetection] = []
+        // In chunks: the originals may be large; only the letterboxed inputs of one chunk go to the detector.
+        var chunk: [(file: String, image: Image, letterbox: Letterbox, boxes: [ScoredBox])] = []
         for (k, file) in paths.enumerated() {
-            let boxes = found[k]
+            let image = try ImageCodecs.read(file, limits: limits.value)
+            chunk.append((file, image, Letterbox(sourceWidth: image.width, sourceHeight: image.height,
+                                                 width: c.width, height: c.height), []))
+            guard chunk.count == 32 || k == paths.count - 1 else { continue }
+            let inputs = chunk.flatMap { $0.letterbox.apply($0.image.converted(channels: c.channels)).pixels }
+            let found = try detector.detect(Tensor(shape: [chunk.count, c.height, c.width * c.channels],
+                                                   scalars: inputs.map { $0 / 255 }),
+                                            postProcessing: postProcessing)
+            for i in chunk.indices {
+                chunk[i].boxes = found[i].map { var d = $0; d.box = chunk[i].letterbox.back(d.box); return d }
+            }
+            try write(chunk, firstIndex: k + 1 - chunk.count, ids: ids, config: c, results: &results)
+            chunk.removeAll()
+        }
+        let resultsPath = (out as NSString).appendingPathComponent("detections.json")
+        try COCODetection.write(results, to: resultsPath)
+        if !json {
+            print("\(results.count) detections of \(paths.count) images (scores ≥ \(threshold)) → \(resultsPath)")
+        }
+    }
+
+    /// Draws, prints and collects the detections of images `firstIndex...` (boxes in their original pixels).
+    func write(_ chunk: [(file: String, image: Image, letterbox: Letterbox, boxes: [ScoredBox])], firstIndex: Int,
+               ids: [Int], config c: DetectorConfig, results: inout [COCODetection]) throws {
+        for (j, item) in chunk.enumerated() {
+            let k = firstIndex + j, file = item.file, boxes = item.boxes
             results += boxes.map {
                 COCODetection(imageID: ids[k], categoryID: c.categoryIDs[$0.classIndex], bbox: $0.box, score: $0.score)
             }
             let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
-            let drawn = annotated(images[k], boxes.filter { $0.score >= drawThreshold }, classNames: c.classNames)
+            let drawn = annotated(item.image, boxes.filter { $0.score >= drawThreshold }, classNames: c.classNames,
+                                  scale: zoom)
             let path = (out as NSString).appendingPathComponent("\(stem)_detections.png")
             try ImageCodecs.writePNG(drawn, to: path)
             if json {
@@ -99,11 +114,6 @@ struct Detect: ParsableCommand, ReadsFiles {
                            $0.box.x, $0.box.y, $0.box.width, $0.box.height)
                 }.joined(separator: ", ")) + " → \(path)")
             }
-        }
-        let resultsPath = (out as NSString).appendingPathComponent("detections.json")
-        try COCODetection.write(results, to: resultsPath)
-        if !json {
-            print("\(results.count) detections of \(paths.count) images (scores ≥ \(threshold)) → \(resultsPath)")
         }
     }
 
@@ -132,10 +142,10 @@ struct Detect: ParsableCommand, ReadsFiles {
     }
 }
 
-/// An RGB copy of `image` (pixels in 0...255), enlarged ×4 when small so that labels are readable, with each
-/// detection drawn as a box in its class's colour and a "name score" label.
-func annotated(_ image: Image, _ detections: [ScoredBox], classNames: [String]) -> Image {
-    let scale = max(1, min(4, 256 / max(image.width, image.height, 1)))
+/// An RGB copy of `image` (pixels in 0...255), enlarged `scale` times (default: ×4 when small, so that labels are
+/// readable), with each detection drawn as a box in its class's colour and a "name score" label.
+func annotated(_ image: Image, _ detections: [ScoredBox], classNames: [String], scale: Int? = nil) -> Image {
+    let scale = scale ?? max(1, min(4, 256 / max(image.width, image.height, 1)))
     var out = Image(width: image.width * scale, height: image.height * scale, channels: 3)
     for y in 0..<out.height {
         for x in 0..<out.width {

@@ -123,11 +123,13 @@ struct ImageSize: ExpressibleByArgument, Codable, Equatable, CustomStringConvert
 /// The options that decide a training run's data, as `train` keeps them in its checkpoints (metadata entry
 /// `data`): `train --resume` reads the same data when they are not given again, and refuses different ones,
 /// since an exact resumption needs the very same training images (the trainers also check their fingerprint).
-/// Detection adds its synthetic-canvas options; classification leaves them nil.
+/// Detection adds its synthetic-canvas options, a COCO validation file and an input size (`images` is then a COCO
+/// file's image folder); classification leaves them nil.
 struct SavedDataOptions: Codable, Equatable {
     var data: String?, images: String?, transform: String?, limit: Int?
     var validationSplit: Double?, inputSize: String?, channels: Int?
     var trainCount: Int?, testCount: Int?, freshCanvases: Bool?
+    var validation: String?, size: String?
 
     static let key = "data"
 
@@ -167,7 +169,9 @@ struct SavedDataOptions: Codable, Equatable {
                                 channels: try pick("--channels", channels, given.channels),
                                 trainCount: try pick("--train-count", trainCount, given.trainCount),
                                 testCount: try pick("--test-count", testCount, given.testCount),
-                                freshCanvases: try pick("--fresh-canvases", freshCanvases, given.freshCanvases))
+                                freshCanvases: try pick("--fresh-canvases", freshCanvases, given.freshCanvases),
+                                validation: try pick("--validation", validation, given.validation),
+                                size: try pick("--size", size, given.size))
     }
 }
 

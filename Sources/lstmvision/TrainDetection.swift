@@ -12,6 +12,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
     @OptionGroup(title: "Detector") var detector: DetectorOptions
     @OptionGroup(title: "Refiner") var refiner: RefinerOptions
     @OptionGroup(title: "Data") var data: DetectionDataOptions
+    @OptionGroup(title: "Augmentation") var augment: DetectionAugmentationOptions
     @OptionGroup(title: "Optimisation") var optimisation: OptimisationOptions
     @OptionGroup(title: "Run") var runOptions: RunOptions
     @OptionGroup(title: "Run") var threadOptions: ThreadOptions
@@ -22,6 +23,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
         var refinerLoss = RefinerLoss(boxWeight: refiner.refinerBoxWeight), onlyRefiner = false
         var startingWeights: [String: Tensor]?
         var dataOptions = data.given
+        var augmentation = augment.augmentation ?? DetectionAugmentation()
         if runOptions.resume {
             let checkpoint = try Checkpoint(resuming: runOptions.out, limits: limits.value), path = checkpoint.path
             loss = try checkpoint.detectionLoss()
@@ -32,6 +34,12 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
             }
             if let savedLoss = try checkpoint.refinerLoss() { refinerLoss = savedLoss }
             onlyRefiner = checkpoint.onlyRefiner
+            let savedAugmentation = try DetectionTask.augmentation(in: checkpoint.metadata, source: path)
+            if let given = augment.augmentation, given != savedAugmentation {
+                throw CLIError("\(path): the run was trained with augmentation \(savedAugmentation), not \(given):"
+                               + " a resumed run must draw the same batches (leave the augmentation options out)")
+            }
+            augmentation = savedAugmentation
             startingWeights = nil
         } else if let path = refiner.addRefinerTo {
             // A trained detector's settings and weights; its own refiner, if any, is replaced by a fresh one.
@@ -50,7 +58,8 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
             startingWeights = nil
         }
         dataOptions = DetectionDataOptions.withDefaults(dataOptions)
-        let (train, test, refresh) = try DetectionDataOptions.load(dataOptions, limits: limits.value)
+        let loaded = try DetectionDataOptions.load(dataOptions, detector: saved, limits: limits.value)
+        let (train, test, refresh) = (loaded.train, loaded.test, loaded.refresh)
         let config = saved ?? detector.config(for: train, refiner: refiner.refiner ? refiner.config : nil)
         let model = try LSTMDetector.make(config, seed: options.seed)
         if let startingWeights, let path = refiner.addRefinerTo {
@@ -64,11 +73,11 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
         print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells,"
               + " \(c.encoderDescription), hidden \(c.hidden), \(c.maxBoxes) boxes per cell\(second):"
               + " \(model.parameterCount) parameters")
-        let source = dataOptions.data
-            ?? "synthetic canvases from the embedded MNIST\(refresh == nil ? "" : ", new ones every epoch")"
-        print("data \(source): \(train.count) training, \(test.count) validation images; \(BLAS.threads) threads")
+        print("data \(loaded.description): \(train.count) training, \(test.map { String($0.count) } ?? "no")"
+              + " validation images; \(BLAS.threads) threads")
+        if augmentation.isEnabled { print("augmentation: \(augmentation)") }
         let task = try DetectionTask(model: model, train: train, validation: test, loss: loss, refinerLoss: refinerLoss,
-                                     onlyRefiner: onlyRefiner, seed: options.seed)
+                                     onlyRefiner: onlyRefiner, augmentation: augmentation, seed: options.seed)
         task.refresh = refresh
         let result = try fit(task, options: options, out: runOptions.out, timeLimit: runOptions.timeLimit,
                              limits: limits.value,
@@ -127,6 +136,34 @@ struct DetectorOptions: ParsableArguments {
     }
 }
 
+/// Random changes to the training batches (DetectionAugmentation): all off by default; a resumed run keeps its own.
+struct DetectionAugmentationOptions: ParsableArguments {
+    @Flag(help: "Random scale (±25%) and crop of each training image; boxes follow, clipped (docs/detection-data.md).")
+    var augment = false
+    @Option(help: ArgumentHelp("The scale range of --augment: factors in [1-F, 1+F].", valueName: "F"))
+    var augmentScale: Double?
+    @Flag(help: "Random horizontal flips (off by default: flipped digits are other shapes).") var flip = false
+    @Option(help: ArgumentHelp("Colour jitter: brightness, contrast and saturation ranges (one value: all three).",
+                               valueName: "b[,c,s]"))
+    var jitter: CommaList<Double>?
+
+    func validate() throws {
+        if let jitter, jitter.values.count != 1 && jitter.values.count != 3 {
+            throw ValidationError("--jitter takes one value or three (brightness,contrast,saturation)")
+        }
+        try augmentation?.validate()
+    }
+
+    /// The augmentation these options ask for; nil when none is given.
+    var augmentation: DetectionAugmentation? {
+        guard augment || augmentScale != nil || flip || jitter != nil else { return nil }
+        let j = jitter?.values ?? []
+        func range(_ k: Int) -> Double { j.count == 3 ? j[k] : j.first ?? 0 }
+        return DetectionAugmentation(scale: augmentScale ?? (augment ? 0.25 : 0), flip: flip,
+                                     brightness: range(0), contrast: range(1), saturation: range(2))
+    }
+}
+
 /// The second stage: a refiner that re-reads each detection's neighbourhood (its class and edges).
 struct RefinerOptions: ParsableArguments {
     @Flag(help: "Add a refiner, trained beside the detector.") var refiner = false
@@ -147,10 +184,23 @@ struct RefinerOptions: ParsableArguments {
     var config: BoxRefiner.Config { BoxRefiner.Config(hidden: refinerHidden) }
 }
 
-/// Detection data: a `detect-data` folder, or synthetic canvases made in memory from the embedded MNIST.
+/// Detection data: a `detect-data` folder, a COCO annotation file, a YOLO dataset (Ultralytics' data.yaml), or
+/// synthetic canvases made in memory from the embedded MNIST (docs/detection-data.md).
 struct DetectionDataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A detect-data folder (default: synthetic canvases).", valueName: "dir"))
+    @Option(help: ArgumentHelp("A detect-data folder (train/, test/), a COCO annotation .json, or a YOLO dataset"
+                               + " (data.yaml, or a folder holding one); default: synthetic canvases.",
+                               valueName: "path"))
     var data: String?
+    @Option(help: ArgumentHelp("The images of a COCO --data file (default: images/ beside it, or its folder).",
+                               valueName: "dir"))
+    var images: String?
+    @Option(help: ArgumentHelp("A COCO annotation file to validate on (images beside it), with a COCO --data.",
+                               valueName: "file"))
+    var validation: String?
+    @Option(help: ArgumentHelp("A new detector's input size; images are letterboxed to it (default: the images'"
+                               + " common size rounded up to the stride, 64x64 when sizes differ).",
+                               valueName: "W[xH]"))
+    var size: String?
     @Option(help: ArgumentHelp("Use only the first N images of each split.", valueName: "N")) var limit: Int?
     @Option(help: ArgumentHelp("Synthetic training canvases (default \(Recipes.syntheticDetection.trainCount)).",
                                valueName: "n"))
@@ -165,12 +215,28 @@ struct DetectionDataOptions: ParsableArguments {
         for (name, value) in [("--limit", limit), ("--train-count", trainCount), ("--test-count", testCount)] {
             if let value, value <= 0 { throw ValidationError("\(name) must be positive, got \(value)") }
         }
+        if let size { _ = try Self.parseSize(size) }
+        if data == nil, images != nil || validation != nil || size != nil {
+            throw ValidationError("--images, --validation and --size need --data")
+        }
+    }
+
+    /// `W` or `WxH` (also `W×H`), each side in 1...4096.
+    static func parseSize(_ text: String) throws -> DetectionDataset.InputSize {
+        let parts = text.lowercased().replacingOccurrences(of: "×", with: "x").split(separator: "x",
+                                                                                     omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let w = Int(parts[0]), let h = Int(parts.last!), (1...4096).contains(w),
+              (1...4096).contains(h) else {
+            throw ValidationError("--size must be W or WxH with sides in 1...4096, got '\(text)'")
+        }
+        return .init(width: w, height: h)
     }
 
     /// The data options of this command line as checkpoints keep them (nil where not given).
     var given: SavedDataOptions {
-        SavedDataOptions(data: data, limit: limit, trainCount: trainCount, testCount: testCount,
-                         freshCanvases: freshCanvases)
+        SavedDataOptions(data: data, images: images, limit: limit, trainCount: trainCount, testCount: testCount,
+                         freshCanvases: freshCanvases, validation: validation,
+                         size: try? size.map { try Self.parseSize($0) }.map { "\($0.width)x\($0.height)" })
     }
 
     /// `options` with the synthetic-canvas recipe filled in when it names no folder, so that a checkpoint records
@@ -184,29 +250,143 @@ struct DetectionDataOptions: ParsableArguments {
         return o
     }
 
-    /// The detection set's training and validation splits as `options` (see `withDefaults`) describe them: `data` (a
-    /// `detect-data` folder), or synthetic canvases; for synthetic canvases with `freshCanvases`, also the training
-    /// set of each later epoch.
-    static func load(_ options: SavedDataOptions, limits: InputLimits = .default) throws
-        -> (train: DetectionDataset, test: DetectionDataset, refresh: ((Int) throws -> DetectionDataset)?) {
+    /// What `load` read: the splits (no validation split when the dataset has none), the training set of each later
+    /// epoch for fresh synthetic canvases, and what the data is, for the progress line.
+    struct Loaded {
+        var train: DetectionDataset, test: DetectionDataset?
+        var refresh: ((Int) throws -> DetectionDataset)?
+        var description: String
+    }
+
+    /// The detection set as `options` (see `withDefaults`) describe them. `detector` (a resumed or loaded detector's
+    /// config) fixes the input size and channels; otherwise `options.size` or `InputSize.default` and the first
+    /// image's channels.
+    static func load(_ options: SavedDataOptions, detector: DetectorConfig? = nil,
+                     limits: InputLimits = .default) throws -> Loaded {
         let limit = options.limit
-        if let directory = options.data {
-            let train = try DetectionDataset.load(directory: directory, split: "train", limits: limits)
-            let test = try DetectionDataset.load(directory: directory, split: "test", limits: limits)
-            guard train.height == test.height, train.width == test.width, train.channels == test.channels,
-                  train.categoryIDs == test.categoryIDs else {
-                throw CLIError("\(directory): the train and test splits differ in image size or categories")
+        let wanted = try detector.map { DetectionDataset.InputSize(width: $0.width, height: $0.height) }
+            ?? options.size.map { try parseSize($0) }
+        guard let path = options.data else {
+            if let wanted, wanted != .init(width: 64, height: 64) {
+                throw CLIError("the synthetic canvases are 64×64; a \(wanted) detector needs --data")
             }
-            return (train.prefix(limit ?? train.count), test.prefix(limit ?? test.count), nil)
+            let trainCount = options.trainCount ?? Recipes.syntheticDetection.trainCount
+            let testCount = options.testCount ?? Recipes.syntheticDetection.testCount
+            let trainN = min(trainCount, limit ?? trainCount), testN = min(testCount, limit ?? testCount)
+            let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train,
+                                                                           limits: limits)
+            let train = Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: 0)
+            let testDigits = try MNIST.load(directory: mnist, split: .test, limits: limits)
+            let test = Recipes.SyntheticDetection.testSet(from: testDigits, count: testN)
+            let refresh = { Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: $0) }
+            return Loaded(train: train, test: test, refresh: options.freshCanvases ?? true ? refresh : nil,
+                          description: "synthetic canvases from the embedded MNIST"
+                            + (options.freshCanvases ?? true ? ", new ones every epoch" : ""))
         }
-        let trainCount = options.trainCount ?? Recipes.syntheticDetection.trainCount
-        let testCount = options.testCount ?? Recipes.syntheticDetection.testCount
-        let trainN = min(trainCount, limit ?? trainCount), testN = min(testCount, limit ?? testCount)
-        let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train, limits: limits)
-        let train = Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: 0)
-        let testDigits = try MNIST.load(directory: mnist, split: .test, limits: limits)
-        let test = Recipes.SyntheticDetection.testSet(from: testDigits, count: testN)
-        let refresh = { Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: $0) }
-        return (train, test, options.freshCanvases ?? true ? refresh : nil)
+        let source = try DetectionSource(path: path, images: options.images, validation: options.validation,
+                                         limits: limits)
+        let trainCOCO = try source.train()
+        let size = wanted ?? DetectionDataset.InputSize.default(for: trainCOCO.coco.images,
+                                                                 stride: DetectorConfig().stride)
+        let train = try DetectionDataset.make(trainCOCO.coco, source: trainCOCO.source, images: trainCOCO.images,
+                                              channels: detector?.channels, size: size, limits: limits)
+        var test: DetectionDataset?
+        if let v = try source.validation() {
+            test = try DetectionDataset.make(v.coco, source: v.source, images: v.images, channels: train.channels,
+                                             size: size, limits: limits)
+            guard test!.categoryIDs == train.categoryIDs, test!.classNames == train.classNames else {
+                throw CLIError("\(v.source): its categories differ from the training set's (\(trainCOCO.source))")
+            }
+        }
+        for warning in train.warnings + (test?.warnings ?? []) {
+            FileHandle.standardError.write(Data("lstmvision: warning: \(warning)\n".utf8))
+        }
+        let resized = train.letterboxes.filter { !$0.isIdentity }.count + (test?.letterboxes ?? []).filter {
+            !$0.isIdentity
+        }.count
+        let note = resized > 0 ? ", \(resized) images letterboxed to \(size)" : ""
+        return Loaded(train: train.prefix(limit ?? train.count), test: test.map { $0.prefix(limit ?? $0.count) },
+                      refresh: nil, description: "\(path) (\(source.kind)\(note))")
+    }
+}
+
+/// Where `--data` points: a detect-data folder, a COCO annotation file, or a YOLO dataset; each split as a COCO
+/// dataset with the folder its file names are relative to.
+struct DetectionSource {
+    enum Kind: CustomStringConvertible {
+        case detectData(String), coco(annotations: String, images: String, validation: String?)
+        case yolo(YOLO.DataFile, file: String)
+        var description: String {
+            switch self {
+            case .detectData: "detect-data folder"
+            case .coco: "COCO"
+            case .yolo: "YOLO"
+            }
+        }
+    }
+    let kind: Kind
+    let limits: InputLimits
+
+    init(path: String, images: String?, validation: String?, limits: InputLimits) throws {
+        self.limits = limits
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CLIError("\(path): no such file") }
+        let ext = (path as NSString).pathExtension.lowercased()
+        let yaml = isDirectory.boolValue
+            ? ["data.yaml", "data.yml"].map { (path as NSString).appendingPathComponent($0) }
+                .first(where: { fm.fileExists(atPath: $0) })
+            : (["yaml", "yml"].contains(ext) ? path : nil)
+        if isDirectory.boolValue, yaml == nil,
+           fm.fileExists(atPath: (path as NSString).appendingPathComponent("train/annotations.json")) {
+            kind = .detectData(path)
+        } else if let yaml {
+            kind = .yolo(try YOLO.DataFile.read(yaml, limits: limits), file: yaml)
+        } else if !isDirectory.boolValue, ext == "json" {
+            kind = .coco(annotations: path, images: images ?? Self.imagesBeside(path), validation: validation)
+        } else {
+            throw CLIError("\(path): not a detect-data folder (train/annotations.json), a YOLO dataset (data.yaml)"
+                           + " or a COCO annotation file (.json)")
+        }
+        switch kind {
+        case .coco: break
+        default:
+            if images != nil || validation != nil {
+                throw CLIError("--images and --validation go with a COCO annotation file as --data")
+            }
+        }
+    }
+
+    /// A COCO file's images: the `images` folder beside it when there is one, else its own folder.
+    static func imagesBeside(_ annotations: String) -> String {
+        let folder = (annotations as NSString).deletingLastPathComponent
+        let images = (folder as NSString).appendingPathComponent("images")
+        return FileManager.default.fileExists(atPath: images) ? images : (folder.isEmpty ? "." : folder)
+    }
+
+    typealias Split = (coco: COCODataset, source: String, images: String)
+
+    func train() throws -> Split {
+        switch kind {
+        case let .detectData(dir): return try Self.coco(dir + "/train/annotations.json", dir + "/train/images", limits)
+        case let .coco(annotations, images, _): return try Self.coco(annotations, images, limits)
+        case let .yolo(file, path): return (try file.read(split: file.train, source: path, limits: limits), path,
+                                            file.root)
+        }
+    }
+
+    func validation() throws -> Split? {
+        switch kind {
+        case let .detectData(dir): return try Self.coco(dir + "/test/annotations.json", dir + "/test/images", limits)
+        case let .coco(_, _, validation):
+            return try validation.map { try Self.coco($0, Self.imagesBeside($0), limits) }
+        case let .yolo(file, path):
+            return file.val.isEmpty ? nil : (try file.read(split: file.val, source: path, limits: limits), path,
+                                             file.root)
+        }
+    }
+
+    static func coco(_ annotations: String, _ images: String, _ limits: InputLimits) throws -> Split {
+        (try COCODataset.read(annotations, limits: limits), annotations, images)
     }
 }

@@ -60,7 +60,7 @@ import Testing
             + " Please provide one of 'conv', 'renet' or 'conv-renet'."),
         (["train", "detection", "--encoder", "renet", "--fine-features", "--train-count", "4"], "has no fine features"),
         // Each task takes only its own options.
-        (["train", "detection", "--images", "x"], "Unknown option '--images'"),
+        (["train", "detection", "--transform", "x"], "Unknown option '--transform'"),
         (["train", "classification", "--encoder", "conv"], "Unknown option '--encoder'"),
         // `--task` is kept as a synonym of the subcommand.
         (["train", "--task"], "Missing value for '--task <task>'"),
@@ -127,7 +127,7 @@ import Testing
         #expect(classification.out.contains("--model <kind>") && classification.out.contains("--augment")
                 && !classification.out.contains("--encoder") && !classification.out.contains("--max-file-bytes"))
         #expect(detection.out.contains("--encoder <encoder>") && detection.out.contains("--train-count")
-                && !detection.out.contains("--augment") && !detection.out.contains("--images")
+                && !detection.out.contains("--label-smoothing") && !detection.out.contains("--transform")
                 && !detection.out.contains("Detection:"), "\(detection.out)")
         #expect(try run(["train", "detection", "--help-hidden"]).out.contains("--max-file-bytes"))
     }

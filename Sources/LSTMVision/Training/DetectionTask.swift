@@ -16,7 +16,9 @@ public final class DetectionTask: TrainingTask {
     /// the model cannot memorise them. It must depend on the epoch alone (a resumed run sees the same data) and
     /// give sets of `train`'s size and kind.
     public var refresh: ((Int) throws -> DetectionDataset)?
-    /// The run's seed, which with the step decides the refiner's crops.
+    /// Random changes to each training batch (none by default); the state file keeps them.
+    public let augmentation: DetectionAugmentation
+    /// The run's seed, which with the step decides the refiner's crops and the augmentation.
     let seed: UInt64
     public let trainable: any Module
 
@@ -25,7 +27,9 @@ public final class DetectionTask: TrainingTask {
 
     public init(model: LSTMDetector, train: DetectionDataset, validation: DetectionDataset?,
                 loss: HungarianLoss = HungarianLoss(), refinerLoss: RefinerLoss = RefinerLoss(),
-                onlyRefiner: Bool = false, postProcessing: PostProcessing = PostProcessing(), seed: UInt64) throws {
+                onlyRefiner: Bool = false, postProcessing: PostProcessing = PostProcessing(),
+                augmentation: DetectionAugmentation = DetectionAugmentation(), seed: UInt64) throws {
+        try augmentation.validate()
         guard !onlyRefiner || model.refiner != nil else {
             throw TrainingError.invalidOption("the detector has no refiner to train")
         }
@@ -53,6 +57,7 @@ public final class DetectionTask: TrainingTask {
         self.postProcessing = postProcessing
         self.train = train
         self.validation = validation
+        self.augmentation = augmentation
         self.seed = seed
         trainable = onlyRefiner ? Parameters(model.namedParameters.filter { $0.name.hasPrefix("refiner.") }) : model
     }
@@ -73,8 +78,12 @@ public final class DetectionTask: TrainingTask {
         return data
     }
 
-    public func batch(images x: Tensor, targets: [DetectionTarget], step: Int) throws -> TrainingBatch {
+    public func batch(images: Tensor, targets: [DetectionTarget], step: Int) throws -> TrainingBatch {
         trainable.zeroGrad()
+        // The augmentation: random, but a function of (seed, step) as well.
+        var a = SeededGenerator(seed: seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15) ^ 0xA076_1D64_78BD_642F)
+        let (x, targets) = augmentation.apply(images, targets: targets, width: train.width, height: train.height,
+                                              channels: train.channels, generator: &a)
         // The refiner's crops: random, but a function of (seed, step), so that a resumed run draws the same ones.
         var g = SeededGenerator(seed: seed ^ (UInt64(step) &* 0xD1B5_4A32_D192_ED03))
         let refined = model.refiner.map { refiner in
@@ -121,10 +130,26 @@ public final class DetectionTask: TrainingTask {
         var meta = [Self.lossKey: try jsonString(loss)]
         if model.refiner != nil { meta[Self.refinerLossKey] = try jsonString(refinerLoss) }
         if onlyRefiner { meta[Self.onlyRefinerKey] = "true" }
+        if augmentation.isEnabled { meta[DetectionAugmentation.key] = try jsonString(augmentation) }
         return meta
     }
 
-    // `checkResume`: the default; the loss settings are the command line's (`train --resume` reads them back).
+    /// The augmentation saved in a state file's metadata (none when absent).
+    public static func augmentation(in metadata: [String: String], source: String) throws -> DetectionAugmentation {
+        guard let json = metadata[DetectionAugmentation.key] else { return DetectionAugmentation() }
+        return try InputLimits.decodeJSON(DetectionAugmentation.self, from: Data(json.utf8), source: source,
+                                          what: "detection augmentation")
+    }
+
+    /// A resumed run must draw the same augmented batches; the loss settings are the command line's (`train --resume`
+    /// reads them back).
+    public func checkResume(_ metadata: [String: String], source: String) throws {
+        let saved = try Self.augmentation(in: metadata, source: source)
+        guard saved == augmentation else {
+            throw TrainingError.resume("\(source): the run was trained with augmentation \(saved), not \(augmentation):"
+                                       + " a resumed run must draw the same batches")
+        }
+    }
 
     /// One row of the training log. `trainRecall` is the fraction of training boxes whose matched step said "object"
     /// (P > 0.5) with the right class, over the epoch.
@@ -165,11 +190,12 @@ extension Trainer where Task == DetectionTask {
     /// A trainer of `model` on `train`, validating on `validation`, writing into `directory`.
     public convenience init(model: LSTMDetector, options: TrainingOptions, loss: HungarianLoss = HungarianLoss(),
                             refinerLoss: RefinerLoss = RefinerLoss(), onlyRefiner: Bool = false,
-                            postProcessing: PostProcessing = PostProcessing(), train: DetectionDataset,
+                            postProcessing: PostProcessing = PostProcessing(),
+                            augmentation: DetectionAugmentation = DetectionAugmentation(), train: DetectionDataset,
                             validation: DetectionDataset?, directory: String) throws {
         try self.init(DetectionTask(model: model, train: train, validation: validation,
                                     loss: loss, refinerLoss: refinerLoss, onlyRefiner: onlyRefiner,
-                                    postProcessing: postProcessing, seed: options.seed),
+                                    postProcessing: postProcessing, augmentation: augmentation, seed: options.seed),
                       options: options, folder: RunFolder(directory))
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A detector's quality on a dataset: the COCO metrics of its post-processed detections (pycocotools'
-/// rules, via `COCOEvaluator`), its mean loss, and the detections themselves in COCO results form.
+/// rules, via `COCOEvaluator`), its mean loss, and the detections themselves in COCO results form. Detections are
+/// mapped back through each image's letterbox, so boxes and scores are in the images' original pixels.
 public struct DetectionEvaluation: Sendable {
     public let metrics: COCOMetrics
     /// The mean `HungarianLoss` per batch of images.
@@ -25,9 +26,10 @@ public struct DetectionEvaluation: Sendable {
             lossSum += Double(loss(output, targets: targets, config: model.config).loss.value.scalar)
                 * Double(end - start)
             for (k, boxes) in model.detections(output.value, images: x, postProcessing: postProcessing).enumerated() {
+                let letterbox = dataset.letterboxes[start + k]
                 detections += boxes.map {
                     COCODetection(imageID: dataset.imageIDs[start + k], categoryID: dataset.categoryIDs[$0.classIndex],
-                                  bbox: $0.box, score: $0.score)
+                                  bbox: letterbox.back($0.box), score: $0.score)
                 }
             }
             start = end

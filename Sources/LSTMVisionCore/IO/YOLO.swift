@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// Reads YOLO-format detection data: `images/` holding the pictures (PNG, JPEG, WebP, PGM, PPM, in subfolders too)
 /// and `labels/` holding, for each image, a text file of the same relative name ending in `.txt`, with one
@@ -171,4 +172,162 @@ public enum YOLO {
         }
         return nil
     }
+}
+
+extension YOLO {
+    /// An Ultralytics dataset file (`data.yaml`): `path`, the dataset's root (relative to the file's folder; default
+    /// that folder); `train` and `val`, each an image folder or a list of them, relative to `path`; `names`, the class
+    /// names as a list or an `{id: name}` map of ids 0..<n (an optional `nc` must equal their count). Each image
+    /// folder's labels are in the folder of the same path with its last `images` component replaced by `labels`
+    /// (`images/train` → `labels/train`), as Ultralytics looks for them. Other keys (`test`, `download`) are ignored.
+    public struct DataFile: Sendable, Equatable {
+        public var root: String
+        public var train: [String]
+        public var val: [String]
+        public var names: [String]
+
+        /// Reads and checks `path` (within `limits`): the YAML's shape, the names, and that every folder exists.
+        public static func read(_ path: String, limits: InputLimits = .default) throws -> DataFile {
+            let file = try parse(limits.readFile(path), source: path,
+                                 base: (path as NSString).deletingLastPathComponent)
+            for folder in file.train + file.val {
+                for dir in [file.imageFolder(folder), try file.labelFolder(folder, source: path)] {
+                    var isDirectory: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory),
+                          isDirectory.boolValue else {
+                        throw DataError.missing("\(path): folder \(dir) (of '\(folder)') does not exist")
+                    }
+                }
+            }
+            return file
+        }
+
+        /// The settings in the bytes of a data.yaml whose folder is `base` (`source` names it in errors); the
+        /// folders are not looked at.
+        public static func parse(_ data: Data, source path: String, base: String) throws -> DataFile {
+            let text = try utf8(data, source: path)
+            func fail(_ m: String) -> DataError { .invalid("\(path): \(m)") }
+            let node: Yams.Node?
+            do {
+                node = try Yams.compose(yaml: text)
+            } catch let error as YamlError {
+                throw fail("malformed YAML: " + yamlMessage(error))
+            } catch {
+                throw fail("malformed YAML: \(error)".split(whereSeparator: \.isNewline).first.map(String.init) ?? "")
+            }
+            guard let top = node?.mapping else { throw fail("expected a mapping with path, train, val and names") }
+            func scalar(_ key: String) throws -> String? {
+                guard let v = top[key] else { return nil }
+                guard let s = v.scalar?.string else { throw fail("line \(v.line): '\(key)' must be a string") }
+                return s
+            }
+            func folders(_ key: String) throws -> [String] {
+                guard let v = top[key] else { return [] }
+                if let s = v.scalar?.string { return s.isEmpty ? [] : [s] }
+                guard let list = v.sequence else {
+                    throw fail("line \(v.line): '\(key)' must be a folder or a list of folders")
+                }
+                return try list.map {
+                    guard let s = $0.scalar?.string else { throw fail("line \($0.line): '\(key)' lists a non-string") }
+                    return s
+                }
+            }
+            let given = try scalar("path") ?? ""
+            let root = (given.hasPrefix("/") ? given
+                : given.isEmpty ? base : (base as NSString).appendingPathComponent(given)) as NSString
+            let train = try folders("train"), val = try folders("val")
+            guard !train.isEmpty else { throw fail("no 'train' folder") }
+            guard let namesNode = top["names"] else { throw fail("no 'names'") }
+            let names = try classNames(namesNode, fail: fail)
+            if let nc = top["nc"] {
+                guard let n = nc.int, n == names.count else {
+                    throw fail("line \(nc.line): nc \(nc.scalar?.string ?? "?") differs from the \(names.count) names")
+                }
+            }
+            return DataFile(root: root.standardizingPath, train: train, val: val, names: names)
+        }
+
+        /// Class names from a list or an {id: name} map with ids 0..<n.
+        static func classNames(_ node: Yams.Node, fail: (String) -> DataError) throws -> [String] {
+            if let list = node.sequence {
+                let names = try list.map {
+                    guard let s = $0.scalar?.string, !s.isEmpty else {
+                        throw fail("line \($0.line): a blank class name")
+                    }
+                    return s
+                }
+                guard !names.isEmpty else { throw fail("line \(node.line): no class names") }
+                guard Set(names).count == names.count else { throw fail("line \(node.line): duplicate class names") }
+                return names
+            }
+            guard let map = node.mapping else { throw fail("line \(node.line): 'names' must be a list or a map") }
+            var byID: [Int: String] = [:]
+            for (key, value) in map {
+                guard let id = key.int, id >= 0 else {
+                    throw fail("line \(key.line): class id '\(key.scalar?.string ?? "?")' is not an integer ≥ 0")
+                }
+                guard let name = value.scalar?.string, !name.isEmpty else {
+                    throw fail("line \(value.line): class \(id) has no name")
+                }
+                byID[id] = name
+            }
+            guard !byID.isEmpty, byID.keys.sorted() == Array(0..<byID.count) else {
+                throw fail("line \(node.line): class ids must be 0..<\(byID.count), got \(byID.keys.sorted())")
+            }
+            let names = (0..<byID.count).map { byID[$0]! }
+            guard Set(names).count == names.count else { throw fail("line \(node.line): duplicate class names") }
+            return names
+        }
+
+        /// The image folder `folder` of a split, as a path.
+        public func imageFolder(_ folder: String) -> String {
+            folder.hasPrefix("/") ? folder : (root as NSString).appendingPathComponent(folder)
+        }
+
+        /// The labels folder of image folder `folder`: its last `images` component replaced by `labels`.
+        public func labelFolder(_ folder: String, source: String) throws -> String {
+            var parts = imageFolder(folder).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard let k = parts.lastIndex(of: "images") else {
+                throw DataError.invalid("\(source): image folder '\(folder)' has no 'images' component, so its"
+                                        + " 'labels' folder cannot be found")
+            }
+            parts[k] = "labels"
+            return parts.joined(separator: "/")
+        }
+
+        /// The images and boxes of the split's folders as one COCO dataset: file names relative to `root` (absolute
+        /// for folders outside it), images and annotations numbered from 1 across the folders.
+        public func read(split folders: [String], source: String,
+                         limits: InputLimits = .default) throws -> COCODataset {
+            var out = COCODataset(images: [], annotations: [],
+                                  categories: names.enumerated().map { COCODataset.Category(id: $0, name: $1) })
+            for folder in folders {
+                let images = imageFolder(folder)
+                let part = try YOLO.read(images: images, labels: try labelFolder(folder, source: source),
+                                         classNames: names, limits: limits)
+                let offset = out.images.count, annotationOffset = out.annotations.count
+                for image in part.images {
+                    out.images.append(.init(id: image.id + offset,
+                                            fileName: (folder as NSString).appendingPathComponent(image.fileName),
+                                            width: image.width, height: image.height))
+                }
+                for a in part.annotations {
+                    out.annotations.append(.init(id: a.id + annotationOffset, imageID: a.imageID + offset,
+                                                 categoryID: a.categoryID, bbox: a.bbox, area: a.area))
+                }
+                out.warnings += part.warnings
+            }
+            return out
+        }
+    }
+
+    /// A Yams error as one line.
+    static func yamlMessage(_ error: YamlError) -> String {
+        String(describing: error).split(whereSeparator: \.isNewline).first.map(String.init) ?? "unreadable"
+    }
+}
+
+extension Yams.Node {
+    /// The node's line in its YAML text (1-based), for errors.
+    fileprivate var line: String { mark.map { String($0.line) } ?? "?" }
 }
