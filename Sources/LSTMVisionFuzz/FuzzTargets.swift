@@ -6,7 +6,7 @@ import LSTMVision
 
 /// The parsers under test.
 enum FuzzTarget: String, CaseIterable, Sendable {
-    case idx, safetensors, image, coco, yolo, webp, jpeg
+    case idx, safetensors, image, coco, yolo, yaml, webp, jpeg
 
     /// Parses `bytes` as an outside file is parsed; damaged input must throw one of the project's error types.
     func parse(_ bytes: [UInt8]) throws {
@@ -45,6 +45,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
             // whose refusal is not this target's result.
             _ = try YOLO.parseLabels(Data(bytes), source: "fuzz", width: 320, height: 240, classes: 10)
             do { _ = try YOLO.parseClassNames(Data(bytes), source: "fuzz") } catch where Self.isParserError(error) {}
+        case .yaml:
+            // An Ultralytics data.yaml, read with Yams: the keys, the split folders and the names (no folder checks).
+            _ = try YOLO.DataFile.parse(Data(bytes), source: "fuzz", base: "/fuzz")
         }
     }
 

@@ -17,7 +17,7 @@ struct Detect: ParsableCommand, ReadsFiles {
             (from the images folder beside it, as detect-data writes them).
             """)
 
-    @Argument(help: "Image files (PNG, JPEG, PGM, PPM).") var files: [String] = []
+    @Argument(help: "Image files (PNG, JPEG, WebP, PGM, PPM).") var files: [String] = []
     @Option(help: "Detector file (safetensors) written by train detection.") var model: String
     @Option(help: "Output folder: <name>_detections.png per image and detections.json.") var out: String = "runs/detect"
     @Option(help: "COCO annotation file whose image ids (matched by file name) the results use.")
