@@ -7,14 +7,7 @@ enum ModelLocator {
     /// The folders searched, in order.
     static func folders() -> [String] {
         if let env = ProcessInfo.processInfo.environment["LSTMVISION_MODELS"] { return [env] }
-        var candidates = ["models"]
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-            .deletingLastPathComponent()
-        for _ in 0..<5 {
-            candidates.append(dir.appendingPathComponent("models").path)
-            dir = dir.deletingLastPathComponent()
-        }
-        return candidates
+        return EmbeddedFolder.candidates("models")
     }
 
     /// `model` itself when it names a file; else `NAME.safetensors` in the first models folder that has it.

@@ -40,14 +40,6 @@ public enum MNIST {
 
     /// The embedded copy: `$LSTMVISION_DATA`, else `data/mnist` under the working directory or above the executable.
     public static func defaultDirectory() -> String {
-        if let env = ProcessInfo.processInfo.environment["LSTMVISION_DATA"] { return env }
-        var candidates = ["data/mnist"]
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-            .deletingLastPathComponent()
-        for _ in 0..<5 {
-            candidates.append(dir.appendingPathComponent("data/mnist").path)
-            dir = dir.deletingLastPathComponent()
-        }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? "data/mnist"
+        ProcessInfo.processInfo.environment["LSTMVISION_DATA"] ?? EmbeddedFolder.find("data/mnist")
     }
 }

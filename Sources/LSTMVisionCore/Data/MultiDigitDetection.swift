@@ -100,8 +100,8 @@ public enum MultiDigitDetection {
                      pixels: Array(digits.pixels[(index * size)..<((index + 1) * size)]))
     }
 
-    /// The smallest rectangle holding every pixel above `inkThreshold`; nil for a blank image.
-    private static func inkBounds(_ image: Image) -> (x: Int, y: Int, w: Int, h: Int)? {
+    /// The smallest rectangle holding every pixel above `inkThreshold`; nil for a blank image (scenes use it too).
+    static func inkBounds(_ image: Image) -> (x: Int, y: Int, w: Int, h: Int)? {
         var minX = Int.max, minY = Int.max, maxX = -1, maxY = -1
         for y in 0..<image.height {
             for x in 0..<image.width where image.pixels[y * image.width + x] > inkThreshold {

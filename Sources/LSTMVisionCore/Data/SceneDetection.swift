@@ -63,16 +63,7 @@ public enum SceneDetection {
     static let photoExtensions: Set<String> = ["png", "jpg", "jpeg", "pgm", "ppm"]
 
     /// The embedded photos: `data/photos` under the working directory or above the executable.
-    public static func defaultPhotoDirectory() -> String {
-        var candidates = ["data/photos"]
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-            .deletingLastPathComponent()
-        for _ in 0..<5 {
-            candidates.append(dir.appendingPathComponent("data/photos").path)
-            dir = dir.deletingLastPathComponent()
-        }
-        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? "data/photos"
-    }
+    public static func defaultPhotoDirectory() -> String { EmbeddedFolder.find("data/photos") }
 
     /// The photos of `directory/split` (PNG, JPEG, PGM or PPM files, sorted by name), pixels scaled to [0, 1];
     /// the embedded folder keeps training and test photos apart, so test backgrounds are never seen in training.
@@ -196,7 +187,7 @@ public enum SceneDetection {
             for _ in 0..<placementTries {
                 let index = Int(g.next() % UInt64(digits.count))
                 guard let patch = digitPatch(digits, index, settings: settings, maxWidth: w, generator: &g),
-                      let ink = inkBounds(patch) else { continue }
+                      let ink = MultiDigitDetection.inkBounds(patch) else { continue }
                 guard settings.heightRange.contains(ink.h) else { continue }
                 let left = Int(g.next() % UInt64(w - patch.width + 1))
                 let top = Int(g.next() % UInt64(h - patch.height + 1))
@@ -276,7 +267,7 @@ public enum SceneDetection {
         let r = settings.heightRange
         let height = Int(exp(g.uniform(log(Float(r.lowerBound)), log(Float(r.upperBound) + 1))).rounded(.down))
         let aspect = exp(g.uniform(log(0.8), log(1.2)))
-        guard let ink = inkBounds(digit), ink.w * 4 <= ink.h * 5 else { return nil }
+        guard let ink = MultiDigitDetection.inkBounds(digit), ink.w * 4 <= ink.h * 5 else { return nil }
         var pixels = [Float](repeating: 0, count: ink.w * ink.h)
         for y in 0..<ink.h {
             for x in 0..<ink.w { pixels[y * ink.w + x] = digit.pixels[(ink.y + y) * digit.width + ink.x + x] }
@@ -285,18 +276,6 @@ public enum SceneDetection {
         let w = min(maxWidth, max(1, Int((Float(ink.w) * Float(h) / Float(ink.h) * aspect).rounded())))
         let patch = Image(width: ink.w, height: ink.h, channels: 1, pixels: pixels).resized(width: w, height: h)
         return Image(width: w, height: h, channels: 1, pixels: patch.pixels.map { min(max($0, 0), 1) })
-    }
-
-    /// The smallest rectangle holding every pixel above `inkThreshold`; nil for a blank image.
-    private static func inkBounds(_ image: Image) -> (x: Int, y: Int, w: Int, h: Int)? {
-        var minX = Int.max, minY = Int.max, maxX = -1, maxY = -1
-        for y in 0..<image.height {
-            for x in 0..<image.width where image.pixels[y * image.width + x] > inkThreshold {
-                minX = min(minX, x); maxX = max(maxX, x)
-                minY = min(minY, y); maxY = max(maxY, y)
-            }
-        }
-        return maxX < 0 ? nil : (minX, minY, maxX - minX + 1, maxY - minY + 1)
     }
 
     /// `placed` with the alpha of `patch` at (left, top) laid over them: each one's visible alpha times
