@@ -18,7 +18,7 @@ struct Detect: ParsableCommand, ReadsFiles {
             """)
 
     @Argument(help: "Image files (PNG, JPEG, WebP, PGM, PPM).") var files: [String] = []
-    @Option(help: "Detector file (safetensors) written by train detection.") var model: String
+    @Option(help: "Detector file (safetensors) written by train detection, or a name in models/.") var model: String
     @Option(help: "Output folder: <name>_detections.png per image and detections.json.") var out: String = "runs/detect"
     @Option(help: "COCO annotation file whose image ids (matched by file name) the results use.")
     var annotations: String?
@@ -59,7 +59,7 @@ struct Detect: ParsableCommand, ReadsFiles {
     }
 
     func run() throws {
-        let detector = try DetectorFile.load(model, limits: limits.value)
+        let detector = try DetectorFile.load(try ModelLocator.path(model), limits: limits.value)
         let c = detector.config
         let (paths, ids) = try imagesAndIDs()
         let postProcessing = PostProcessing(scoreThreshold: threshold, mergeIoU: mergeIou, nmsIoU: nmsIou)
