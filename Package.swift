@@ -67,7 +67,8 @@ let package = Package(
             dependencies: ["LSTMVision", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Fuzzing of the file parsers: a seeded mutation harness in a plain build, a libFuzzer target when built
-        // with `-Xswiftc -sanitize=fuzzer,address -Xswiftc -DLIBFUZZER` (`make fuzz`; see Sources/LSTMVisionFuzz/main.swift).
+        // with `-Xswiftc -sanitize=fuzzer,address -Xswiftc -DLIBFUZZER` (`make fuzz`; see
+        // Sources/LSTMVisionFuzz/main.swift).
         .executableTarget(name: "LSTMVisionFuzz", dependencies: ["LSTMVision"]),
         .testTarget(
             name: "LSTMVisionTests",

@@ -3,7 +3,8 @@ import Foundation
 import LSTMVision
 
 /// `lstmvision demo`: the README's main job, on the embedded MNIST: trains a row-LSTM for about a
-/// minute (validating on 10% of the training images), scores it once on the 10,000 test images, and classifies a few test images written as PNG files;
+/// minute (validating on 10% of the training images), scores it once on the 10,000 test images, and classifies a
+/// few test images written as PNG files;
 /// then trains the LSTM detector for about a minute on synthetic multi-digit canvases (`DemoDetection.swift`).
 struct Demo: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(

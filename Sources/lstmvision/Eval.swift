@@ -4,7 +4,8 @@ import LSTMVision
 
 /// `lstmvision eval`: accuracy, per-class precision and recall, and the confusion matrix on the test split.
 struct Eval: ParsableCommand, ReadsFiles, UsesThreads {
-    static let configuration = CommandConfiguration(abstract: "Evaluate a classifier on the MNIST test images or an image folder's test split.")
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a classifier on the MNIST test images or an image folder's test split.")
 
     @Option(help: "Model file (safetensors, from lstmvision or a PyTorch RowLSTM state_dict), or a name in models/.")
     var model: String
@@ -21,8 +22,8 @@ struct Eval: ParsableCommand, ReadsFiles, UsesThreads {
         if let images = dataOptions.images {
             // The model's own preprocessing (recorded by train), so that its test images are read as in training.
             guard dataOptions.transform == nil, dataOptions.inputSize == nil, dataOptions.channels == nil else {
-                throw CLIError("eval --images prepares the images as the model file records (\(predictor.preprocessing));"
-                               + " leave out --transform, --input-size and --channels")
+                throw CLIError("eval --images prepares the images as the model file records"
+                               + " (\(predictor.preprocessing)); leave out --transform, --input-size and --channels")
             }
             let set = try ImageFolder.load(images + "/test", preprocessing: predictor.preprocessing, training: false,
                                            classNames: predictor.classNames, limits: limits.value)

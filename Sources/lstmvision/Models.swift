@@ -24,8 +24,9 @@ struct Models: ParsableCommand, ReadsFiles {
                     + " \(c.classNames.joined(separator: " "))"
             } else {
                 let c = try ModelFile.config(in: metadata, tensors: tensors, source: path)
-                what = "\(c.kind) classifier \(c.width)×\(c.height)×\(c.channels), hidden \(c.hidden), \(c.layers)"
-                    + " layer\(c.layers == 1 ? "" : "s")\(c.bidirectional ? ", bidirectional" : ""), \(c.classes) classes"
+                let layers = "\(c.layers) layer\(c.layers == 1 ? "" : "s")\(c.bidirectional ? ", bidirectional" : "")"
+                what = "\(c.kind) classifier \(c.width)×\(c.height)×\(c.channels), hidden \(c.hidden), \(layers),"
+                    + " \(c.classes) classes"
             }
             let figures = ["accuracy", "AP", "AP50"].compactMap { key in
                 metadata[key].flatMap(Double.init).map { String(format: "%@ %.4f", key, $0) }

@@ -20,8 +20,8 @@ struct DataOptions: ParsableArguments {
     var channels: Int?
 
     @Option(help: ArgumentHelp("Preprocessing of --images after the resize (default: scale), steps: scale,"
-                               + " normalize=M/S, grey, rgb2hsv, hsv2rgb, rgb2ycbcr, ycbcr2rgb, crop=WxH, randomcrop=WxH,"
-                               + " resize=WxH, shift=K, rotate=D.", valueName: "spec"))
+                               + " normalize=M/S, grey, rgb2hsv, hsv2rgb, rgb2ycbcr, ycbcr2rgb, crop=WxH,"
+                               + " randomcrop=WxH, resize=WxH, shift=K, rotate=D.", valueName: "spec"))
     var transform: String?
 
     @Option(help: ArgumentHelp("Fraction of the training images held out to choose the best epoch (default 0.1;"
@@ -66,7 +66,8 @@ struct DataOptions: ParsableArguments {
             all = try ImageFolder.load(images + "/train", preprocessing: p, training: true, limits: limits)
             if FileManager.default.fileExists(atPath: images + "/val") {
                 guard validationSplit == nil else {
-                    throw CLIError("\(images)/val exists: it is the validation split, so --validation-split is not used")
+                    throw CLIError("\(images)/val exists: it is the validation split, so --validation-split"
+                                   + " is not used")
                 }
                 validation = try ImageFolder.load(images + "/val", preprocessing: p, training: false,
                                                   classNames: all.classNames, limits: limits)
@@ -178,8 +179,8 @@ struct SavedDataOptions: Codable, Equatable {
 extension DataOptions {
     /// The options given on the command line, as saved in checkpoints.
     var saved: SavedDataOptions {
-        SavedDataOptions(data: data, images: images, transform: transform, limit: limit, validationSplit: validationSplit,
-                         inputSize: inputSize?.description, channels: channels)
+        SavedDataOptions(data: data, images: images, transform: transform, limit: limit,
+                         validationSplit: validationSplit, inputSize: inputSize?.description, channels: channels)
     }
 
     /// These options replaced by `saved` (all of them: `saved` already holds the command line's where given).

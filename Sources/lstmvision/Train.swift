@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import LSTMVision
 
-/// `lstmvision train`: its subcommands train a classifier (the default) or a detector, validating after each epoch. `train … --task X …` still works: `LSTMVisionCommand.main` reads it as `train X …`.
+/// `lstmvision train`: its subcommands train a classifier (the default) or a detector, validating after each epoch.
+/// `train … --task X …` still works: `LSTMVisionCommand.main` reads it as `train X …`.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train an LSTM image classifier or an LSTM object detector, with live progress and checkpoints.",

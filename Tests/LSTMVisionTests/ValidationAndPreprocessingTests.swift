@@ -38,7 +38,9 @@ import Testing
                     let channels = k % 2 == 0 ? 1 : 3
                     let value: Float = label == 0 ? Float(20 + 3 * k) : Float(230 - 3 * k)
                     var image = Image(width: w, height: h, channels: channels, repeating: value)
-                    if channels == 3 { for i in stride(from: 0, to: image.pixels.count, by: 3) { image.pixels[i] /= 2 } }
+                    if channels == 3 {
+                        for i in stride(from: 0, to: image.pixels.count, by: 3) { image.pixels[i] /= 2 }
+                    }
                     try ImageCodecs.writePNG(image, to: "\(folder)/\(k).png")
                 }
             }

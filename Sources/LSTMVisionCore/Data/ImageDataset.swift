@@ -37,7 +37,8 @@ public struct ImageDataset: Dataset {
 extension ImageDataset {
     /// The images at `indices`, in that order.
     public func subset(_ indices: [Int]) -> ImageDataset {
-        precondition(indices.allSatisfy { $0 >= 0 && $0 < count }, "ImageDataset.subset: an index is outside 0..<\(count)")
+        precondition(indices.allSatisfy { $0 >= 0 && $0 < count },
+                     "ImageDataset.subset: an index is outside 0..<\(count)")
         var out = [Float]()
         out.reserveCapacity(indices.count * imageSize)
         for i in indices { out += pixels[(i * imageSize)..<((i + 1) * imageSize)] }

@@ -51,7 +51,9 @@ public struct Preprocessing: Codable, Sendable, Equatable, CustomStringConvertib
         guard width > 0, height > 0, limits.allows(width: width, height: height) else {
             throw DataError.invalid("input size \(width)×\(height) is not allowed (positive, within the image limits)")
         }
-        guard channels == 1 || channels == 3 else { throw DataError.invalid("channels must be 1 or 3, got \(channels)") }
+        guard channels == 1 || channels == 3 else {
+            throw DataError.invalid("channels must be 1 or 3, got \(channels)")
+        }
         _ = try ImagePipeline(spec: steps, limits: limits)
     }
 

@@ -43,9 +43,9 @@ public struct Predictor {
                 throw DataError.invalid(names.map { "\($0[i]): " + m } ?? m)
             }
             guard prepared.width == c.width, prepared.height == c.height, prepared.channels == c.channels else {
-                throw DataError.invalid("the preprocessing (\(preprocessing)) gives \(prepared.width)×\(prepared.height)"
-                                        + "×\(prepared.channels) images, the model needs \(c.width)×\(c.height)"
-                                        + "×\(c.channels)")
+                let gives = "\(prepared.width)×\(prepared.height)×\(prepared.channels)"
+                throw DataError.invalid("the preprocessing (\(preprocessing)) gives \(gives) images, the model needs"
+                                        + " \(c.width)×\(c.height)×\(c.channels)")
             }
             pixels += invert ? prepared.pixels.map { 1 - $0 } : prepared.pixels
         }
