@@ -14,11 +14,13 @@ build: deps
 demo: build
 	$(BIN) demo
 
-# The suite, then a package that depends on LSTMVision by version (the getting-started article's code) and the
-# API documentation (tools/consumer-check.sh).
+# The suite; ONNX Runtime and TensorBoard's reader on what LSTMVision writes (tools/interop-check.sh); then a
+# package that depends on LSTMVision by version (the getting-started article's code) and the API documentation
+# (tools/consumer-check.sh).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	bash tools/interop-check.sh
 	bash tools/consumer-check.sh
 
 # API documentation (DocC) of the three library targets, combined, into .build/docs.
