@@ -63,7 +63,9 @@ let package = Package(
         // Training on top: the module users import (it re-exports the layers below).
         .target(
             name: "LSTMVision",
-            dependencies: ["LSTMVisionCore"],
+            // The generated event records and the protobuf runtime: TensorBoard logs (Training/TensorBoardLog.swift).
+            dependencies: ["LSTMVisionCore", "LSTMVisionProtos",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: vectorFlags()
         ),
         .executableTarget(
@@ -76,7 +78,8 @@ let package = Package(
         .executableTarget(name: "LSTMVisionFuzz", dependencies: ["LSTMVision"]),
         .testTarget(
             name: "LSTMVisionTests",
-            dependencies: ["LSTMVision", "LSTMVisionCore", "LSTMVisionKernels", "LSTMVisionFuzz"],
+            dependencies: ["LSTMVision", "LSTMVisionCore", "LSTMVisionKernels", "LSTMVisionFuzz", "LSTMVisionProtos",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             resources: [.copy("Fixtures")]
         ),
     ]

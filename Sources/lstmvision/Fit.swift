@@ -10,12 +10,15 @@ struct FitResult<Record> {
 }
 
 /// Trains `task` with `options` into the run folder `out` (`metadata` is kept in the checkpoints); with `resume`,
-/// continues from `out`'s last checkpoint.
+/// continues from `out`'s last checkpoint. TensorBoard event files go to `tensorBoard` (default: `OUT/tensorboard`)
+/// unless `writesTensorBoard` is false.
 func fit<Task: TrainingTask>(_ task: Task, options: TrainingOptions, out: String, timeLimit: Double?,
                              limits: InputLimits = .default, metadata: [String: String] = [:],
-                             resume: Bool = false) throws -> FitResult<Task.Record> {
+                             resume: Bool = false, tensorBoard: String? = nil,
+                             writesTensorBoard: Bool = true) throws -> FitResult<Task.Record> {
     let trainer = try Trainer(task, options: options, folder: RunFolder(out), limits: limits)
     trainer.timeLimit = timeLimit
+    trainer.tensorBoard = writesTensorBoard ? tensorBoard ?? trainer.folder.tensorBoard : nil
     trainer.runMetadata.merge(metadata) { _, given in given }
     if resume { try trainer.resume() }
     let started = Date()

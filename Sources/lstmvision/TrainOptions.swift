@@ -73,9 +73,15 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Random seed (weights, shuffling).", valueName: "n")) var seed: UInt64?
     @Option(help: ArgumentHelp("Also checkpoint every N steps.", valueName: "N")) var checkpointEvery: Int?
     @Flag(help: "Skip steps with NaN/Inf loss or gradients, not stop.") var skipNonfinite = false
+    @Option(help: ArgumentHelp("TensorBoard event files' folder (default: OUT/tensorboard).", valueName: "dir"))
+    var tensorboard: String?
+    @Flag(help: "Write no TensorBoard event files.") var noTensorboard = false
 
     func validate() throws {
         try checkSeconds(timeLimit, "--time-limit")
+        if noTensorboard && tensorboard != nil {
+            throw ValidationError("--tensorboard and --no-tensorboard exclude each other")
+        }
         if let checkpointEvery, checkpointEvery < 0 {
             throw ValidationError("--checkpoint-every must be ≥ 0, got \(checkpointEvery)")
         }

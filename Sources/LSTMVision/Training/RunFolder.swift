@@ -16,6 +16,8 @@ public struct RunFolder: Sendable, Equatable {
     public var log: String { directory + "/log.csv" }
     /// The loss and quality curves.
     public var plot: String { directory + "/curves.png" }
+    /// TensorBoard event files, one per run or resumption (`TensorBoardLog`): the trainer's default folder for them.
+    public var tensorBoard: String { directory + "/tensorboard" }
     /// The best model's score on the test split, which `lstmvision train` writes once, after the last epoch.
     public var testScore: String { directory + "/test.json" }
 

@@ -3,7 +3,8 @@ import Foundation
 /// Trains any `TrainingTask` from the current position (epoch, batch, step) to `options.epochs`: shuffled
 /// mini-batches, each step's learning rate from the schedule, backward, the non-finite policy, clipping, the
 /// optimiser step and the progress bar; validation after each epoch, the best model kept; atomic checkpoints with
-/// the optimiser state and the data position, from which `resume` continues exactly; a CSV log and a plot.
+/// the optimiser state and the data position, from which `resume` continues exactly; a CSV log, a plot and
+/// TensorBoard event files.
 public final class Trainer<Task: TrainingTask> {
     public let task: Task
     public let options: TrainingOptions
@@ -15,6 +16,10 @@ public final class Trainer<Task: TrainingTask> {
     /// Entries added to the state file's metadata (the CLI keeps its data options there, so that `train --resume`
     /// reads the same data without being told again).
     public var runMetadata: [String: String] = [:]
+    /// Where TensorBoard event files go (`folder.tensorBoard` by default; nil writes none): every step's loss and
+    /// learning rate ("step/loss", "step/learning_rate" at the step's 0-based index), and at the end of each finished
+    /// epoch the columns of `log.csv` ("epoch/<column>" at the number of steps done), the same values as 32-bit floats.
+    public var tensorBoard: String?
     /// The log: one record per finished epoch.
     public private(set) var history: [Task.Record] = []
     /// The limits the state file is read within (`resume`).
@@ -28,6 +33,10 @@ public final class Trainer<Task: TrainingTask> {
     var skipped = 0
     /// The best validation score so far.
     var bestScore = -1.0
+    /// True once `resume` has read a state file: the TensorBoard log then skips the steps earlier files hold.
+    var resumed = false
+    /// The run's TensorBoard event file, opened by `run`.
+    var events: TensorBoardLog?
     /// `task.train.fingerprint`, computed once (it hashes every pixel).
     private lazy var trainFingerprint = task.train.fingerprint
 
@@ -37,6 +46,7 @@ public final class Trainer<Task: TrainingTask> {
         self.limits = limits
         self.options = options
         self.folder = folder
+        tensorBoard = folder.tensorBoard
         optimizer = options.makeOptimizer()
         loader = DataLoader(task.train, batchSize: options.batchSize, shuffle: true, seed: options.seed)
         try folder.create()
@@ -48,6 +58,15 @@ public final class Trainer<Task: TrainingTask> {
         let batches = loader.batchesPerEpoch, trainable = task.trainable
         let schedule = options.makeSchedule(stepsPerEpoch: batches)
         let runStart = Date()
+        if let dir = tensorBoard {
+            let log = try TensorBoardLog(directory: dir, continuing: resumed, limits: limits)
+            if !quiet && !resumed && !log.earlierFiles.isEmpty {
+                print("note: \(dir) already holds \(log.earlierFiles.count) event files of an earlier run;"
+                      + " TensorBoard shows them with this run's (delete them or give another folder)")
+            }
+            events = log
+        }
+        defer { events = nil }
         var outOfTime = false
         while epoch < options.epochs && !outOfTime {
             let data = try task.trainingSet(epoch: epoch), order = loader.order(epoch: epoch)
@@ -84,6 +103,8 @@ public final class Trainer<Task: TrainingTask> {
                     total += h.total
                     seen += b.images
                 }
+                try events?.write([("step/loss", Double(lossValue)),
+                                   ("step/learning_rate", Double(optimizer.learningRate))], step: step)
                 step += 1
                 batchIndex += 1
                 if !quiet {
@@ -135,9 +156,15 @@ public final class Trainer<Task: TrainingTask> {
         } else {
             try task.saveModel(to: folder.bestModel, metadata: ["step": String(step)])
         }
-        if f.finished { history.append(task.record(f, validation: validation)) }
+        if f.finished {
+            let record = task.record(f, validation: validation)
+            history.append(record)
+            // Before the checkpoint: a run stopped between the two repeats the epoch, whose values are then skipped.
+            try writeEvents(record)
+        }
         try saveLast()
         try writeLog()
+        try events?.flush()
     }
 
     /// Writes the state needed to resume (`TrainingState`) as one atomic file, then the latest model alone for
@@ -164,7 +191,16 @@ public final class Trainer<Task: TrainingTask> {
         (epoch, batchIndex, step, skipped) = (state.epoch, state.batch, state.step, state.skipped)
         bestScore = meta[TrainingState<Task.Record>.bestScoreKey].flatMap(Double.init) ?? -1
         history = state.history
+        resumed = true
         if !quiet { print("resumed from \(path) at epoch \(epoch + 1), batch \(batchIndex + 1) (step \(step))") }
+    }
+
+    /// Writes an epoch's row of `log.csv` as TensorBoard scalars "epoch/<column>" at the number of steps done: the
+    /// same numbers, parsed back from the row's text.
+    func writeEvents(_ record: Task.Record) throws {
+        guard let events else { return }
+        let columns = zip(Task.Record.csvHeader, record.csvValues).filter { $0.0 != "epoch" }
+        try events.write(columns.map { ("epoch/" + $0.0, Double($0.1) ?? .nan) }, step: step)
     }
 
     /// Writes `log.csv` and the plot.
