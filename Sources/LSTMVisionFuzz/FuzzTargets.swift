@@ -6,7 +6,7 @@ import LSTMVision
 
 /// The parsers under test.
 enum FuzzTarget: String, CaseIterable, Sendable {
-    case idx, safetensors, image, coco, yolo, yaml, webp, jpeg
+    case idx, safetensors, image, coco, yolo, yaml, webp, jpeg, tfevents
 
     /// Parses `bytes` as an outside file is parsed; damaged input must throw one of the project's error types.
     func parse(_ bytes: [UInt8]) throws {
@@ -48,6 +48,10 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .yaml:
             // An Ultralytics data.yaml, read with Yams: the keys, the split folders and the names (no folder checks).
             _ = try YOLO.DataFile.parse(Data(bytes), source: "fuzz", base: "/fuzz")
+        case .tfevents:
+            // A TensorBoard event file, as `train --resume` reads the earlier ones: TFRecords, then each event
+            // (the records' CRC-32C stops most mutations before swift-protobuf, which is fuzzed upstream).
+            _ = try TensorBoardLog.scalars(decoding: bytes, source: "fuzz")
         }
     }
 

@@ -131,6 +131,8 @@ import Testing
             }),
             ("YOLO class names", { _ = try YOLO.readClassNames(huge) }),
             ("YOLO labels", { _ = try YOLO.read(directory: dir, classNames: ["a"]) }),
+            ("TFRecord", { _ = try TFRecord.read(huge) }),
+            ("TensorBoard events", { _ = try TensorBoardLog.scalars(in: huge) }),
         ]
         for (name, read) in readers {
             let started = Date()

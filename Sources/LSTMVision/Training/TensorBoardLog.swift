@@ -104,13 +104,19 @@ public final class TensorBoardLog {
     /// The scalar events of an event file, in order: (step, tag, value). A truncated last record is left out.
     public static func scalars(in file: String, limits: InputLimits = .default) throws
         -> [(step: Int64, tag: String, value: Float)] {
+        try scalars(decoding: [UInt8](try limits.readFile(file)), source: file)
+    }
+
+    /// The scalar events of an event file's bytes (`source` names it in errors), as `scalars(in:)`.
+    public static func scalars(decoding bytes: [UInt8], source: String) throws
+        -> [(step: Int64, tag: String, value: Float)] {
         var out: [(step: Int64, tag: String, value: Float)] = []
-        for (i, record) in try TFRecord.read(file, limits: limits).records.enumerated() {
+        for (i, record) in try TFRecord.records(in: bytes, source: source).records.enumerated() {
             let event: Tensorboard_Event
             do {
                 event = try Tensorboard_Event(serializedBytes: record)
             } catch {
-                throw DataError.invalid("\(file): record \(i + 1) is not a TensorBoard event (\(error))")
+                throw DataError.invalid("\(source): record \(i + 1) is not a TensorBoard event (\(error))")
             }
             guard case let .summary(summary)? = event.what else { continue }
             for v in summary.value {

@@ -61,7 +61,7 @@ public final class Trainer<Task: TrainingTask> {
         if let dir = tensorBoard {
             let log = try TensorBoardLog(directory: dir, continuing: resumed, limits: limits)
             if !quiet && !resumed && !log.earlierFiles.isEmpty {
-                print("note: \(dir) already holds \(log.earlierFiles.count) event files of an earlier run;"
+                print("note: \(dir) already holds event files of an earlier run (\(log.earlierFiles.count));"
                       + " TensorBoard shows them with this run's (delete them or give another folder)")
             }
             events = log
