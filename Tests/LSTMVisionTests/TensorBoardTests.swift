@@ -117,6 +117,19 @@ import Testing
         }
     }
 
+    /// A folder that cannot be made (here: under a plain file) is one error naming it, before any training.
+    @Test func unusableFolderIsOneClearError() throws {
+        let file = tempDir("file")
+        try Data().write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        do {
+            _ = try TensorBoardLog(directory: file + "/tensorboard")
+            Issue.record("no error thrown")
+        } catch let error as CheckpointError {
+            #expect("\(error)".hasPrefix("\(file)/tensorboard: cannot create or list the TensorBoard folder"))
+        }
+    }
+
     static let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 6, classes: 4)
 
     func options(epochs: Int) -> TrainingOptions {

@@ -26,8 +26,14 @@ public final class TensorBoardLog {
     /// there are read (within `limits`) for the steps they hold; otherwise they are left as they are and not read.
     public init(directory: String, continuing: Bool = false, limits: InputLimits = .default,
                 now: Date = Date()) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        let names: [String]
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw CheckpointError.io("\(directory): cannot create or list the TensorBoard folder"
+                                     + " (\(error.localizedDescription))")
+        }
         earlierFiles = names.filter { $0.hasPrefix(Self.filePrefix) }.sorted().map { directory + "/" + $0 }
         var last: [String: Int64] = [:]
         if continuing {
