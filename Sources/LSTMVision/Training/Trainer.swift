@@ -159,7 +159,8 @@ public final class Trainer<Task: TrainingTask> {
         if f.finished {
             let record = task.record(f, validation: validation)
             history.append(record)
-            // Before the checkpoint: a run stopped between the two repeats the epoch, whose values are then skipped.
+            // Before the checkpoint: a run stopped between the two trains the epoch again when resumed, and skips
+            // these values, already logged.
             try writeEvents(record)
         }
         try saveLast()
