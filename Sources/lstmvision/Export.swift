@@ -55,7 +55,11 @@ struct Export: ParsableCommand, ReadsFiles {
 
     func run() throws {
         let path = try ModelLocator.path(model)
-        let (tensors, metadata) = try SafeTensors.read(path, limits: limits.value)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CLIError("\(out): is a folder; --out names the ONNX file to write")
+        }
+        let metadata = try SafeTensors.read(path, limits: limits.value).metadata
         let onnx: Onnx_ModelProto
         var sampleTensors: [String: Tensor]?
         let what: String
@@ -70,12 +74,15 @@ struct Export: ParsableCommand, ReadsFiles {
             if let samples { sampleTensors = try classifierSamples(predictor, count: samples) }
             what = "\(predictor.model.config.kind.rawValue) classifier"
         }
-        _ = tensors
-        // The samples first: a failure there leaves no ONNX file behind either.
+        let bytes = try ONNXExport.serialized(onnx)
+        // The samples first; when the ONNX file then cannot be written, they go again: nothing half-written stays.
         if let sampleTensors {
             try SafeTensors.write(sampleTensors, metadata: ["lstmvision.source": path], to: samplesPath)
         }
-        try ONNXExport.write(onnx, to: out)
+        do { try AtomicFile.write(bytes, to: out) } catch {
+            if sampleTensors != nil { unlink(samplesPath) }
+            throw error
+        }
         let lstms = onnx.graph.node.filter { $0.opType == "LSTM" }.count
         print("\(path): \(what) → \(out) (opset \(opset), IR \(ONNXExport.irVersion(forOpset: opset)),"
               + " \(onnx.graph.node.count) nodes, \(lstms) LSTM)"

@@ -22,7 +22,7 @@ enum ONNXClassifiers {
         let byRow = g.transpose(cells, [1, 0, 2, 3], hint: prefix + ".by_row")                       // [I, N, J, F]
         let vIn = g.reshape(byRow, [gi, -1, f], hint: prefix + ".vertical.in")                       // [I, N·J, F]
         let vY = ONNXLSTM.emit(layer.vertical, input: vIn, prefix: prefix + ".vertical", outputs: true, graph: &g).y!
-        // [I, 2, N·J, h] → [I, 2, N, J, h] → [J, N, I, 2, h] → [J, N·I, 2h]: along the rows, time = grid column.
+        // [I, 2, N·J, h] → [I, 2, N, J, h] → [J, N, I, 2, h] → [J, N·I, 2h]: along the rows, time = column.
         let vSplit = g.reshape(vY, [gi, 2, -1, gj, h], hint: prefix + ".vertical.split")
         let hOrdered = g.transpose(vSplit, [3, 2, 0, 1, 4], hint: prefix + ".by_column")
         let hIn = g.reshape(hOrdered, [gj, -1, 2 * h], hint: prefix + ".horizontal.in")

@@ -65,8 +65,9 @@ enum ONNXDetector {
     /// the features ordered (column in the block, row in the block, channel).
     static func cellBlocks(_ x: String, channels ch: Int, config c: DetectorConfig,
                            graph g: inout ONNXGraph) -> String {
-        let split = g.reshape(x, [-1, ch, c.gridHeight, 2, c.gridWidth, 2], hint: "fine.split")  // [N, c, gy, sy, gx, sx]
-        let ordered = g.transpose(split, [0, 2, 4, 5, 3, 1], hint: "fine.ordered")                // [N, gy, gx, sx, sy, c]
+        // [N, c, gy, sy, gx, sx] → [N, gy, gx, sx, sy, c].
+        let split = g.reshape(x, [-1, ch, c.gridHeight, 2, c.gridWidth, 2], hint: "fine.split")
+        let ordered = g.transpose(split, [0, 2, 4, 5, 3, 1], hint: "fine.ordered")
         return g.reshape(ordered, [-1, 4 * ch], hint: "fine")
     }
 

@@ -47,9 +47,10 @@ public enum ONNXExport {
         return wrap(g, opset: opset, doc: "LSTMVision \(c.kind.rawValue) classifier: \(c.json())")
     }
 
-    /// A detector's graph: `images` [N, H, W·C] float32 (pixels in [0, 1]) → raw `outputs` [K, N·cells, 6 + classes]
-    /// as `LSTMDetector.callAsFunction` gives them; with a refiner also `crops_by_rows`, `crops_by_columns`
-    /// [S, M, S·(C + 1)] (as `BoxRefiner.crops` builds them) → `refiner_outputs` [M, classes + 5].
+    /// A detector's graph: `images` [N, H, W·C] float32 (pixels in [0, 1]) → raw `outputs`
+    /// [K, N·cells, 6 + classes] as `LSTMDetector.callAsFunction` gives them; with a refiner also `crops_by_rows`,
+    /// `crops_by_columns` [S, M, S·(C + 1)] (as `BoxRefiner.crops` builds them) → `refiner_outputs`
+    /// [M, classes + 5].
     public static func model(for detector: LSTMDetector, opset: Int = defaultOpset) throws -> Onnx_ModelProto {
         try check(opset)
         let c = detector.config
@@ -71,11 +72,14 @@ public enum ONNXExport {
 
     /// Writes `model` atomically (a temporary file renamed into place): either the old file or the whole new one.
     public static func write(_ model: Onnx_ModelProto, to path: String) throws {
-        let data: Data
-        do { data = try model.serializedData() } catch {
+        try AtomicFile.write(try serialized(model), to: path)
+    }
+
+    /// The protobuf bytes of `model` (what `write` writes).
+    public static func serialized(_ model: Onnx_ModelProto) throws -> Data {
+        do { return try model.serializedData() } catch {
             throw ONNXExportError.unsupportedModel("cannot serialise the ONNX model: \(error)")
         }
-        try AtomicFile.write(data, to: path)
     }
 
     static func check(_ opset: Int) throws {
