@@ -10,8 +10,10 @@ PYTHON=$1 BIN=$2 WORK=$3
 cd "$(dirname "$0")/.."
 CHECK=tools/onnx_check.py
 mkdir -p "$WORK"
-"$PYTHON" "$CHECK" make "$WORK"
 start=$SECONDS
+"$PYTHON" "$CHECK" make "$WORK"
+# A COCO set (3 digit canvases) for the --annotations samples.
+"$BIN" detect-data --train 1 --test 3 --out "$WORK/coco" > "$WORK/coco.log"
 
 # KIND MODEL [export options...]: export with samples, then check.
 check() {
@@ -30,7 +32,8 @@ check patch-2x12-bi "$WORK/patch-2x12-bi.safetensors" --samples 6
 check patch-rgb-bi "$WORK/patch-rgb.safetensors" --samples 5 --images "$WORK/rgb"
 check renet-2x6-nofc "$WORK/renet-2x6-nofc.safetensors" --samples 5
 check det-conv+refiner "$WORK/det-conv.safetensors" --samples 4
-check det-conv-plain "$WORK/det-conv-plain.safetensors" --samples 3
+check det-conv-plain "$WORK/det-conv-plain.safetensors" --samples 3 \
+  --annotations "$WORK/coco/test/annotations.json"
 check det-renet+refiner "$WORK/det-renet.safetensors" --samples 3
 check det-renet-noskip "$WORK/det-renet-noskip.safetensors" --samples 3
 check det-conv-renet+ref "$WORK/det-conv-renet.safetensors" --samples 3

@@ -69,6 +69,9 @@ struct Export: ParsableCommand, ReadsFiles {
             if let samples { sampleTensors = try detectorSamples(detector, count: samples) }
             what = "detector (\(detector.config.encoderDescription)\(detector.refiner == nil ? "" : ", refiner"))"
         } else {
+            guard annotations == nil else {
+                throw CLIError("--annotations chooses a detector's samples; \(path) holds a classifier (use --images)")
+            }
             let predictor = try Predictor.load(path, limits: limits.value)
             onnx = try ONNXExport.model(for: predictor.model, opset: opset)
             if let samples { sampleTensors = try classifierSamples(predictor, count: samples) }

@@ -193,6 +193,10 @@ import Testing
             + " opsets 14...22 (default 17)"),
         (["--model", "row-1x128", "--out", "/tmp"], "/tmp: is a folder"),
         (["--model", "row-1x128", "--out", "x.onnx", "--images", "/tmp"], "give --samples N too"),
+        (["--model", "row-1x128", "--out", "x.onnx", "--samples", "2", "--annotations", "a.json"],
+         "--annotations chooses a detector's samples"),
+        (["--model", "row-1x128", "--out", "x.onnx", "--samples", "2", "--images", "/nonexistent"],
+         "/nonexistent: no such folder"),
     ])
     func badInputGivesOneLineAndNoFile(_ args: [String], _ message: String) throws {
         let args = args.map { $0 == "x.onnx" ? Self.badFolder + "/bad.onnx" : $0 }
