@@ -57,7 +57,8 @@ let package = Package(
         .target(
             name: "LSTMVisionCore",
             dependencies: ["LSTMVisionKernels", "COpenBLAS", "CZlib", "CPNG", "CJPEG", "CImageShim", "CVectorMath",
-                           "CWebP", "LSTMVisionProtos", .product(name: "Yams", package: "Yams")],
+                           "CWebP", "LSTMVisionProtos", .product(name: "Yams", package: "Yams"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: vectorFlags()
         ),
         // Training on top: the module users import (it re-exports the layers below).

@@ -9,7 +9,7 @@ struct LSTMVisionCommand: ParsableCommand {
         commandName: "lstmvision",
         abstract: "Image classification with LSTM networks, on the CPU.",
         subcommands: [Demo.self, Train.self, Eval.self, Predict.self, AttackCommand.self, DetectData.self,
-                      Evaluate.self, Detect.self, Models.self, Bench.self])
+                      Evaluate.self, Detect.self, Export.self, Models.self, Bench.self])
 
     /// Runs the command; any failure becomes one line on stderr and a non-zero exit, never a trap.
     static func main() {
@@ -28,6 +28,7 @@ struct LSTMVisionCommand: ParsableCommand {
             }
             let ours = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError
                 || error is ImageError || error is ImageTransformError || error is ModelError || error is AttackError
+                || error is ONNXExportError
             let message = ours ? "\(error)" : message(for: error)
             let line = "\(message.split(separator: "\n").first ?? "")\(LimitOptions.hint(for: error))"
             FileHandle.standardError.write(Data("lstmvision: error: \(line)\n".utf8))
