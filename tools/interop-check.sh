@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${INTEROP_VENV:-.venv-interop}
-if ! "$VENV/bin/python" -c "import onnx, onnxruntime, tensorboard, numpy, safetensors" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import onnx, onnxruntime, tensorboard, numpy" 2>/dev/null; then
   echo "interop-check: installing tools/interop-requirements.txt into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q -r tools/interop-requirements.txt
