@@ -129,6 +129,42 @@ import Testing
         #expect(top == torchTop)
     }
 
+    /// The commands themselves on PyTorch-written files: `eval` (image size from the data), `predict` (none given:
+    /// the ReNet's square) and `detect` (told the input size and K).
+    @Test func commandsReadPyTorchFiles() throws {
+        let (t, _, _) = try Self.io("renet_mnist")
+        let (_, meta) = try SafeTensors.read(try Self.path("renet_mnist_io"))
+        let renet = try Self.path("renet_mnist")
+        let eval = try CLITests().run(["eval", "--model", renet, "--limit", "64", "--json"])
+        #expect(eval.code == 0, "\(eval.err)")
+        let e = try #require(try JSONSerialization.jsonObject(with: Data(eval.out.utf8)) as? [String: Any])
+        #expect(abs((e["accuracy"] as? Double ?? -1) - Double(meta["accuracy"].flatMap(Double.init) ?? -2)) < 1e-6)
+        // predict on PNGs of the first three test digits.
+        let test = try MNIST.load(directory: FileFormatTests.repoRoot + "/data/mnist", split: .test).prefix(3)
+        let files = try (0..<3).map { i in
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("torch-\(getpid())-\(i).png").path
+            try ImageCodecs.writePNG(Image(width: 28, height: 28, channels: 1,
+                                           pixels: test.pixels[(i * 784)..<((i + 1) * 784)].map { ($0 * 255).rounded() }),
+                                     to: path)
+            return path
+        }
+        defer { for f in files { try? FileManager.default.removeItem(atPath: f) } }
+        let predict = try CLITests().run(["predict", "--model", renet, "--top-k", "1", "--json"] + files)
+        #expect(predict.code == 0, "\(predict.err)")
+        let classes = predict.out.split(separator: "\n").compactMap { line -> Int? in
+            let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return ((o?["predictions"] as? [[String: Any]])?.first?["classIndex"]) as? Int
+        }
+        let out = t["output"]!.scalars
+        #expect(classes == (0..<3).map { i in (0..<10).max { out[i * 10 + $0] < out[i * 10 + $1] }! })
+        // detect with the settings the shapes leave open.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("torch-detect-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let detect = try CLITests().run(["detect", "--model", try Self.path("detector_renet_rgb"), "--image-size",
+                                         "48x32", "--boxes-per-cell", "2", "--out", dir, "--json", files[0]])
+        #expect(detect.code == 0 && detect.out.contains("\"detections\""), "\(detect.err)")
+    }
+
     /// Files that do not fit what they are read as: one error naming the file, no trap.
     @Test func misfitsGiveOneClearError() throws {
         func message(_ body: () throws -> Void) -> String {

@@ -35,7 +35,8 @@ public enum DetectorFile {
             config = try InputLimits.decodeJSON(DetectorConfig.self, from: Data(json.utf8), source: source,
                                                 what: configKey + " metadata")
         } else if metadata[ModelFile.configKey] != nil {
-            throw CheckpointError.mismatch("\(source): a classifier (\(ModelFile.configKey) metadata), not a detector")
+            throw CheckpointError.mismatch("\(source): not a detector checkpoint (its \(ModelFile.configKey)"
+                                           + " metadata is a classifier's)")
         } else {
             config = try infer(tensors, hints: hints, source: source)
         }
