@@ -44,8 +44,8 @@ struct Detect: ParsableCommand, ReadsFiles {
 
     /// What the shapes of a detector file without metadata leave open.
     var hints: ModelFileHints {
-        ModelFileHints(width: imageSize?.width, height: imageSize?.height, boxesPerCell: boxesPerCell, stride: gridStride,
-                       refinerContext: refinerContext)
+        ModelFileHints(width: imageSize?.width, height: imageSize?.height, boxesPerCell: boxesPerCell,
+                       stride: gridStride, refinerContext: refinerContext)
     }
 
     struct Result: Codable {

@@ -8,9 +8,9 @@ struct Predict: ParsableCommand, ReadsFiles {
         abstract: "Classify image files (PNG, JPEG, WebP, PGM, PPM) with a trained model.",
         discussion: """
             Images are prepared as the model's training images were (the preprocessing its file records: channels, \
-            resize, steps); a file without one gets its input size, its channels and pixels / 255. A PyTorch state_dict \
-            (no metadata) is read as its tensors describe; --image-size gives the size they leave open. --model takes a \
-            file or the name of a model under models/ (lstmvision models lists them).
+            resize, steps); a file without one gets its input size, its channels and pixels / 255. A PyTorch \
+            state_dict (no metadata) is read as its tensors describe; --image-size gives the size they leave open. \
+            --model takes a file or the name of a model under models/ (lstmvision models lists them).
             """)
 
     @Option(help: "Model file (safetensors), or the name of a model in models/.") var model: String

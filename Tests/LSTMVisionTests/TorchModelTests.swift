@@ -143,9 +143,8 @@ import Testing
         let test = try MNIST.load(directory: FileFormatTests.repoRoot + "/data/mnist", split: .test).prefix(3)
         let files = try (0..<3).map { i in
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("torch-\(getpid())-\(i).png").path
-            try ImageCodecs.writePNG(Image(width: 28, height: 28, channels: 1,
-                                           pixels: test.pixels[(i * 784)..<((i + 1) * 784)].map { ($0 * 255).rounded() }),
-                                     to: path)
+            let pixels = test.pixels[(i * 784)..<((i + 1) * 784)].map { ($0 * 255).rounded() }
+            try ImageCodecs.writePNG(Image(width: 28, height: 28, channels: 1, pixels: pixels), to: path)
             return path
         }
         defer { for f in files { try? FileManager.default.removeItem(atPath: f) } }
@@ -185,5 +184,7 @@ import Testing
         #expect(size.hasPrefix(detector) && size.contains("not a multiple"), "\(size)")
         let patch = message { _ = try ModelFile.load(row, hints: ModelFileHints(width: 30, height: 30, channels: 1)) }
         #expect(patch.hasPrefix(row) && patch.contains("neither a row nor"), "\(patch)")
+        let noImage = message { _ = try ModelFile.load(row, hints: ModelFileHints(channels: 0)) }
+        #expect(noImage.hasPrefix(row) && noImage.contains("is not one"), "\(noImage)")
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 /// python/lstmvision_torch.py names them: `renet.{k}.vertical.*` is a ReNet, `lstm.*` a row- or patch-LSTM.
 extension ModelFile {
     static func infer(_ t: [String: Tensor], hints: ModelFileHints, source: String) throws -> ModelConfig {
+        try hints.check(source: source)
         if t["renet.0.vertical.weight_ih_l0"] != nil { return try inferReNet(t, hints: hints, source: source) }
         if t["lstm.weight_ih_l0"] != nil { return try inferSequence(t, hints: hints, source: source) }
         throw CheckpointError.mismatch("\(source): not a classifier checkpoint (a row- or patch-LSTM needs"

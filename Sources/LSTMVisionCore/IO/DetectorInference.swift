@@ -14,6 +14,7 @@ extension DetectorFile {
     }
 
     static func infer(_ t: [String: Tensor], hints: ModelFileHints, source: String) throws -> DetectorConfig {
+        try hints.check(source: source)
         func bad(_ m: String) -> CheckpointError { .mismatch("\(source): \(m)") }
         guard t["decoder.lstm.weight_ih_l0"] != nil, t["head.weight"] != nil else {
             throw bad("not a detector checkpoint (no \(configKey) metadata, nor decoder.lstm.weight_ih_l0 and"

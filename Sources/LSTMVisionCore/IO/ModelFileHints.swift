@@ -30,6 +30,15 @@ public struct ModelFileHints: Sendable, Equatable {
     /// Nothing known beyond the file.
     public static let none = ModelFileHints()
 
+    /// Refuses sizes no image has (an error naming `source`).
+    func check(source: String) throws {
+        guard width.map({ (1...4096).contains($0) }) ?? true, height.map({ (1...4096).contains($0) }) ?? true,
+              channels.map({ (1...4).contains($0) }) ?? true, (width == nil) == (height == nil) else {
+            throw CheckpointError.invalid("\(source): the image size \(imageDescription) given for a file without"
+                                          + " metadata is not one (width and height in 1...4096, channels in 1...4)")
+        }
+    }
+
     /// The image size as "W×H×C" for messages ("?" where unknown).
     var imageDescription: String {
         "\(width.map(String.init) ?? "?")×\(height.map(String.init) ?? "?")×\(channels.map(String.init) ?? "?")"
