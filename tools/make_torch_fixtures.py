@@ -24,6 +24,9 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 sys.path.insert(0, os.path.join(ROOT, "python"))
 import lstmvision_torch as lt  # noqa: E402
 
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from make_reference import _sort_metadata  # noqa: E402  (metadata in a fixed order: reproducible files)
+
 DEFAULT_OUT = os.path.join(ROOT, "Tests", "LSTMVisionTests", "Fixtures", "torch")
 
 
@@ -65,6 +68,7 @@ def save(out_dir, name, model, io, meta):
     meta = {k: (v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in meta.items()}
     meta["generator"] = f"tools/make_torch_fixtures.py (torch {torch.__version__})"
     save_file(clean, os.path.join(out_dir, f"{name}_io.safetensors"), metadata=meta)
+    _sort_metadata(os.path.join(out_dir, f"{name}_io.safetensors"))
     size = sum(os.path.getsize(os.path.join(out_dir, f"{name}{s}.safetensors")) for s in ("", "_io"))
     print(f"{name}: {len(sd)} tensors, {size / 1024:.1f} KiB with its io file")
 
