@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN := .build/release/lstmvision
 VENV ?= .venv
 
-.PHONY: deps build demo test docs sanitize fuzz bench reference clean
+.PHONY: deps build demo test docs sanitize fuzz bench reference torch-check clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -60,6 +60,14 @@ bench: build
 reference:
 	test -x $(VENV)/bin/python || (python3 -m venv $(VENV) && $(VENV)/bin/pip install -q -r tools/requirements.txt)
 	$(VENV)/bin/python tools/make_reference.py
+
+# LSTMVision's files (models/, and tiny detectors trained here) into python/lstmvision_torch.py with strict=True:
+# equal outputs on `lstmvision export --samples`' inputs. Installs nothing: needs torch in $(VENV) (make reference).
+torch-check: build
+	@$(VENV)/bin/python -c "import torch, safetensors" 2>/dev/null || \
+		(echo "make torch-check needs torch and safetensors in $(VENV) (make reference creates it; or VENV=DIR)" >&2; \
+		 exit 1)
+	$(VENV)/bin/python tools/torch_check.py $(BIN) .build/torch-check
 
 clean:
 	rm -rf .build runs

@@ -11,7 +11,8 @@ struct Detect: ParsableCommand, ReadsFiles {
         discussion: """
             Images of any size are letterboxed to the detector's input (resized keeping their aspect, padded; see \
             docs/detection-data.md), converted to its channels and scaled to [0,1]; boxes are mapped back, drawn on \
-            the original image and written in its pixels. \
+            the original image and written in its pixels. A PyTorch state_dict (no metadata) is read as its tensors \
+            describe; --image-size, --boxes-per-cell, --grid-stride and --refiner-context give what they leave open. \
             Image ids in detections.json are the images' positions (1, 2, ...) unless --annotations gives a COCO \
             file to take them from; with --annotations and no IMAGE arguments, every image of that file is read \
             (from the images folder beside it, as detect-data writes them).
@@ -31,7 +32,21 @@ struct Detect: ParsableCommand, ReadsFiles {
     var nmsIou: Double = 0.5
     @Option(help: "Enlarge the annotated images this many times (1: the image's own size).") var zoom: Int = 1
     @Flag(help: "Print one JSON object per image.") var json = false
+    @Option(help: ArgumentHelp("Input size of a detector file without LSTMVision's metadata (a PyTorch state_dict;"
+                               + " default 64x64).", valueName: "WxH"))
+    var imageSize: ImageShape?
+    @Option(help: "Boxes per cell (K) of a detector file without metadata.") var boxesPerCell: Int = 3
+    @Option(help: "Grid stride of a detector file without metadata, where its convolutions leave it open.")
+    var gridStride: Int?
+    @Option(help: "Refiner context (crop side / box side) of a detector file without metadata.")
+    var refinerContext: Double = 1.5
     @OptionGroup var limits: LimitOptions
+
+    /// What the shapes of a detector file without metadata leave open.
+    var hints: ModelFileHints {
+        ModelFileHints(width: imageSize?.width, height: imageSize?.height, boxesPerCell: boxesPerCell,
+                       stride: gridStride, refinerContext: refinerContext)
+    }
 
     struct Result: Codable {
         let file: String
@@ -56,10 +71,16 @@ struct Detect: ParsableCommand, ReadsFiles {
             guard (0...1).contains(value) else { throw ValidationError("\(name) must be in [0, 1], got \(value)") }
         }
         guard (1...16).contains(zoom) else { throw ValidationError("--zoom must be in 1...16, got \(zoom)") }
+        guard (1...64).contains(boxesPerCell) else {
+            throw ValidationError("--boxes-per-cell must be in 1...64, got \(boxesPerCell)")
+        }
+        guard (1...8).contains(refinerContext) else {
+            throw ValidationError("--refiner-context must be in [1, 8], got \(refinerContext)")
+        }
     }
 
     func run() throws {
-        let detector = try DetectorFile.load(try ModelLocator.path(model), limits: limits.value)
+        let detector = try DetectorFile.load(try ModelLocator.path(model), limits: limits.value, hints: hints)
         let c = detector.config
         let (paths, ids) = try imagesAndIDs()
         let postProcessing = PostProcessing(scoreThreshold: threshold, mergeIoU: mergeIou, nmsIoU: nmsIou)

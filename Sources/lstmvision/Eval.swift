@@ -7,16 +7,19 @@ struct Eval: ParsableCommand, ReadsFiles, UsesThreads {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a classifier on the MNIST test images or an image folder's test split.")
 
-    @Option(help: "Model file (safetensors, from lstmvision or a PyTorch RowLSTM state_dict), or a name in models/.")
+    @Option(help: ArgumentHelp("Model file (safetensors, from lstmvision or a PyTorch state_dict of"
+                               + " python/lstmvision_torch.py), or a name in models/."))
     var model: String
     @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var stateDictOptions: StateDictOptions
     @OptionGroup var threadOptions: ThreadOptions
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var limits: LimitOptions
 
     func run() throws {
         let path = try ModelLocator.path(model)
-        let predictor = try Predictor.load(path, limits: limits.value)
+        let (hints, mnist) = try dataHints(path)
+        let predictor = try Predictor.load(path, limits: limits.value, hints: hints)
         let classifier = predictor.model
         let test: ImageDataset
         if let images = dataOptions.images {
@@ -29,7 +32,7 @@ struct Eval: ParsableCommand, ReadsFiles, UsesThreads {
                                            classNames: predictor.classNames, limits: limits.value)
             test = dataOptions.limit.map { set.prefix($0) } ?? set
         } else {
-            test = try dataOptions.load(.test, limits: limits.value)
+            test = try mnist ?? dataOptions.load(.test, limits: limits.value)
         }
         let c = classifier.config
         guard c.height == test.height, c.width == test.width, c.channels == test.channels else {
@@ -41,5 +44,20 @@ struct Eval: ParsableCommand, ReadsFiles, UsesThreads {
         }
         let e = Evaluation.run(classifier, on: test)
         if json { try printJSON(e) } else { print(e.report(), terminator: "") }
+    }
+
+    /// What a model file without metadata is told (`--image-size`, else the data's image size: MNIST's, or the test
+    /// folder's images' own when they share one), and MNIST's test split when it was read for that.
+    func dataHints(_ path: String) throws -> (ModelFileHints, ImageDataset?) {
+        guard stateDictOptions.imageSize == nil,
+              try SafeTensors.read(path, limits: limits.value).metadata[ModelFile.configKey] == nil else {
+            return (stateDictOptions.hints(), nil)
+        }
+        if let images = dataOptions.images {
+            let p = try ImageFolder.preprocessing(for: images + "/test", limits: limits.value)
+            return (ModelFileHints(width: p.width, height: p.height, channels: p.channels), nil)
+        }
+        let set = try dataOptions.load(.test, limits: limits.value)
+        return (ModelFileHints(width: set.width, height: set.height, channels: set.channels), set)
     }
 }

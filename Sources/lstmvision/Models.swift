@@ -18,7 +18,7 @@ struct Models: ParsableCommand, ReadsFiles {
         for (name, path) in models {
             let (tensors, metadata) = try SafeTensors.read(path, limits: limits.value)
             let what: String
-            if metadata[DetectorFile.configKey] != nil {
+            if DetectorFile.isDetector(metadata: metadata, tensors: tensors) {
                 let c = try DetectorFile.config(in: metadata, tensors: tensors, source: path)
                 what = "detector \(c.width)×\(c.height)×\(c.channels), \(c.encoderDescription), classes"
                     + " \(c.classNames.joined(separator: " "))"

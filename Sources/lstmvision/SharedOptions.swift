@@ -121,6 +121,37 @@ struct ImageSize: ExpressibleByArgument, Codable, Equatable, CustomStringConvert
     var description: String { "\(width)x\(height)" }
 }
 
+/// An image size given as WxH or WxHxC (channels 1, 3 or 4).
+struct ImageShape: ExpressibleByArgument, Equatable {
+    var width: Int, height: Int, channels: Int?
+
+    init?(argument: String) {
+        let parts = argument.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard (2...3).contains(parts.count), let w = parts[0], let h = parts[1], (1...4096).contains(w),
+              (1...4096).contains(h) else { return nil }
+        width = w
+        height = h
+        channels = nil
+        if parts.count == 3 {
+            guard let c = parts[2], [1, 3, 4].contains(c) else { return nil }
+            channels = c
+        }
+    }
+}
+
+/// What a model file without LSTMVision's metadata (a PyTorch state_dict) leaves open: the image size of its data.
+struct StateDictOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Image size of a model file without LSTMVision's metadata (a PyTorch state_dict):"
+                               + " tells a row- from a patch-LSTM, sizes a non-square ReNet (default: the data's"
+                               + " when known, else a square image).", valueName: "WxH[xC]"))
+    var imageSize: ImageShape?
+
+    /// The hints `--image-size` gives, or `data`'s size when it is not given.
+    func hints(data: ModelFileHints = .none) -> ModelFileHints {
+        imageSize.map { ModelFileHints(width: $0.width, height: $0.height, channels: $0.channels) } ?? data
+    }
+}
+
 /// The options that decide a training run's data, as `train` keeps them in its checkpoints (metadata entry
 /// `data`): `train --resume` reads the same data when they are not given again, and refuses different ones,
 /// since an exact resumption needs the very same training images (the trainers also check their fingerprint).

@@ -72,7 +72,7 @@ import Testing
         (["detect", "--model", "m", "--nms-iou", "2", "x.png"], "--nms-iou must be in [0, 1], got 2.0"),
         (["train", "--data", "/tmp/definitely-not-mnist"], "no such file"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors", "/nope.png"], "/nope.png: no such file"),
-        (["eval", "--model", fixtures + "/lstm_1layer.safetensors"], "not a row-LSTM checkpoint"),
+        (["eval", "--model", fixtures + "/lstm_1layer.safetensors"], "not a classifier checkpoint"),
         (["predict", "--model", fixtures + "/row_lstm_bi.safetensors",
           tempFile("trunc.png", Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]))], "truncated PNG"),
         (["eval", "--model", tempFile("bad.safetensors", Data([255, 255, 255, 255, 0, 0, 0, 0, 1]))],

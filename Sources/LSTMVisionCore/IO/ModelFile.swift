@@ -2,8 +2,9 @@ import Foundation
 
 /// Saves and loads classifiers as safetensors files whose tensor names are PyTorch's `state_dict` names,
 /// so the same file loads with `model.load_state_dict(safetensors.torch.load_file(path))`.
-/// The model's settings travel in `__metadata__["lstmvision.config"]`; a file without them (written by
-/// PyTorch) is read as a row-LSTM whose sizes come from its tensors' names and shapes.
+/// The model's settings travel in `__metadata__["lstmvision.config"]`; a file without them (a PyTorch `state_dict`
+/// of python/lstmvision_torch.py's modules) is read as the row-LSTM, patch-LSTM or ReNet its tensors' names and
+/// shapes describe, with `ModelFileHints` (the data's image size) where they leave the choice open.
 public enum ModelFile {
     public static let configKey = "lstmvision.config"
 
@@ -17,16 +18,20 @@ public enum ModelFile {
     /// The metadata key of the class names, a JSON array of strings (by class index).
     public static let classNamesKey = "lstmvision.classes"
 
-    /// Reads a model file (within `limits`) and rebuilds the classifier it holds.
-    public static func load(_ path: String, limits: InputLimits = .default) throws -> any Classifier {
-        try read(path, limits: limits).model
+    /// Reads a model file (within `limits`) and rebuilds the classifier it holds; `hints` serve a file without
+    /// metadata.
+    public static func load(_ path: String, limits: InputLimits = .default,
+                            hints: ModelFileHints = .none) throws -> any Classifier {
+        try read(path, limits: limits, hints: hints).model
     }
 
-    /// Reads a model file (within `limits`): the classifier it holds (in evaluation mode) and its metadata.
-    public static func read(_ path: String, limits: InputLimits = .default)
+    /// Reads a model file (within `limits`): the classifier it holds (in evaluation mode) and its metadata;
+    /// `hints` serve a file without metadata.
+    public static func read(_ path: String, limits: InputLimits = .default, hints: ModelFileHints = .none)
         throws -> (model: any Classifier, metadata: [String: String]) {
         let (tensors, metadata) = try SafeTensors.read(path, limits: limits)
-        let model = try makeClassifier(try config(in: metadata, tensors: tensors, source: path), seed: 0)
+        let model = try makeClassifier(try config(in: metadata, tensors: tensors, source: path, hints: hints),
+                                       seed: 0)
         try model.loadStateDict(tensors, source: path)
         model.training = false
         return (model, metadata)
@@ -44,16 +49,17 @@ public enum ModelFile {
         return names
     }
 
-    /// The classifier settings of a checkpoint (`metadata[configKey]`, or inferred from PyTorch names when absent),
-    /// validated, and refused when they need more weights than the file's `tensors` hold (see `checkWeightClaim`).
-    public static func config(in metadata: [String: String], tensors: [String: Tensor],
-                              source: String) throws -> ModelConfig {
+    /// The classifier settings of a checkpoint (`metadata[configKey]`, or inferred from PyTorch names and shapes and
+    /// `hints` when absent), validated, and refused when they need more weights than the file's `tensors` hold (see
+    /// `checkWeightClaim`).
+    public static func config(in metadata: [String: String], tensors: [String: Tensor], source: String,
+                              hints: ModelFileHints = .none) throws -> ModelConfig {
         let config: ModelConfig
         if let json = metadata[configKey] {
             config = try InputLimits.decodeJSON(ModelConfig.self, from: Data(json.utf8), source: source,
                                                 what: configKey + " metadata")
         } else {
-            config = try inferRowLSTM(tensors, source: source)
+            config = try infer(tensors, hints: hints, source: source)
         }
         do { try config.validate() } catch { throw CheckpointError.invalid("\(source): \(error)") }
         // The recurrent weights alone hold layers·directions·4·hidden² values.
@@ -61,22 +67,5 @@ public enum ModelFile {
                              stored: tensors.values.reduce(0) { $0 + $1.count },
                              settings: "hidden \(config.hidden), \(config.layers) layers", source: source)
         return config
-    }
-
-    /// Infers a row-LSTM's settings from PyTorch names: `lstm.weight_ih_l{k}[_reverse]`, `fc.weight`.
-    static func inferRowLSTM(_ t: [String: Tensor], source: String) throws -> ModelConfig {
-        guard let w0 = t["lstm.weight_ih_l0"], w0.rank == 2, let fcw = t["fc.weight"], fcw.rank == 2 else {
-            throw CheckpointError.mismatch("\(source): not a row-LSTM checkpoint (needs lstm.weight_ih_l0 and"
-                                           + " fc.weight, has \(t.keys.sorted().prefix(4).joined(separator: ", ")))")
-        }
-        guard w0.shape[0] % 4 == 0, w0.shape[0] > 0 else {
-            throw CheckpointError.mismatch("\(source): lstm.weight_ih_l0 shape \(w0.shape) is not [4·hidden, input]")
-        }
-        let hidden = w0.shape[0] / 4, input = w0.shape[1]
-        var layers = 0
-        while t["lstm.weight_ih_l\(layers)"] != nil { layers += 1 }
-        let bi = t["lstm.weight_ih_l0_reverse"] != nil
-        return ModelConfig(kind: .row, height: input, width: input, channels: 1, hidden: hidden, layers: layers,
-                           bidirectional: bi, classes: fcw.shape[0])
     }
 }

@@ -21,9 +21,11 @@ public struct Predictor {
         self.classNames = classNames ?? (0..<model.config.classes).map(String.init)
     }
 
-    /// Reads a model file (within `limits`) with its preprocessing and class names.
-    public static func load(_ path: String, limits: InputLimits = .default) throws -> Predictor {
-        let (model, metadata) = try ModelFile.read(path, limits: limits)
+    /// Reads a model file (within `limits`) with its preprocessing and class names; `hints` serve a file without
+    /// metadata (see `ModelFileHints`).
+    public static func load(_ path: String, limits: InputLimits = .default,
+                            hints: ModelFileHints = .none) throws -> Predictor {
+        let (model, metadata) = try ModelFile.read(path, limits: limits, hints: hints)
         return Predictor(model: model, preprocessing: try Preprocessing.read(metadata, source: path),
                          classNames: try ModelFile.classNames(in: metadata, classes: model.config.classes,
                                                               source: path))
