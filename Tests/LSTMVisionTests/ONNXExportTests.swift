@@ -187,7 +187,7 @@ import Testing
 
     @Test(arguments: [
         (["--model", "README.md", "--out", "x.onnx"], "README.md: not a valid safetensors file"),
-        (["--model", CLITests.fixtures + "/lstm_1layer.safetensors", "--out", "x.onnx"], "not a row-LSTM checkpoint"),
+        (["--model", CLITests.fixtures + "/lstm_1layer.safetensors", "--out", "x.onnx"], "not a classifier checkpoint"),
         (["--model", "row-1x128", "--out", "/nonexistent/dir/x.onnx"], "/nonexistent/dir/x.onnx: cannot create"),
         (["--model", "row-1x128", "--out", "x.onnx", "--opset", "13"], "opset 13 is not supported: export writes"
             + " opsets 14...22 (default 17)"),
