@@ -24,6 +24,29 @@ import Testing
         #expect(abs(accuracy - published) <= 1.0001 / Double(images), "\(name): \(accuracy), published \(published)")
     }
 
+    /// Name, the `detect-data` command whose test split it is scored on, and the AP and AP50 a release build measured
+    /// there (`detect --model NAME --annotations …` then `evaluate --json`; models/README.md gives the full test splits).
+    static let detectors: [(String, [String], Double, Double)] = [
+        ("scenes", ["scenes", "--train", "0", "--test", "20"], 0.1486, 0.3880),
+    ]
+
+    @Test(arguments: detectors)
+    func detectorRescoresItsMeasuredAP(_ name: String, _ data: [String], _ ap: Double, _ ap50: Double) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("models-\(name)-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let made = try cli.run(["detect-data"] + data + ["--out", dir])
+        #expect(made.code == 0, "\(made.err)")
+        let gt = dir + "/test/annotations.json"
+        let found = try cli.run(["detect", "--model", name, "--annotations", gt, "--out", dir + "/det"])
+        #expect(found.code == 0, "\(found.err)")
+        let scored = try cli.run(["evaluate", "--gt", gt, "--detections", dir + "/det/detections.json", "--json"])
+        let e = try #require(try JSONSerialization.jsonObject(with: Data(scored.out.utf8)) as? [String: Any],
+                             "\(scored.err)")
+        // A debug build's sums may round differently from the release build's: a few detections' scores may move.
+        let gotAP = try #require(e["AP"] as? Double), gotAP50 = try #require(e["AP50"] as? Double)
+        #expect(abs(gotAP - ap) <= 0.002 && abs(gotAP50 - ap50) <= 0.002, "\(name): AP \(gotAP), AP50 \(gotAP50)")
+    }
+
     @Test func modelsListsAndPredictTakesANameAndAnyImage() throws {
         let list = try cli.run(["models"])
         #expect(list.code == 0 && list.out.contains("row-1x128: row classifier 28×28×1, hidden 128"), "\(list.out)")
