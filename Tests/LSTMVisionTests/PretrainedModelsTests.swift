@@ -24,8 +24,9 @@ import Testing
         #expect(abs(accuracy - published) <= 1.0001 / Double(images), "\(name): \(accuracy), published \(published)")
     }
 
-    /// Name, the `detect-data` command whose test split it is scored on, and the AP and AP50 a release build measured
-    /// there (`detect --model NAME --annotations …` then `evaluate --json`; models/README.md gives the full test splits).
+    /// Name, the `detect-data` command whose test split it is scored on, and the AP and AP50 a release build
+    /// measured there (`detect --model NAME --annotations …`, then `evaluate --json`; models/README.md gives the
+    /// figures of the full test splits).
     static let detectors: [(String, [String], Double, Double)] = [
         ("scenes", ["scenes", "--train", "0", "--test", "20"], 0.1486, 0.3880),
     ]
