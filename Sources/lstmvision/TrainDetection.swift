@@ -82,7 +82,8 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
         let result = try fit(task, options: options, out: runOptions.out, timeLimit: runOptions.timeLimit,
                              limits: limits.value,
                              metadata: [SavedDataOptions.key: dataOptions.json], resume: runOptions.resume,
-                             tensorBoard: runOptions.tensorboard, writesTensorBoard: !runOptions.noTensorboard)
+                             tensorBoard: runOptions.tensorboard, writesTensorBoard: !runOptions.noTensorboard,
+                             shards: runOptions.shards)
         if let last = result.history.last {
             print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs;"
                          + " best model %@, log %@, plot %@",
