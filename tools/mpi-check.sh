@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Data-parallel training on Open MPI against one process (docs/distributed.md), run by `make test`:
+#  - 2 ranks (mpirun -np 2) and one process computing the same 2 shards per batch (--shards 2) end an epoch with
+#    identical weights, for a classifier and for a detector with a refiner; against a plain one-process run (one
+#    shard) the largest relative difference is printed and held to 1e-3, the validation accuracy to 0.1 points;
+#  - a 2-rank run resumed for a second epoch ends as the uninterrupted 2-epoch run does;
+#  - bad starts (more ranks than images, ranks given other options or data) give one error and a non-zero exit.
+# Usage: tools/mpi-check.sh [BIN (an MPI-trait build; default .build/debug/lstmvision)] [WORKDIR]
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${1:-$repo/.build/debug/lstmvision}"
+if [ -n "${2:-}" ]; then WORK="$2"; mkdir -p "$WORK"; else WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT; fi
+log() { echo "mpi-check: $*"; }
+fail() { log "FAILED: $*"; exit 1; }
+root=(); [ "$(id -u)" -eq 0 ] && root=(--allow-run-as-root)
+mpi() { mpirun --oversubscribe "${root[@]}" "$@"; }
+ldd "$BIN" | grep -q libmpi || fail "$BIN was built without the MPI trait (swift build --traits MPI)"
+compare() { "$BIN" compare-weights "$1/last.safetensors" "$2/last.safetensors" --tolerance "$3"; }
+accuracy() { tail -1 "$1/log.csv" | cut -d, -f"$2"; }
+
+# Classification: 360 training images (400 less the 10% validation split), batches of 32 (12 steps, the last of 8).
+CLS=(train classification --hidden 16 --limit 400 --batch-size 32 --threads 1 --seed 3 --no-tensorboard)
+log "classification: 1 process, 1 process × 2 shards, mpirun -np 2 (one epoch each)"
+"$BIN" "${CLS[@]}" --epochs 1 --out "$WORK/c1" > "$WORK/c1.txt"
+"$BIN" "${CLS[@]}" --epochs 1 --out "$WORK/c1s" --shards 2 > "$WORK/c1s.txt"
+mpi -np 2 "$BIN" "${CLS[@]}" --epochs 1 --out "$WORK/c2" > "$WORK/c2.txt"
+log "2 ranks: $(grep -ao "epoch 1: .*all-reduce.*" "$WORK/c2.txt")"
+log "classification, 2 ranks against 1 process × 2 shards (must be identical):"
+compare "$WORK/c1s" "$WORK/c2" 0
+log "classification, 2 ranks against 1 process:"
+compare "$WORK/c1" "$WORK/c2" 1e-3
+a1=$(accuracy "$WORK/c1" 5) a2=$(accuracy "$WORK/c2" 5)
+log "validation accuracy: 1 process $a1, 2 ranks $a2"
+awk -v a="$a1" -v b="$a2" 'BEGIN { d = (a - b) * 100; exit !(d <= 0.1 && d >= -0.1) }' \
+  || fail "validation accuracies differ by more than 0.1 points"
+[ "$(grep -c "^epoch 1:" "$WORK/c2.txt")" -eq 1 ] || fail "the 2-rank run did not print its epoch line once"
+
+log "classification, resumed: mpirun epoch 1, then mpirun --resume to epoch 2, against 1 process × 2 shards"
+"$BIN" "${CLS[@]}" --schedule constant --epochs 2 --out "$WORK/r1" --shards 2 > "$WORK/r1.txt"
+mpi -np 2 "$BIN" "${CLS[@]}" --schedule constant --epochs 1 --out "$WORK/r2" > "$WORK/r2a.txt"
+mpi -np 2 "$BIN" train classification --resume --epochs 2 --threads 1 --out "$WORK/r2" > "$WORK/r2b.txt"
+grep -q "^resumed from" "$WORK/r2b.txt" || fail "the 2-rank run did not resume"
+compare "$WORK/r1" "$WORK/r2" 0
+
+# Detection with a refiner: 48 synthetic canvases, batches of 8 (6 steps); rank 0 alone validates.
+DET=(train detection --train-count 48 --test-count 16 --hidden 16 --conv-widths 8,8,8,8,8 --max-boxes 2 --epochs 1
+     --batch-size 8 --warmup 2 --threads 1 --no-tensorboard --refiner --refiner-hidden 8)
+log "detection: 1 process × 2 shards, mpirun -np 2"
+"$BIN" "${DET[@]}" --out "$WORK/d1s" --shards 2 > "$WORK/d1s.txt"
+mpi -np 2 "$BIN" "${DET[@]}" --out "$WORK/d2" > "$WORK/d2.txt"
+log "detection, 2 ranks against 1 process × 2 shards (must be identical):"
+compare "$WORK/d1s" "$WORK/d2" 0
+[ "$(accuracy "$WORK/d1s" 5)" = "$(accuracy "$WORK/d2" 5)" ] || fail "the detection runs' validation AP differ"
+
+# Bad starts: one error line (rank 0's), a non-zero exit.
+expect_error() {   # expect_error NAME TEXT COMMAND...
+  local name="$1" text="$2"; shift 2
+  if "$@" > "$WORK/$name.txt" 2> "$WORK/$name.err"; then fail "$name: the run did not fail"; fi
+  grep -q "$text" "$WORK/$name.err" || { cat "$WORK/$name.err"; fail "$name: no error saying '$text'"; }
+  [ "$(grep -c "^lstmvision: error:" "$WORK/$name.err")" -eq 1 ] || { cat "$WORK/$name.err"; fail "$name: not one error"; }
+  log "$name: $(grep "^lstmvision: error:" "$WORK/$name.err")"
+}
+expect_error "more-ranks" "3 ranks for 2 training images" \
+  mpi -np 3 "$BIN" train detection --train-count 2 --test-count 2 --hidden 8 --conv-widths 8,8,8,8,8 --epochs 1 \
+  --threads 1 --no-tensorboard --out "$WORK/bad1"
+expect_error "other-options" "differ from rank 0 in training options (rank 1)" \
+  mpi -np 1 "$BIN" "${CLS[@]}" --epochs 1 --out "$WORK/bad2" : -np 1 "$BIN" "${CLS[@]}" --epochs 2 --out "$WORK/bad2"
+expect_error "other-data" "differ from rank 0 in training data (rank 1)" \
+  mpi -np 1 "$BIN" "${CLS[@]}" --epochs 1 --out "$WORK/bad3" : -np 1 "$BIN" "${CLS[@]}" --limit 300 --epochs 1 \
+  --out "$WORK/bad3"
+log "passed"
