@@ -57,7 +57,8 @@ expect_error() {   # expect_error NAME TEXT COMMAND...
   local name="$1" text="$2"; shift 2
   if "$@" > "$WORK/$name.txt" 2> "$WORK/$name.err"; then fail "$name: the run did not fail"; fi
   grep -q "$text" "$WORK/$name.err" || { cat "$WORK/$name.err"; fail "$name: no error saying '$text'"; }
-  [ "$(grep -c "^lstmvision: error:" "$WORK/$name.err")" -eq 1 ] || { cat "$WORK/$name.err"; fail "$name: not one error"; }
+  [ "$(grep -c "^lstmvision: error:" "$WORK/$name.err")" -eq 1 ] \
+    || { cat "$WORK/$name.err"; fail "$name: not one error line"; }
   log "$name: $(grep "^lstmvision: error:" "$WORK/$name.err")"
 }
 expect_error "more-ranks" "3 ranks for 2 training images" \

@@ -30,7 +30,8 @@ extension Trainer {
     func startRanks(parts: Int) throws {
         let c = communicator
         guard c.size == 1 || parts == c.size else {
-            throw TrainingError.invalidOption("\(parts) shards for \(c.size) ranks: under MPI each rank takes one shard")
+            throw TrainingError.invalidOption("\(parts) shards for \(c.size) ranks: under MPI each rank takes one"
+                                              + " shard")
         }
         guard parts >= 1 else { throw TrainingError.invalidOption("shards must be ≥ 1, got \(parts)") }
         guard c.size > 1 else { return }
