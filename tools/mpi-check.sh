@@ -4,7 +4,9 @@
 #    identical weights, for a classifier and for a detector with a refiner; against a plain one-process run (one
 #    shard) the largest relative difference is printed and held to 1e-3, the validation accuracy to 0.1 points;
 #  - a 2-rank run resumed for a second epoch ends as the uninterrupted 2-epoch run does;
-#  - bad starts (more ranks than images, ranks given other options or data) give one error and a non-zero exit.
+#  - bad starts (more ranks than images, ranks given other options or data) give one error and a non-zero exit;
+#  - a rank killed mid-run ends the job within seconds, and its last checkpoint resumes;
+#  - as root, two ranks as two hosts over TCP (tools/mpi-netns-check.sh).
 # Usage: tools/mpi-check.sh [BIN (an MPI-trait build; default .build/debug/lstmvision)] [WORKDIR]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -42,8 +44,8 @@ mpi -np 2 "$BIN" train classification --resume --epochs 2 --threads 1 --out "$WO
 grep -q "^resumed from" "$WORK/r2b.txt" || fail "the 2-rank run did not resume"
 compare "$WORK/r1" "$WORK/r2" 0
 
-# Detection with a refiner: 48 synthetic canvases, batches of 8 (6 steps); rank 0 alone validates.
-DET=(train detection --train-count 48 --test-count 16 --hidden 16 --conv-widths 8,8,8,8,8 --max-boxes 2 --epochs 1
+# Detection with a refiner: 32 synthetic canvases, batches of 8 (4 steps); rank 0 alone validates.
+DET=(train detection --train-count 32 --test-count 16 --hidden 16 --conv-widths 8,8,8,8,8 --max-boxes 2 --epochs 1
      --batch-size 8 --warmup 2 --threads 1 --no-tensorboard --refiner --refiner-hidden 8)
 log "detection: 1 process × 2 shards, mpirun -np 2"
 "$BIN" "${DET[@]}" --out "$WORK/d1s" --shards 2 > "$WORK/d1s.txt"
@@ -69,4 +71,36 @@ expect_error "other-options" "differ from rank 0 in training options (rank 1)" \
 expect_error "other-data" "differ from rank 0 in training data (rank 1)" \
   mpi -np 1 "$BIN" "${CLS[@]}" --epochs 1 --out "$WORK/bad3" : -np 1 "$BIN" "${CLS[@]}" --limit 300 --epochs 1 \
   --out "$WORK/bad3"
+
+# A rank that dies (SIGKILL to rank 1 after the first checkpoint): mpirun ends the other within seconds, non-zero,
+# and the last checkpoint, written atomically by rank 0, resumes.
+DEAD=(train classification --hidden 16 --limit 800 --batch-size 32 --threads 1 --seed 3 --no-tensorboard --epochs 2
+      --checkpoint-every 4 --out "$WORK/dead")
+log "dead rank: mpirun -np 2, rank 1 killed after the first checkpoint"
+mpi -np 2 "$BIN" "${DEAD[@]}" > "$WORK/dead.txt" 2> "$WORK/dead.err" &
+job=$!
+for _ in $(seq 600); do [ -e "$WORK/dead/last.state.safetensors" ] && break; sleep 0.1; done
+[ -e "$WORK/dead/last.state.safetensors" ] || fail "dead rank: no checkpoint was written"
+victim=""
+for p in $(pgrep -f -- "--out $WORK/dead"); do
+  tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && victim=$p
+done
+[ -n "$victim" ] || fail "dead rank: rank 1 not found"
+killed=$(date +%s.%N)
+kill -KILL "$victim"
+if wait "$job"; then fail "dead rank: the job exited 0"; fi
+took=$(awk -v a="$killed" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+awk -v t="$took" 'BEGIN { exit !(t < 10) }' || fail "dead rank: the job took $took s to end"
+grep -q "signal 9" "$WORK/dead.err" || { cat "$WORK/dead.err"; fail "dead rank: mpirun did not name the killed rank"; }
+log "dead rank: the job ended $took s after the kill: $(grep -a -m1 "signal 9" "$WORK/dead.err" | sed 's/^ *//')"
+mpi -np 2 "$BIN" train classification --resume --threads 1 --out "$WORK/dead" > "$WORK/dead-resumed.txt"
+grep -aq "^resumed from" "$WORK/dead-resumed.txt" || fail "dead rank: the checkpoint did not resume"
+[ "$(tail -n +2 "$WORK/dead/log.csv" | wc -l)" -eq 2 ] || fail "dead rank: the resumed run did not finish 2 epochs"
+log "dead rank: $(grep -a "^resumed from" "$WORK/dead-resumed.txt"); 2 epochs done"
+
+if [ "$(id -u)" -eq 0 ]; then
+  bash "$repo/tools/mpi-netns-check.sh" "$BIN" "$WORK/netns"
+else
+  log "not root: the two-host check (tools/mpi-netns-check.sh, ip netns) was not run"
+fi
 log "passed"
