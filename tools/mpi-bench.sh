@@ -14,7 +14,8 @@ declare -A runs=(
   [renet]="train classification --model renet --hidden 64 --limit 1500"
   [detector]="train detection --train-count 512 --test-count 16"
 )
-echo "| model | parameters | 1 process × 2 threads (img/s) | 2 ranks × 1 thread (img/s) | all-reduce (ms/step) |"
+echo "| model | parameters | 1 process × 2 threads (img/s) | 2 ranks × 1 thread (img/s) |" \
+  "all-reduce (waiting before it), ms/step |"
 echo "|---|---|---|---|---|"
 for kind in row patch renet detector; do
   read -r -a args <<< "${runs[$kind]}"
@@ -23,7 +24,7 @@ for kind in row patch renet detector; do
     > "$WORK/$kind-2.txt"
   one=$(grep -ao "epoch 1: .*" "$WORK/$kind-1.txt" | sed -E 's/.*, ([0-9]+) img\/s.*/\1/')
   two=$(grep -ao "epoch 1: .*" "$WORK/$kind-2.txt" | sed -E 's/.*, ([0-9]+) img\/s.*/\1/')
-  ms=$(grep -ao "all-reduce [0-9.]* ms" "$WORK/$kind-2.txt" | tail -1 | awk '{print $2}')
+  ms=$(grep -ao "all-reduce [0-9.]* ms a step (after [0-9.]* ms" "$WORK/$kind-2.txt" | tail -1 | awk '{print $2 " (" $7 ")"}')
   params=$(grep -aoE "[0-9]+ parameters" "$WORK/$kind-1.txt" | head -1 | awk '{print $1}')
   echo "| $kind | $params | $one | $two | $ms |"
 done

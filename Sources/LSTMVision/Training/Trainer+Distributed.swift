@@ -21,7 +21,8 @@ extension Trainer {
     /// The epoch line's note of the time spent summing gradients across ranks.
     var reduceNote: String {
         guard reducedSteps > 0, communicator.size > 1 else { return "" }
-        return String(format: "; all-reduce %.1f ms a step", 1000 * reduceSeconds / Double(reducedSteps))
+        return String(format: "; all-reduce %.1f ms a step (after %.1f ms waiting for the slowest rank)",
+                      1000 * reduceSeconds / Double(reducedSteps), 1000 * waitSeconds / Double(reducedSteps))
     }
 
     /// The checks and set-up of a run on several ranks: enough images and batch for every rank, every rank started
@@ -131,10 +132,14 @@ extension Trainer {
             }
         }
         if communicator.size > 1 {
+            // The barrier parts waiting for the slowest rank from the exchange itself, in the epoch line's figures.
             let started = Date()
+            try communicator.barrier()
+            let arrived = Date()
             try communicator.sumInRankOrder(&summed)
             try communicator.sumInRankOrder(&figures)
-            reduceSeconds += Date().timeIntervalSince(started)
+            waitSeconds += arrived.timeIntervalSince(started)
+            reduceSeconds += Date().timeIntervalSince(arrived)
             reducedSteps += 1
         }
         var offset = 0

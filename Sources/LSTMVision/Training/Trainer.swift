@@ -30,8 +30,9 @@ public final class Trainer<Task: TrainingTask> {
     /// The shards each global batch is split into (nil: one per rank). One process given more computes them one
     /// after the other and adds their gradients in order, as that many ranks do: it ends with their weights exactly.
     public var shards: Int?
-    /// Seconds spent summing gradients across ranks, and the steps that did, in this run.
-    public internal(set) var reduceSeconds = 0.0, reducedSteps = 0
+    /// Seconds spent summing gradients across ranks, seconds waiting for the slowest rank before, and the steps that
+    /// did, in this run.
+    public internal(set) var reduceSeconds = 0.0, waitSeconds = 0.0, reducedSteps = 0
 
     let optimizer: any Optimizer
     let loader: DataLoader
