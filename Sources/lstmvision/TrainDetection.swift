@@ -300,7 +300,7 @@ struct DetectionDataOptions: ParsableArguments {
                 throw CLIError("\(v.source): its categories differ from the training set's (\(trainCOCO.source))")
             }
         }
-        for warning in train.warnings + (test?.warnings ?? []) {
+        for warning in train.warnings + (test?.warnings ?? []) where Distributed.current.isRoot {   // once
             FileHandle.standardError.write(Data("lstmvision: warning: \(warning)\n".utf8))
         }
         let resized = train.letterboxes.filter { !$0.isIdentity }.count + (test?.letterboxes ?? []).filter {
