@@ -17,7 +17,7 @@ log() { echo "mpi-check: $*"; }
 fail() { log "FAILED: $*"; exit 1; }
 root=(); [ "$(id -u)" -eq 0 ] && root=(--allow-run-as-root)
 mpi() { mpirun --oversubscribe "${root[@]}" "$@"; }
-ldd "$BIN" | grep -q libmpi || fail "$BIN was built without the MPI trait (swift build --traits MPI)"
+ldd "$BIN" | grep libmpi > /dev/null || fail "$BIN was built without the MPI trait (swift build --traits MPI)"
 compare() { "$BIN" compare-weights "$1/last.safetensors" "$2/last.safetensors" --tolerance "$3"; }
 accuracy() { tail -1 "$1/log.csv" | cut -d, -f"$2"; }
 
@@ -86,7 +86,7 @@ expect_error "other-data" "differ from rank 0 in training data (rank 1)" \
 
 # A rank that dies (SIGKILL to rank 1 after the first checkpoint): mpirun ends the other within seconds, non-zero,
 # and the last checkpoint, written atomically by rank 0, resumes.
-DEAD=(train classification --hidden 16 --limit 800 --batch-size 32 --threads 1 --seed 3 --no-tensorboard --epochs 2
+DEAD=(train classification --hidden 16 --limit 500 --batch-size 32 --threads 1 --seed 3 --no-tensorboard --epochs 2
       --checkpoint-every 4 --out "$WORK/dead")
 log "dead rank: mpirun -np 2, rank 1 killed after the first checkpoint"
 mpi -np 2 "$BIN" "${DEAD[@]}" > "$WORK/dead.txt" 2> "$WORK/dead.err" &
@@ -95,7 +95,7 @@ for _ in $(seq 600); do [ -e "$WORK/dead/last.state.safetensors" ] && break; sle
 [ -e "$WORK/dead/last.state.safetensors" ] || fail "dead rank: no checkpoint was written"
 victim=""
 for p in $(pgrep -f -- "--out $WORK/dead"); do
-  tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && victim=$p
+  tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -x "OMPI_COMM_WORLD_RANK=1" > /dev/null && victim=$p
 done
 [ -n "$victim" ] || fail "dead rank: rank 1 not found"
 killed=$(date +%s.%N)
