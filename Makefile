@@ -14,12 +14,13 @@ build: deps
 demo: build
 	$(BIN) demo
 
-# The suite; ONNX Runtime and TensorBoard's reader on what LSTMVision writes (tools/interop-check.sh); then a
-# package that depends on LSTMVision by version (the getting-started article's code) and the API documentation
-# (tools/consumer-check.sh).
+# The suite, built with the MPI trait; 2 MPI ranks against one process (tools/mpi-check.sh); ONNX Runtime and
+# TensorBoard's reader on what LSTMVision writes (tools/interop-check.sh); then a package that depends on LSTMVision
+# by version, without MPI (the getting-started article's code), and the API documentation (tools/consumer-check.sh).
 test: deps
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests --traits MPI
 	$(SWIFT) test --skip-build
+	bash tools/mpi-check.sh
 	bash tools/interop-check.sh
 	bash tools/consumer-check.sh
 

@@ -29,6 +29,13 @@ let package = Package(
         .executable(name: "lstmvision", targets: ["lstmvision"]),
         .executable(name: "lstmvision-fuzz", targets: ["LSTMVisionFuzz"]),
     ],
+    // Data-parallel training on Open MPI (Sources/LSTMVision/Distributed) is a trait, off by default: a user without
+    // MPI builds and uses everything else, and a package depending on LSTMVision needs no MPI. A trait rather than
+    // loading libmpi at run time: the calls are checked against mpi.h at compile time and Open MPI's handles (globals
+    // behind macros) need no guessing of its ABI. `swift build --traits MPI` turns it on (docs/distributed.md).
+    traits: [
+        .trait(name: "MPI", description: "Data-parallel training on Open MPI (libopenmpi-dev, pkg-config ompi-c)."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // `swift package generate-documentation` (API reference and articles; Sources/LSTMVision/LSTMVision.docc).
@@ -43,6 +50,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CWebP", pkgConfig: "libwebp", providers: [.apt(["libwebp-dev"])]),
+        // Open MPI's C API, used only with the MPI trait.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "CImageShim", linkerSettings: [.linkedLibrary("jpeg")]),
         .systemLibrary(name: "CVectorMath"),
         // Threads and CPU start-up (Runtime/), the compute kernels (Kernels/): below everything else.
@@ -65,8 +74,10 @@ let package = Package(
         .target(
             name: "LSTMVision",
             // The generated event records and the protobuf runtime: TensorBoard logs (Training/TensorBoardLog.swift).
+            // With the MPI trait, Open MPI as well (Distributed/MPICommunicator.swift).
             dependencies: ["LSTMVisionCore", "LSTMVisionProtos",
-                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .target(name: "CMPI", condition: .when(traits: ["MPI"]))],
             swiftSettings: vectorFlags()
         ),
         .executableTarget(

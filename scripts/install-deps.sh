@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages LSTMVision builds against, when they are missing (sudo when not root).
 set -euo pipefail
-packages=(pkg-config libopenblas-dev zlib1g-dev libpng-dev libjpeg-dev libwebp-dev)
+# Open MPI (libopenmpi-dev, openmpi-bin): only for builds with the MPI trait and `make test`'s tools/mpi-check.sh.
+packages=(pkg-config libopenblas-dev zlib1g-dev libpng-dev libjpeg-dev libwebp-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,12 +11,13 @@ struct FitResult<Record> {
 
 /// Trains `task` with `options` into the run folder `out` (`metadata` is kept in the checkpoints); with `resume`,
 /// continues from `out`'s last checkpoint. TensorBoard event files go to `tensorBoard` (default: `OUT/tensorboard`)
-/// unless `writesTensorBoard` is false.
+/// unless `writesTensorBoard` is false. `shards` splits each batch (one shard per rank under MPI by default).
 func fit<Task: TrainingTask>(_ task: Task, options: TrainingOptions, out: String, timeLimit: Double?,
                              limits: InputLimits = .default, metadata: [String: String] = [:],
                              resume: Bool = false, tensorBoard: String? = nil,
-                             writesTensorBoard: Bool = true) throws -> FitResult<Task.Record> {
+                             writesTensorBoard: Bool = true, shards: Int? = nil) throws -> FitResult<Task.Record> {
     let trainer = try Trainer(task, options: options, folder: RunFolder(out), limits: limits)
+    trainer.shards = shards
     trainer.timeLimit = timeLimit
     trainer.tensorBoard = writesTensorBoard ? tensorBoard ?? trainer.folder.tensorBoard : nil
     trainer.runMetadata.merge(metadata) { _, given in given }

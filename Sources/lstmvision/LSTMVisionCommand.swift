@@ -9,18 +9,22 @@ struct LSTMVisionCommand: ParsableCommand {
         commandName: "lstmvision",
         abstract: "Image classification with LSTM networks, on the CPU.",
         subcommands: [Demo.self, Train.self, Eval.self, Predict.self, AttackCommand.self, DetectData.self,
-                      Evaluate.self, Detect.self, Export.self, Models.self, Bench.self])
+                      Evaluate.self, Detect.self, Export.self, Models.self, Bench.self, CompareWeights.self])
 
     /// Runs the command; any failure becomes one line on stderr and a non-zero exit, never a trap.
     static func main() {
         CPUStartup.restartWithBetterKernelsIfNeeded()
         CPUStartup.keepFreedMemory()
         do {
+            // Under mpirun, the MPI job (after the restart above); ranks other than 0 print nothing but errors.
+            if try !Distributed.start().isRoot { dup2(open("/dev/null", O_WRONLY), STDOUT_FILENO) }
             var command = try parseAsRoot(try taskAsSubcommand(Array(CommandLine.arguments.dropFirst())))
             try (command as? ReadsFiles)?.limits.check()
             let threads = try (command as? UsesThreads)?.threadOptions.count() ?? Parallel.threads
             try Parallel.withThreads(threads) { try command.run() }
+            Distributed.current.finish()
         } catch {
+            let world = Distributed.current
             let code = exitCode(for: error)
             if code == .success {            // --help, --version
                 print(fullMessage(for: error))
@@ -29,10 +33,18 @@ struct LSTMVisionCommand: ParsableCommand {
             let ours = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError
                 || error is ImageError || error is ImageTransformError || error is ModelError || error is AttackError
                 || error is ONNXExportError
+                || error is DistributedError
             let message = ours ? "\(error)" : message(for: error)
             let line = "\(message.split(separator: "\n").first ?? "")\(LimitOptions.hint(for: error))"
-            FileHandle.standardError.write(Data("lstmvision: error: \(line)\n".utf8))
-            Foundation.exit(code == .success ? 1 : max(code.rawValue, 1))
+            let everyRank = (error as? DistributedError)?.everyRank ?? false
+            if world.isRoot || !everyRank {
+                FileHandle.standardError.write(Data("lstmvision: error: \(line)\n".utf8))
+            }
+            let status = code == .success ? 1 : max(code.rawValue, 1)
+            // An error this rank alone has met ends the others too, rather than leave them waiting in a collective.
+            if world.size > 1 && !everyRank { world.abort(code: status) }
+            world.finish()
+            Foundation.exit(status)
         }
     }
 }

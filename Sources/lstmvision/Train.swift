@@ -66,7 +66,9 @@ struct TrainClassification: ParsableCommand, ReadsFiles, UsesThreads {
         let result = try fit(task, options: options, out: runOptions.out, timeLimit: runOptions.timeLimit,
                              limits: limits.value,
                              metadata: [SavedDataOptions.key: data.saved.json], resume: runOptions.resume,
-                             tensorBoard: runOptions.tensorboard, writesTensorBoard: !runOptions.noTensorboard)
+                             tensorBoard: runOptions.tensorboard, writesTensorBoard: !runOptions.noTensorboard,
+                             shards: runOptions.shards)
+        guard Distributed.current.isRoot else { return }     // rank 0 writes the run's files
         guard let best = result.history.max(by: { $0.validationAccuracy < $1.validationAccuracy }) else { return }
         let test = try scoreOnce(result.folder, test: loaded.test, epoch: best.epoch)
         print(String(format: "done: best validation accuracy %.2f%% (epoch %d of %d); test accuracy %.2f%%, scored once"

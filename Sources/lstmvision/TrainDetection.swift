@@ -82,7 +82,8 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
         let result = try fit(task, options: options, out: runOptions.out, timeLimit: runOptions.timeLimit,
                              limits: limits.value,
                              metadata: [SavedDataOptions.key: dataOptions.json], resume: runOptions.resume,
-                             tensorBoard: runOptions.tensorboard, writesTensorBoard: !runOptions.noTensorboard)
+                             tensorBoard: runOptions.tensorboard, writesTensorBoard: !runOptions.noTensorboard,
+                             shards: runOptions.shards)
         if let last = result.history.last {
             print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs;"
                          + " best model %@, log %@, plot %@",
@@ -299,7 +300,7 @@ struct DetectionDataOptions: ParsableArguments {
                 throw CLIError("\(v.source): its categories differ from the training set's (\(trainCOCO.source))")
             }
         }
-        for warning in train.warnings + (test?.warnings ?? []) {
+        for warning in train.warnings + (test?.warnings ?? []) where Distributed.current.isRoot {   // once
             FileHandle.standardError.write(Data("lstmvision: warning: \(warning)\n".utf8))
         }
         let resized = train.letterboxes.filter { !$0.isIdentity }.count + (test?.letterboxes ?? []).filter {

@@ -76,11 +76,16 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("TensorBoard event files' folder (default: OUT/tensorboard).", valueName: "dir"))
     var tensorboard: String?
     @Flag(help: "Write no TensorBoard event files.") var noTensorboard = false
+    /// Computes each batch as N shards whose gradients are added in order, as N MPI ranks do (tools/mpi-check.sh).
+    @Option(help: .hidden) var shards: Int?
 
     func validate() throws {
         try checkSeconds(timeLimit, "--time-limit")
         if noTensorboard && tensorboard != nil {
             throw ValidationError("--tensorboard and --no-tensorboard exclude each other")
+        }
+        if let shards, !(1...65_536).contains(shards) {
+            throw ValidationError("--shards must be in 1...65536, got \(shards)")
         }
         if let checkpointEvery, checkpointEvery < 0 {
             throw ValidationError("--checkpoint-every must be ≥ 0, got \(checkpointEvery)")

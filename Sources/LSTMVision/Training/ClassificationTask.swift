@@ -67,11 +67,12 @@ public final class ClassificationTask: TrainingTask {
     public var configKey: String { ModelFile.configKey }
     public var configJSON: String { model.config.json() }
 
-    public func batch(images: Tensor, targets y: [Int], step: Int) throws -> TrainingBatch {
+    public func batch(images: Tensor, targets y: [Int], step: Int, shard: Int) throws -> TrainingBatch {
         var x = images
-        if let augmentation { x = try augment(x, with: augmentation, step: step) }
-        // The attack's random start depends on the step alone, so a resumed run repeats it exactly.
-        var attackGenerator = SeededGenerator(seed: seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15))
+        if let augmentation { x = try augment(x, with: augmentation, step: step, shard: shard) }
+        // The attack's random start depends on the step and shard alone, so a resumed run repeats it exactly.
+        var attackGenerator = SeededGenerator(seed: seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15)
+                                                  ^ (UInt64(shard) &* 0xBF58_476D_1CE4_E5B9))
         let adversarial = attack.map { $0.perturb(model, x, labels: y, generator: &attackGenerator) }
         model.zeroGrad()
         let logits = model(Variable(x))
@@ -86,9 +87,9 @@ public final class ClassificationTask: TrainingTask {
     }
 
     /// Applies the augmentation pipeline to every image of a batch [n, H, W·C]; the randomness depends on the step
-    /// alone, so a resumed run draws the same augmentations.
-    func augment(_ x: Tensor, with pipeline: ImagePipeline, step: Int) throws -> Tensor {
-        var g = SeededGenerator(seed: seed &+ 0x5DEECE66D &+ UInt64(step))
+    /// and shard alone, so a resumed run draws the same augmentations.
+    func augment(_ x: Tensor, with pipeline: ImagePipeline, step: Int, shard: Int = 0) throws -> Tensor {
+        var g = SeededGenerator(seed: (seed &+ 0x5DEECE66D &+ UInt64(step)) ^ (UInt64(shard) &* 0xBF58_476D_1CE4_E5B9))
         let h = train.height, w = train.width, c = train.channels, size = h * w * c
         var out = x
         for i in 0..<x.shape[0] {
@@ -108,6 +109,21 @@ public final class ClassificationTask: TrainingTask {
         let e = Evaluation.run(model, on: validation)
         model.training = true
         return e
+    }
+
+    /// Under MPI each rank scores a contiguous part of the validation set; the confusion matrices and loss sums are
+    /// added in rank order, so every rank gets the one-process accuracy.
+    public func validate(communicator c: any Communicator) throws -> Evaluation? {
+        guard c.size > 1 else { return try validate() }
+        guard let validation else { return nil }
+        let count = validation.count, k = model.config.classes
+        let part = Evaluation.run(model, on: validation.subset(Array((c.rank * count / c.size)..<((c.rank + 1) * count
+                                                                                                  / c.size))))
+        model.training = true
+        var sums = part.confusion.flatMap { $0.map(Double.init) } + [part.loss * Double(part.count)]
+        try c.sumInRankOrder(&sums)
+        let confusion = (0..<k).map { t in (0..<k).map { Int(sums[t * k + $0]) } }
+        return Evaluation(confusion: confusion, lossSum: sums[k * k], classNames: part.classNames)
     }
 
     public func record(_ f: EpochFigures, validation e: Evaluation?) -> Record {

@@ -78,14 +78,15 @@ public final class DetectionTask: TrainingTask {
         return data
     }
 
-    public func batch(images: Tensor, targets: [DetectionTarget], step: Int) throws -> TrainingBatch {
+    public func batch(images: Tensor, targets: [DetectionTarget], step: Int, shard: Int) throws -> TrainingBatch {
         trainable.zeroGrad()
-        // The augmentation: random, but a function of (seed, step) as well.
-        var a = SeededGenerator(seed: seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15) ^ 0xA076_1D64_78BD_642F)
+        // The augmentation: random, but a function of (seed, step, shard) as well.
+        let shardMix = UInt64(shard) &* 0xBF58_476D_1CE4_E5B9
+        var a = SeededGenerator(seed: seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15) ^ 0xA076_1D64_78BD_642F ^ shardMix)
         let (x, targets) = augmentation.apply(images, targets: targets, width: train.width, height: train.height,
                                               channels: train.channels, generator: &a)
         // The refiner's crops: random, but a function of (seed, step), so that a resumed run draws the same ones.
-        var g = SeededGenerator(seed: seed ^ (UInt64(step) &* 0xD1B5_4A32_D192_ED03))
+        var g = SeededGenerator(seed: seed ^ (UInt64(step) &* 0xD1B5_4A32_D192_ED03) ^ shardMix)
         let refined = model.refiner.map { refiner in
             let samples = refinerLoss.samples(refiner, images: x, targets: targets, generator: &g)
             return (refinerLoss(refiner(samples.crops), samples), samples.labels.count)
@@ -111,6 +112,7 @@ public final class DetectionTask: TrainingTask {
         }.count
     }
 
+    /// Under MPI rank 0 alone validates (the default `validate(communicator:)`): COCO AP needs every detection.
     public func validate() throws -> DetectionEvaluation? {
         guard let validation else { return nil }
         return try DetectionEvaluation.run(model, on: validation, loss: loss, postProcessing: postProcessing)

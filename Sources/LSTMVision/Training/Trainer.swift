@@ -4,7 +4,8 @@ import Foundation
 /// mini-batches, each step's learning rate from the schedule, backward, the non-finite policy, clipping, the
 /// optimiser step and the progress bar; validation after each epoch, the best model kept; atomic checkpoints with
 /// the optimiser state and the data position, from which `resume` continues exactly; a CSV log, a plot and
-/// TensorBoard event files.
+/// TensorBoard event files. Data-parallel across the ranks of `communicator` (Trainer+Distributed.swift): each
+/// global batch is split into one shard per rank and their gradients summed in rank order; rank 0 writes the files.
 public final class Trainer<Task: TrainingTask> {
     public let task: Task
     public let options: TrainingOptions
@@ -24,6 +25,14 @@ public final class Trainer<Task: TrainingTask> {
     public private(set) var history: [Task.Record] = []
     /// The limits the state file is read within (`resume`).
     public let limits: InputLimits
+    /// The processes this run trains on (`Distributed.current` by default): rank 0 alone prints and writes files.
+    public var communicator: any Communicator = Distributed.current
+    /// The shards each global batch is split into (nil: one per rank). One process given more computes them one
+    /// after the other and adds their gradients in order, as that many ranks do: it ends with their weights exactly.
+    public var shards: Int?
+    /// Seconds spent summing gradients across ranks, seconds waiting for the slowest rank before, and the steps that
+    /// did, in this run.
+    public internal(set) var reduceSeconds = 0.0, waitSeconds = 0.0, reducedSteps = 0
 
     let optimizer: any Optimizer
     let loader: DataLoader
@@ -38,7 +47,7 @@ public final class Trainer<Task: TrainingTask> {
     /// The run's TensorBoard event file, opened by `run`.
     var events: TensorBoardLog?
     /// `task.train.fingerprint`, computed once (it hashes every pixel).
-    private lazy var trainFingerprint = task.train.fingerprint
+    lazy var trainFingerprint = task.train.fingerprint
 
     public init(_ task: Task, options: TrainingOptions, folder: RunFolder, limits: InputLimits = .default) throws {
         try options.validate()
@@ -55,12 +64,13 @@ public final class Trainer<Task: TrainingTask> {
     /// Trains to `options.epochs`, returning the log. Throws on non-finite values (unless skipping).
     @discardableResult
     public func run() throws -> [Task.Record] {
-        let batches = loader.batchesPerEpoch, trainable = task.trainable
+        let batches = loader.batchesPerEpoch, parts = shards ?? communicator.size
         let schedule = options.makeSchedule(stepsPerEpoch: batches)
         let runStart = Date()
-        if let dir = tensorBoard {
+        try startRanks(parts: parts)
+        if let dir = tensorBoard, communicator.isRoot {
             let log = try TensorBoardLog(directory: dir, continuing: resumed, limits: limits)
-            if !quiet && !resumed && !log.earlierFiles.isEmpty {
+            if !silent && !resumed && !log.earlierFiles.isEmpty {
                 print("note: \(dir) already holds event files of an earlier run (\(log.earlierFiles.count));"
                       + " TensorBoard shows them with this run's (delete them or give another folder)")
             }
@@ -75,16 +85,10 @@ public final class Trainer<Task: TrainingTask> {
             var lossSum = 0.0, hits = 0, total = 0, seen = 0
             while batchIndex < batches {
                 optimizer.learningRate = schedule.rate(base: options.learningRate, step: step)
-                let (x, targets) = loader.batch(batchIndex, of: order, from: data)
-                let b = try task.batch(images: x, targets: targets, step: step)
-                let lossValue = b.loss.value.scalar
-                var finite = lossValue.isFinite, squaredNorm = 0.0
-                if finite {
-                    b.loss.backward()
-                    squaredNorm = gradientSquaredNorm(trainable.parameters)   // finite exactly when every gradient is
-                    finite = squaredNorm.isFinite
-                }
-                if !finite {
+                let timeUp = timeLimit.map { Date().timeIntervalSince(runStart) > $0 } ?? false
+                let g = try gradients(loader.indices(batchIndex, of: order), from: data, parts: parts, timeUp: timeUp)
+                let lossValue = g.loss
+                if !g.finite {
                     guard options.skipNonFinite else {
                         throw TrainingError.nonFinite("non-finite"
                             + " \(lossValue.isFinite ? "gradient" : "loss (\(lossValue))")"
@@ -94,29 +98,32 @@ public final class Trainer<Task: TrainingTask> {
                     skipped += 1
                 } else {
                     if options.clipNorm > 0 {
-                        clipGradientNorm(trainable.parameters, maxNorm: options.clipNorm, squaredNorm: squaredNorm)
+                        clipGradientNorm(task.trainable.parameters, maxNorm: options.clipNorm,
+                                         squaredNorm: g.squaredNorm)
                     }
-                    optimizer.step(trainable.namedParameters)
-                    let h = b.hits()
-                    lossSum += Double(lossValue) * Double(b.images)
-                    hits += h.hits
-                    total += h.total
-                    seen += b.images
+                    optimizer.step(task.trainable.namedParameters)
+                    lossSum += g.lossSum
+                    hits += g.hits
+                    total += g.total
+                    seen += g.images
                 }
                 try events?.write([("step/loss", Double(lossValue)),
                                    ("step/learning_rate", Double(optimizer.learningRate))], step: step)
                 step += 1
                 batchIndex += 1
-                if !quiet {
+                if !silent {
                     bar.update(done: batchIndex, loss: seen > 0 ? lossSum / Double(seen) : .nan,
                                accuracy: total > 0 ? Double(hits) / Double(total) : 0, images: seen)
                 }
-                if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && batchIndex < batches {
+                if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && batchIndex < batches
+                    && communicator.isRoot {
                     try saveLast()
                 }
-                if let limit = timeLimit, Date().timeIntervalSince(runStart) > limit {
+                // Under MPI, the ranks' clocks agreed before the step (`g.timeUp`), so that all stop at one step.
+                if let limit = timeLimit,
+                   communicator.size > 1 ? g.timeUp : Date().timeIntervalSince(runStart) > limit {
                     outOfTime = true
-                    if !quiet {
+                    if !silent {
                         print("time limit of \(String(format: "%.0f", limit)) s reached after \(batchIndex)"
                               + " of \(batches) batches")
                     }
@@ -141,17 +148,21 @@ public final class Trainer<Task: TrainingTask> {
     /// Validates (keeping the best model), logs and checkpoints after an epoch, or after the part of one that the
     /// time limit left.
     func endEpoch(_ f: EpochFigures) throws {
-        let validation = try task.validate()
+        let validation = try task.validate(communicator: communicator)
+        guard communicator.isRoot else {
+            if f.finished { history.append(task.record(f, validation: validation)) }
+            return
+        }
         if let v = validation {
             if v.score > bestScore {
                 bestScore = v.score
                 try task.saveModel(to: folder.bestModel,
                                    metadata: v.modelMetadata.merging(["step": String(step)]) { $1 })
             }
-            if !quiet {
+            if !silent {
                 let skippedNote = skipped > 0 ? " [\(skipped) non-finite steps skipped]" : ""
-                print(String(format: "epoch %d%@: %@ (%.1f s, %.0f img/s)%@", f.epoch, f.finished ? "" : " (partial)",
-                             v.summary, f.seconds, f.imagesPerSecond, skippedNote))
+                print(String(format: "epoch %d%@: %@ (%.1f s, %.0f img/s)%@%@", f.epoch, f.finished ? "" : " (partial)",
+                             v.summary, f.seconds, f.imagesPerSecond, skippedNote, reduceNote))
             }
         } else {
             try task.saveModel(to: folder.bestModel, metadata: ["step": String(step)])
@@ -193,7 +204,7 @@ public final class Trainer<Task: TrainingTask> {
         bestScore = meta[TrainingState<Task.Record>.bestScoreKey].flatMap(Double.init) ?? -1
         history = state.history
         resumed = true
-        if !quiet { print("resumed from \(path) at epoch \(epoch + 1), batch \(batchIndex + 1) (step \(step))") }
+        if !silent { print("resumed from \(path) at epoch \(epoch + 1), batch \(batchIndex + 1) (step \(step))") }
     }
 
     /// Writes an epoch's row of `log.csv` as TensorBoard scalars "epoch/<column>" at the number of steps done: the

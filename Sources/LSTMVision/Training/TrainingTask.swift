@@ -18,10 +18,14 @@ public protocol TrainingTask: AnyObject {
 
     /// The training set of `epoch` (the same size and kind as `train`); by default `train` every epoch.
     func trainingSet(epoch: Int) throws -> TrainData
-    /// One batch, gradients cleared and forward done. Randomness depends on `step` alone, so a resumed run repeats it.
-    func batch(images: Tensor, targets: [TrainData.Target], step: Int) throws -> TrainingBatch
+    /// One batch, gradients cleared and forward done. Randomness depends on `step` and `shard` alone (the part of a
+    /// global batch that a rank of a distributed run computes; 0 in one process), so a resumed run repeats it.
+    func batch(images: Tensor, targets: [TrainData.Target], step: Int, shard: Int) throws -> TrainingBatch
     /// Scores the model on the validation set; nil without one.
     func validate() throws -> Metrics?
+    /// Scores the model on the validation set with the ranks of `communicator`: by default rank 0 alone (the others
+    /// get nil); a task may shard it and reduce the figures.
+    func validate(communicator: any Communicator) throws -> Metrics?
     /// The log row of an epoch.
     func record(_ figures: EpochFigures, validation: Metrics?) -> Record
     /// Writes the model as a model file.
@@ -33,6 +37,13 @@ public protocol TrainingTask: AnyObject {
 
 extension TrainingTask {
     public func trainingSet(epoch: Int) throws -> TrainData { train }
+    /// A batch of a one-process run.
+    public func batch(images: Tensor, targets: [TrainData.Target], step: Int) throws -> TrainingBatch {
+        try batch(images: images, targets: targets, step: step, shard: 0)
+    }
+    public func validate(communicator: any Communicator) throws -> Metrics? {
+        communicator.isRoot ? try validate() : nil
+    }
     /// By default a state file holds nothing more to check.
     public func checkResume(_ metadata: [String: String], source: String) throws {}
 }

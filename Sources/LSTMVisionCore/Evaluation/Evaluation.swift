@@ -28,20 +28,28 @@ public struct Evaluation: Sendable, Codable {
             for (p, t) in zip(logits.value.argmaxRows(), y) { confusion[t][p] += 1 }
             start = end
         }
+        let names = dataset.classNames.count == k ? dataset.classNames : (0..<k).map(String.init)
+        return Evaluation(confusion: confusion, lossSum: lossSum, classNames: names)
+    }
+
+    /// The figures of a confusion matrix (confusion[true][predicted]) and the sum of the images' losses: what parts
+    /// of a dataset scored apart (the ranks of a distributed run) add up to.
+    public init(confusion: [[Int]], lossSum: Double, classNames: [String]) {
+        let k = confusion.count, count = confusion.reduce(0) { $0 + $1.reduce(0, +) }
         let correct = (0..<k).reduce(0) { $0 + confusion[$1][$1] }
-        let precision = (0..<k).map { c -> Double in
+        precision = (0..<k).map { c -> Double in
             let col = (0..<k).reduce(0) { $0 + confusion[$1][c] }
             return col == 0 ? 0 : Double(confusion[c][c]) / Double(col)
         }
-        let recall = (0..<k).map { c -> Double in
+        recall = (0..<k).map { c -> Double in
             let row = confusion[c].reduce(0, +)
             return row == 0 ? 0 : Double(confusion[c][c]) / Double(row)
         }
-        let names = dataset.classNames.count == k ? dataset.classNames : (0..<k).map(String.init)
-        return Evaluation(count: dataset.count,
-                          accuracy: dataset.count == 0 ? 0 : Double(correct) / Double(dataset.count),
-                          loss: dataset.count == 0 ? 0 : lossSum / Double(dataset.count),
-                          confusion: confusion, precision: precision, recall: recall, classNames: names)
+        self.count = count
+        accuracy = count == 0 ? 0 : Double(correct) / Double(count)
+        loss = count == 0 ? 0 : lossSum / Double(count)
+        self.confusion = confusion
+        self.classNames = classNames
     }
 
     /// A human-readable report: accuracy, per-class precision/recall and the confusion matrix.
