@@ -116,17 +116,16 @@ public enum NPY {
         return (dtype, shape)
     }
 
-    /// The `.npy` bytes of `array`: version 1.0, or 2.0 when the header needs more than 65535 bytes.
+    /// The `.npy` bytes of `array`, as `np.save` writes them: version 1.0 (32 dimensions fit its 65535-byte header).
     public static func encode(_ array: Array) -> Data {
+        precondition(array.shape.count <= 32, "NPY.encode: \(array.shape.count) dimensions, NumPy allows at most 32")
         let dims = array.shape.map(String.init).joined(separator: ", ") + (array.shape.count == 1 ? "," : "")
         var dict = "{'descr': '\(array.dtype.rawValue)', 'fortran_order': False, 'shape': (\(dims)), }"
         // NumPy pads the header with spaces and a final newline so that the data starts on a 64-byte boundary.
-        func padded(_ prefix: Int) -> Int { (prefix + dict.utf8.count + 1 + 63) / 64 * 64 }
-        let v1 = padded(10) - 10 <= 65535, prefix = v1 ? 10 : 12, total = padded(prefix)
-        dict += String(repeating: " ", count: total - prefix - dict.utf8.count - 1) + "\n"
-        var out = Data(magic + [v1 ? 1 : 2, 0])
+        let total = (10 + dict.utf8.count + 1 + 63) / 64 * 64
+        dict += String(repeating: " ", count: total - 10 - dict.utf8.count - 1) + "\n"
         let n = dict.utf8.count
-        out.append(contentsOf: (0..<(v1 ? 2 : 4)).map { UInt8((n >> (8 * $0)) & 0xFF) })
+        var out = Data(magic + [1, 0, UInt8(n & 0xFF), UInt8(n >> 8)])
         out.append(contentsOf: Swift.Array(dict.utf8))
         if let u = array.uint8 { out.append(contentsOf: u) } else if let f = array.float32 {
             f.map { $0.bitPattern.littleEndian }.withUnsafeBytes { out.append(contentsOf: $0) }
