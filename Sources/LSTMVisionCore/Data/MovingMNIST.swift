@@ -75,4 +75,15 @@ public enum MovingMNIST {
         }
         return Tensor(shape: [range.count, T, 1, R, C], scalars: out)
     }
+
+    /// Frames `context` ..< T of `frames` [N, T, 1, rows, cols]: what a predictor given the first `context` predicts.
+    public static func future(_ frames: Tensor, context: Int) -> Tensor {
+        precondition(frames.rank == 5 && (0..<frames.shape[1]).contains(context),
+                     "MovingMNIST.future: context \(context) of frames \(frames.shape)")
+        let (N, T) = (frames.shape[0], frames.shape[1]), plane = frames.shape[3] * frames.shape[4]
+        var out: [Float] = []
+        out.reserveCapacity(N * (T - context) * plane)
+        for n in 0..<N { out += frames.scalars[((n * T + context) * plane)..<((n + 1) * T * plane)] }
+        return Tensor(shape: [N, T - context] + frames.shape.suffix(3), scalars: out)
+    }
 }
