@@ -10,7 +10,7 @@ struct LSTMVisionCommand: ParsableCommand {
         abstract: "Image classification with LSTM networks, on the CPU.",
         subcommands: [Demo.self, Train.self, Eval.self, Predict.self, AttackCommand.self, DetectData.self,
                       Evaluate.self, Detect.self, Export.self, Models.self, Bench.self,
-                      MovingMNISTCommand.self, EvaluateFrames.self])
+                      MovingMNISTCommand.self, EvaluateFrames.self, Forecast.self])
 
     /// Runs the command; any failure becomes one line on stderr and a non-zero exit, never a trap.
     static func main() {

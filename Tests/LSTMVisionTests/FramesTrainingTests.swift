@@ -63,6 +63,19 @@ import Testing
         #expect((json["ssim_per_frame"] as? [Double])?.count == 3 && (json["mse_per_frame"] as? [Double])?.count == 3)
         #expect(m.mse > 0 && m.ssim > -1 && m.ssim < 1)
 
+        // forecast: one strip per sequence, rows of 3 given frames, the 3 true ones, the prediction and the error.
+        r = try cli.run(["forecast", "--model", out + "/model.safetensors", "--data", data + "/test.npy",
+                         "--context", "3", "--count", "2", "--out", root + "/strips"])
+        #expect(r.code == 0, "\(r.err)")
+        let strip = try ImageCodecs.read(root + "/strips/forecast-000002.png")
+        #expect(strip.width == 3 * 66 - 2 && strip.height == 4 * 66 - 2 && strip.channels == 1)
+        let truthRow = MovingMNIST.future(frames, context: 3)   // the second sequence's frame 4: row 1, column 0
+        for (y, x) in [(10, 10), (30, 31), (50, 20), (63, 63)] {
+            #expect(abs(strip[x: x, y: 66 + y, c: 0] - truthRow.scalars[1 * 3 * 4096 + y * 64 + x] * 255) <= 0.5)
+        }
+        #expect(FileManager.default.fileExists(atPath: root + "/strips/forecast-000001.png"))
+        #expect(!FileManager.default.fileExists(atPath: root + "/strips/forecast-000003.png"))
+
         // Bad input: --context not below the frame count, frames the patches do not divide, another dtype.
         r = try cli.run(["evaluate-frames", "--model", out + "/model.safetensors", "--data", data + "/test.npy",
                          "--context", "6"])
