@@ -90,8 +90,7 @@ import Testing
         let context = Int(meta["context"]!)!, frames = try #require(t["frames"])
         let y = model(Variable(frames), context: context)
         expectClose(y.value, t["prediction"], 1e-5, "prediction")
-        let target = Tensor(shape: [2, 6 - context, 1, 16, 16],
-                            scalars: (0..<2).flatMap { n in frames.scalars[((n * 6 + context) * 256)..<((n + 1) * 6 * 256)] })
+        let target = MovingMNIST.future(frames, context: context)
         let loss = mseLoss(y, target)
         expectClose(loss.value.reshaped([1]), t["loss"], 1e-5, "loss")
         loss.backward()

@@ -24,8 +24,9 @@ import Testing
         if prediction.shape[0] == 2 {
             let half = prediction.count / 2, shape = [1] + prediction.shape.dropFirst()
             for k in 0..<2 {
-                m.add(prediction: Tensor(shape: shape, scalars: Array(prediction.scalars[(k * half)..<((k + 1) * half)])),
-                      truth: Tensor(shape: shape, scalars: Array(truth.scalars[(k * half)..<((k + 1) * half)])))
+                let part = (k * half)..<((k + 1) * half)
+                m.add(prediction: Tensor(shape: shape, scalars: Array(prediction.scalars[part])),
+                      truth: Tensor(shape: shape, scalars: Array(truth.scalars[part])))
             }
         } else {
             m.add(prediction: prediction, truth: truth)

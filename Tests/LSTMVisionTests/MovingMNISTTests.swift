@@ -136,7 +136,8 @@ import Testing
         // Two digits: every frame is the pixelwise maximum, here of two squares of value 255.
         #expect(Set(a.uint8!) == [0, 255])
         let batch = MovingMNIST.batch(a, 1..<3)
-        #expect(batch.shape == [2, 30, 1, 64, 64] && batch[1, 7, 0, 10, 20] == Float(a.uint8![(7 * 6 + 2) * 4096 + 660]) / 255)
+        #expect(batch.shape == [2, 30, 1, 64, 64])
+        #expect(batch[1, 7, 0, 10, 20] == Float(a.uint8![(7 * 6 + 2) * 4096 + 660]) / 255)
     }
 
     @Test func commandWritesTheLayoutOfTheMovingMNISTFile() throws {

@@ -125,7 +125,8 @@ public final class FramesTask: TrainingTask {
     /// A resumed run must unroll the same way on the same frames.
     public func checkResume(_ metadata: [String: String], source: String) throws {
         guard let json = metadata[Self.settingsKey] else {
-            throw TrainingError.resume("\(source): the checkpoint is no frame-prediction run (no '\(Self.settingsKey)')")
+            throw TrainingError.resume("\(source): the checkpoint is no frame-prediction run"
+                                       + " (no '\(Self.settingsKey)')")
         }
         let saved = try InputLimits.decodeJSON(Settings.self, from: Data(json.utf8), source: source,
                                                what: "frame settings")

@@ -3,7 +3,8 @@ import Foundation
 /// A plain ConvLSTM layer, forward and backward through time, in loops over scalars (no im2col, no BLAS): what
 /// `convLSTMSequence` computes, and the tests' oracle. Shapes as there: x [T, N, C, R, S], W [4H, C + H, k, k],
 /// b [4H], h0 and c0 [N, H, R, S]; channel q·H + u of the gates belongs to gate q (i, f, g, o) of hidden channel u.
-///   z = [x_t, h_{t−1}] (channels),   a[o, y, x] = b[o] + Σ_{c, i, j} W[o, c, i, j] · z[c, y + i − k/2, x + j − k/2]
+///   z = [x_t, h_{t−1}] (channels)
+///   a[o, y, x] = b[o] + Σ_{c, i, j} W[o, c, i, j] · z[c, y + i − k/2, x + j − k/2]
 ///   c_t = σ(a_f)·c_{t−1} + σ(a_i)·tanh(a_g),   h_t = σ(a_o)·tanh(c_t)      (z is 0 outside the frame)
 enum ConvLSTMReference {
     /// The outputs h_t [T, N, H, R, S], the final h, c, and per step the activations [N, 4H, R, S], h_{t−1},

@@ -12,7 +12,8 @@ public enum MovingMNIST {
     /// `sequences` sequences of `frames` frames from the images of `digits` (28×28, one channel, pixels in [0, 1]).
     public static func generate(from digits: ImageDataset, sequences: Int, frames: Int = 20, digitsPerFrame: Int = 2,
                                 seed: UInt64) -> NPY.Array {
-        precondition(digits.height == digitSize && digits.width == digitSize && digits.channels == 1 && digits.count > 0,
+        precondition(digits.height == digitSize && digits.width == digitSize && digits.channels == 1
+                     && digits.count > 0,
                      "MovingMNIST: needs 28×28 grey digits, got \(digits.height)×\(digits.width)×\(digits.channels)")
         precondition(sequences >= 0 && frames > 0 && digitsPerFrame > 0, "MovingMNIST: sizes must be positive")
         let F = frameSize, D = digitSize, range = Double(F - D), plane = F * F

@@ -35,7 +35,8 @@ public struct FrameMetrics: Sendable, Equatable, Codable {
         for n in 0..<N {
             for t in 0..<T {
                 let o = (n * T + t) * plane
-                let a = prediction.scalars[o..<(o + plane)].map(Double.init), b = truth.scalars[o..<(o + plane)].map(Double.init)
+                let a = prediction.scalars[o..<(o + plane)].map(Double.init)
+                let b = truth.scalars[o..<(o + plane)].map(Double.init)
                 var se = 0.0, ae = 0.0
                 for k in 0..<plane { let d = a[k] - b[k]; se += d * d; ae += abs(d) }
                 sumMSE[t] += se
@@ -45,7 +46,9 @@ public struct FrameMetrics: Sendable, Equatable, Codable {
         }
         sequences += N
         let s = Double(sequences)
-        (perFrameMSE, perFrameMAE, perFrameSSIM) = (sumMSE.map { $0 / s }, sumMAE.map { $0 / s }, sumSSIM.map { $0 / s })
+        perFrameMSE = sumMSE.map { $0 / s }
+        perFrameMAE = sumMAE.map { $0 / s }
+        perFrameSSIM = sumSSIM.map { $0 / s }
     }
 
     /// scikit-image's default SSIM of two rows × cols images (`data_range` 1): the mean of the SSIM map over the

@@ -20,7 +20,8 @@ public final class ConvLSTMCell: Module {
     /// (zeros when nil): every h_t [T, N, hidden, rows, cols] and the final h, c, as one fused operation.
     public func sequence(_ x: Variable, initial: (h: Variable, c: Variable)? = nil)
         -> (output: Variable, h: Variable, c: Variable) {
-        precondition(x.value.rank == 5, "ConvLSTMCell: input must be [steps, batch, channels, rows, cols], got \(x.shape)")
+        precondition(x.value.rank == 5,
+                     "ConvLSTMCell: input must be [steps, batch, channels, rows, cols], got \(x.shape)")
         let state = initial ?? {
             let zeros = Tensor(zeros: [x.shape[1], hidden, x.shape[3], x.shape[4]])
             return (Variable(zeros), Variable(zeros))
