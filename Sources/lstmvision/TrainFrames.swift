@@ -51,6 +51,13 @@ struct TrainFrames: ParsableCommand, ReadsFiles, UsesThreads {
         guard validation < S else {
             throw CLIError("\(path): \(S) sequences, not more than the \(validation) held out for validation")
         }
+        // The sequences as Float pixels, 4 bytes each: within --max-dataset-bytes.
+        let (bytes, overflow) = array.count.multipliedReportingOverflow(by: 4)
+        guard !overflow, bytes <= limits.value.maxDatasetBytes else {
+            throw DataError.tooLarge("\(path): \(array.count) pixels need \(array.count) × 4 bytes as Float, over the"
+                                     + " dataset limit of \(limits.value.maxDatasetBytes) bytes (maxDatasetBytes)",
+                                     limit: .maxDatasetBytes)
+        }
         let all = FramesTask.dataset(array)
         let trainCount = min(S - validation, limit ?? S)
         let train = all.prefix(trainCount)

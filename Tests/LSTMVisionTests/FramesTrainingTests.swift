@@ -86,5 +86,14 @@ import Testing
         #expect(r.code != 0 && r.err.contains("frames of 30×30 do not fit"), "\(r.err)")
         r = try cli.run(["train", "--task", "frames", "--data", root, "--out", root + "/x"])
         #expect(r.code != 0 && r.err.contains("/train.npy: no such file"), "\(r.err)")
+        r = try cli.run(command() + ["--epochs", "1", "--max-dataset-bytes", "100000"])
+        #expect(r.code != 0 && r.err.contains("over the dataset limit of 100000 bytes (maxDatasetBytes)"), "\(r.err)")
+        let tiny = root + "/tiny"
+        try FileManager.default.createDirectory(atPath: tiny, withIntermediateDirectories: true)
+        try NPY.write(NPY.Array(shape: [6, 8, 4, 4], uint8: [UInt8](repeating: 9, count: 6 * 8 * 16)),
+                      to: tiny + "/train.npy")
+        r = try cli.run(["train", "frames", "--data", tiny, "--validation", "2", "--context", "3",
+                         "--out", root + "/y"])
+        #expect(r.code != 0 && r.err.contains("frames of 4×4 are smaller than SSIM's 7×7 window"), "\(r.err)")
     }
 }

@@ -45,6 +45,9 @@ public final class FramesTask: TrainingTask {
         guard s.l1Weight >= 0, s.l1Weight.isFinite else {
             throw TrainingError.invalidOption("--l1 must be finite and ≥ 0, got \(s.l1Weight)")
         }
+        guard s.rows >= 7, s.cols >= 7 else {
+            throw TrainingError.invalidOption("frames of \(s.rows)×\(s.cols) are smaller than SSIM's 7×7 window")
+        }
         guard s.rows % model.patch == 0, s.cols % model.patch == 0 else {
             throw TrainingError.invalidOption("frames of \(s.rows)×\(s.cols) do not divide into the model's"
                                               + " \(model.patch)×\(model.patch) patches")
