@@ -62,6 +62,14 @@ import Testing
                                          (refGrads.weight, "weight"), (refGrads.bias, "bias")]) {
             expectClose(v.grad!, e, 1e-4, "grad \(name)")
         }
+        // With an input that wants no gradient, the backward computes only h's part of the unfolded gradient.
+        let rest = [h0, c0, w, b].map { Variable($0, requiresGrad: true) }
+        let q = convLSTMSequence(Variable(x), h0: rest[0], c0: rest[1], weight: rest[2], bias: rest[3])
+        ((q.output * Variable(dy)).sum() + (q.h * Variable(dh)).sum() + (q.c * Variable(dc)).sum()).backward()
+        for (v, (e, name)) in zip(rest, [(refGrads.h0, "h0"), (refGrads.c0, "c0"), (refGrads.weight, "weight"),
+                                         (refGrads.bias, "bias")]) {
+            expectClose(v.grad!, e, 1e-4, "grad \(name), input without gradient")
+        }
     }
 
     @Test func stackedGradientsMatchFiniteDifferences() {

@@ -120,6 +120,8 @@ struct ConvLSTMForward {
     func backward(_ x: Tensor, weight: Tensor, dy: Tensor?, dh dhT: Tensor?, dc dcT: Tensor?, wantX: Bool)
         -> Gradients {
         let (T, N, C, H, L) = (s.T, s.N, s.C, s.H, s.L), g = s.geometry, K = g.patch, step = N * H * L
+        let hGeometry = ConvGeometry(channels: H, height: s.rows, width: s.cols, kernelH: s.k, kernelW: s.k, stride: 1,
+                                     padding: s.k / 2)
         var dh = dhT?.scalars ?? [Float](repeating: 0, count: step)   // of h_t [N, H, L], then of h_{t−1}
         var dc = dcT?.scalars ?? [Float](repeating: 0, count: step)   // of c_t, then of c_{t−1}
         var dx = [Float](repeating: 0, count: wantX ? T * N * C * L : 0)
@@ -173,13 +175,20 @@ struct ConvLSTMForward {
                     BLAS.gemm(transA: false, transB: true, m: 4 * H, n: K, k: L, a: dgates, lda: L, b: cols, ldb: L,
                               beta: first ? 0 : 1, c: dwp.baseAddress!, ldc: K)
                     first = false
-                    // d[x_t, h_{t−1}] = col2im(Wᵀ [K, 4H] · dgates [4H, L]).
-                    BLAS.gemm(transA: true, transB: false, m: K, n: L, k: 4 * H, a: wp.baseAddress!, lda: K,
-                              b: dgates, ldb: L, beta: 0, c: dcolsP, ldc: L)
-                    dzP.update(repeating: 0, count: (C + H) * L)
-                    col2im(dcolsP, g, dzP)
-                    if wantX { (dxp.baseAddress! + (t * N + n) * C * L).update(from: dzP, count: C * L) }
-                    dhn.update(from: dzP + C * L, count: H * L)                // of h_{t−1}
+                    // d[x_t, h_{t−1}] = col2im(Wᵀ [K, 4H] · dgates [4H, L]); without wantX only the h_{t−1} rows
+                    // of Wᵀ (the last H·k² of K), folded back with the geometry of h alone.
+                    let skip = wantX ? 0 : C * s.k * s.k
+                    BLAS.gemm(transA: true, transB: false, m: K - skip, n: L, k: 4 * H, a: wp.baseAddress! + skip,
+                              lda: K, b: dgates, ldb: L, beta: 0, c: dcolsP, ldc: L)
+                    if wantX {
+                        dzP.update(repeating: 0, count: (C + H) * L)
+                        col2im(dcolsP, g, dzP)
+                        (dxp.baseAddress! + (t * N + n) * C * L).update(from: dzP, count: C * L)
+                        dhn.update(from: dzP + C * L, count: H * L)            // of h_{t−1}
+                    } else {
+                        dhn.update(repeating: 0, count: H * L)
+                        col2im(dcolsP, hGeometry, dhn)
+                    }
                 }
             }
         } } } } } } } } } } } } } } }
