@@ -70,7 +70,7 @@ struct ConvLSTMForward {
         var tanhC = [Float](repeating: 0, count: keep ? T * step : 0)
         // One image's [x_t, h_{t−1}], its unfolding and its gates, reused by every step.
         var z = [Float](repeating: 0, count: (C + H) * L), colsBuf = [Float](repeating: 0, count: K * L)
-        var gatesBuf = [Float](repeating: 0, count: 4 * H * L)
+        var gatesBuf = [Float](repeating: 0, count: 4 * H * L), tcBuf = [Float](repeating: 0, count: H * L)
         x.scalars.withUnsafeBufferPointer { xp in
         weight.scalars.withUnsafeBufferPointer { wp in
         bias.scalars.withUnsafeBufferPointer { bp in
@@ -81,6 +81,7 @@ struct ConvLSTMForward {
         z.withUnsafeMutableBufferPointer { zp in
         colsBuf.withUnsafeMutableBufferPointer { colp in
         gatesBuf.withUnsafeMutableBufferPointer { gbp in
+        tcBuf.withUnsafeMutableBufferPointer { tcp in
             let (z, cols) = (zp.baseAddress!, colp.baseAddress!)
             for t in 0..<T {
                 for n in 0..<N {
@@ -93,20 +94,18 @@ struct ConvLSTMForward {
                     // gates [4H, L] = W [4H, K] · cols [K, L] + b
                     BLAS.gemm(transA: false, transB: false, m: 4 * H, n: L, k: K, a: wp.baseAddress!, lda: K,
                               b: cols, ldb: L, beta: 1, c: gates, ldc: L)
-                    for u in 0..<(H * L) {
-                        let i = logistic(gates[u]), f = logistic(gates[H * L + u])
-                        let gg = Foundation.tanh(gates[2 * H * L + u]), o = logistic(gates[3 * H * L + u])
-                        let c = f * cp[state + u] + i * gg, tc = Foundation.tanh(c)
-                        cp[next + u] = c
-                        hp[next + u] = o * tc
-                        if keep {
-                            (gates[u], gates[H * L + u], gates[2 * H * L + u], gates[3 * H * L + u]) = (i, f, gg, o)
-                            tp[(t * N + n) * H * L + u] = tc
-                        }
-                    }
+                    // Each gate is a contiguous block of H·L: the activations in place, vectorised (as the LSTM's).
+                    let HL = H * L, c = cp.baseAddress! + next, h = hp.baseAddress! + next
+                    VectorMath.map(gates, gates, 2 * HL, VectorMath.sigmoid)                    // i, f
+                    VectorMath.map(gates + 2 * HL, gates + 2 * HL, HL, VectorMath.tanh)         // g
+                    VectorMath.map(gates + 3 * HL, gates + 3 * HL, HL, VectorMath.sigmoid)      // o
+                    for u in 0..<HL { c[u] = gates[HL + u] * cp[state + u] + gates[u] * gates[2 * HL + u] }
+                    let tc = keep ? tp.baseAddress! + (t * N + n) * HL : tcp.baseAddress!
+                    VectorMath.map(c, tc, HL, VectorMath.tanh)
+                    for u in 0..<HL { h[u] = gates[3 * HL + u] * tc[u] }
                 }
             }
-        } } } } } } } } } }
+        } } } } } } } } } } }
         (self.hs, self.cs, self.acts, self.tanhC) = (hs, cs, acts, tanhC)
     }
 
@@ -200,5 +199,3 @@ struct ConvLSTMForward {
                          bias: Tensor(shape: [4 * H], scalars: db))
     }
 }
-
-@inline(__always) private func logistic(_ v: Float) -> Float { 1 / (1 + Foundation.exp(-v)) }
