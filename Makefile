@@ -42,7 +42,7 @@ sanitize: deps
 # from Tests/Fuzz/corpus and Tests/Fuzz/regressions; findings land in .build-fuzz/ (see Tests/Fuzz/README.md).
 # One -sanitize= list: swiftc keeps only the last of several -sanitize= flags.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= idx safetensors image coco yolo yaml webp jpeg tfevents
+FUZZ_TARGETS ?= idx safetensors image coco yolo yaml webp jpeg tfevents npy
 fuzz: deps
 	$(SWIFT) build -c release --scratch-path .build-fuzz --product lstmvision-fuzz \
 		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DLIBFUZZER -Xcc -fsanitize=fuzzer-no-link,address

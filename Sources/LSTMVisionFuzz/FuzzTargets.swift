@@ -6,7 +6,7 @@ import LSTMVision
 
 /// The parsers under test.
 enum FuzzTarget: String, CaseIterable, Sendable {
-    case idx, safetensors, image, coco, yolo, yaml, webp, jpeg, tfevents
+    case idx, safetensors, image, coco, yolo, yaml, webp, jpeg, tfevents, npy
 
     /// Parses `bytes` as an outside file is parsed; damaged input must throw one of the project's error types.
     func parse(_ bytes: [UInt8]) throws {
@@ -52,6 +52,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
             // A TensorBoard event file, as `train --resume` reads the earlier ones: TFRecords, then each event
             // (the records' CRC-32C stops most mutations before swift-protobuf, which is fuzzed upstream).
             _ = try TensorBoardLog.scalars(decoding: bytes, source: "fuzz")
+        case .npy:
+            // A NumPy .npy file (Moving MNIST's sequences): the header's dtype, order and shape against the data.
+            _ = try NPY.decode(Data(bytes), source: "fuzz")
         }
     }
 

@@ -11,7 +11,7 @@ extension Attack.Method: ExpressibleByArgument {}
 
 /// What `train` trains: the names of its subcommands, which `--task` also takes.
 enum TrainTask: String, CaseIterable, ExpressibleByArgument {
-    case classification, detection
+    case classification, detection, frames
 }
 
 /// What `bench` measures.

@@ -9,7 +9,8 @@ struct LSTMVisionCommand: ParsableCommand {
         commandName: "lstmvision",
         abstract: "Image classification with LSTM networks, on the CPU.",
         subcommands: [Demo.self, Train.self, Eval.self, Predict.self, AttackCommand.self, DetectData.self,
-                      Evaluate.self, Detect.self, Export.self, Models.self, Bench.self, CompareWeights.self])
+                      Evaluate.self, Detect.self, Export.self, Models.self, Bench.self,
+                      MovingMNISTCommand.self, EvaluateFrames.self, Forecast.self, CompareWeights.self])
 
     /// Runs the command; any failure becomes one line on stderr and a non-zero exit, never a trap.
     static func main() {

@@ -6,9 +6,10 @@ import LSTMVision
 /// `train … --task X …` still works: `LSTMVisionCommand.main` reads it as `train X …`.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an LSTM image classifier or an LSTM object detector, with live progress and checkpoints.",
+        abstract: "Train an LSTM image classifier, an LSTM object detector or a ConvLSTM frame predictor, with live"
+            + " progress and checkpoints.",
         discussion: "train --epochs 3 … trains a classifier: see train classification --help.",
-        subcommands: [TrainClassification.self, TrainDetection.self],
+        subcommands: [TrainClassification.self, TrainDetection.self, TrainFrames.self],
         defaultSubcommand: TrainClassification.self)
 }
 

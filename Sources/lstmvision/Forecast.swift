@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import LSTMVision
+
+/// `lstmvision forecast`: one PNG strip per sequence (`ForecastStrip`): the given frames, the true future, the
+/// prediction and the error, in rows.
+struct Forecast: ParsableCommand, ReadsFiles, UsesThreads {
+    static let configuration = CommandConfiguration(
+        abstract: "Draw a frame predictor's forecasts as PNG strips: given frames, true future, prediction, error.")
+
+    @Option(help: "The frame predictor (.safetensors, PyTorch state_dict names).") var model: String
+    @Option(help: "Sequences: .npy, uint8 [frames, sequences, rows, cols] (as mnist_test_seq.npy).") var data: String
+    @Option(help: "Output folder: OUT/forecast-000001.png, ...") var out: String
+    @Option(help: "Sequences drawn (the first).") var count: Int = 4
+    @Option(help: "Frames given; the rest are predicted.") var context: Int = 10
+    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var limits: LimitOptions
+
+    func validate() throws {
+        guard (1...10_000).contains(count) else { throw ValidationError("--count must be in 1...10000, got \(count)") }
+    }
+
+    func run() throws {
+        let predictor = try FramePredictorFile.load(model, limits: limits.value)
+        let array = try MovingMNIST.read(data, limits: limits.value)
+        let (T, S, R, C) = (array.shape[0], array.shape[1], array.shape[2], array.shape[3])
+        guard context >= 1, context < T else {
+            throw CLIError("--context must be in 1..<\(T), the frames per sequence of \(data), got \(context)")
+        }
+        guard R % predictor.patch == 0, C % predictor.patch == 0 else {
+            throw CLIError("\(data): frames of \(R)×\(C) do not fit \(model) (\(predictor.patch)×\(predictor.patch)"
+                           + " patches)")
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let n = min(S, count)
+        for s in 0..<n {
+            let frames = MovingMNIST.batch(array, s..<(s + 1))
+            let prediction = Autograd.withoutGradients { predictor(Variable(frames), context: context).value }
+            let image = ForecastStrip.image(frames: frames.reshaped([T, 1, R, C]),
+                                            prediction: prediction.reshaped([T - context, 1, R, C]), context: context)
+            let path = (out as NSString).appendingPathComponent(String(format: "forecast-%06d.png", s + 1))
+            try ImageCodecs.writePNG(image, to: path)
+        }
+        print("wrote \(n) forecast strips (rows: \(context) given frames, true future, prediction, |error|) to \(out)")
+    }
+}
