@@ -87,7 +87,7 @@ public final class FramesTask: TrainingTask {
         return settings.l1Weight > 0 ? mse + l1Loss(prediction, truth) * settings.l1Weight : mse
     }
 
-    public func batch(images: Tensor, targets: [Int], step: Int) throws -> TrainingBatch {
+    public func batch(images: Tensor, targets: [Int], step: Int, shard: Int) throws -> TrainingBatch {
         model.zeroGrad()
         let (prediction, truth) = predict(images)
         return TrainingBatch(loss: loss(prediction, truth), images: images.shape[0]) { (0, 0) }
