@@ -28,6 +28,7 @@ import Testing
     /// measured there (`detect --model NAME --annotations …`, then `evaluate --json`; models/README.md gives the
     /// figures of the full test splits).
     static let detectors: [(String, [String], Double, Double)] = [
+        ("digits", ["--train", "0", "--test", "20"], 0.7232, 0.9329),
         ("scenes", ["scenes", "--train", "0", "--test", "20"], 0.1486, 0.3880),
     ]
 
