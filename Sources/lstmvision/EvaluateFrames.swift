@@ -22,16 +22,9 @@ struct EvaluateFrames: ParsableCommand, ReadsFiles, UsesThreads {
     }
 
     func run() throws {
-        let predictor = try FramePredictorFile.load(model, limits: limits.value)
-        let array = try MovingMNIST.read(data, limits: limits.value)
+        let (predictor, array) = try frameInputs(model: model, data: data, context: context, limits: limits.value,
+                                                 window: (7, "SSIM's 7×7 window"))
         let (T, S, R, C) = (array.shape[0], array.shape[1], array.shape[2], array.shape[3])
-        guard context >= 1, context < T else {
-            throw CLIError("--context must be in 1..<\(T), the frames per sequence of \(data), got \(context)")
-        }
-        guard R % predictor.patch == 0, C % predictor.patch == 0, R >= 7, C >= 7 else {
-            throw CLIError("\(data): frames of \(R)×\(C) do not fit \(model) (\(predictor.patch)×\(predictor.patch)"
-                           + " patches, SSIM's 7×7 window)")
-        }
         let n = min(S, limit ?? S), started = Date()
         var metrics = FrameMetrics(frames: T - context)
         Autograd.withoutGradients {

@@ -21,16 +21,9 @@ struct Forecast: ParsableCommand, ReadsFiles, UsesThreads {
     }
 
     func run() throws {
-        let predictor = try FramePredictorFile.load(model, limits: limits.value)
-        let array = try MovingMNIST.read(data, limits: limits.value)
+        let (predictor, array) = try frameInputs(model: model, data: data, context: context,
+                                                 limits: limits.value)
         let (T, S, R, C) = (array.shape[0], array.shape[1], array.shape[2], array.shape[3])
-        guard context >= 1, context < T else {
-            throw CLIError("--context must be in 1..<\(T), the frames per sequence of \(data), got \(context)")
-        }
-        guard R % predictor.patch == 0, C % predictor.patch == 0 else {
-            throw CLIError("\(data): frames of \(R)×\(C) do not fit \(model) (\(predictor.patch)×\(predictor.patch)"
-                           + " patches)")
-        }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let n = min(S, count)
         for s in 0..<n {
