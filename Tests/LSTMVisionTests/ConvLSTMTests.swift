@@ -72,6 +72,29 @@ import Testing
         }
     }
 
+    /// Images unfolded and multiplied in groups (a column budget of 1 and 2 images' columns) as all at once.
+    @Test(arguments: [1, 2])
+    func groupedImagesMatchReference(_ images: Int) {
+        let (T, N, C, H, k, R, S) = (3, 5, 2, 3, 3, 4, 5), K = (C + H) * k * k
+        let x = randomTensor([T, N, C, R, S], seed: 11), h0 = randomTensor([N, H, R, S], seed: 12)
+        let c0 = randomTensor([N, H, R, S], seed: 13), w = randomTensor([4 * H, C + H, k, k], seed: 14, scale: 0.3)
+        let b = randomTensor([4 * H], seed: 15), dy = randomTensor([T, N, H, R, S], seed: 16)
+        let ref = ConvLSTMReference.forward(x, h0: h0, c0: c0, weight: w, bias: b)
+        let refGrads = ConvLSTMReference.backward(x, weight: w, ref, dy: dy, dh: nil, dc: nil)
+        let shape = ConvLSTMShape(x: x.shape, weight: w.shape, bias: b.shape, h0: h0.shape, c0: c0.shape)
+        let f = ConvLSTMForward(x, h0: h0, c0: c0, weight: w, bias: b, shape: shape, keep: true,
+                                columnBudget: images * K * R * S)
+        #expect(f.group == images)
+        expectClose(Tensor(shape: [T, N, H, R, S], scalars: f.imageMajor(f.hs, blocks: 1...T)), ref.output, 1e-5,
+                    "output, \(images) images per product")
+        let g = f.backward(x, weight: w, dy: dy, dh: nil, dc: nil, wantX: true)
+        for (v, (e, name)) in zip([g.x, g.h0, g.c0, g.weight, g.bias],
+                                  [(refGrads.x, "x"), (refGrads.h0, "h0"), (refGrads.c0, "c0"),
+                                   (refGrads.weight, "weight"), (refGrads.bias, "bias")]) {
+            expectClose(v, e, 1e-4, "grad \(name), \(images) images per product")
+        }
+    }
+
     @Test func stackedGradientsMatchFiniteDifferences() {
         var g = SeededGenerator(seed: 11)
         let layer = ConvLSTM(inChannels: 2, hidden: [3, 2], kernelSize: 3, generator: &g)

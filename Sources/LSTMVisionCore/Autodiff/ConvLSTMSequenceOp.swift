@@ -5,19 +5,19 @@ import Foundation
 ///   gates = conv2d([x_t, h_{t−1}], W, b, padding k/2)           [N, 4H, rows, cols], gate order i, f, g, o
 ///   c_t = σ(f)·c_{t−1} + σ(i)·tanh(g),   h_t = σ(o)·tanh(c_t)
 /// Shapes: x [T, N, C, rows, cols] (time-major), W [4H, C + H, k, k] with k odd, b [4H], h0 and c0 [N, H, rows, cols].
-/// Returns h_t of every step [T, N, H, rows, cols] and the final h, c. Each step's convolution is one im2col and one
-/// GEMM per image (the code of `conv2d`); the backward unfolds [x_t, h_{t−1}] again rather than keep every column
-/// matrix. `ConvLSTMReference` computes the same in plain loops, the tests' oracle.
+/// Returns h_t of every step [T, N, H, rows, cols] and the final h, c. Each step's convolution is one GEMM over the
+/// images side by side: [x_t, h_{t−1}] of every image unfolded (im2col) into one column matrix [C+H·k², N·L] (in
+/// groups of images when that would pass `ConvLSTMForward.columnBudget` floats); the backward unfolds again rather
+/// than keep every step's columns. `ConvLSTMReference` computes the same in plain loops, the tests' oracle.
 public func convLSTMSequence(_ x: Variable, h0: Variable, c0: Variable, weight: Variable, bias: Variable)
     -> (output: Variable, h: Variable, c: Variable) {
     let s = ConvLSTMShape(x: x.shape, weight: weight.shape, bias: bias.shape, h0: h0.shape, c0: c0.shape)
     let keep = Autograd.records([x, h0, c0, weight, bias])
     let f = ConvLSTMForward(x.value, h0: h0.value, c0: c0.value, weight: weight.value, bias: bias.value, shape: s,
                             keep: keep)
-    let step = s.N * s.H * s.L
-    let output = Tensor(shape: [s.T, s.N, s.H, s.rows, s.cols], scalars: Array(f.hs[step...]))
-    let hT = Tensor(shape: h0.shape, scalars: Array(f.hs[(s.T * step)...]))
-    let cT = Tensor(shape: c0.shape, scalars: Array(f.cs[(s.T * step)...]))
+    let output = Tensor(shape: [s.T, s.N, s.H, s.rows, s.cols], scalars: f.imageMajor(f.hs, blocks: 1...s.T))
+    let hT = Tensor(shape: h0.shape, scalars: f.imageMajor(f.hs, blocks: s.T...s.T))
+    let cT = Tensor(shape: c0.shape, scalars: f.imageMajor(f.cs, blocks: s.T...s.T))
     let outs = Autograd.results([output, hT, cT], inputs: [x, h0, c0, weight, bias]) { grads in
         let g = f.backward(x.value, weight: weight.value, dy: grads[0], dh: grads[1], dc: grads[2],
                            wantX: x.needsGrad)
@@ -52,25 +52,33 @@ struct ConvLSTMShape {
 }
 
 /// The forward pass of `convLSTMSequence`: h and c of every step, and (when kept for the backward) the gate
-/// activations and tanh(c_t).
+/// activations and tanh(c_t). Inside, states and gates are channel-major, [channels, N, L] per step, so that one
+/// GEMM gives the gates of every image and each gate is one contiguous block of H·N·L.
 struct ConvLSTMForward {
+    /// The most floats a column matrix holds (32 MB): more images than fit are unfolded and multiplied in groups.
+    static let columnBudget = 1 << 23
+
     let s: ConvLSTMShape
-    /// h and c [(T+1)·N, H, L]: block 0 the initial state, block t+1 the state after step t.
+    /// h and c [(T+1), H, N·L]: block 0 the initial state, block t+1 the state after step t.
     let hs: [Float], cs: [Float]
-    /// σ(i), σ(f), tanh(g), σ(o) [T·N, 4H, L] and tanh(c_t) [T·N, H, L] (empty when not kept).
+    /// σ(i), σ(f), tanh(g), σ(o) [T, 4H, N·L] and tanh(c_t) [T, H, N·L] (empty when not kept).
     let acts: [Float], tanhC: [Float]
 
-    init(_ x: Tensor, h0: Tensor, c0: Tensor, weight: Tensor, bias: Tensor, shape s: ConvLSTMShape, keep: Bool) {
+    /// The images one column matrix holds.
+    let group: Int
+
+    init(_ x: Tensor, h0: Tensor, c0: Tensor, weight: Tensor, bias: Tensor, shape s: ConvLSTMShape, keep: Bool,
+         columnBudget: Int = ConvLSTMForward.columnBudget) {
         self.s = s
-        let (T, N, C, H, L) = (s.T, s.N, s.C, s.H, s.L), g = s.geometry, K = g.patch, step = N * H * L
+        let group = max(1, min(s.N, columnBudget / (s.geometry.patch * s.L)))
+        self.group = group
+        let (T, N, H, NL) = (s.T, s.N, s.H, s.N * s.L), K = s.geometry.patch, step = H * NL
         var hs = [Float](repeating: 0, count: (T + 1) * step), cs = hs
-        hs.replaceSubrange(0..<step, with: h0.scalars)
-        cs.replaceSubrange(0..<step, with: c0.scalars)
-        var acts = [Float](repeating: 0, count: keep ? T * N * 4 * H * L : 0)
-        var tanhC = [Float](repeating: 0, count: keep ? T * step : 0)
-        // One image's [x_t, h_{t−1}], its unfolding and its gates, reused by every step.
-        var z = [Float](repeating: 0, count: (C + H) * L), colsBuf = [Float](repeating: 0, count: K * L)
-        var gatesBuf = [Float](repeating: 0, count: 4 * H * L), tcBuf = [Float](repeating: 0, count: H * L)
+        hs.withUnsafeMutableBufferPointer { ConvLSTMForward.channelMajor(h0.scalars, s, into: $0.baseAddress!) }
+        cs.withUnsafeMutableBufferPointer { ConvLSTMForward.channelMajor(c0.scalars, s, into: $0.baseAddress!) }
+        var acts = [Float](repeating: 0, count: (keep ? T : 1) * 4 * step)
+        var tanhC = [Float](repeating: 0, count: (keep ? T : 1) * step)
+        var colsBuf = [Float](repeating: 0, count: K * group * s.L)
         x.scalars.withUnsafeBufferPointer { xp in
         weight.scalars.withUnsafeBufferPointer { wp in
         bias.scalars.withUnsafeBufferPointer { bp in
@@ -78,35 +86,87 @@ struct ConvLSTMForward {
         cs.withUnsafeMutableBufferPointer { cp in
         acts.withUnsafeMutableBufferPointer { ap in
         tanhC.withUnsafeMutableBufferPointer { tp in
-        z.withUnsafeMutableBufferPointer { zp in
         colsBuf.withUnsafeMutableBufferPointer { colp in
-        gatesBuf.withUnsafeMutableBufferPointer { gbp in
-        tcBuf.withUnsafeMutableBufferPointer { tcp in
-            let (z, cols) = (zp.baseAddress!, colp.baseAddress!)
             for t in 0..<T {
-                for n in 0..<N {
-                    let state = (t * N + n) * H * L, next = state + step   // h_{t−1}, c_{t−1} / h_t, c_t of image n
-                    z.update(from: xp.baseAddress! + (t * N + n) * C * L, count: C * L)
-                    (z + C * L).update(from: hp.baseAddress! + state, count: H * L)
-                    im2col(z, g, cols)
-                    let gates = keep ? ap.baseAddress! + (t * N + n) * 4 * H * L : gbp.baseAddress!
-                    for o in 0..<(4 * H) { (gates + o * L).update(repeating: bp[o], count: L) }
-                    // gates [4H, L] = W [4H, K] · cols [K, L] + b
-                    BLAS.gemm(transA: false, transB: false, m: 4 * H, n: L, k: K, a: wp.baseAddress!, lda: K,
-                              b: cols, ldb: L, beta: 1, c: gates, ldc: L)
-                    // Each gate is a contiguous block of H·L: the activations in place, vectorised (as the LSTM's).
-                    let HL = H * L, c = cp.baseAddress! + next, h = hp.baseAddress! + next
-                    VectorMath.map(gates, gates, 2 * HL, VectorMath.sigmoid)                    // i, f
-                    VectorMath.map(gates + 2 * HL, gates + 2 * HL, HL, VectorMath.tanh)         // g
-                    VectorMath.map(gates + 3 * HL, gates + 3 * HL, HL, VectorMath.sigmoid)      // o
-                    for u in 0..<HL { c[u] = gates[HL + u] * cp[state + u] + gates[u] * gates[2 * HL + u] }
-                    let tc = keep ? tp.baseAddress! + (t * N + n) * HL : tcp.baseAddress!
-                    VectorMath.map(c, tc, HL, VectorMath.tanh)
-                    for u in 0..<HL { h[u] = gates[3 * HL + u] * tc[u] }
+                let gates = ap.baseAddress! + (keep ? t : 0) * 4 * step
+                for o in 0..<(4 * H) { (gates + o * NL).update(repeating: bp[o], count: NL) }
+                for first in stride(from: 0, to: N, by: group) {
+                    let images = first..<min(N, first + group)
+                    ConvLSTMForward.unfold(s, xp.baseAddress!, hp.baseAddress! + t * step, t: t, images: images,
+                                           into: colp.baseAddress!)
+                    // gates[:, images] [4H, n·L] += W [4H, K] · cols [K, n·L]
+                    BLAS.gemm(transA: false, transB: false, m: 4 * H, n: images.count * s.L, k: K,
+                              a: wp.baseAddress!, lda: K, b: colp.baseAddress!, ldb: images.count * s.L, beta: 1,
+                              c: gates + first * s.L, ldc: NL)
+                }
+                let (cPrev, c) = (UnsafePointer(cp.baseAddress! + t * step), cp.baseAddress! + (t + 1) * step)
+                let h = hp.baseAddress! + (t + 1) * step, tc = tp.baseAddress! + (keep ? t : 0) * step
+                nonisolated(unsafe) let (g, cPrevU, cU, hU, tcU) = (gates, cPrev, c, h, tc)
+                Parallel.forChunks(step, minimum: 1 << 14) { r in
+                    ConvLSTMForward.cellUpdate(g + r.lowerBound, step: step, cPrev: cPrevU + r.lowerBound,
+                                               c: cU + r.lowerBound, tanhC: tcU + r.lowerBound, h: hU + r.lowerBound,
+                                               count: r.count)
                 }
             }
-        } } } } } } } } } } }
+        } } } } } } } }
         (self.hs, self.cs, self.acts, self.tanhC) = (hs, cs, acts, tanhC)
+    }
+
+    /// The activations in place and the new state of `count` units of each gate block (`step` floats apart):
+    /// c_t = σ(f)·c_{t−1} + σ(i)·tanh(g), h_t = σ(o)·tanh(c_t).
+    static func cellUpdate(_ gates: UnsafeMutablePointer<Float>, step: Int, cPrev: UnsafePointer<Float>,
+                           c: UnsafeMutablePointer<Float>, tanhC: UnsafeMutablePointer<Float>,
+                           h: UnsafeMutablePointer<Float>, count: Int) {
+        let (i, f, g, o) = (gates, gates + step, gates + 2 * step, gates + 3 * step)
+        VectorMath.map(i, i, count, VectorMath.sigmoid)
+        VectorMath.map(f, f, count, VectorMath.sigmoid)
+        VectorMath.map(g, g, count, VectorMath.tanh)
+        VectorMath.map(o, o, count, VectorMath.sigmoid)
+        for u in 0..<count { c[u] = f[u] * cPrev[u] + i[u] * g[u] }
+        VectorMath.map(c, tanhC, count, VectorMath.tanh)
+        for u in 0..<count { h[u] = o[u] * tanhC[u] }
+    }
+
+    /// Unfolds [x_t, h_{t−1}] of `images` into cols [K, n·L] (image j of the group at columns j·L ..< (j+1)·L):
+    /// x [T, N, C, L] image-major, h_{t−1} [H, N·L] channel-major. The planes are shared among the threads.
+    static func unfold(_ s: ConvLSTMShape, _ x: UnsafePointer<Float>, _ hPrev: UnsafePointer<Float>, t: Int,
+                       images: Range<Int>, into cols: UnsafeMutablePointer<Float>) {
+        let (N, C, L, k2) = (s.N, s.C, s.L, s.k * s.k), n = images.count, g = s.geometry
+        let plane = ConvGeometry(channels: 1, height: s.rows, width: s.cols, kernelH: s.k, kernelW: s.k, stride: 1,
+                                 padding: s.k / 2)
+        nonisolated(unsafe) let (x, hPrev, cols) = (x, hPrev, cols)
+        Parallel.forItems(g.channels * n, size: k2 * L, minimum: 1 << 15) { part in
+            for item in part {
+                let (ch, j) = (item / n, item % n), image = images.lowerBound + j
+                let source = ch < C ? x + ((t * N + image) * C + ch) * L : hPrev + (ch - C) * N * L + image * L
+                im2colPlane(source, plane, cols + ch * k2 * n * L + j * L, rowStride: n * L)
+            }
+        }
+    }
+
+    /// Blocks of a channel-major state array ([H, N·L] each) as one image-major array ([N, H, L] each).
+    func imageMajor(_ blocks: [Float], blocks range: ClosedRange<Int>) -> [Float] {
+        let (N, H, L) = (s.N, s.H, s.L), step = N * H * L
+        var out = [Float](repeating: 0, count: range.count * step)
+        for (b, block) in range.enumerated() {
+            for n in 0..<N {
+                for c in 0..<H {
+                    let from = block * step + c * N * L + n * L, to = b * step + (n * H + c) * L
+                    out.replaceSubrange(to..<(to + L), with: blocks[from..<(from + L)])
+                }
+            }
+        }
+        return out
+    }
+
+    /// An image-major state [N, H, L] written channel-major ([H, N·L]) at `out`.
+    static func channelMajor(_ state: [Float], _ s: ConvLSTMShape, into out: UnsafeMutablePointer<Float>) {
+        let (N, H, L) = (s.N, s.H, s.L)
+        state.withUnsafeBufferPointer { p in
+            for n in 0..<N {
+                for c in 0..<H { (out + c * N * L + n * L).update(from: p.baseAddress! + (n * H + c) * L, count: L) }
+            }
+        }
     }
 
     /// The gradients of a pass's inputs in their shapes (h0 and c0 as [N, H, rows, cols]).
@@ -118,15 +178,19 @@ struct ConvLSTMForward {
     /// states `dh`, `dc` (nil: zero). The input gradient is computed only with `wantX` (else zeros).
     func backward(_ x: Tensor, weight: Tensor, dy: Tensor?, dh dhT: Tensor?, dc dcT: Tensor?, wantX: Bool)
         -> Gradients {
-        let (T, N, C, H, L) = (s.T, s.N, s.C, s.H, s.L), g = s.geometry, K = g.patch, step = N * H * L
-        let hGeometry = ConvGeometry(channels: H, height: s.rows, width: s.cols, kernelH: s.k, kernelW: s.k, stride: 1,
-                                     padding: s.k / 2)
-        var dh = dhT?.scalars ?? [Float](repeating: 0, count: step)   // of h_t [N, H, L], then of h_{t−1}
-        var dc = dcT?.scalars ?? [Float](repeating: 0, count: step)   // of c_t, then of c_{t−1}
-        var dx = [Float](repeating: 0, count: wantX ? T * N * C * L : 0)
+        let (T, N, C, H, L, NL) = (s.T, s.N, s.C, s.H, s.L, s.N * s.L), K = s.geometry.patch, step = H * NL
+        let (k2, group) = (s.k * s.k, self.group)
+        let plane = ConvGeometry(channels: 1, height: s.rows, width: s.cols, kernelH: s.k, kernelW: s.k, stride: 1,
+                                 padding: s.k / 2)
+        // Of h_t and c_t, channel-major [H, N·L]; then of h_{t−1}, c_{t−1}.
+        var dh = [Float](repeating: 0, count: step), dc = dh
+        if let dhT { dh.withUnsafeMutableBufferPointer { Self.channelMajor(dhT.scalars, s, into: $0.baseAddress!) } }
+        if let dcT { dc.withUnsafeMutableBufferPointer { Self.channelMajor(dcT.scalars, s, into: $0.baseAddress!) } }
+        var dx = [Float](repeating: 0, count: T * N * C * L)
         var dw = [Float](repeating: 0, count: 4 * H * K), db = [Float](repeating: 0, count: 4 * H)
-        var z = [Float](repeating: 0, count: (C + H) * L), colsBuf = [Float](repeating: 0, count: K * L)
-        var dcols = colsBuf, dz = z, dgatesBuf = [Float](repeating: 0, count: 4 * H * L)
+        var colsBuf = [Float](repeating: 0, count: K * group * L), dcols = colsBuf
+        var dgatesBuf = [Float](repeating: 0, count: 4 * step)
+        let dyScalars = dy?.scalars
         x.scalars.withUnsafeBufferPointer { xp in
         weight.scalars.withUnsafeBufferPointer { wp in
         hs.withUnsafeBufferPointer { hp in
@@ -137,65 +201,84 @@ struct ConvLSTMForward {
         dc.withUnsafeMutableBufferPointer { dcp in
         dx.withUnsafeMutableBufferPointer { dxp in
         dw.withUnsafeMutableBufferPointer { dwp in
-        z.withUnsafeMutableBufferPointer { zp in
         colsBuf.withUnsafeMutableBufferPointer { colp in
         dcols.withUnsafeMutableBufferPointer { dcolp in
-        dz.withUnsafeMutableBufferPointer { dzp in
         dgatesBuf.withUnsafeMutableBufferPointer { dgp in
-            let (z, cols, dcolsP, dzP, dgates) = (zp.baseAddress!, colp.baseAddress!, dcolp.baseAddress!,
-                                                  dzp.baseAddress!, dgp.baseAddress!)
+            let (cols, dcolsP, dgates, dhP, dcP) = (colp.baseAddress!, dcolp.baseAddress!, dgp.baseAddress!,
+                                                    dhp.baseAddress!, dcp.baseAddress!)
             var first = true
             for t in (0..<T).reversed() {
-                if let dy { dy.scalars.withUnsafeBufferPointer { d in
-                    for u in 0..<step { dhp[u] += d[t * step + u] }
+                if let dyScalars { dyScalars.withUnsafeBufferPointer { d in
+                    for n in 0..<N {
+                        for c in 0..<H {
+                            let to = dhP + c * NL + n * L, from = d.baseAddress! + ((t * N + n) * H + c) * L
+                            for u in 0..<L { to[u] += from[u] }
+                        }
+                    }
                 } }
-                for n in 0..<N {
-                    let state = (t * N + n) * H * L, a = ap.baseAddress! + (t * N + n) * 4 * H * L
-                    let dhn = dhp.baseAddress! + n * H * L, dcn = dcp.baseAddress! + n * H * L
-                    for u in 0..<(H * L) {
-                        let (i, f, gg, o) = (a[u], a[H * L + u], a[2 * H * L + u], a[3 * H * L + u])
-                        let tc = tp[state + u]
-                        let dcTotal = dcn[u] + dhn[u] * o * (1 - tc * tc)   // through h_t and through c_{t+1}
-                        dgates[u] = dcTotal * gg * i * (1 - i)
-                        dgates[H * L + u] = dcTotal * cp[state + u] * f * (1 - f)
-                        dgates[2 * H * L + u] = dcTotal * i * (1 - gg * gg)
-                        dgates[3 * H * L + u] = dhn[u] * tc * o * (1 - o)
-                        dcn[u] = dcTotal * f                                  // of c_{t−1}
-                    }
-                    for r in 0..<(4 * H) {
-                        var sum: Float = 0
-                        for u in 0..<L { sum += dgates[r * L + u] }
-                        db[r] += sum
-                    }
-                    // dW [4H, K] += dgates [4H, L] · colsᵀ [L, K], cols the unfolding of [x_t, h_{t−1}] again.
-                    z.update(from: xp.baseAddress! + (t * N + n) * C * L, count: C * L)
-                    (z + C * L).update(from: hp.baseAddress! + state, count: H * L)
-                    im2col(z, g, cols)
-                    BLAS.gemm(transA: false, transB: true, m: 4 * H, n: K, k: L, a: dgates, lda: L, b: cols, ldb: L,
-                              beta: first ? 0 : 1, c: dwp.baseAddress!, ldc: K)
+                nonisolated(unsafe) let (a, tc, cPrev) = (ap.baseAddress! + t * 4 * step, tp.baseAddress! + t * step,
+                                                          cp.baseAddress! + t * step)
+                nonisolated(unsafe) let (dgU, dhU, dcU) = (dgates, dhP, dcP)
+                Parallel.forChunks(step, minimum: 1 << 14) { r in
+                    ConvLSTMForward.gateGradients(a + r.lowerBound, step: step, tanhC: tc + r.lowerBound,
+                                                  cPrev: cPrev + r.lowerBound, dh: dhU + r.lowerBound,
+                                                  dc: dcU + r.lowerBound, dgates: dgU + r.lowerBound, count: r.count)
+                }
+                for row in 0..<(4 * H) {
+                    var sum: Float = 0
+                    for u in 0..<NL { sum += dgates[row * NL + u] }
+                    db[row] += sum
+                }
+                // d h_{t−1} comes from the convolution alone: folded into dh, emptied first.
+                dhP.update(repeating: 0, count: step)
+                let skip = wantX ? 0 : C * k2
+                for start in stride(from: 0, to: N, by: group) {
+                    let images = start..<min(N, start + group), nL = images.count * L
+                    ConvLSTMForward.unfold(s, xp.baseAddress!, hp.baseAddress! + t * step, t: t, images: images,
+                                           into: cols)
+                    // dW [4H, K] += dgates[:, images] [4H, n·L] · colsᵀ [n·L, K]
+                    BLAS.gemm(transA: false, transB: true, m: 4 * H, n: K, k: nL, a: dgates + start * L, lda: NL,
+                              b: cols, ldb: nL, beta: first ? 0 : 1, c: dwp.baseAddress!, ldc: K)
                     first = false
-                    // d[x_t, h_{t−1}] = col2im(Wᵀ [K, 4H] · dgates [4H, L]); without wantX only the h_{t−1} rows
-                    // of Wᵀ (the last H·k² of K), folded back with the geometry of h alone.
-                    let skip = wantX ? 0 : C * s.k * s.k
-                    BLAS.gemm(transA: true, transB: false, m: K - skip, n: L, k: 4 * H, a: wp.baseAddress! + skip,
-                              lda: K, b: dgates, ldb: L, beta: 0, c: dcolsP, ldc: L)
-                    if wantX {
-                        dzP.update(repeating: 0, count: (C + H) * L)
-                        col2im(dcolsP, g, dzP)
-                        (dxp.baseAddress! + (t * N + n) * C * L).update(from: dzP, count: C * L)
-                        dhn.update(from: dzP + C * L, count: H * L)            // of h_{t−1}
-                    } else {
-                        dhn.update(repeating: 0, count: H * L)
-                        col2im(dcolsP, hGeometry, dhn)
+                    // d cols [K, n·L] = Wᵀ [K, 4H] · dgates[:, images]; without wantX only the h_{t−1} rows.
+                    BLAS.gemm(transA: true, transB: false, m: K - skip, n: nL, k: 4 * H, a: wp.baseAddress! + skip,
+                              lda: K, b: dgates + start * L, ldb: NL, beta: 0, c: dcolsP + skip * nL, ldc: nL)
+                    let channels = (wantX ? 0 : C)..<(C + H)
+                    nonisolated(unsafe) let (dcolsU, dxU, dhOut) = (dcolsP, dxp.baseAddress!, dhP)
+                    Parallel.forItems(channels.count, size: k2 * nL, minimum: 1 << 15) { part in
+                        for ci in part {
+                            let ch = channels.lowerBound + ci
+                            for (j, image) in images.enumerated() {
+                                let target = ch < C ? dxU + ((t * N + image) * C + ch) * L
+                                                    : dhOut + (ch - C) * NL + image * L
+                                col2imPlane(dcolsU + ch * k2 * nL + j * L, plane, target, rowStride: nL)
+                            }
+                        }
                     }
                 }
             }
-        } } } } } } } } } } } } } } }
+        } } } } } } } } } } } } }
         let stateShape = [N, H, s.rows, s.cols]
-        if !wantX { dx = [Float](repeating: 0, count: T * N * C * L) }
         return Gradients(x: Tensor(shape: [T, N, C, s.rows, s.cols], scalars: dx),
-                         h0: Tensor(shape: stateShape, scalars: dh), c0: Tensor(shape: stateShape, scalars: dc),
+                         h0: Tensor(shape: stateShape, scalars: imageMajor(dh, blocks: 0...0)),
+                         c0: Tensor(shape: stateShape, scalars: imageMajor(dc, blocks: 0...0)),
                          weight: Tensor(shape: [4 * H, C + H, s.k, s.k], scalars: dw),
                          bias: Tensor(shape: [4 * H], scalars: db))
+    }
+
+    /// The gate gradients of `count` units of each block (`step` floats apart) from those of h_t and c_t; dc becomes
+    /// that of c_{t−1}.
+    static func gateGradients(_ a: UnsafePointer<Float>, step: Int, tanhC: UnsafePointer<Float>,
+                              cPrev: UnsafePointer<Float>, dh: UnsafePointer<Float>, dc: UnsafeMutablePointer<Float>,
+                              dgates: UnsafeMutablePointer<Float>, count: Int) {
+        for u in 0..<count {
+            let (i, f, gg, o) = (a[u], a[step + u], a[2 * step + u], a[3 * step + u]), tc = tanhC[u]
+            let dcTotal = dc[u] + dh[u] * o * (1 - tc * tc)   // through h_t and through c_{t+1}
+            dgates[u] = dcTotal * gg * i * (1 - i)
+            dgates[step + u] = dcTotal * cPrev[u] * f * (1 - f)
+            dgates[2 * step + u] = dcTotal * i * (1 - gg * gg)
+            dgates[3 * step + u] = dh[u] * tc * o * (1 - o)
+            dc[u] = dcTotal * f                                  // of c_{t−1}
+        }
     }
 }

@@ -35,29 +35,36 @@ func insideRange(size: Int, outputs: Int, shift: Int, stride: Int) -> Range<Int>
 /// Unfolds one image x [C, H, W] into cols [C·kh·kw, H'·W']: row (c, i, j) holds, for every output
 /// position (oy, ox), the input pixel (c, oy·stride − padding + i, ox·stride − padding + j), 0 outside.
 func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>) {
-    let oh = g.outH, ow = g.outW, s = g.stride
+    let planeSize = g.height * g.width, rowsPerPlane = g.kernelH * g.kernelW
     for c in 0..<g.channels {
-        let plane = x + c * g.height * g.width
-        for i in 0..<g.kernelH {
-            let ys = insideRange(size: g.height, outputs: oh, shift: i - g.padding, stride: s)
-            for j in 0..<g.kernelW {
-                let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * oh * ow
-                let shift = j - g.padding, xs = insideRange(size: g.width, outputs: ow, shift: shift, stride: s)
-                row.update(repeating: 0, count: ys.lowerBound * ow)
-                for oy in ys {
-                    // Input pixel of output ox: ox·s + shift in row oy·s + i − padding, ≥ 0 from xs.lowerBound on.
-                    let out = row + oy * ow,
-                        src = plane + (oy * s + i - g.padding) * g.width + xs.lowerBound * s + shift
-                    out.update(repeating: 0, count: xs.lowerBound)
-                    if s == 1 {
-                        (out + xs.lowerBound).update(from: src, count: xs.count)
-                    } else {
-                        for k in 0..<xs.count { out[xs.lowerBound + k] = src[k * s] }
-                    }
-                    (out + xs.upperBound).update(repeating: 0, count: ow - xs.upperBound)
+        im2colPlane(x + c * planeSize, g, cols + c * rowsPerPlane * g.positions, rowStride: g.positions)
+    }
+}
+
+/// Unfolds one channel plane [H, W] (of the geometry `g`) into the kh·kw rows of its kernel offsets, each H'·W'
+/// long and `rowStride` apart: rows of several images can so sit side by side in one column matrix.
+func im2colPlane(_ plane: UnsafePointer<Float>, _ g: ConvGeometry, _ rows: UnsafeMutablePointer<Float>,
+                 rowStride: Int) {
+    let oh = g.outH, ow = g.outW, s = g.stride
+    for i in 0..<g.kernelH {
+        let ys = insideRange(size: g.height, outputs: oh, shift: i - g.padding, stride: s)
+        for j in 0..<g.kernelW {
+            let row = rows + (i * g.kernelW + j) * rowStride
+            let shift = j - g.padding, xs = insideRange(size: g.width, outputs: ow, shift: shift, stride: s)
+            row.update(repeating: 0, count: ys.lowerBound * ow)
+            for oy in ys {
+                // Input pixel of output ox: ox·s + shift in row oy·s + i − padding, ≥ 0 from xs.lowerBound on.
+                let out = row + oy * ow,
+                    src = plane + (oy * s + i - g.padding) * g.width + xs.lowerBound * s + shift
+                out.update(repeating: 0, count: xs.lowerBound)
+                if s == 1 {
+                    (out + xs.lowerBound).update(from: src, count: xs.count)
+                } else {
+                    for k in 0..<xs.count { out[xs.lowerBound + k] = src[k * s] }
                 }
-                (row + ys.upperBound * ow).update(repeating: 0, count: (oh - ys.upperBound) * ow)
+                (out + xs.upperBound).update(repeating: 0, count: ow - xs.upperBound)
             }
+            (row + ys.upperBound * ow).update(repeating: 0, count: (oh - ys.upperBound) * ow)
         }
     }
 }
@@ -65,25 +72,31 @@ func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutableP
 /// The adjoint of `im2col`: adds each entry of cols [C·kh·kw, H'·W'] into the pixel of dx [C, H, W]
 /// it was read from (padding entries are dropped).
 func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ dx: UnsafeMutablePointer<Float>) {
-    let oh = g.outH, ow = g.outW, s = g.stride
+    let planeSize = g.height * g.width, rowsPerPlane = g.kernelH * g.kernelW
     for c in 0..<g.channels {
-        let plane = dx + c * g.height * g.width
-        for i in 0..<g.kernelH {
-            let ys = insideRange(size: g.height, outputs: oh, shift: i - g.padding, stride: s)
-            for j in 0..<g.kernelW {
-                let row = cols + ((c * g.kernelH + i) * g.kernelW + j) * oh * ow
-                let shift = j - g.padding, xs = insideRange(size: g.width, outputs: ow, shift: shift, stride: s)
-                guard !xs.isEmpty else { continue }
-                for oy in ys {
-                    // dst[ox·s] is pixel ox·s + shift of input row oy·s + i − padding; the offset is ≥ 0 from
-                    // xs.lowerBound on.
-                    let src = row + oy * ow + xs.lowerBound
-                    let dst = plane + (oy * s + i - g.padding) * g.width + xs.lowerBound * s + shift
-                    if s == 1 {
-                        for k in 0..<xs.count { dst[k] += src[k] }
-                    } else {
-                        for k in 0..<xs.count { dst[k * s] += src[k] }
-                    }
+        col2imPlane(cols + c * rowsPerPlane * g.positions, g, dx + c * planeSize, rowStride: g.positions)
+    }
+}
+
+/// The adjoint of `im2colPlane`: adds the kh·kw rows (`rowStride` apart) into the plane they were read from.
+func col2imPlane(_ rows: UnsafePointer<Float>, _ g: ConvGeometry, _ plane: UnsafeMutablePointer<Float>,
+                 rowStride: Int) {
+    let oh = g.outH, ow = g.outW, s = g.stride
+    for i in 0..<g.kernelH {
+        let ys = insideRange(size: g.height, outputs: oh, shift: i - g.padding, stride: s)
+        for j in 0..<g.kernelW {
+            let row = rows + (i * g.kernelW + j) * rowStride
+            let shift = j - g.padding, xs = insideRange(size: g.width, outputs: ow, shift: shift, stride: s)
+            guard !xs.isEmpty else { continue }
+            for oy in ys {
+                // dst[ox·s] is pixel ox·s + shift of input row oy·s + i − padding; the offset is ≥ 0 from
+                // xs.lowerBound on.
+                let src = row + oy * ow + xs.lowerBound
+                let dst = plane + (oy * s + i - g.padding) * g.width + xs.lowerBound * s + shift
+                if s == 1 {
+                    for k in 0..<xs.count { dst[k] += src[k] }
+                } else {
+                    for k in 0..<xs.count { dst[k * s] += src[k] }
                 }
             }
         }
