@@ -16,16 +16,17 @@ public final class ProgressBar {
         self.isTerminal = isTerminal
     }
 
-    /// Reports `done` of `total` steps with the running figures. Called every training step: the line is formatted
-    /// only when one is drawn (formatting costs about 1% of a small training step).
-    public func update(done: Int, loss: Double, accuracy: Double, images: Int) {
+    /// Reports `done` of `total` steps with the running figures (`accuracy` nil for a task that counts no hits, as
+    /// frame prediction). Called every training step: the line is formatted only when one is drawn (formatting costs
+    /// about 1% of a small training step).
+    public func update(done: Int, loss: Double, accuracy: Double?, images: Int) {
         let now = Date()
         func figures() -> String {
             let elapsed = now.timeIntervalSince(start)
             let rate = elapsed > 0 ? Double(images) / elapsed : 0
             let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-            return String(format: "loss %.4f  acc %.2f%%  %.0f img/s  ETA %@",
-                          loss, accuracy * 100, rate, Self.clock(eta))
+            let hits = accuracy.map { String(format: "  acc %.2f%%", $0 * 100) } ?? ""
+            return String(format: "loss %.4f%@  %.0f img/s  ETA %@", loss, hits, rate, Self.clock(eta))
         }
         if isTerminal {
             guard done == total || now.timeIntervalSince(lastDraw) > 0.1 else { return }

@@ -113,7 +113,7 @@ public final class Trainer<Task: TrainingTask> {
                 batchIndex += 1
                 if !silent {
                     bar.update(done: batchIndex, loss: seen > 0 ? lossSum / Double(seen) : .nan,
-                               accuracy: total > 0 ? Double(hits) / Double(total) : 0, images: seen)
+                               accuracy: total > 0 ? Double(hits) / Double(total) : nil, images: seen)
                 }
                 if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && batchIndex < batches
                     && communicator.isRoot {
