@@ -3,13 +3,35 @@ import COpenBLAS
 /// Matrix products through OpenBLAS `cblas_sgemm`; transposes are BLAS flags, never copies.
 public enum BLAS {
     /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, all row-major with leading dimensions.
-    /// Products of at least `parallelWork` multiply-adds are split into row (or column) blocks, one per
-    /// thread, each a single-threaded OpenBLAS call: OpenBLAS's own threads spin in `sched_yield` after
-    /// every call and steal the cores from the LSTM's time loop. Pass `threads: 1` inside parallel code.
+    /// Large products (`blockedPays`) run on `BlockedGEMM`, the rest on OpenBLAS (`openBLASGemm`).
+    /// Pass `threads: 1` inside parallel code.
     @inlinable
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = Parallel.threads) {
+        if blockedPays(m: m, n: n, k: k) {
+            BlockedGEMM.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                             b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+        } else {
+            openBLASGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+        }
+    }
+
+    /// True when `BlockedGEMM` beats OpenBLAS's AVX2 kernels on a product of this size (docs/performance.md): an
+    /// AVX-512 build, and every dimension large enough for the
+    /// packing to pay.
+    public static func blockedPays(m: Int, n: Int, k: Int) -> Bool {
+        BlockedGEMM.isAVX512Build && min(m, n) >= 64 && k >= 64 && m * n * k >= 1 << 24
+    }
+
+    /// `gemm` on OpenBLAS. Products of at least `parallelWork` multiply-adds are split into row (or column) blocks,
+    /// one per thread, each a single-threaded OpenBLAS call: OpenBLAS's own threads spin in `sched_yield` after
+    /// every call and steal the cores from the LSTM's time loop.
+    @inlinable
+    public static func openBLASGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                                    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+                                    c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = Parallel.threads) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
