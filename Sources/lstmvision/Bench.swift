@@ -40,13 +40,8 @@ struct Bench: ParsableCommand, UsesThreads {
                          + " SmallGEMM %.0f in cache; %d threads",
                          peak.best, CPUStartup.blasCoreName, peak.openBLAS, peak.inCache, BLAS.threads))
         }
-        if let tune = ProcessInfo.processInfo.environment["GEMM_TUNE"] {   // TEMPORARY tuning hook
-            let v = tune.split(separator: ",").map { Int($0)! }
-            BlockedGEMM.kc = v[0]; BlockedGEMM.mc = v[1]; BlockedGEMM.nc = v[2]; BlockedGEMM.rowsOutside = v[3] == 1
-        }
         if modes.values.contains(.gemm) {
-            let only = ProcessInfo.processInfo.environment["GEMM_ONLY"].map { Int($0)! }
-            for (i, shape) in GEMMBenchmark.shapes.enumerated() where only == nil || only == i {
+            for shape in GEMMBenchmark.shapes {
                 try printJSON(GEMMBenchmark.measure(shape, window: window))
             }
         }

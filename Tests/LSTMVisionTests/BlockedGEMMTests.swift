@@ -76,7 +76,8 @@ import Testing
 
     /// BLAS.gemm sends large products to BlockedGEMM on an AVX-512 build, small ones to OpenBLAS.
     @Test func routing() {
-        #expect(!BLAS.blockedPays(m: 32, n: 512, k: 128))
-        #expect(BLAS.blockedPays(m: 256, n: 4096, k: 3200) == BlockedGEMM.isAVX512Build)
+        #expect(!BLAS.blockedPays(transB: false, m: 32, n: 64, k: 128))
+        #expect(!BLAS.blockedPays(transB: true, m: 64, n: 512, k: 160))
+        #expect(BLAS.blockedPays(transB: true, m: 256, n: 3200, k: 4096) == BlockedGEMM.isAVX512Build)
     }
 }

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Matrix products through OpenBLAS `cblas_sgemm`; transposes are BLAS flags, never copies.
 public enum BLAS {
@@ -9,7 +10,7 @@ public enum BLAS {
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = Parallel.threads) {
-        if blockedPays(m: m, n: n, k: k) {
+        if blockedPays(transB: transB, m: m, n: n, k: k) {
             BlockedGEMM.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                              b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
         } else {
@@ -18,12 +19,16 @@ public enum BLAS {
         }
     }
 
-    /// True when `BlockedGEMM` beats OpenBLAS's AVX2 kernels on a product of this size (docs/performance.md): an
-    /// AVX-512 build, and every dimension large enough for the
-    /// packing to pay.
-    public static func blockedPays(m: Int, n: Int, k: Int) -> Bool {
-        BlockedGEMM.isAVX512Build && min(m, n) >= 64 && k >= 64 && m * n * k >= 1 << 24
+    /// True when `BlockedGEMM` beats OpenBLAS's AVX2 kernels on a product of this size (measured in
+    /// docs/performance.md): an AVX-512 build, at least 2²⁰ multiply-adds, and for a transposed B at least 128 rows
+    /// (its transposing pack costs about as much as 64 rows of arithmetic). `LSTMVISION_GEMM=openblas` turns it off.
+    public static func blockedPays(transB: Bool, m: Int, n: Int, k: Int) -> Bool {
+        blockedEnabled && m * n * k >= 1 << 20 && (!transB || m >= 128)
     }
+
+    /// False when the environment sets `LSTMVISION_GEMM=openblas` (every product on OpenBLAS, as before BlockedGEMM).
+    public static let blockedEnabled = BlockedGEMM.isAVX512Build
+        && ProcessInfo.processInfo.environment["LSTMVISION_GEMM"] != "openblas"
 
     /// `gemm` on OpenBLAS. Products of at least `parallelWork` multiply-adds are split into row (or column) blocks,
     /// one per thread, each a single-threaded OpenBLAS call: OpenBLAS's own threads spin in `sched_yield` after

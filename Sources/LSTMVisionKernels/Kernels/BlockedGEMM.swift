@@ -1,8 +1,8 @@
 import Foundation
 
 /// A cache-blocked GEMM for large products, BLIS/Goto style, with the contract of `BLAS.gemm`: k runs in blocks of
-/// at most `kc`, op(B) is packed into kc×64 panels (a panel stays in L1), op(A) into blocks of `mc` rows cut into
-/// 6-row micro-panels (a block stays in L2), and a 6×64 register kernel reads both contiguously. Packing resolves the
+/// at most `kc`, op(B) is packed into blocks of kc×64 panels (a block stays in L2), op(A) into blocks of `mc` rows cut
+/// into 6-row micro-panels (one stays in L1), and a 6×64 register kernel reads both contiguously. Packing resolves the
 /// transposes, so one kernel serves all four cases; zero padding resolves the edges. It exists because OpenBLAS
 /// runs its AVX2 kernels here (OPENBLAS_CORETYPE=Haswell), at half of what the AVX-512 FMA units deliver.
 public enum BlockedGEMM {
@@ -21,11 +21,9 @@ public enum BlockedGEMM {
     /// Rows and columns of the register kernel's block of C.
     static let mr = 6, nr = 64
 
-    /// Depth of a k block (a 64-column panel of B, 64 KB at 256, is read from L1/L2 by every row block), rows of an
-    /// A block (mc × kc floats, in L2) and columns of a B block (kc × nc floats, in L3).
-    package nonisolated(unsafe) static var kc = 256, mc = 96, nc = 2048
-    /// Loop order inside a block: row micro-panels outside (A's in L1, B's panels streamed from L2) when true.
-    package nonisolated(unsafe) static var rowsOutside = false
+    /// Depth of a k block, rows of an A block and columns of a B block: a 6-row micro-panel of A (6 KB at depth 256)
+    /// stays in L1 while the B block's panels (kc × nc floats, 512 KB) stream from L2 past it.
+    static let kc = 256, mc = 96, nc = 512
 
     /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, row-major with leading dimensions, split over `threads`
     /// (blocks of rows, or of 64-column panels when C is wider than tall), each thread packing its own operands.
@@ -104,14 +102,42 @@ public enum BlockedGEMM {
                     row.update(from: op.b + (p0 + p) * op.bStep + j, count: w)
                     if w < nr { (row + w).update(repeating: 0, count: nr - w) }
                 }
-            } else {                    // columns of op(B) are contiguous (transB): read them, write strided
-                for jj in 0..<w {
-                    let src = op.b + (j + jj) * op.bColumn + p0 * op.bStep
-                    for p in 0..<depth { dst[p * nr + jj] = src[p * op.bStep] }
+            } else {                    // columns of op(B) are contiguous (transB): a transpose, 16×16 at a time
+                // 16 columns at a time, each read from start to end (16 streams for the prefetcher).
+                let src = op.b + j * op.bColumn + p0, whole = depth - depth % 16
+                var jj = 0
+                while jj + 16 <= w {
+                    for q in stride(from: 0, to: whole, by: 16) {
+                        transpose16(src + jj * op.bColumn + q, op.bColumn, dst + q * nr + jj, nr)
+                    }
+                    jj += 16
+                }
+                for jt in 0..<w {
+                    for p in (jt < jj ? whole : 0)..<depth { dst[p * nr + jt] = src[jt * op.bColumn + p] }
                 }
                 if w < nr { for p in 0..<depth { (dst + p * nr + w).update(repeating: 0, count: nr - w) } }
             }
             panel += 1
+        }
+    }
+
+    /// Writes the transpose of the 16×16 block at `src` (rows `stride` apart) to `dst` (rows `dstStride` apart): four
+    /// rounds of unzipping pairs of rows, each of which rotates the 8 bits of an element's index by one.
+    @inline(__always)
+    static func transpose16(_ src: UnsafePointer<Float>, _ stride: Int, _ dst: UnsafeMutablePointer<Float>,
+                            _ dstStride: Int) {
+        withUnsafeTemporaryAllocation(of: V.self, capacity: 32) { t in
+            for r in 0..<16 { t[r] = load(src + r * stride) }
+            var (from, to) = (0, 16)
+            for _ in 0..<4 {
+                for i in 0..<8 {
+                    let pair = SIMD32(lowHalf: t[from + 2 * i], highHalf: t[from + 2 * i + 1])
+                    t[to + i] = pair.evenHalf
+                    t[to + 8 + i] = pair.oddHalf
+                }
+                (from, to) = (to, from)
+            }
+            for r in 0..<16 { UnsafeMutableRawPointer(dst + r * dstStride).storeBytes(of: t[from + r], as: V.self) }
         }
     }
 
@@ -143,7 +169,7 @@ public enum BlockedGEMM {
         }
     }
 
-    /// C[height×width] (+)= packed A block · packed B block: every 6-row micro-panel against every 64-column panel.
+    /// C[height×width] (+)= packed A block · packed B block: each 6-row micro-panel against every 64-column panel.
     static func block(depth: Int, height: Int, width: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                       c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float) {
         let rowPanels = (height + mr - 1) / mr, columnPanels = (width + nr - 1) / nr
@@ -151,11 +177,7 @@ public enum BlockedGEMM {
             kernel(depth: depth, a: a + ir * depth * mr, b: b + jr * depth * nr, c: c + ir * mr * ldc + jr * nr,
                    ldc: ldc, rows: min(mr, height - ir * mr), columns: min(nr, width - jr * nr), beta: beta)
         }
-        if rowsOutside {
-            for ir in 0..<rowPanels { for jr in 0..<columnPanels { tile(ir, jr) } }
-        } else {
-            for jr in 0..<columnPanels { for ir in 0..<rowPanels { tile(ir, jr) } }
-        }
+        for ir in 0..<rowPanels { for jr in 0..<columnPanels { tile(ir, jr) } }
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> V {
