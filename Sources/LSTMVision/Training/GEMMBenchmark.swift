@@ -28,6 +28,8 @@ public enum GEMMBenchmark {
         public var shape: String
         public var m: Int, n: Int, k: Int, trans_a: Bool, trans_b: Bool
         public var blocked_gflops: Double, openblas_gflops: Double, speedup: Double
+        /// Each round's ratio of the two rates (the rounds' order: blocked first in even rounds).
+        public var speedup_per_round: [Double]
         /// The largest difference between the two results, relative to the largest magnitude in C.
         public var relative_difference: Double
         public var rounds: Int, threads: Int
@@ -75,6 +77,7 @@ public enum GEMMBenchmark {
         let (x, y) = (ours.sorted()[rounds / 2], theirs.sorted()[rounds / 2])
         return Measurement(shape: s.name, m: s.m, n: s.n, k: s.k, trans_a: s.transA, trans_b: s.transB,
                            blocked_gflops: x, openblas_gflops: y, speedup: x / y,
+                           speedup_per_round: zip(ours, theirs).map { $0 / $1 },
                            relative_difference: Double(difference / max(scale, .leastNormalMagnitude)),
                            rounds: rounds, threads: BLAS.threads)
     }

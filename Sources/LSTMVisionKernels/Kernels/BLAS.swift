@@ -20,10 +20,11 @@ public enum BLAS {
     }
 
     /// True when `BlockedGEMM` beats OpenBLAS's AVX2 kernels on a product of this size (measured in
-    /// docs/performance.md): an AVX-512 build, at least 2²⁰ multiply-adds, and for a transposed B at least 128 rows
-    /// (its transposing pack costs about as much as 64 rows of arithmetic). `LSTMVISION_GEMM=openblas` turns it off.
+    /// docs/performance.md): an AVX-512 build, at least 2²⁰ multiply-adds, at least 64 columns (a narrower C wastes
+    /// lanes of the 64-column kernel), and for a transposed B at least 128 rows (its transposing pack costs about as
+    /// much as 64 rows of arithmetic). `LSTMVISION_GEMM=openblas` turns it off.
     public static func blockedPays(transB: Bool, m: Int, n: Int, k: Int) -> Bool {
-        blockedEnabled && m * n * k >= 1 << 20 && (!transB || m >= 128)
+        blockedEnabled && m * n * k >= 1 << 20 && n >= 64 && (!transB || m >= 128)
     }
 
     /// False when the environment sets `LSTMVISION_GEMM=openblas` (every product on OpenBLAS, as before BlockedGEMM).

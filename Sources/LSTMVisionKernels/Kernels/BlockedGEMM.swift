@@ -49,7 +49,8 @@ public enum BlockedGEMM {
         }
     }
 
-    /// op(A) and op(B) as strides: element (i, p) of op(A) is a[i·aRow + p·aStep], (p, j) of op(B) b[p·bStep + j·bColumn].
+    /// op(A) and op(B) as strides: element (i, p) of op(A) is a[i·aRow + p·aStep], (p, j) of op(B) is
+    /// b[p·bStep + j·bColumn].
     struct Operands: @unchecked Sendable {
         var a: UnsafePointer<Float>, aRow: Int, aStep: Int, b: UnsafePointer<Float>, bStep: Int, bColumn: Int
         /// The operands of the rows from `i` on.
@@ -102,7 +103,7 @@ public enum BlockedGEMM {
                     row.update(from: op.b + (p0 + p) * op.bStep + j, count: w)
                     if w < nr { (row + w).update(repeating: 0, count: nr - w) }
                 }
-            } else {                    // columns of op(B) are contiguous (transB): a transpose, 16×16 at a time
+            } else {                    // columns of op(B) are contiguous (transB): a transpose, 16×16 at a time,
                 // 16 columns at a time, each read from start to end (16 streams for the prefetcher).
                 let src = op.b + j * op.bColumn + p0, whole = depth - depth % 16
                 var jj = 0
