@@ -16,7 +16,8 @@ func vectorFlags() -> [SwiftSetting] {
           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return baseline }
     let flags = Set(line.split(separator: " ").map(String.init))
     if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx2", "fma"]) {
-        return [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+        // LSTMVISION_AVX512: BlockedGEMM's 24-accumulator kernel fits AVX-512's 32 registers (BLAS.gemm routes to it).
+        return [.unsafeFlags(["-target-cpu", "skylake-avx512"]), .define("LSTMVISION_AVX512")]
     }
     if flags.isSuperset(of: ["avx2", "fma", "bmi2"]) { return [.unsafeFlags(["-target-cpu", "haswell"])] }
     return baseline

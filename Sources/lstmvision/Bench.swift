@@ -10,7 +10,8 @@ struct Bench: ParsableCommand, UsesThreads {
 
     @Option(help: "Configurations, comma-separated: 1x128, 2x128-bi.")
     var configs: CommaList<String> = ["1x128", "2x128-bi"]
-    @Option(help: ArgumentHelp("Modes, comma-separated: train, infer.", valueName: "mode,..."))
+    @Option(help: ArgumentHelp("Modes, comma-separated: train, infer, gemm (matrix products: BlockedGEMM beside"
+                               + " OpenBLAS).", valueName: "mode,..."))
     var modes: CommaList<BenchMode> = [.train, .infer]
     @Option(help: "Inference batch sizes, comma-separated.") var inferBatches: CommaList<Int> = [1, 64, 256]
     @Option(help: "Training batch sizes, comma-separated.") var trainBatches: CommaList<Int> = [64, 256]
@@ -39,8 +40,13 @@ struct Bench: ParsableCommand, UsesThreads {
                          + " SmallGEMM %.0f in cache; %d threads",
                          peak.best, CPUStartup.blasCoreName, peak.openBLAS, peak.inCache, BLAS.threads))
         }
+        if modes.values.contains(.gemm) {
+            for shape in GEMMBenchmark.shapes {
+                try printJSON(GEMMBenchmark.measure(shape, window: window))
+            }
+        }
         for config in configs.values {
-            for mode in modes.values {
+            for mode in modes.values where mode != .gemm {
                 for batch in (mode == .train ? trainBatches : inferBatches).values {
                     let m = try Benchmark.measure(config, training: mode == .train, batch: batch, peak: peak,
                                                   window: window)

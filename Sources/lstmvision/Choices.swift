@@ -16,7 +16,8 @@ enum TrainTask: String, CaseIterable, ExpressibleByArgument {
 
 /// What `bench` measures.
 enum BenchMode: String, CaseIterable, ExpressibleByArgument {
-    case train, infer
+    /// `gemm`: BLAS.gemm's two engines (BlockedGEMM, OpenBLAS) on large products, paired.
+    case train, infer, gemm
 }
 
 /// `--forget-bias`: a finite number, or `none` for PyTorch's default initialisation (no bias set).

@@ -80,8 +80,8 @@ public enum Benchmark {
         var c = [Float](repeating: 0, count: size * size)
         let openBLAS = rate(window: window, windows: 5) {
             a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                BLAS.gemm(transA: false, transB: false, m: size, n: size, k: size, a: ap.baseAddress!, lda: size,
-                          b: bp.baseAddress!, ldb: size, beta: 0, c: cp.baseAddress!, ldc: size)
+                BLAS.openBLASGemm(transA: false, transB: false, m: size, n: size, k: size, a: ap.baseAddress!,
+                                  lda: size, b: bp.baseAddress!, ldb: size, beta: 0, c: cp.baseAddress!, ldc: size)
             } } }
         } * 2 * Double(size * size * size) / 1e9
         return Peak(openBLAS: openBLAS, inCache: inCache)

@@ -1,15 +1,43 @@
 import COpenBLAS
+import Foundation
 
 /// Matrix products through OpenBLAS `cblas_sgemm`; transposes are BLAS flags, never copies.
 public enum BLAS {
     /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, all row-major with leading dimensions.
-    /// Products of at least `parallelWork` multiply-adds are split into row (or column) blocks, one per
-    /// thread, each a single-threaded OpenBLAS call: OpenBLAS's own threads spin in `sched_yield` after
-    /// every call and steal the cores from the LSTM's time loop. Pass `threads: 1` inside parallel code.
+    /// Large products (`blockedPays`) run on `BlockedGEMM`, the rest on OpenBLAS (`openBLASGemm`).
+    /// Pass `threads: 1` inside parallel code.
     @inlinable
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = Parallel.threads) {
+        if blockedPays(transB: transB, m: m, n: n, k: k) {
+            BlockedGEMM.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                             b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+        } else {
+            openBLASGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+        }
+    }
+
+    /// True when `BlockedGEMM` beats OpenBLAS's AVX2 kernels on a product of this size (measured in
+    /// docs/performance.md): an AVX-512 build, at least 2²⁰ multiply-adds, at least 64 columns (a narrower C wastes
+    /// lanes of the 64-column kernel), and for a transposed B at least 128 rows (its transposing pack costs about as
+    /// much as 64 rows of arithmetic). `LSTMVISION_GEMM=openblas` turns it off.
+    public static func blockedPays(transB: Bool, m: Int, n: Int, k: Int) -> Bool {
+        blockedEnabled && m * n * k >= 1 << 20 && n >= 64 && (!transB || m >= 128)
+    }
+
+    /// False when the environment sets `LSTMVISION_GEMM=openblas` (every product on OpenBLAS, as before BlockedGEMM).
+    public static let blockedEnabled = BlockedGEMM.isAVX512Build
+        && ProcessInfo.processInfo.environment["LSTMVISION_GEMM"] != "openblas"
+
+    /// `gemm` on OpenBLAS. Products of at least `parallelWork` multiply-adds are split into row (or column) blocks,
+    /// one per thread, each a single-threaded OpenBLAS call: OpenBLAS's own threads spin in `sched_yield` after
+    /// every call and steal the cores from the LSTM's time loop.
+    @inlinable
+    public static func openBLASGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                                    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+                                    c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = Parallel.threads) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
