@@ -52,7 +52,7 @@ public final class Trainer<Task: TrainingTask> {
     /// `task.train.fingerprint`, computed once (it hashes every pixel).
     lazy var trainFingerprint = task.train.fingerprint
     /// The first stop signal received (0: none): `StopSignals`' by default; tests give their own.
-    var stopRequested: @Sendable () -> Int32 = { StopSignals.pending }
+    var stopRequested: () -> Int32 = { StopSignals.pending }
     /// Signals the test hook LSTMVISION_TEST_SIGNAL_AT_STEP raises, by 1-based step (`StopSignals.testSignals`).
     let testSignals = StopSignals.testSignals()
     /// The run folder's lock, held by rank 0 from `lockFolder` to the end of `run`.
