@@ -72,7 +72,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         while start < values.count {
             let n = min(Self.bucket, values.count - start)
             try values.withUnsafeMutableBufferPointer { v in
-                try watched(MPI_Bcast(v.baseAddress! + start, Int32(n), lv_mpi_float(), Int32(root), world), "MPI_Bcast")
+                try watched(MPI_Bcast(v.baseAddress! + start, Int32(n), lv_mpi_float(), Int32(root), world),
+                            "MPI_Bcast")
             }
             start += n
         }
