@@ -25,13 +25,15 @@ fail() { log "FAILED: $*"; exit 1; }
 compare() { "$BIN" compare-weights "$1/last.safetensors" "$2/last.safetensors" --tolerance 0; }
 # run NAME COMMAND...: runs it with stdout and stderr in WORK/NAME.txt and WORK/NAME.err; its status in $status.
 run() { local name="$1"; shift; status=0; "$@" > "$WORK/$name.txt" 2> "$WORK/$name.err" || status=$?; }
-# stopped NAME STEP: the run NAME ended with 143 and one line saying it stopped after STEP; $resume is the command.
+# stopped NAME STEP OUT: the run NAME into OUT ended with 143 and one line saying it stopped after STEP; $resume is
+# the command it prints.
 stopped() {
   [ "$status" -eq 143 ] || { cat "$WORK/$1.err"; fail "$1: exit status $status, not 143"; }
   [ "$(wc -l < "$WORK/$1.err")" -eq 1 ] || { cat "$WORK/$1.err"; fail "$1: not one line on stderr"; }
-  grep -q "^lstmvision: stopped by SIGTERM after step $2 (.*); checkpoint $WORK/$1/last.state.safetensors; resume" \
-    "$WORK/$1.err" || { cat "$WORK/$1.err"; fail "$1: no line saying where it stopped"; }
-  [ ! -e "$WORK/$1/run.lock" ] || fail "$1: the stopped run left its lock file"
+  grep -qF "; checkpoint $3/last.state.safetensors; resume with: " "$WORK/$1.err" \
+    && grep -q "^lstmvision: stopped by SIGTERM after step $2 (" "$WORK/$1.err" \
+    || { cat "$WORK/$1.err"; fail "$1: no line saying where it stopped"; }
+  [ ! -e "$3/run.lock" ] || fail "$1: the stopped run left its lock file"
   resume="$(sed 's/.*; resume with: //' "$WORK/$1.err")"
   log "$1: $(cat "$WORK/$1.err")"
 }
@@ -47,13 +49,15 @@ printf 'pid %s\nhost %s\nstarted 2020-01-01T00:00:00Z\n' "$gone" "$(hostname)" >
 "$BIN" "${RUN[@]}" --out "$WORK/whole" > "$WORK/whole.txt"
 [ ! -e "$WORK/whole/run.lock" ] || fail "the run left its lock file"
 
+# Into a folder whose name the shell must have quoted: the printed command quotes it too.
 log "SIGTERM during step 5 (test hook), then the printed command resumes"
-run term env LSTMVISION_TEST_SIGNAL_AT_STEP=5 "$BIN" "${RUN[@]}" --out "$WORK/term"
-stopped term 5
+term="$WORK/term run's"
+run term env LSTMVISION_TEST_SIGNAL_AT_STEP=5 "$BIN" "${RUN[@]}" --out "$term"
+stopped term 5 "$term"
 grep -q "(batch 5 of 6 of epoch 1)" "$WORK/term.err" || fail "term: not stopped at batch 5 of epoch 1"
 eval "$resume" > "$WORK/term-resumed.txt"
 grep -q "^resumed from .* at epoch 1, batch 6 (step 5)" "$WORK/term-resumed.txt" || fail "term: did not resume at 5"
-compare "$WORK/whole" "$WORK/term"
+compare "$WORK/whole" "$term"
 
 # The run is held (SIGSTOP) after its first checkpoint while the second starts, then sent SIGTERM and continued.
 log "kill -TERM mid-epoch, after the checkpoint of step 2; meanwhile a second run into the same folder"
@@ -72,7 +76,7 @@ kill -TERM "$job"
 kill -CONT "$job"
 status=0; wait "$job" || status=$?
 [ "$status" -ne 0 ] || fail "kill: the run finished before the signal"
-stopped kill "[0-9]*"
+stopped kill "[0-9]*" "$WORK/kill"
 eval "$resume" > "$WORK/kill-resumed.txt"
 compare "$WORK/whole" "$WORK/kill"
 

@@ -28,8 +28,10 @@ struct LSTMVisionCommand: ParsableCommand {
             // Every rank stopped at the same step, rank 0's checkpoint written: rank 0 says where and how to go on.
             let world = Distributed.current
             if world.isRoot {
-                let line = "lstmvision: \(stopped); resume with: \(resumeCommand(ranks: world.size))\n"
-                FileHandle.standardError.write(Data(line.utf8))
+                // `train` resumes with its own command line; `demo` has no --resume.
+                let train = CommandLine.arguments.dropFirst().first == "train"
+                let hint = train ? "; resume with: \(resumeCommand(ranks: world.size))" : ""
+                FileHandle.standardError.write(Data("lstmvision: \(stopped)\(hint)\n".utf8))
             }
             world.finish()
             Foundation.exit(StopSignals.exitStatus(stopped.signal))

@@ -83,7 +83,7 @@ public final class Trainer<Task: TrainingTask> {
         defer { unlockFolder() }
         try startRanks(parts: parts)
         if let dir = tensorBoard, communicator.isRoot {
-            let log = try writing { try TensorBoardLog(directory: dir, continuing: resumed, limits: limits) }
+            let log = try TensorBoardLog(directory: dir, continuing: resumed, limits: limits)
             if !silent && !resumed && !log.earlierFiles.isEmpty {
                 print("note: \(dir) already holds event files of an earlier run (\(log.earlierFiles.count));"
                       + " TensorBoard shows them with this run's (delete them or give another folder)")
