@@ -48,10 +48,10 @@ public enum StopSignals {
     /// SIGTERM, 130 for SIGINT).
     public static func exitStatus(_ signal: Int32) -> Int32 { 128 + signal }
 
-    /// Makes `path` the lock file that a second signal removes before it ends the process (nil: none).
+    /// Makes `path` the lock file that a second signal removes before it ends the process (nil: none). The old
+    /// string is never freed (a few bytes a run): a handler may be reading it.
     static func setLockPath(_ path: String?) {
-        let copy = path.map { strdup($0)! }
-        if let old = lockPath.exchange(copy, ordering: .sequentiallyConsistent) { free(old) }
+        _ = lockPath.exchange(path.map { strdup($0)! }, ordering: .sequentiallyConsistent)
     }
 }
 
