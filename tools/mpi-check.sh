@@ -147,7 +147,7 @@ log "dead rank: $(grep -a "^resumed from" "$WORK/dead-resumed.txt"); 2 epochs do
 # A hung rank (SIGSTOP to rank 1 after the first checkpoint): rank 0's collective times out after 3 s of waiting,
 # it prints one error and MPI_Abort ends the job; the last checkpoint resumes.
 log "hung rank: mpirun -np 2 --collective-timeout 3, rank 1 stopped after the first checkpoint"
-HUNG=(train classification --hidden 16 --limit 500 --batch-size 32 --threads 1 --seed 3 --no-tensorboard --epochs 2
+HUNG=(train classification --hidden 16 --limit 400 --batch-size 32 --threads 1 --seed 3 --no-tensorboard --epochs 1
       --checkpoint-every 4 --collective-timeout 3 --out "$WORK/hung")
 mpi -np 2 "$BIN" "${HUNG[@]}" > "$WORK/hung.txt" 2> "$WORK/hung.err" &
 job=$!
@@ -171,8 +171,8 @@ awk -v t="$took" 'BEGIN { exit !(t < 10) }' || fail "hung rank: the job took $to
 log "hung rank: the job ended $took s after the stop: $(grep -a "^lstmvision: error" "$WORK/hung.err" | cut -c1-110)…"
 mpi -np 2 "$BIN" train classification --resume --threads 1 --out "$WORK/hung" > "$WORK/hung-resumed.txt"
 grep -aq "^resumed from" "$WORK/hung-resumed.txt" || fail "hung rank: the checkpoint did not resume"
-[ "$(tail -n +2 "$WORK/hung/log.csv" | wc -l)" -eq 2 ] || fail "hung rank: the resumed run did not finish 2 epochs"
-log "hung rank: $(grep -a "^resumed from" "$WORK/hung-resumed.txt"); 2 epochs done"
+[ "$(tail -n +2 "$WORK/hung/log.csv" | wc -l)" -eq 1 ] || fail "hung rank: the resumed run did not finish its epoch"
+log "hung rank: $(grep -a "^resumed from" "$WORK/hung-resumed.txt"); the epoch done"
 
 if [ "$(id -u)" -eq 0 ]; then
   bash "$repo/tools/mpi-netns-check.sh" "$BIN" "$WORK/netns"
