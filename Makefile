@@ -14,12 +14,15 @@ build: deps
 demo: build
 	$(BIN) demo
 
-# The suite, built with the MPI trait; 2 MPI ranks against one process (tools/mpi-check.sh); ONNX Runtime and
-# TensorBoard's reader on what LSTMVision writes (tools/interop-check.sh); then a package that depends on LSTMVision
-# by version, without MPI (the getting-started article's code), and the API documentation (tools/consumer-check.sh).
+# The suite, built with the MPI trait; SIGTERM, a full disk and a locked run folder in one process
+# (tools/survive-check.sh); 2 MPI ranks against one process, and signals, dead and hung ranks (tools/mpi-check.sh);
+# ONNX Runtime and TensorBoard's reader on what LSTMVision writes (tools/interop-check.sh); then a package that
+# depends on LSTMVision by version, without MPI (the getting-started article's code), and the API documentation
+# (tools/consumer-check.sh).
 test: deps
 	$(SWIFT) build --build-tests --traits MPI
 	$(SWIFT) test --skip-build
+	bash tools/survive-check.sh
 	bash tools/mpi-check.sh
 	bash tools/interop-check.sh
 	bash tools/consumer-check.sh

@@ -5,8 +5,13 @@
 #    shard; a detector without the refiner, whose random crops are drawn per shard) the largest relative difference
 #    is printed and held to 1e-3, the validation accuracy and AP to 0.1 points;
 #  - a 2-rank run resumed for a second epoch ends as the uninterrupted 2-epoch run does;
-#  - bad starts (more ranks than images, ranks given other options or data) give one error and a non-zero exit;
+#  - SIGTERM seen by rank 1 alone (the test hook LSTMVISION_TEST_SIGNAL_AT_STEP, during step 5): both ranks stop
+#    after step 5 with one line and exit 143; resumed, the run ends bit-identical to the uninterrupted one;
+#  - bad starts (more ranks than images, ranks given other options or data), a folder another run holds, and a
+#    non-finite loss give one error (rank 0's) and a non-zero exit;
 #  - a rank killed mid-run ends the job within seconds, and its last checkpoint resumes;
+#  - a rank stopped (SIGSTOP) mid-run: the other's collective times out (--collective-timeout 3), the job ends with
+#    one error within seconds, and its last checkpoint resumes;
 #  - as root, two ranks as two hosts over TCP (tools/mpi-netns-check.sh).
 # Usage: tools/mpi-check.sh [BIN (an MPI-trait build; default .build/debug/lstmvision)] [WORKDIR]
 set -euo pipefail
@@ -44,6 +49,23 @@ mpi -np 2 "$BIN" "${CLS[@]}" --schedule constant --epochs 1 --out "$WORK/r2" > "
 mpi -np 2 "$BIN" train classification --resume --epochs 2 --threads 1 --out "$WORK/r2" > "$WORK/r2b.txt"
 grep -q "^resumed from" "$WORK/r2b.txt" || fail "the 2-rank run did not resume"
 compare "$WORK/r1" "$WORK/r2" 0
+
+# Ranks may see a SIGTERM at different steps: they agree on it in each step's exchange, and all stop at one step
+# (had they not, one would wait alone in a collective: --collective-timeout 20 would end the job with an error).
+log "SIGTERM seen by rank 1 alone during step 5: both stop after step 5; mpirun --resume, against the same reference"
+status=0
+mpi -np 1 "$BIN" "${CLS[@]}" --schedule constant --epochs 2 --collective-timeout 20 --out "$WORK/t2" \
+  : -np 1 env LSTMVISION_TEST_SIGNAL_AT_STEP=5 "$BIN" "${CLS[@]}" --schedule constant --epochs 2 \
+  --collective-timeout 20 --out "$WORK/t2" > "$WORK/t2.txt" 2> "$WORK/t2.err" || status=$?
+[ "$status" -eq 143 ] || { cat "$WORK/t2.err"; fail "SIGTERM: mpirun exited $status, not 143"; }
+[ "$(grep -c "^lstmvision: stopped by SIGTERM after step 5 (batch 5 of 12 of epoch 1)" "$WORK/t2.err")" -eq 1 ] \
+  || { cat "$WORK/t2.err"; fail "SIGTERM: not one line saying both ranks stopped after step 5"; }
+! grep -q "^lstmvision: error" "$WORK/t2.err" || { cat "$WORK/t2.err"; fail "SIGTERM: an error"; }
+[ ! -e "$WORK/t2/run.lock" ] || fail "SIGTERM: the lock file was left"
+log "SIGTERM: $(grep -a "^lstmvision: stopped" "$WORK/t2.err" | cut -c1-150)…"
+mpi -np 2 "$BIN" train classification --resume --threads 1 --out "$WORK/t2" > "$WORK/t2b.txt"
+grep -aq "^resumed from .* at epoch 1, batch 6 (step 5)" "$WORK/t2b.txt" || fail "SIGTERM: did not resume at step 5"
+compare "$WORK/r1" "$WORK/t2" 0
 
 # Detection with a refiner: 32 synthetic canvases, batches of 8 (4 steps); rank 0 alone validates.
 DET=(train detection --train-count 32 --test-count 16 --hidden 16 --conv-widths 8,8,8,8,8 --max-boxes 2 --epochs 1
@@ -83,6 +105,18 @@ expect_error "other-options" "differ from rank 0 in training options (rank 1)" \
 expect_error "other-data" "differ from rank 0 in training data (rank 1)" \
   mpi -np 1 "$BIN" "${CLS[@]}" --epochs 1 --out "$WORK/bad3" : -np 1 "$BIN" "${CLS[@]}" --limit 300 --epochs 1 \
   --out "$WORK/bad3"
+# A folder another process holds (flock, as a run's lock, with its pid written in): rank 0 names it, all exit.
+mkdir -p "$WORK/locked"
+( flock -x 9; printf 'pid %s\nhost %s\nstarted 2026-01-01T00:00:00Z\n' "$BASHPID" "$(hostname)" >&9; exec sleep 120 ) \
+  9> "$WORK/locked/run.lock" &
+holder=$!
+for _ in $(seq 100); do [ -s "$WORK/locked/run.lock" ] && break; sleep 0.05; done
+expect_error "locked" "locked is in use by another training run: process $holder on" \
+  mpi -np 2 "$BIN" "${CLS[@]}" --epochs 1 --out "$WORK/locked"
+kill "$holder"
+# A non-finite loss (SGD at lr 3e38 overflows the weights by step 3): every rank sees it in the summed figures.
+expect_error "non-finite" "non-finite loss (inf) at step 3" \
+  mpi -np 2 "$BIN" "${CLS[@]}" --epochs 1 --optimizer sgd --lr 3e38 --clip 0 --schedule constant --out "$WORK/nan"
 
 # A rank that dies (SIGKILL to rank 1 after the first checkpoint): mpirun ends the other within seconds, non-zero,
 # and the last checkpoint, written atomically by rank 0, resumes.
@@ -109,6 +143,36 @@ mpi -np 2 "$BIN" train classification --resume --threads 1 --out "$WORK/dead" > 
 grep -aq "^resumed from" "$WORK/dead-resumed.txt" || fail "dead rank: the checkpoint did not resume"
 [ "$(tail -n +2 "$WORK/dead/log.csv" | wc -l)" -eq 2 ] || fail "dead rank: the resumed run did not finish 2 epochs"
 log "dead rank: $(grep -a "^resumed from" "$WORK/dead-resumed.txt"); 2 epochs done"
+
+# A hung rank (SIGSTOP to rank 1 after the first checkpoint): rank 0's collective times out after 3 s of waiting,
+# it prints one error and MPI_Abort ends the job; the last checkpoint resumes.
+log "hung rank: mpirun -np 2 --collective-timeout 3, rank 1 stopped after the first checkpoint"
+HUNG=(train classification --hidden 16 --limit 400 --batch-size 32 --threads 1 --seed 3 --no-tensorboard --epochs 1
+      --checkpoint-every 4 --collective-timeout 3 --out "$WORK/hung")
+mpi -np 2 "$BIN" "${HUNG[@]}" > "$WORK/hung.txt" 2> "$WORK/hung.err" &
+job=$!
+for _ in $(seq 600); do [ -e "$WORK/hung/last.state.safetensors" ] && break; sleep 0.1; done
+[ -e "$WORK/hung/last.state.safetensors" ] || fail "hung rank: no checkpoint was written"
+victim=""
+for p in $(pgrep -f -- "--out $WORK/hung"); do
+  tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -x "OMPI_COMM_WORLD_RANK=1" > /dev/null && victim=$p
+done
+[ -n "$victim" ] || fail "hung rank: rank 1 not found"
+stopped=$(date +%s.%N)
+kill -STOP "$victim"
+for _ in $(seq 300); do kill -0 "$job" 2> /dev/null || break; sleep 0.1; done
+if kill -0 "$job" 2> /dev/null; then kill -KILL "$victim"; fail "hung rank: the job still runs 30 s later"; fi
+if wait "$job"; then fail "hung rank: the job exited 0"; fi
+took=$(awk -v a="$stopped" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+awk -v t="$took" 'BEGIN { exit !(t < 10) }' || fail "hung rank: the job took $took s to end"
+[ "$(grep -c "^lstmvision: error: rank 0: MPI_[A-Za-z]* waited [0-9.]* s for the other ranks (--collective-timeout)" \
+  "$WORK/hung.err")" -eq 1 ] && [ "$(grep -c "^lstmvision: error" "$WORK/hung.err")" -eq 1 ] \
+  || { cat "$WORK/hung.err"; fail "hung rank: not one error naming the timed-out collective"; }
+log "hung rank: the job ended $took s after the stop: $(grep -a "^lstmvision: error" "$WORK/hung.err" | cut -c1-110)…"
+mpi -np 2 "$BIN" train classification --resume --threads 1 --out "$WORK/hung" > "$WORK/hung-resumed.txt"
+grep -aq "^resumed from" "$WORK/hung-resumed.txt" || fail "hung rank: the checkpoint did not resume"
+[ "$(tail -n +2 "$WORK/hung/log.csv" | wc -l)" -eq 1 ] || fail "hung rank: the resumed run did not finish its epoch"
+log "hung rank: $(grep -a "^resumed from" "$WORK/hung-resumed.txt"); the epoch done"
 
 if [ "$(id -u)" -eq 0 ]; then
   bash "$repo/tools/mpi-netns-check.sh" "$BIN" "$WORK/netns"

@@ -12,15 +12,22 @@ struct FitResult<Record> {
 /// Trains `task` with `options` into the run folder `out` (`metadata` is kept in the checkpoints); with `resume`,
 /// continues from `out`'s last checkpoint. TensorBoard event files go to `tensorBoard` (default: `OUT/tensorboard`)
 /// unless `writesTensorBoard` is false. `shards` splits each batch (one shard per rank under MPI by default).
+/// SIGTERM and SIGINT stop the run after the current step with a checkpoint (`StopSignals`, `TrainingStopped`); under
+/// MPI a collective waiting longer than `collectiveTimeout` seconds ends the job. The folder's lock is taken first.
 func fit<Task: TrainingTask>(_ task: Task, options: TrainingOptions, out: String, timeLimit: Double?,
                              limits: InputLimits = .default, metadata: [String: String] = [:],
                              resume: Bool = false, tensorBoard: String? = nil,
-                             writesTensorBoard: Bool = true, shards: Int? = nil) throws -> FitResult<Task.Record> {
+                             writesTensorBoard: Bool = true, shards: Int? = nil,
+                             collectiveTimeout: Double = RunOptions.defaultCollectiveTimeout)
+    throws -> FitResult<Task.Record> {
+    StopSignals.install()
     let trainer = try Trainer(task, options: options, folder: RunFolder(out), limits: limits)
     trainer.shards = shards
     trainer.timeLimit = timeLimit
     trainer.tensorBoard = writesTensorBoard ? tensorBoard ?? trainer.folder.tensorBoard : nil
     trainer.runMetadata.merge(metadata) { _, given in given }
+    trainer.communicator.collectiveTimeout = collectiveTimeout > 0 ? collectiveTimeout : nil
+    try trainer.lockFolder()
     if resume { try trainer.resume() }
     let started = Date()
     let history = try trainer.run()

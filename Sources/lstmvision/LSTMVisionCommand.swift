@@ -24,6 +24,17 @@ struct LSTMVisionCommand: ParsableCommand {
             let threads = try (command as? UsesThreads)?.threadOptions.count() ?? Parallel.threads
             try Parallel.withThreads(threads) { try command.run() }
             Distributed.current.finish()
+        } catch let stopped as TrainingStopped {
+            // Every rank stopped at the same step, rank 0's checkpoint written: rank 0 says where and how to go on.
+            let world = Distributed.current
+            if world.isRoot {
+                // `train` resumes with its own command line; `demo` has no --resume.
+                let train = CommandLine.arguments.dropFirst().first == "train"
+                let hint = train ? "; resume with: \(resumeCommand(ranks: world.size))" : ""
+                FileHandle.standardError.write(Data("lstmvision: \(stopped)\(hint)\n".utf8))
+            }
+            world.finish()
+            Foundation.exit(StopSignals.exitStatus(stopped.signal))
         } catch {
             let world = Distributed.current
             let code = exitCode(for: error)
@@ -83,4 +94,18 @@ func taskAsSubcommand(_ arguments: [String]) throws -> [String] {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
+}
+
+/// The command that resumes a stopped run: this one, as typed, with `--resume`; under `mpirun -np N` for N ranks.
+func resumeCommand(ranks: Int, arguments: [String] = CommandLine.arguments) -> String {
+    let rest = arguments.dropFirst().filter { $0 != "--resume" }
+    let words = [arguments.first ?? "lstmvision"] + rest + ["--resume"]
+    return (ranks > 1 ? "mpirun -np \(ranks) " : "") + words.map(shellQuoted).joined(separator: " ")
+}
+
+/// `word` as a POSIX shell reads it back: as it is when it has only safe characters, else in single quotes.
+func shellQuoted(_ word: String) -> String {
+    let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
+    guard word.isEmpty || !word.allSatisfy(safe.contains) else { return word }
+    return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -68,7 +68,7 @@ struct TrainClassification: ParsableCommand, ReadsFiles, UsesThreads {
                              limits: limits.value,
                              metadata: [SavedDataOptions.key: data.saved.json], resume: runOptions.resume,
                              tensorBoard: runOptions.tensorboard, writesTensorBoard: !runOptions.noTensorboard,
-                             shards: runOptions.shards)
+                             shards: runOptions.shards, collectiveTimeout: runOptions.collectiveTimeout)
         guard Distributed.current.isRoot else { return }     // rank 0 writes the run's files
         guard let best = result.history.max(by: { $0.validationAccuracy < $1.validationAccuracy }) else { return }
         let test = try scoreOnce(result.folder, test: loaded.test, epoch: best.epoch)

@@ -83,7 +83,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
                              limits: limits.value,
                              metadata: [SavedDataOptions.key: dataOptions.json], resume: runOptions.resume,
                              tensorBoard: runOptions.tensorboard, writesTensorBoard: !runOptions.noTensorboard,
-                             shards: runOptions.shards)
+                             shards: runOptions.shards, collectiveTimeout: runOptions.collectiveTimeout)
         if let last = result.history.last {
             print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs;"
                          + " best model %@, log %@, plot %@",

@@ -82,7 +82,8 @@ struct TrainFrames: ParsableCommand, ReadsFiles, UsesThreads {
               + " \(R)×\(C) (context \(context)); \(BLAS.threads) threads")
         let result = try fit(task, options: options, out: runOptions.out, timeLimit: runOptions.timeLimit,
                              limits: limits.value, resume: runOptions.resume, tensorBoard: runOptions.tensorboard,
-                             writesTensorBoard: !runOptions.noTensorboard)
+                             writesTensorBoard: !runOptions.noTensorboard,
+                             collectiveTimeout: runOptions.collectiveTimeout)
         guard let best = result.history.min(by: { $0.validationMSE < $1.validationMSE }) else { return }
         print(String(format: "done: best validation MSE/frame %.2f, SSIM %.4f (epoch %d of %d) in %.0f s; model %@,"
                      + " log %@", best.validationMSE, best.validationSSIM, best.epoch, result.history.count,

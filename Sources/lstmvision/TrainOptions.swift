@@ -78,9 +78,16 @@ struct RunOptions: ParsableArguments {
     @Flag(help: "Write no TensorBoard event files.") var noTensorboard = false
     /// Computes each batch as N shards whose gradients are added in order, as N MPI ranks do (tools/mpi-check.sh).
     @Option(help: .hidden) var shards: Int?
+    @Option(help: ArgumentHelp("Under MPI: end the job when a collective waits this long for a rank (0: never).",
+                               valueName: "s"))
+    var collectiveTimeout: Double = Self.defaultCollectiveTimeout
+
+    /// Seconds: far above a step, a validation by rank 0 alone or a checkpoint on a slow shared disk.
+    static let defaultCollectiveTimeout = 300.0
 
     func validate() throws {
         try checkSeconds(timeLimit, "--time-limit")
+        try checkSeconds(collectiveTimeout, "--collective-timeout")
         if noTensorboard && tensorboard != nil {
             throw ValidationError("--tensorboard and --no-tensorboard exclude each other")
         }

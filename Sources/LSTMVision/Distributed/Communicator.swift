@@ -21,10 +21,19 @@ public protocol Communicator: AnyObject, Sendable {
     func abort(code: Int32) -> Never
     /// Leaves the job cleanly (MPI_Finalize); the last call.
     func finish()
+    /// Seconds a collective may wait for the other ranks before the job is ended with an error (nil: forever);
+    /// `MPICommunicator`'s default is nil, `lstmvision train`'s `--collective-timeout` 300.
+    var collectiveTimeout: Double? { get set }
 }
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+
+    /// One process waits for nobody: no timeout.
+    public var collectiveTimeout: Double? {
+        get { nil }
+        set {}
+    }
 
     /// The ranks whose `value` differs from rank 0's (every rank gets the answer): a check that all ranks were
     /// started alike. Values are compared by a 64-bit FNV-1a hash of their UTF-8.

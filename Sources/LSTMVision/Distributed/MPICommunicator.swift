@@ -3,8 +3,9 @@ import CMPI
 import Foundation
 
 /// The ranks of an Open MPI job (`mpirun -np N lstmvision …`), over MPI_COMM_WORLD. MPI's errors are returned,
-/// not fatal, and become one `DistributedError` naming the call; when a rank dies, mpirun ends the others.
-/// Used from one thread at a time (MPI_THREAD_SERIALIZED).
+/// not fatal, and become one `DistributedError` naming the call; when a rank dies, mpirun ends the others. A
+/// collective that waits longer than `collectiveTimeout` for the other ranks (one hung or stopped) ends the job with
+/// one error (`CollectiveWatchdog`, then MPI_Abort). Used from one thread at a time (MPI_THREAD_SERIALIZED).
 public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let rank: Int
     public let size: Int
@@ -12,6 +13,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// Elements summed per collective: a bucket of the buffer, so that counts stay far below Int32's range and the
     /// receive buffer small.
     static let bucket = 1 << 22
+    /// Ends the job when a collective waits too long.
+    let watchdog: CollectiveWatchdog
 
     /// Initialises MPI (once per process).
     public init() throws {
@@ -26,6 +29,32 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         MPI_Comm_rank(world, &r)
         MPI_Comm_size(world, &s)
         (rank, size) = (Int(r), Int(s))
+        watchdog = CollectiveWatchdog { [r] call, seconds in Self.endJob(rank: Int(r), call: call, seconds: seconds) }
+    }
+
+    public var collectiveTimeout: Double? {
+        get { watchdog.timeout }
+        set { watchdog.timeout = newValue }
+    }
+
+    /// The watchdog's end of a job whose collective `call` has waited `seconds` on this rank: one error line, then
+    /// MPI_Abort, which makes mpirun end every rank (and, should it not return within 10 s, this process's exit).
+    static func endJob(rank: Int, call: String, seconds: Double) {
+        let line = String(format: "lstmvision: error: rank %d: %@ waited %.1f s for the other ranks"
+                          + " (--collective-timeout): a rank is hung, stopped or unreachable; ending the job"
+                          + " (its last checkpoint stays loadable: train --resume)\n", rank, call, seconds)
+        FileHandle.standardError.write(Data(line.utf8))
+        Thread.detachNewThread {
+            sleep(10)
+            _exit(1)
+        }
+        MPI_Abort(lv_mpi_comm_world(), 1)
+        _exit(1)
+    }
+
+    /// Makes the collective `call` under the watchdog's eye, then checks its result.
+    func watched(_ code: @autoclosure () -> Int32, _ call: String) throws {
+        try check(watchdog.watch(call, code), call)
     }
 
     /// Throws for a failed MPI call, with MPI's message.
@@ -43,7 +72,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         while start < values.count {
             let n = min(Self.bucket, values.count - start)
             try values.withUnsafeMutableBufferPointer { v in
-                try check(MPI_Bcast(v.baseAddress! + start, Int32(n), lv_mpi_float(), Int32(root), world), "MPI_Bcast")
+                try watched(MPI_Bcast(v.baseAddress! + start, Int32(n), lv_mpi_float(), Int32(root), world),
+                            "MPI_Bcast")
             }
             start += n
         }
@@ -68,8 +98,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             let receivedCounts = [Int32](repeating: Int32(mine), count: size)
             let receivedOffsets = (0..<size).map { Int32($0 * mine) }
             try values.withUnsafeBufferPointer { v in
-                try check(MPI_Alltoallv(v.baseAddress, counts, offsets, type, &received, receivedCounts,
-                                        receivedOffsets, type, world), "MPI_Alltoallv")
+                try watched(MPI_Alltoallv(v.baseAddress, counts, offsets, type, &received, receivedCounts,
+                                          receivedOffsets, type, world), "MPI_Alltoallv")
             }
             var summed = Array(received[0..<mine])
             for r in 1..<size {
@@ -77,8 +107,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             }
             if summed.isEmpty { summed = [0] }     // a valid address for a chunk of nothing
             try values.withUnsafeMutableBufferPointer { v in
-                try check(MPI_Allgatherv(summed, Int32(mine), type, v.baseAddress, counts, offsets, type, world),
-                          "MPI_Allgatherv")
+                try watched(MPI_Allgatherv(summed, Int32(mine), type, v.baseAddress, counts, offsets, type, world),
+                            "MPI_Allgatherv")
             }
             start += n
         }
@@ -86,12 +116,12 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
 
     public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
         var all = [UInt8](repeating: 0, count: max(bytes.count * size, 1))
-        try check(MPI_Allgather(bytes, Int32(bytes.count), lv_mpi_byte(), &all, Int32(bytes.count), lv_mpi_byte(),
-                                world), "MPI_Allgather")
+        try watched(MPI_Allgather(bytes, Int32(bytes.count), lv_mpi_byte(), &all, Int32(bytes.count),
+                                  lv_mpi_byte(), world), "MPI_Allgather")
         return (0..<size).map { Array(all[($0 * bytes.count)..<(($0 + 1) * bytes.count)]) }
     }
 
-    public func barrier() throws { try check(MPI_Barrier(world), "MPI_Barrier") }
+    public func barrier() throws { try watched(MPI_Barrier(world), "MPI_Barrier") }
 
     public func abort(code: Int32) -> Never {
         MPI_Abort(world, code)

@@ -21,6 +21,9 @@ public struct RunFolder: Sendable, Equatable {
     /// The best model's score on the test split, which `lstmvision train` writes once, after the last epoch.
     public var testScore: String { directory + "/test.json" }
 
+    /// The lock held by the run training into the folder (`RunLock`): its process id, host and start time.
+    public var lockFile: String { directory + "/run.lock" }
+
     /// Creates the folder when missing.
     public func create() throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

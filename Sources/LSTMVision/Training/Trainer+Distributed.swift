@@ -12,6 +12,8 @@ struct StepGradients {
     var hits: Int, total: Int
     /// Whether any rank's time limit had passed before the step.
     var timeUp: Bool
+    /// The stop signal any rank had received by the step's exchange (SIGTERM before SIGINT; 0: none).
+    var stopSignal: Int32
 }
 
 extension Trainer {
@@ -98,11 +100,14 @@ extension Trainer {
             }
             let h = finite ? b.hits() : (0, 0)
             return StepGradients(loss: lossValue, lossSum: Double(lossValue) * Double(n), images: n, finite: finite,
-                                 squaredNorm: squaredNorm, hits: h.0, total: h.1, timeUp: timeUp)
+                                 squaredNorm: squaredNorm, hits: h.0, total: h.1, timeUp: timeUp,
+                                 stopSignal: stopRequested())
         }
         let sizes = parameters.map(\.value.count), total = sizes.reduce(0, +)
-        // figures: loss sum, non-finite shards, hits, totals, time up; then whether each parameter got a gradient.
-        var figures = [Double](repeating: 0, count: 5 + parameters.count)
+        // figures: loss sum, non-finite shards, hits, totals, time up, ranks stopped by SIGTERM, by SIGINT; then
+        // whether each parameter got a gradient.
+        let first = 7
+        var figures = [Double](repeating: 0, count: first + parameters.count)
         figures[4] = timeUp ? 1 : 0
         var summed = [Float](repeating: 0, count: total)
         for s in communicator.size == 1 ? Array(0..<parts) : [communicator.rank] {
@@ -123,13 +128,19 @@ extension Trainer {
             var offset = 0
             for (i, p) in parameters.enumerated() {
                 if let g = p.grad {
-                    figures[5 + i] = 1
+                    figures[first + i] = 1
                     g.scalars.withUnsafeBufferPointer { v in
                         for j in 0..<sizes[i] { summed[offset + j] += v[j] }
                     }
                 }
                 offset += sizes[i]
             }
+        }
+        // Read after this rank's work, just before the exchange: a signal that arrives later counts at the next step.
+        switch stopRequested() {
+        case SIGTERM: figures[5] = 1
+        case 0: break
+        default: figures[6] = 1
         }
         if communicator.size > 1 {
             // The barrier parts waiting for the slowest rank from the exchange itself, in the epoch line's figures.
@@ -144,7 +155,7 @@ extension Trainer {
         }
         var offset = 0
         for (i, p) in parameters.enumerated() {
-            p.grad = figures[5 + i] > 0
+            p.grad = figures[first + i] > 0
                 ? Tensor(shape: p.value.shape, scalars: Array(summed[offset..<(offset + sizes[i])])) : nil
             offset += sizes[i]
         }
@@ -152,6 +163,7 @@ extension Trainer {
         let loss = Float(figures[0] / Double(n))
         return StepGradients(loss: loss, lossSum: figures[0], images: n,
                              finite: figures[1] == 0 && squaredNorm.isFinite, squaredNorm: squaredNorm,
-                             hits: Int(figures[2]), total: Int(figures[3]), timeUp: figures[4] > 0)
+                             hits: Int(figures[2]), total: Int(figures[3]), timeUp: figures[4] > 0,
+                             stopSignal: figures[5] > 0 ? SIGTERM : figures[6] > 0 ? SIGINT : 0)
     }
 }

@@ -6,6 +6,9 @@ import Foundation
 /// the optimiser state and the data position, from which `resume` continues exactly; a CSV log, a plot and
 /// TensorBoard event files. Data-parallel across the ranks of `communicator` (Trainer+Distributed.swift): each
 /// global batch is split into one shard per rank and their gradients summed in rank order; rank 0 writes the files.
+/// Surviving what clusters do to a job (Trainer+Stopping.swift): SIGTERM or SIGINT (`StopSignals`) stops every rank
+/// at the same step, with a checkpoint; a failed write (a full disk) stops it keeping the last checkpoint; the run
+/// folder's lock (`RunLock`) refuses a second run into the same folder.
 public final class Trainer<Task: TrainingTask> {
     public let task: Task
     public let options: TrainingOptions
@@ -48,6 +51,15 @@ public final class Trainer<Task: TrainingTask> {
     var events: TensorBoardLog?
     /// `task.train.fingerprint`, computed once (it hashes every pixel).
     lazy var trainFingerprint = task.train.fingerprint
+    /// The first stop signal received (0: none): `StopSignals`' by default; tests give their own.
+    var stopRequested: () -> Int32 = { StopSignals.pending }
+    /// Signals the test hook LSTMVISION_TEST_SIGNAL_AT_STEP raises, by 1-based step (`StopSignals.testSignals`).
+    let testSignals = StopSignals.testSignals()
+    /// The run folder's lock, held by rank 0 from `lockFolder` to the end of `run`.
+    var lock: RunLock?
+    var locked = false
+    /// The step of the last checkpoint written or resumed from (nil: none yet), named when a write fails.
+    var lastCheckpointStep: Int?
 
     public init(_ task: Task, options: TrainingOptions, folder: RunFolder, limits: InputLimits = .default) throws {
         try options.validate()
@@ -67,6 +79,8 @@ public final class Trainer<Task: TrainingTask> {
         let batches = loader.batchesPerEpoch, parts = shards ?? communicator.size
         let schedule = options.makeSchedule(stepsPerEpoch: batches)
         let runStart = Date()
+        try lockFolder()
+        defer { unlockFolder() }
         try startRanks(parts: parts)
         if let dir = tensorBoard, communicator.isRoot {
             let log = try TensorBoardLog(directory: dir, continuing: resumed, limits: limits)
@@ -77,8 +91,8 @@ public final class Trainer<Task: TrainingTask> {
             events = log
         }
         defer { events = nil }
-        var outOfTime = false
-        while epoch < options.epochs && !outOfTime {
+        var outOfTime = false, stopAfterEpoch: Int32 = 0
+        while epoch < options.epochs && !outOfTime && stopAfterEpoch == 0 {
             let data = try task.trainingSet(epoch: epoch), order = loader.order(epoch: epoch)
             let bar = ProgressBar(total: batches, label: "epoch \(epoch + 1)/\(options.epochs)")
             let started = Date()
@@ -86,14 +100,18 @@ public final class Trainer<Task: TrainingTask> {
             while batchIndex < batches {
                 optimizer.learningRate = schedule.rate(base: options.learningRate, step: step)
                 let timeUp = timeLimit.map { Date().timeIntervalSince(runStart) > $0 } ?? false
+                for signal in testSignals[step + 1] ?? [] { raise(signal) }
                 let g = try gradients(loader.indices(batchIndex, of: order), from: data, parts: parts, timeUp: timeUp)
                 let lossValue = g.loss
                 if !g.finite {
                     guard options.skipNonFinite else {
-                        throw TrainingError.nonFinite("non-finite"
+                        let error = TrainingError.nonFinite("non-finite"
                             + " \(lossValue.isFinite ? "gradient" : "loss (\(lossValue))")"
                             + " at step \(step + 1) (epoch \(epoch + 1), batch \(batchIndex + 1));"
                             + " the last good checkpoint is \(folder.lastModel)")
+                        // Every rank saw the same summed figures: rank 0 alone reports it, all exit.
+                        if communicator.size > 1 { throw DistributedError(error.description, everyRank: true) }
+                        throw error
                     }
                     skipped += 1
                 } else {
@@ -107,17 +125,27 @@ public final class Trainer<Task: TrainingTask> {
                     total += g.total
                     seen += g.images
                 }
-                try events?.write([("step/loss", Double(lossValue)),
-                                   ("step/learning_rate", Double(optimizer.learningRate))], step: step)
+                try writing {
+                    try events?.write([("step/loss", Double(lossValue)),
+                                       ("step/learning_rate", Double(optimizer.learningRate))], step: step)
+                }
                 step += 1
                 batchIndex += 1
                 if !silent {
                     bar.update(done: batchIndex, loss: seen > 0 ? lossSum / Double(seen) : .nan,
                                accuracy: total > 0 ? Double(hits) / Double(total) : nil, images: seen)
                 }
+                // Every rank agreed on the signal in the step's exchange: all stop here, or after this epoch's end.
+                if g.stopSignal != 0 {
+                    guard batchIndex >= batches else {
+                        if !silent && bar.isTerminal { print("") }         // off the progress line
+                        try stop(g.stopSignal, batches: batches)
+                    }
+                    stopAfterEpoch = g.stopSignal
+                }
                 if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 && batchIndex < batches
                     && communicator.isRoot {
-                    try saveLast()
+                    try writing { try saveLast() }
                 }
                 // Under MPI, the ranks' clocks agreed before the step (`g.timeUp`), so that all stop at one step.
                 if let limit = timeLimit,
@@ -142,6 +170,7 @@ public final class Trainer<Task: TrainingTask> {
             }
             try endEpoch(figures)
         }
+        if stopAfterEpoch != 0 && epoch < options.epochs { try stop(stopAfterEpoch, batches: batches) }
         return history
     }
 
@@ -156,8 +185,10 @@ public final class Trainer<Task: TrainingTask> {
         if let v = validation {
             if v.score > bestScore {
                 bestScore = v.score
-                try task.saveModel(to: folder.bestModel,
-                                   metadata: v.modelMetadata.merging(["step": String(step)]) { $1 })
+                try writing {
+                    try task.saveModel(to: folder.bestModel,
+                                       metadata: v.modelMetadata.merging(["step": String(step)]) { $1 })
+                }
             }
             if !silent {
                 let skippedNote = skipped > 0 ? " [\(skipped) non-finite steps skipped]" : ""
@@ -165,18 +196,20 @@ public final class Trainer<Task: TrainingTask> {
                              v.summary, f.seconds, f.imagesPerSecond, skippedNote, reduceNote))
             }
         } else {
-            try task.saveModel(to: folder.bestModel, metadata: ["step": String(step)])
+            try writing { try task.saveModel(to: folder.bestModel, metadata: ["step": String(step)]) }
         }
         if f.finished {
             let record = task.record(f, validation: validation)
             history.append(record)
             // Before the checkpoint: a run stopped between the two trains the epoch again when resumed, and skips
             // these values, already logged.
-            try writeEvents(record)
+            try writing { try writeEvents(record) }
         }
-        try saveLast()
-        try writeLog()
-        try events?.flush()
+        try writing {
+            try saveLast()
+            try writeLog()
+            try events?.flush()
+        }
     }
 
     /// Writes the state needed to resume (`TrainingState`) as one atomic file, then the latest model alone for
@@ -191,6 +224,7 @@ public final class Trainer<Task: TrainingTask> {
         try state.write(to: folder.state, model: task.checkpointed.stateDict(), optimizer: optimizer, options: options,
                         configKey: task.configKey, config: task.configJSON, dataCount: task.train.count,
                         dataFingerprint: trainFingerprint)
+        lastCheckpointStep = step
     }
 
     /// Continues from the state file in the run folder, written by an earlier run of the same model on the same data
@@ -204,6 +238,7 @@ public final class Trainer<Task: TrainingTask> {
         bestScore = meta[TrainingState<Task.Record>.bestScoreKey].flatMap(Double.init) ?? -1
         history = state.history
         resumed = true
+        lastCheckpointStep = step
         if !silent { print("resumed from \(path) at epoch \(epoch + 1), batch \(batchIndex + 1) (step \(step))") }
     }
 

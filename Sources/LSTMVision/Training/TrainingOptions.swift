@@ -95,8 +95,14 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidOption(String)
     case nonFinite(String)
     case resume(String)
+    /// Another run holds the run folder's lock (`RunLock`).
+    case inUse(String)
+    /// A file of the run could not be written (a full disk, say); the last checkpoint written is kept.
+    case write(String)
 
     public var description: String {
-        switch self { case let .invalidOption(m), let .nonFinite(m), let .resume(m): return m }
+        switch self {
+        case let .invalidOption(m), let .nonFinite(m), let .resume(m), let .inUse(m), let .write(m): return m
+        }
     }
 }
