@@ -2,7 +2,8 @@
 
 Two histories (mostly completed trials; mostly pruned ones, so that pruned trials enter the good group) of trials
 over a space with a log-int, a linear int, a log-float, a float and
-a choice. For it the fixture records what Optuna 5 (TPESampler defaults: multivariate, prior weight 1, magic clip,
+a choice. The integers drawn are distinct: a kernel's width depends on the order of tied values, which numpy's argsort
+leaves unspecified (and which differs between its SIMD sorts), so tied histories have no one reference. For it the fixture records what Optuna 5 (TPESampler defaults: multivariate, prior weight 1, magic clip,
 default gamma and weights) computes: the split into good ("below") and other ("above") trials, and the log densities
 of both Parzen estimators at probe points. TuningTests compares LSTMVision's TPESampler.split and ParzenEstimator
 with them. Run: .venv-optuna/bin/python tools/make_tpe_reference.py (optuna from tools/tune-requirements.txt).
@@ -19,7 +20,7 @@ from optuna.trial import TrialState, create_trial
 
 SPACE = {
     "hidden": IntDistribution(32, 512, log=True),
-    "layers": IntDistribution(1, 3),
+    "batch-size": IntDistribution(16, 1024),
     "lr": FloatDistribution(1e-4, 1e-2, log=True),
     "dropout": FloatDistribution(0.0, 0.5),
     "bidirectional": CategoricalDistribution([False, True]),
@@ -30,15 +31,16 @@ def scenario(name, is_pruned):
     rng = np.random.RandomState(7)
     study = optuna.create_study(direction="maximize")
     history = []
+    hidden = rng.choice(np.arange(32, 513), size=30, replace=False)
+    batch = rng.choice(np.arange(16, 1025), size=30, replace=False)
     for number in range(30):
         params = {
-            "hidden": int(round(math.exp(rng.uniform(math.log(31.5), math.log(512.5))))),
-            "layers": int(rng.randint(1, 4)),
+            "hidden": int(hidden[number]),
+            "batch-size": int(batch[number]),
             "lr": float(math.exp(rng.uniform(math.log(1e-4), math.log(1e-2)))),
             "dropout": float(rng.uniform(0, 0.5)),
             "bidirectional": bool(rng.randint(0, 2)),
         }
-        params["hidden"] = min(max(params["hidden"], 32), 512)
         # A made-up score per epoch: better with a middling lr and more units.
         quality = 0.9 - 0.05 * abs(math.log10(params["lr"]) + 2.7) + 0.02 * math.log2(params["hidden"] / 32)
         curve = [round(quality * (1 - 0.5 ** (e + 1)) + 0.01 * rng.randn(), 4) for e in range(4)]
@@ -62,7 +64,7 @@ def scenario(name, is_pruned):
     g_est = sampler._build_parzen_estimator(study, SPACE, above, handle_below=False)
     probes = {
         "hidden": [32, 64, 100, 256, 512],
-        "layers": [1, 2, 3, 2, 1],
+        "batch-size": [16, 100, 517, 1000, 1024],
         "lr": [1e-4, 5e-4, 2e-3, 5e-3, 1e-2],
         "dropout": [0.0, 0.1, 0.25, 0.4, 0.5],
         "bidirectional": [0, 1, 1, 0, 1],  # choice indices, as the estimators hold them

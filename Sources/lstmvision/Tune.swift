@@ -67,6 +67,11 @@ struct Tune: ParsableCommand {
     }
 
     func run() throws {
+        // Every rank would search into the same folder: under mpirun, refuse (a search runs in one process).
+        guard Distributed.current.size == 1 else {
+            throw CLIError("tune does not run under mpirun yet: run it in one process, with --workers for"
+                           + " parallel trials")
+        }
         let say: (String) -> Void = json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
         let studyPath = Study.path(in: out)
         let stored: Study? = resume ? try Study.read(studyPath) : nil

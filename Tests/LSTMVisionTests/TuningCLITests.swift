@@ -3,8 +3,8 @@ import Testing
 @testable import LSTMVision
 @testable import LSTMVisionCore
 
-/// `lstmvision tune` itself: bad input refused in one line before any trial, and a tiny real search (trials of a
-/// hundred MNIST images) killed with SIGKILL mid-way, resumed, run to the end and scored once on the test split.
+/// `lstmvision tune` itself: bad input refused in one line before any trial, and a tiny real search (trials of 200
+/// MNIST images) killed with SIGKILL mid-way, resumed, run to the end and scored once on the test split.
 @Suite(.serialized) struct TuningCLITests {
     static func folder(_ name: String) -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tune-cli-\(getpid())-\(name)").path
@@ -44,11 +44,11 @@ import Testing
         ("hidden: {int: [0, 16]}", [], "line 1: 'hidden': train refuses --hidden 0: --hidden must be in 1...8192, got 0"),
         ("lr: {float: [0, 0.1], log: true}", [], "line 1: 'lr': a log range must be above zero, got [0.0, 0.1]"),
         ("hidden: {int: [16, 8]}", [], "line 1: 'hidden': empty range [16, 8] (low above high)"),
-        ("x: {int: [1, 2]}\nmodel: {choice: [row, lstm9]}", [],
+        ("hidden: {int: [1, 2]}\nmodel: {choice: [row, lstm9]}", [],
          "line 2: 'model': train refuses --model lstm9: The value 'lstm9' is invalid for '--model <kind>'"),
         ("epochs: {int: [1, 3]}", [], "line 1: 'epochs' is set by tune itself and cannot be searched"),
-        ("hidden: {int: [8, 16]}", ["--out", "/tmp/x"], "--out is set by tune for each trial"),
-        ("hidden: {int: [8, 16]}", ["--limit", "0"], "train refuses the fixed options (--limit 0 --epochs 2):"
+        ("hidden: {int: [8, 16]}", ["--no-tensorboard"], "--no-tensorboard is set by tune for each trial"),
+        ("hidden: {int: [8, 16]}", ["--limit", "0"], "train refuses the fixed train options (--limit 0 --epochs 2):"
             + " --limit must be positive, got 0"),
         ("hidden: {int: [8, 16]}", ["--eta", "1"], "--eta must be ≥ 2, got 1"),
     ])
@@ -64,14 +64,31 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: out + "/study.json"))
     }
 
-    /// A real search of four trials: killed with SIGKILL once a trial has completed (a trial's process then ends by
+    /// The first `train` training and `test` test images of the embedded MNIST as plain IDX files in `dir` (a
+    /// trial then reads 200 images, not 70 000).
+    static func miniMNIST(_ dir: String, train: Int = 200, test: Int = 100) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (split, prefix, n) in [(MNIST.Split.train, "train", train), (.test, "t10k", test)] {
+            let set = try MNIST.load(directory: CLITests.root + "/data/mnist", split: split).prefix(n)
+            func header(_ magic: UInt8, _ dims: [Int]) -> [UInt8] {
+                [0, 0, 8, magic] + dims.flatMap { d in (0..<4).map { UInt8((d >> (8 * (3 - $0))) & 0xFF) } }
+            }
+            let pixels = set.pixels.map { UInt8(($0 * 255).rounded()) }
+            try Data(header(3, [n, 28, 28]) + pixels).write(to: URL(fileURLWithPath: dir + "/\(prefix)-images-idx3-ubyte"))
+            try Data(header(1, [n]) + set.labels.map(UInt8.init))
+                .write(to: URL(fileURLWithPath: dir + "/\(prefix)-labels-idx1-ubyte"))
+        }
+    }
+
+    /// A real search of three trials: killed with SIGKILL once a trial has completed (a trial's process then ends by
     /// itself), resumed (the completed trial is not run again), run to the end, its best model scored once.
     @Test func tinySearchSurvivesKillAndResumes() throws {
         let dir = Self.folder("real"), out = dir + "/out"
         let space = Self.write("hidden: {choice: [4, 8]}\nlr: {float: [1.0e-3, 1.0e-2], log: true}\n",
                                dir + "/space.yaml")
-        let args = ["tune", "--space", space, "--out", out, "--trials", "4", "--epochs", "2", "--eta", "2",
-                    "--sampler", "random", "--seed", "3", "--threads", "1", "--limit", "100"]
+        try Self.miniMNIST(dir + "/mnist")
+        let args = ["tune", "--space", space, "--out", out, "--trials", "3", "--epochs", "2", "--eta", "2",
+                    "--sampler", "random", "--seed", "3", "--threads", "1", "--data", dir + "/mnist"]
         let first = try Self.start(args, dir: dir, name: "first")
         // Wait for a completed trial and a second one running.
         var study: Study?
@@ -100,28 +117,28 @@ import Testing
         let r = try Self.run(args + ["--resume", "--json"], dir: dir, name: "second")
         #expect(r.code == 0, "\(r.err)")
         let final = try Study.read(Study.path(in: out))
-        #expect(final.trials.count == 4)
+        #expect(final.trials.count == 3)
         #expect(final.trials.allSatisfy { $0.isFinished })
         for n in done { #expect(final.trials[n] == killed.trials[n], "finished trial \(n) changed on resume") }
         #expect(final.trials.contains { $0.starts == 2 })
         // The JSON table and the best trial, scored once on the test split of the same --limit.
         let object = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
-        #expect((object["trials"] as! [Any]).count == 4)
+        #expect((object["trials"] as! [Any]).count == 3)
         let best = object["best"] as! [String: Any]
         #expect(best["trial"] as? Int == final.bestTrial?.number)
         #expect(best["test_images"] as? Int == 100)
         let accuracy = try #require(best["test_accuracy"] as? Double)
         #expect((0...1).contains(accuracy))
-        #expect((best["command"] as! String).hasPrefix("lstmvision train classification --limit 100 --hidden "))
+        #expect((best["command"] as! String).hasPrefix("lstmvision train classification --data \(dir)/mnist --hidden "))
         // The scored model is the best trial's own best model: eval agrees.
-        let eval = try Self.run(["eval", "--model", best["model"] as! String, "--limit", "100", "--json"], dir: dir,
-                                name: "eval")
+        let eval = try Self.run(["eval", "--model", best["model"] as! String, "--data", dir + "/mnist", "--json"],
+                                dir: dir, name: "eval")
         let evalObject = try JSONSerialization.jsonObject(with: Data(eval.out.utf8)) as! [String: Any]
         #expect(evalObject["accuracy"] as? Double == accuracy)
         for file in ["trials.csv", "progress.png", "param-hidden.png", "param-lr.png", "best.json"] {
             #expect(FileManager.default.fileExists(atPath: out + "/" + file), "\(file)")
         }
-        #expect(try String(contentsOfFile: out + "/trials.csv", encoding: .utf8).split(separator: "\n").count == 5)
+        #expect(try String(contentsOfFile: out + "/trials.csv", encoding: .utf8).split(separator: "\n").count == 4)
         // Trials never score the test split themselves.
         #expect(!FileManager.default.fileExists(atPath: out + "/trials/000/test.json"))
         // A finished search resumed again runs nothing and scores nothing again.

@@ -52,7 +52,7 @@ import Testing
         ("hidden: {int: [1, 8], float: [1, 2]}", "'hidden' has both int and float"),
         ("hidden: {choice: [1, 2], log: true}", "log applies to int and float ranges, not to a choice"),
         ("hidden: {int: [1, 8], log: maybe}", "'hidden': log must be true or false"),
-        ("layers: {int: [1, 2]}\nhidden: {int: [1, 8]}\nlayers: {int: [1, 3]}", "line 3: 'layers' is given twice"),
+        ("layers: {int: [1, 2]}\nhidden: {int: [1, 8]}\nlayers: {int: [1, 3]}", "s.yaml: malformed YAML: Parser: expected all keys to be unique"),
         ("- hidden\n- layers", "s.yaml: expected a mapping of train options"),
         ("", "s.yaml: expected a mapping"),
         ("hidden: {int: [1, 8]", "s.yaml: malformed YAML"),
@@ -144,7 +144,7 @@ import Testing
             let trials = (s["history"] as! [[String: Any]]).map { h -> Trial in
                 let p = h["params"] as! [String: Any]
                 var t = Trial(number: h["number"] as! Int, params: [
-                    "hidden": .int(p["hidden"] as! Int), "layers": .int(p["layers"] as! Int),
+                    "hidden": .int(p["hidden"] as! Int), "batch-size": .int(p["batch-size"] as! Int),
                     "lr": .float(p["lr"] as! Double), "dropout": .float(p["dropout"] as! Double),
                     "bidirectional": .bool(p["bidirectional"] as! Bool)])
                 t.state = h["state"] as! String == "pruned" ? .pruned : .completed
@@ -155,10 +155,10 @@ import Testing
         }
     }
 
-    /// The space of the fixture, in its order (hidden, layers, lr, dropout, bidirectional).
+    /// The space of the fixture, in its order (hidden, batch-size, lr, dropout, bidirectional).
     static let fixtureSpace = try! SearchSpace.parse("""
         hidden: {int: [32, 512], log: true}
-        layers: {int: [1, 3]}
+        batch-size: {int: [16, 1024]}
         lr: {float: [1.0e-4, 1.0e-2], log: true}
         dropout: {float: [0, 0.5]}
         bidirectional: {choice: [false, true]}
@@ -176,7 +176,7 @@ import Testing
             let bad = ParzenEstimator(space: Self.fixtureSpace,
                                       observations: above.map { TPESampler.point(Self.fixtureSpace, $0.params)! })
             let probes = ref["probes"] as! [String: [Double]]
-            let names = ["hidden", "layers", "lr", "dropout", "bidirectional"]
+            let names = ["hidden", "batch-size", "lr", "dropout", "bidirectional"]
             for (i, (l, g)) in zip(ref["log_l"] as! [Double], ref["log_g"] as! [Double]).enumerated() {
                 let x = names.map { probes[$0]![i] }
                 #expect(abs(good.logPDF(x) - l) < 1e-9, "\(name) probe \(i): log l \(good.logPDF(x)) vs Optuna's \(l)")
@@ -324,11 +324,17 @@ import Testing
 
 /// Fixed draws of the seeded samplers (regression values: a change to the samplers shows here).
 enum RandomSamplerExpected {
-    static let trial0: [String: ParameterValue] = [:]
+    /// Seed 42, trial 0, the issue's space.
+    static let trial0: [String: ParameterValue] = [
+        "hidden": .int(250), "layers": .int(3), "bidirectional": .bool(true), "lr": .float(0.0003736345627124854),
+        "batch-size": .int(35), "dropout": .float(0.10186100519658936)]
 }
 
 enum TPESamplerExpected {
-    static let trial30: [String: ParameterValue] = [:]
+    /// Seed 5, trial 30 after the Optuna fixture's first history.
+    static let trial30: [String: ParameterValue] = [
+        "hidden": .int(356), "batch-size": .int(44), "lr": .float(0.003013663451628074),
+        "dropout": .float(0.11333021258140152), "bidirectional": .bool(false)]
 }
 
 struct StaleStop: Equatable {

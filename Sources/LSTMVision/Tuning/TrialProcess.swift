@@ -66,8 +66,21 @@ public final class ProcessTrialLauncher: TrialLauncher {
         var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }
+        // No blocked signals and default handlers in the child, whatever this process inherited (so SIGTERM and
+        // SIGINT end a trial as they end any program).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        sigdelset(&all, SIGKILL)
+        sigdelset(&all, SIGSTOP)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, words[0], &actions, nil, &argv, &envp)
+        let status = posix_spawn(&pid, words[0], &actions, &attributes, &argv, &envp)
         guard status == 0 else {
             throw TuningError("cannot start \(words[0]): \(String(cString: strerror(status)))")
         }
