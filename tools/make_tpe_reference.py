@@ -1,12 +1,13 @@
-"""Optuna's TPE on a fixed history, as the fixture Tests/LSTMVisionTests/Fixtures/tuning/tpe_reference.json.
+"""Optuna's TPE on fixed histories, as the fixture Tests/LSTMVisionTests/Fixtures/tuning/tpe_reference.json.
 
-Two histories (mostly completed trials; mostly pruned ones, so that pruned trials enter the good group) of trials
-over a space with a log-int, a linear int, a log-float, a float and
-a choice. The integers drawn are distinct: a kernel's width depends on the order of tied values, which numpy's argsort
-leaves unspecified (and which differs between its SIMD sorts), so tied histories have no one reference. For it the fixture records what Optuna 5 (TPESampler defaults: multivariate, prior weight 1, magic clip,
-default gamma and weights) computes: the split into good ("below") and other ("above") trials, and the log densities
-of both Parzen estimators at probe points. TuningTests compares LSTMVision's TPESampler.split and ParzenEstimator
-with them. Run: .venv-optuna/bin/python tools/make_tpe_reference.py (optuna from tools/tune-requirements.txt).
+Two histories of 30 trials (mixed; mostly pruned, so that pruned trials enter the good group) over a space with a
+log-int, a linear int, a log-float, a float and a choice. For each the fixture records what Optuna 5 (TPESampler
+defaults: multivariate, prior weight 1, magic clip, default gamma and weights) computes: the split into good
+("below") and other ("above") trials, and the log densities of both Parzen estimators at probe points. TuningTests
+compares LSTMVision's TPESampler.split and ParzenEstimator with them. The integers drawn are distinct: a kernel's
+width depends on the order of tied values, which numpy's argsort leaves unspecified (its SIMD sorts differ), so a
+history with ties has no single reference. Run: .venv-optuna/bin/python tools/make_tpe_reference.py (optuna from
+tools/tune-requirements.txt).
 """
 import json
 import math

@@ -91,8 +91,9 @@ struct Tune: ParsableCommand {
                               maxTrials: trials, workers: workers, budgetEpochs: budget)
         tuner.log = say
         tuner.trialEnded = { try TuningReport.write($0, to: out) }
-        let rungs = settings.halving.map { h in "ASHA rungs at epochs \(h.rungs.map(String.init).joined(separator: ", "))"
-            + " (η \(h.eta))" } ?? "no early stopping"
+        let rungs = settings.halving.map { h in
+            "ASHA rungs at epochs \(h.rungs.map(String.init).joined(separator: ", ")) (η \(h.eta))"
+        } ?? "no early stopping"
         say("search: \(trials) trials\(budget.map { " or \($0) epochs" } ?? ""), \(settings.sampler) sampler (seed"
             + " \(settings.seed)), up to \(settings.epochs) epochs each, \(rungs); \(workers) at once, \(perTrial)"
             + " threads each; study \(studyPath)")

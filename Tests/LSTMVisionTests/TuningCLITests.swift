@@ -41,7 +41,8 @@ import Testing
 
     @Test(arguments: [
         ("hiddn: {int: [8, 16]}", [String](), "line 1: 'hiddn': train refuses --hiddn 8: Unknown option '--hiddn'"),
-        ("hidden: {int: [0, 16]}", [], "line 1: 'hidden': train refuses --hidden 0: --hidden must be in 1...8192, got 0"),
+        ("hidden: {int: [0, 16]}", [],
+         "line 1: 'hidden': train refuses --hidden 0: --hidden must be in 1...8192, got 0"),
         ("lr: {float: [0, 0.1], log: true}", [], "line 1: 'lr': a log range must be above zero, got [0.0, 0.1]"),
         ("hidden: {int: [16, 8]}", [], "line 1: 'hidden': empty range [16, 8] (low above high)"),
         ("hidden: {int: [1, 2]}\nmodel: {choice: [row, lstm9]}", [],
@@ -74,7 +75,8 @@ import Testing
                 [0, 0, 8, magic] + dims.flatMap { d in (0..<4).map { UInt8((d >> (8 * (3 - $0))) & 0xFF) } }
             }
             let pixels = set.pixels.map { UInt8(($0 * 255).rounded()) }
-            try Data(header(3, [n, 28, 28]) + pixels).write(to: URL(fileURLWithPath: dir + "/\(prefix)-images-idx3-ubyte"))
+            try Data(header(3, [n, 28, 28]) + pixels)
+                .write(to: URL(fileURLWithPath: dir + "/\(prefix)-images-idx3-ubyte"))
             try Data(header(1, [n]) + set.labels.map(UInt8.init))
                 .write(to: URL(fileURLWithPath: dir + "/\(prefix)-labels-idx1-ubyte"))
         }

@@ -131,7 +131,8 @@ public struct SearchSpace: Codable, Sendable, Equatable {
             return .choice(choices)
         case "int":
             guard words.count == 2, let low = Int(words[0]), let high = Int(words[1]) else {
-                throw fail("'\(name)': int must be [low, high] with two integers, got [\(words.joined(separator: ", "))]")
+                throw fail("'\(name)': int must be [low, high] with two integers, got"
+                           + " [\(words.joined(separator: ", "))]")
             }
             guard low <= high else { throw fail("'\(name)': empty range [\(low), \(high)] (low above high)") }
             guard !log || low > 0 else {

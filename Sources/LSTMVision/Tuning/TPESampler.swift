@@ -46,7 +46,9 @@ public struct TPESampler: Sampler {
     /// last value last; running trials are always "above" (the constant liar); failed ones are left out.
     static func split(_ trials: [Trial], count: Int, higherIsBetter: Bool) -> (below: [Trial], above: [Trial]) {
         let sign = higherIsBetter ? 1.0 : -1.0
-        func completedKey(_ t: Trial) -> Double { t.best(higherIsBetter: higherIsBetter).map { $0.value * sign } ?? -.infinity }
+        func completedKey(_ t: Trial) -> Double {
+            t.best(higherIsBetter: higherIsBetter).map { $0.value * sign } ?? -.infinity
+        }
         func prunedKey(_ t: Trial) -> (Int, Double) {
             guard let last = t.metrics.last else { return (-1, 0) }
             return (t.metrics.count, last.isFinite ? last * sign : -.infinity)

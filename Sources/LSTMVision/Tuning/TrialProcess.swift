@@ -145,7 +145,8 @@ enum LogCSV {
     static func column(_ name: String, of path: String) throws -> [Double] {
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         let text = String(decoding: try InputLimits.default.readFile(path), as: UTF8.self)
-        let rows = text.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let rows = text.split(whereSeparator: \.isNewline)
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         guard let header = rows.first, let c = header.firstIndex(where: { $0 == name }) else {
             throw TuningError("\(path): no column \(name)")
         }
