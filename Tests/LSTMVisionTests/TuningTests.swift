@@ -222,6 +222,22 @@ import Testing
         #expect(tpeMean > randomMean, "TPE \(tpeMean), random \(randomMean)")
     }
 
+    /// The hyperparameter pictures' scatter chart: points in their group's colour where the axes put them (320×200:
+    /// plot area x 64…304, y 164…34; log10 x from 0 to 2, y from 0 to 1); a non-finite point is left out.
+    @Test func scatterChartPlacesPoints() {
+        let chart = Plot.scatterChart(groups: [("a", [(x: 1, y: 0), (x: 100, y: 1), (x: .nan, y: 0.5)]),
+                                               ("b", [(x: 10, y: 0.5)])],
+                                      title: "t", xLabel: "x", logX: true, width: 320, height: 200)
+        func colour(_ x: Int, _ y: Int) -> Colour {
+            let i = (y * 320 + x) * 3
+            return Colour(chart.pixels[i], chart.pixels[i + 1], chart.pixels[i + 2])
+        }
+        #expect(colour(64, 164) == Colour.palette[0])
+        #expect(colour(304, 34) == Colour.palette[0])
+        #expect(colour(184, 99) == Colour.palette[1])
+        #expect(colour(124, 99) == .white)
+    }
+
     // MARK: the tuner loop
 
     /// Trial i's metric per epoch (nil: it crashes before its first epoch).
