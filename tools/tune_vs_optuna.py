@@ -79,7 +79,7 @@ def run_optuna(args, space, seed, out):
         folder = out / f"{trial.number:03d}"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        cmd = [args.bin, "train", "classification", "--limit", str(args.limit)] + train_words(params) + [
+        cmd = [args.bin, "train", "classification", "--limit", str(args.limit)] + args.fixed + train_words(params) + [
             "--epochs", str(args.epochs), "--out", str(folder), "--threads", str(args.threads), "--no-tensorboard",
             "--no-test-score"]
         trial.set_user_attr("folder", str(folder))
@@ -125,7 +125,7 @@ def run_lstmvision(args, seed, out):
     cmd = [args.bin, "tune", "--space", args.space, "--trials", str(args.trials), "--budget", str(args.budget),
            "--epochs", str(args.epochs), "--min-epochs", str(args.min_epochs), "--eta", str(args.eta),
            "--sampler", "tpe", "--seed", str(seed), "--threads", str(args.threads), "--out", str(out), "--json",
-           "--limit", str(args.limit)]
+           "--limit", str(args.limit)] + args.fixed
     started = time.time()
     result = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     seconds = time.time() - started
@@ -157,7 +157,9 @@ def main():
     p.add_argument("--budget", type=int, default=36, help="training epochs per search, all trials together")
     p.add_argument("--trials", type=int, default=100, help="most trials per search")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--train-args", default="", help="fixed train options of every trial, e.g. '--model renet'")
     args = p.parse_args()
+    args.fixed = args.train_args.split()
     args.bin = os.path.abspath(args.bin)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
