@@ -76,8 +76,10 @@ let package = Package(
             name: "LSTMVision",
             // The generated event records and the protobuf runtime: TensorBoard logs (Training/TensorBoardLog.swift).
             // With the MPI trait, Open MPI as well (Distributed/MPICommunicator.swift).
+            // Yams: hyperparameter search spaces (Tuning/SearchSpace.swift).
             dependencies: ["LSTMVisionCore", "LSTMVisionProtos",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "Yams", package: "Yams"),
                            .target(name: "CMPI", condition: .when(traits: ["MPI"]))],
             swiftSettings: vectorFlags()
         ),

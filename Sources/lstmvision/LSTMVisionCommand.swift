@@ -10,12 +10,13 @@ struct LSTMVisionCommand: ParsableCommand {
         abstract: "Image classification with LSTM networks, on the CPU.",
         subcommands: [Demo.self, Train.self, Eval.self, Predict.self, AttackCommand.self, DetectData.self,
                       Evaluate.self, Detect.self, Export.self, Models.self, Bench.self,
-                      MovingMNISTCommand.self, EvaluateFrames.self, Forecast.self, CompareWeights.self])
+                      MovingMNISTCommand.self, EvaluateFrames.self, Forecast.self, CompareWeights.self, Tune.self])
 
     /// Runs the command; any failure becomes one line on stderr and a non-zero exit, never a trap.
     static func main() {
         CPUStartup.restartWithBetterKernelsIfNeeded()
         CPUStartup.keepFreedMemory()
+        ParentWatch.startIfAsked()           // a `tune` trial ends with its search
         do {
             // Under mpirun, the MPI job (after the restart above); ranks other than 0 print nothing but errors.
             if try !Distributed.start().isRoot { dup2(open("/dev/null", O_WRONLY), STDOUT_FILENO) }
@@ -45,7 +46,7 @@ struct LSTMVisionCommand: ParsableCommand {
             let ours = error is CLIError || error is DataError || error is CheckpointError || error is TrainingError
                 || error is ImageError || error is ImageTransformError || error is ModelError || error is AttackError
                 || error is ONNXExportError
-                || error is DistributedError
+                || error is DistributedError || error is TuningError
             let message = ours ? "\(error)" : message(for: error)
             let line = "\(message.split(separator: "\n").first ?? "")\(LimitOptions.hint(for: error))"
             let everyRank = (error as? DistributedError)?.everyRank ?? false

@@ -27,6 +27,8 @@ struct TrainClassification: ParsableCommand, ReadsFiles, UsesThreads {
     @OptionGroup(title: "Run") var runOptions: RunOptions
     @OptionGroup(title: "Run") var threadOptions: ThreadOptions
     @OptionGroup(title: "Input limits", visibility: .hidden) var limits: LimitOptions
+    /// A `tune` trial: the test split is not scored (the search scores its best model once, at the end).
+    @Flag(help: .hidden) var noTestScore = false
 
     func run() throws {
         var options: TrainingOptions, settings: ClassificationTask.Settings
@@ -71,6 +73,12 @@ struct TrainClassification: ParsableCommand, ReadsFiles, UsesThreads {
                              shards: runOptions.shards, collectiveTimeout: runOptions.collectiveTimeout)
         guard Distributed.current.isRoot else { return }     // rank 0 writes the run's files
         guard let best = result.history.max(by: { $0.validationAccuracy < $1.validationAccuracy }) else { return }
+        guard !noTestScore else {
+            print(String(format: "done: best validation accuracy %.2f%% (epoch %d of %d); test split not scored;"
+                         + " model %@", best.validationAccuracy * 100, best.epoch, result.history.count,
+                         result.folder.bestModel))
+            return
+        }
         let test = try scoreOnce(result.folder, test: loaded.test, epoch: best.epoch)
         print(String(format: "done: best validation accuracy %.2f%% (epoch %d of %d); test accuracy %.2f%%, scored once"
                      + " with that model; model %@, log %@, plot %@, test score %@",

@@ -144,77 +144,125 @@ public enum Plot {
     public static func lineChart(series: [(name: String, values: [Float])], title: String, xLabel: String = "epoch",
                                  width: Int = 640, height: Int = 400) -> Image {
         precondition(width >= 160 && height >= 120, "lineChart: size \(width)x\(height) is below 160x120")
-        var image = Image(width: width, height: height, channels: 3, repeating: 255)
-        let titleSize = BitmapFont.size(of: title, scale: 2)
-        image.drawText(title, x: (width - titleSize.width) / 2, y: 8, colour: .black, scale: 2)
-
-        let left = 64, right = width - 16, top = 34, bottom = height - 36
         let count = series.map(\.values.count).max() ?? 0
-        // The y range in Double: Float's extremes (±3e38, from a diverging run) would overflow hi − lo.
-        let finite = series.flatMap(\.values).filter(\.isFinite).map(Double.init)
-        var lo = finite.min() ?? 0, hi = finite.max() ?? 1
-        if hi - lo < 1e-6 * max(abs(hi), 1) {
-            let pad = max(abs(lo), 1) / 2
-            lo -= pad
-            hi += pad
-        }
-        let yStep = niceStep((hi - lo) / 5)
-        let yLo = (lo / yStep).rounded(.down) * yStep, yHi = (hi / yStep).rounded(.up) * yStep
         let xHi = Double(max(count, 2))
         let xStep = max(1, niceStep((xHi - 1) / 8).rounded(.up))
-        func px(_ x: Double) -> Int { left + Int(((x - 1) / (xHi - 1) * Double(right - left)).rounded()) }
-        func py(_ y: Double) -> Int { bottom - Int(((y - yLo) / (yHi - yLo) * Double(bottom - top)).rounded()) }
-
-        let grid = Colour(225, 225, 225), decimals = max(0, Int(-log10(yStep).rounded(.down)))
-        for k in 0...Int(((yHi - yLo) / yStep).rounded()) {
-            let v = yLo + Double(k) * yStep, y = py(v)
-            image.drawLine(x0: left, y0: y, x1: right, y1: y, colour: grid)
-            image.drawLine(x0: left - 4, y0: y, x1: left, y1: y, colour: .black)
-            let label = String(format: "%.\(decimals)f", v == 0 ? 0 : v)
-            image.drawText(label, x: left - 7 - BitmapFont.size(of: label).width, y: y - 3, colour: .black)
-        }
-        var xv: Double = 1
-        while xv <= xHi + 1e-3 {
-            let x = px(xv), label = String(Int(xv))
-            image.drawLine(x0: x, y0: top, x1: x, y1: bottom, colour: grid)
-            image.drawLine(x0: x, y0: bottom, x1: x, y1: bottom + 4, colour: .black)
-            image.drawText(label, x: x - BitmapFont.size(of: label).width / 2, y: bottom + 7, colour: .black)
-            xv += xStep
-        }
-        image.drawBox(x: left, y: top, width: right - left + 1, height: bottom - top + 1, colour: .black)
-        let xLabelSize = BitmapFont.size(of: xLabel)
-        image.drawText(xLabel, x: (left + right - xLabelSize.width) / 2, y: bottom + 20, colour: .black)
-
+        var chart = Frame(title: title, xLabel: xLabel, width: width, height: height, xLo: 1, xHi: xHi, xStep: xStep,
+                          xTick: { String(Int($0)) }, yValues: series.flatMap(\.values).map(Double.init))
         for (s, entry) in series.enumerated() {
             let colour = Colour.palette[s % Colour.palette.count]
             var previous: (Int, Int)?
             for (i, v) in entry.values.enumerated() {
                 guard v.isFinite else { previous = nil; continue }
-                let point = (px(Double(i + 1)), py(Double(v)))
+                let point = (chart.px(Double(i + 1)), chart.py(Double(v)))
                 if let p = previous {
-                    image.drawLine(x0: p.0, y0: p.1, x1: point.0, y1: point.1, colour: colour, thickness: 2)
+                    chart.image.drawLine(x0: p.0, y0: p.1, x1: point.0, y1: point.1, colour: colour, thickness: 2)
                 }
-                if count <= 40 { image.fillRect(x: point.0 - 2, y: point.1 - 2, width: 5, height: 5, colour: colour) }
+                if count <= 40 {
+                    chart.image.fillRect(x: point.0 - 2, y: point.1 - 2, width: 5, height: 5, colour: colour)
+                }
                 previous = point
             }
         }
+        chart.legend(series.map(\.name))
+        return chart.image
+    }
 
-        guard !series.isEmpty else { return image }
-        let legendWidth = (series.map { BitmapFont.size(of: $0.name).width }.max() ?? 0) + 30
-        let legendX = right - legendWidth - 8, legendY = top + 8
-        image.fillRect(x: legendX, y: legendY, width: legendWidth, height: series.count * 12 + 6, colour: .white)
-        image.drawBox(x: legendX, y: legendY, width: legendWidth, height: series.count * 12 + 6,
-                      colour: Colour(160, 160, 160))
-        for (s, entry) in series.enumerated() {
-            let y = legendY + 5 + s * 12, colour = Colour.palette[s % Colour.palette.count]
-            image.fillRect(x: legendX + 5, y: y + 2, width: 16, height: 3, colour: colour)
-            image.drawText(entry.name, x: legendX + 25, y: y, colour: .black)
+    /// A white RGB scatter chart of `groups` of (x, y) points, each group in its palette colour with a legend entry,
+    /// on the same axes as `lineChart` (x ticks at round values; `logX` plots log10 x, ticks labelled with x).
+    /// Non-finite points are left out.
+    public static func scatterChart(groups: [(name: String, points: [(x: Double, y: Double)])], title: String,
+                                    xLabel: String, logX: Bool = false, width: Int = 640,
+                                    height: Int = 400) -> Image {
+        precondition(width >= 160 && height >= 120, "scatterChart: size \(width)x\(height) is below 160x120")
+        func fx(_ x: Double) -> Double { logX ? log10(x) : x }
+        let xs = groups.flatMap(\.points).map { fx($0.x) }.filter(\.isFinite)
+        var lo = xs.min() ?? 0, hi = xs.max() ?? 1
+        if hi - lo < 1e-9 * max(abs(hi), 1) { (lo, hi) = (lo - 0.5, hi + 0.5) }
+        let step = logX ? max(1, niceStep((hi - lo) / 6)) : niceStep((hi - lo) / 6)
+        let xLo = (lo / step).rounded(.down) * step, xHi = (hi / step).rounded(.up) * step
+        let decimals = max(0, Int(-log10(step).rounded(.down)))
+        var chart = Frame(title: title, xLabel: xLabel, width: width, height: height, xLo: xLo, xHi: xHi, xStep: step,
+                          xTick: { logX ? String(format: "%g", pow(10, $0)) : String(format: "%.\(decimals)f", $0) },
+                          yValues: groups.flatMap(\.points).map(\.y))
+        for (g, group) in groups.enumerated() {
+            let colour = Colour.palette[g % Colour.palette.count]
+            for p in group.points where fx(p.x).isFinite && p.y.isFinite {
+                chart.image.fillRect(x: chart.px(fx(p.x)) - 3, y: chart.py(p.y) - 3, width: 7, height: 7,
+                                     colour: colour)
+            }
         }
-        return image
+        chart.legend(groups.map(\.name))
+        return chart.image
+    }
+
+    /// A chart's canvas: title, the plot area with grid, ticks and axis labels, and the mapping of values to pixels.
+    struct Frame {
+        var image: Image
+        let left: Int, right: Int, top: Int, bottom: Int
+        let xLo: Double, xHi: Double, yLo: Double, yHi: Double
+
+        /// Draws everything but the data: y from the finite `yValues` (in Double: Float's extremes, from a diverging
+        /// run, would overflow hi − lo), x from `xLo` to `xHi` with a tick every `xStep`.
+        init(title: String, xLabel: String, width: Int, height: Int, xLo: Double, xHi: Double, xStep: Double,
+             xTick: (Double) -> String, yValues: [Double]) {
+            image = Image(width: width, height: height, channels: 3, repeating: 255)
+            let titleSize = BitmapFont.size(of: title, scale: 2)
+            image.drawText(title, x: (width - titleSize.width) / 2, y: 8, colour: .black, scale: 2)
+            (left, right, top, bottom) = (64, width - 16, 34, height - 36)
+            let finite = yValues.filter(\.isFinite)
+            var lo = finite.min() ?? 0, hi = finite.max() ?? 1
+            if hi - lo < 1e-6 * max(abs(hi), 1) {
+                let pad = max(abs(lo), 1) / 2
+                lo -= pad
+                hi += pad
+            }
+            let yStep = niceStep((hi - lo) / 5)
+            (self.xLo, self.xHi) = (xLo, xHi)
+            (yLo, yHi) = ((lo / yStep).rounded(.down) * yStep, (hi / yStep).rounded(.up) * yStep)
+
+            let grid = Colour(225, 225, 225), decimals = max(0, Int(-log10(yStep).rounded(.down)))
+            for k in 0...Int(((yHi - yLo) / yStep).rounded()) {
+                let v = yLo + Double(k) * yStep, y = py(v)
+                image.drawLine(x0: left, y0: y, x1: right, y1: y, colour: grid)
+                image.drawLine(x0: left - 4, y0: y, x1: left, y1: y, colour: .black)
+                let label = String(format: "%.\(decimals)f", v == 0 ? 0 : v)
+                image.drawText(label, x: left - 7 - BitmapFont.size(of: label).width, y: y - 3, colour: .black)
+            }
+            var xv = xLo
+            while xv <= xHi + 1e-3 * xStep {
+                let x = px(xv), label = xTick(xv)
+                image.drawLine(x0: x, y0: top, x1: x, y1: bottom, colour: grid)
+                image.drawLine(x0: x, y0: bottom, x1: x, y1: bottom + 4, colour: .black)
+                image.drawText(label, x: x - BitmapFont.size(of: label).width / 2, y: bottom + 7, colour: .black)
+                xv += xStep
+            }
+            image.drawBox(x: left, y: top, width: right - left + 1, height: bottom - top + 1, colour: .black)
+            let xLabelSize = BitmapFont.size(of: xLabel)
+            image.drawText(xLabel, x: (left + right - xLabelSize.width) / 2, y: bottom + 20, colour: .black)
+        }
+
+        func px(_ x: Double) -> Int { left + Int(((x - xLo) / (xHi - xLo) * Double(right - left)).rounded()) }
+        func py(_ y: Double) -> Int { bottom - Int(((y - yLo) / (yHi - yLo) * Double(bottom - top)).rounded()) }
+
+        /// The legend box at the top right, one entry per name in the palette's colours.
+        mutating func legend(_ names: [String]) {
+            guard !names.isEmpty else { return }
+            let legendWidth = (names.map { BitmapFont.size(of: $0).width }.max() ?? 0) + 30
+            let legendX = right - legendWidth - 8, legendY = top + 8
+            image.fillRect(x: legendX, y: legendY, width: legendWidth, height: names.count * 12 + 6, colour: .white)
+            image.drawBox(x: legendX, y: legendY, width: legendWidth, height: names.count * 12 + 6,
+                          colour: Colour(160, 160, 160))
+            for (s, name) in names.enumerated() {
+                let y = legendY + 5 + s * 12, colour = Colour.palette[s % Colour.palette.count]
+                image.fillRect(x: legendX + 5, y: y + 2, width: 16, height: 3, colour: colour)
+                image.drawText(name, x: legendX + 25, y: y, colour: .black)
+            }
+        }
     }
 
     /// A round step (1, 2 or 5 times a power of ten) close to `raw`, for axis ticks.
-    private static func niceStep(_ raw: Double) -> Double {
+    static func niceStep(_ raw: Double) -> Double {
         guard raw > 0 && raw.isFinite else { return 1 }
         let magnitude = pow(10, log10(raw).rounded(.down)), norm = raw / magnitude
         return (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * magnitude

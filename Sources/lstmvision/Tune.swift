@@ -1,0 +1,262 @@
+import ArgumentParser
+import Foundation
+import LSTMVision
+
+/// `lstmvision tune`: a hyperparameter search over `train classification`, each trial a child process.
+struct Tune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Search hyperparameters: TPE or random sampling, ASHA early stopping, parallel and resumable.",
+        discussion: "Options tune does not know are train options, fixed for every trial (e.g. --limit 6000"
+            + " --model row). The space file maps train options to {choice: [...]}, {int: [lo, hi]} or"
+            + " {float: [lo, hi]}, ranges with an optional log: true (docs/tuning.md). Trials are scored on the"
+            + " validation split; the best one's model is scored once on the test split at the end.")
+
+    @Option(help: ArgumentHelp("Search space file (YAML or JSON; default on --resume: the study's).",
+                               valueName: "file"))
+    var space: String?
+    @Option(help: ArgumentHelp("Trials to draw in all (a resumed search may raise it).", valueName: "n"))
+    var trials: Int = 20
+    @Option(help: ArgumentHelp("Output folder: study.json, trials.csv, pictures, trials/NNN run folders.",
+                               valueName: "dir"))
+    var out: String = "runs/tune"
+    @Option(help: ArgumentHelp("What the trials train (classification).", valueName: "task"))
+    var task: TrainTask?
+    @Option(help: ArgumentHelp("Sampler: tpe (default) or random.", valueName: "name")) var sampler: String?
+    @Option(help: ArgumentHelp("Sampler seed (default 0).", valueName: "n")) var seed: UInt64?
+    @Option(help: ArgumentHelp("Epochs of a trial that is not stopped (default: train's, 10).", valueName: "n"))
+    var epochs: Int?
+    @Option(help: ArgumentHelp("ASHA: epochs at the first rung (default 1).", valueName: "n")) var minEpochs: Int?
+    @Option(help: ArgumentHelp("ASHA: reduction factor η, the top 1/η go on at each rung (default 3).",
+                               valueName: "n"))
+    var eta: Int?
+    @Flag(help: "Stop no trial early (no ASHA).") var noPruning = false
+    @Option(help: ArgumentHelp("Start no new trial once the trials have run this many epochs in all.",
+                               valueName: "epochs"))
+    var budget: Int?
+    @Option(help: ArgumentHelp("Trials run at once, as separate processes.", valueName: "n")) var workers: Int = 1
+    @Option(help: ArgumentHelp("Threads per trial (default: the cores divided by --workers).", valueName: "n"))
+    var threads: Int?
+    @Flag(help: "Continue the search in --out (finished trials are kept, interrupted ones start again).")
+    var resume = false
+    @Flag(help: "Skip the test-split score of the best model at the end.") var noTest = false
+    @Flag(help: "Print the table of trials and the best trial as one JSON object (progress goes to stderr).")
+    var json = false
+    @Argument(parsing: .allUnrecognized, help: .hidden) var trainArguments: [String] = []
+
+    /// Options tune sets for every trial itself.
+    static let reserved: Set<String> = ["out", "resume", "epochs", "threads", "tensorboard", "no-tensorboard",
+                                        "no-test-score", "task", "help", "help-hidden"]
+
+    func validate() throws {
+        guard trials >= 1 else { throw ValidationError("--trials must be ≥ 1, got \(trials)") }
+        guard (1...256).contains(workers) else { throw ValidationError("--workers must be in 1...256, got \(workers)") }
+        if let threads, !(1...256).contains(threads) {
+            throw ValidationError("--threads must be in 1...256, got \(threads)")
+        }
+        if let epochs, !(1...1_000_000).contains(epochs) {
+            throw ValidationError("--epochs must be in 1...1000000, got \(epochs)")
+        }
+        if let budget, budget < 1 { throw ValidationError("--budget must be ≥ 1 epoch, got \(budget)") }
+        if let sampler, !["tpe", "random"].contains(sampler) {
+            throw ValidationError("--sampler must be tpe or random, got '\(sampler)'")
+        }
+        if noPruning && (minEpochs != nil || eta != nil) {
+            throw ValidationError("--no-pruning excludes --min-epochs and --eta")
+        }
+        if !resume && space == nil { throw ValidationError("--space is required (except with --resume)") }
+    }
+
+    func run() throws {
+        // Every rank would search into the same folder: under mpirun, refuse (a search runs in one process).
+        guard Distributed.current.size == 1 else {
+            throw CLIError("tune does not run under mpirun yet: run it in one process, with --workers for"
+                           + " parallel trials")
+        }
+        let say: (String) -> Void = json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
+        let studyPath = Study.path(in: out)
+        let stored: Study? = resume ? try Study.read(studyPath) : nil
+        if !resume && FileManager.default.fileExists(atPath: studyPath) {
+            throw CLIError("\(studyPath) exists: continue it with --resume, or give another --out")
+        }
+        let settings = try makeSettings(stored: stored?.settings)
+        if let stored, stored.settings != settings {
+            throw CLIError("\(studyPath): the search was started with other settings"
+                           + " (\(Self.difference(stored.settings, settings))); give the same, or leave them out")
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let perTrial = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
+        let launcher = ProcessTrialLauncher(executable: try Self.executable(), task: settings.task, out: out,
+                                            threads: perTrial, metric: settings.metric)
+        let tuner = try Tuner(study: stored ?? Study(settings: settings), path: studyPath, launcher: launcher,
+                              maxTrials: trials, workers: workers, budgetEpochs: budget)
+        tuner.log = say
+        tuner.trialEnded = { try TuningReport.write($0, to: out) }
+        let rungs = settings.halving.map { h in
+            "ASHA rungs at epochs \(h.rungs.map(String.init).joined(separator: ", ")) (η \(h.eta))"
+        } ?? "no early stopping"
+        say("search: \(trials) trials\(budget.map { " or \($0) epochs" } ?? ""), \(settings.sampler) sampler (seed"
+            + " \(settings.seed)), up to \(settings.epochs) epochs each, \(rungs); \(workers) at once, \(perTrial)"
+            + " threads each; study \(studyPath)")
+        let study = try tuner.run()
+        try TuningReport.write(study, to: out)
+        let best = try study.bestTrial.map { try finish(study, $0, say: say) }
+        if best == nil { say("no trial completed") }
+        if json {
+            try printJSON(TuneResult(trials: TuningReport.rows(study), best: best))
+        }
+    }
+
+    /// The settings of this command line, completed from a resumed study's where not given.
+    func makeSettings(stored: StudySettings?) throws -> StudySettings {
+        let kind = task ?? stored.map { TrainTask(rawValue: $0.task) ?? .classification } ?? .classification
+        guard kind == .classification else {
+            throw CLIError("tune searches train classification only (detection scores its epochs on its test split,"
+                           + " which a search must not select on; frames is not supported yet)")
+        }
+        let searchSpace: SearchSpace
+        if let space {
+            searchSpace = try SearchSpace.read(space)
+        } else {
+            searchSpace = stored!.space
+        }
+        let fixed = trainArguments.isEmpty && stored != nil ? stored!.trainArguments : trainArguments
+        for word in fixed where word.hasPrefix("--") {
+            let name = String(word.dropFirst(2).split(separator: "=", maxSplits: 1).first ?? "")
+            if Self.reserved.contains(name) {
+                throw CLIError("--\(name) is set by tune for each trial; give tune's own option instead"
+                               + (name == "threads" ? " (--threads is per trial)" : ""))
+            }
+        }
+        let maxEpochs = epochs ?? stored?.epochs ?? Recipes.classification.epochs
+        // The fixed options alone, then each searched value (every choice, both bounds) with them.
+        try Self.checkTrain(fixed + ["--epochs", String(maxEpochs)], what: "the fixed train options")
+        try searchSpace.validate(source: space ?? Study.path(in: out), fixed: fixed + ["--epochs", String(maxEpochs)],
+                                 reserved: Self.reserved) { try Self.checkTrain($0, what: nil) }
+        var halving: SuccessiveHalving?
+        if !noPruning && (stored == nil || stored!.halving != nil || minEpochs != nil || eta != nil) {
+            do {
+                halving = try SuccessiveHalving(minEpochs: minEpochs ?? stored?.halving?.minEpochs ?? 1,
+                                                eta: eta ?? stored?.halving?.eta ?? 3, maxEpochs: maxEpochs)
+            } catch let e as TuningError { throw CLIError(e.description) }
+        }
+        return StudySettings(task: kind.rawValue, metric: "val_accuracy", higherIsBetter: true, space: searchSpace,
+                             sampler: sampler ?? stored?.sampler ?? "tpe", seed: seed ?? stored?.seed ?? 0,
+                             trainArguments: fixed, epochs: maxEpochs, halving: halving)
+    }
+
+    /// Parses `words` as `train classification` would (its own checks included); its message on failure.
+    static func checkTrain(_ words: [String], what: String?) throws {
+        do {
+            _ = try TrainClassification.parse(words)
+        } catch {
+            let m = TrainClassification.message(for: error).split(whereSeparator: \.isNewline).first.map(String.init)
+            guard let what else { throw CLIError(m ?? "refused") }
+            throw CLIError("train refuses \(what) (\(words.joined(separator: " "))): \(m ?? "refused")")
+        }
+    }
+
+    /// The first setting that differs, as "name A, not B".
+    static func difference(_ a: StudySettings, _ b: StudySettings) -> String {
+        func text<T: Encodable>(_ v: T) -> String {
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys]
+            return String(decoding: (try? e.encode(v)) ?? Data(), as: UTF8.self)
+        }
+        let pairs: [(String, String, String)] = [
+            ("task", a.task, b.task), ("space", text(a.space), text(b.space)), ("sampler", a.sampler, b.sampler),
+            ("seed", String(a.seed), String(b.seed)),
+            ("train options", a.trainArguments.joined(separator: " "), b.trainArguments.joined(separator: " ")),
+            ("epochs", String(a.epochs), String(b.epochs)), ("early stopping", text(a.halving), text(b.halving)),
+        ]
+        return pairs.first { $0.1 != $0.2 }.map { "\($0.0) \($0.1), not \($0.2)" } ?? "metric"
+    }
+
+    /// This executable's path (the trials run it).
+    static func executable() throws -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return CommandLine.arguments[0] }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Prints the best trial, its `train` command line, and scores its model once on the test split (kept in
+    /// OUT/best.json, so that a resumed, finished search does not score it again).
+    func finish(_ study: Study, _ trial: Trial, say: (String) -> Void) throws -> BestTrial {
+        let s = study.settings, b = trial.best(higherIsBetter: s.higherIsBetter)!
+        let folder = ProcessTrialLauncher.folder(out: out, number: trial.number)
+        let words = ["lstmvision", "train", s.task] + s.trainArguments + s.space.arguments(trial.params)
+            + ["--epochs", String(s.epochs), "--out", out + "/best"]
+        var best = BestTrial(trial: trial.number, params: trial.params, metric: s.metric, validation: b.value,
+                             epoch: b.epoch, model: folder + "/model.safetensors",
+                             command: words.map(Self.shellQuoted).joined(separator: " "))
+        let path = out + "/best.json"
+        if let data = try? Data(contentsOf: URL(fileURLWithPath: path)),
+           let old = try? JSONDecoder().decode(BestTrial.self, from: data), old.trial == best.trial {
+            (best.testAccuracy, best.testImages) = (old.testAccuracy, old.testImages)
+        } else if !noTest {
+            (best.testAccuracy, best.testImages) = try scoreOnTest(best.model, fixed: s.trainArguments)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try AtomicFile.write(try encoder.encode(best), to: path)
+        say(String(format: "best: trial %d, validation %@ %.4f (epoch %d of %d); model %@", trial.number, s.metric,
+                   b.value, b.epoch, trial.metrics.count, best.model))
+        if let acc = best.testAccuracy, let n = best.testImages {
+            say(String(format: "test accuracy %.2f%% on %d test images, scored once with that model (not used to"
+                       + " select)", acc * 100, n))
+        }
+        say("train it again with: \(best.command)")
+        say("table \(out)/trials.csv, pictures \(out)/progress.png and \(out)/param-*.png")
+        return best
+    }
+
+    /// The accuracy of `model` on the test split of the fixed options' data, from `lstmvision eval --json`.
+    func scoreOnTest(_ model: String, fixed: [String]) throws -> (Double?, Int?) {
+        let train = try TrainClassification.parse(fixed)
+        let d = train.dataOptions
+        var words = [try Self.executable(), "eval", "--model", model, "--json"]
+        if let data = d.data { words += ["--data", data] }
+        if let images = d.images { words += ["--images", images] }
+        if let limit = d.limit { words += ["--limit", String(limit)] }
+        let file = out + "/test-eval.json", errors = out + "/test-eval.stderr.txt"
+        let pid = try ProcessTrialLauncher.spawn(words, stdout: file, stderr: errors, environment: [])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let data = (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data()
+        guard status == 0, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let accuracy = object["accuracy"] as? Double else {
+            let why = (try? String(contentsOfFile: errors, encoding: .utf8))?.split(whereSeparator: \.isNewline).last
+            throw CLIError("scoring \(model) on the test split failed: \(why.map(String.init) ?? "no result")")
+        }
+        return (accuracy, object["count"] as? Int)
+    }
+
+    static func shellQuoted(_ word: String) -> String {
+        word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,+".contains($0) }) && !word.isEmpty
+            ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
+
+/// The best trial as `tune` reports it (OUT/best.json; the `best` of --json).
+struct BestTrial: Codable {
+    var trial: Int
+    var params: [String: ParameterValue]
+    var metric: String
+    var validation: Double
+    var epoch: Int
+    var model: String
+    var command: String
+    var testAccuracy: Double?
+    var testImages: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case trial, params, metric, validation, epoch, model, command, testAccuracy = "test_accuracy",
+             testImages = "test_images"
+    }
+}
+
+/// `tune --json`'s object.
+struct TuneResult: Encodable {
+    let trials: [TuningReport.Row]
+    let best: BestTrial?
+}
