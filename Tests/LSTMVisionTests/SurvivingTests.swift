@@ -186,8 +186,8 @@ import Testing
         }
         watchdog.timeout = 0.4
         #expect(watchdog.timeout == 0.4)
-        for _ in 0..<5 { watchdog.watch("quick") { usleep(50_000) } }
-        watchdog.watch("stuck") { usleep(2_000_000) }
+        for _ in 0..<5 { _ = watchdog.watch("quick") { usleep(50_000) } }
+        _ = watchdog.watch("stuck") { usleep(2_000_000) }
         let fired = calls.lock.withLock { calls.list }
         #expect(fired.map(\.0) == ["stuck"])
         #expect(fired.allSatisfy { $0.1 > 0.4 && $0.1 < 1.5 }, "\(fired)")
