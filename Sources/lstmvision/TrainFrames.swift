@@ -21,6 +21,11 @@ struct TrainFrames: ParsableCommand, ReadsFiles, UsesThreads {
     @Option(help: ArgumentHelp("Patch side: frames are cut into p×p patches.", valueName: "p")) var patch: Int = 4
     @Option(help: ArgumentHelp("Frames given; the rest are predicted.", valueName: "n")) var context: Int = 10
     @Option(help: ArgumentHelp("Weight of the L1 error added to the MSE.", valueName: "x")) var l1: Float = 0
+    @Option(name: .customLong("scheduled-sampling"), help: ArgumentHelp(
+        "Scheduled sampling over this many steps: the loss covers every next frame, and predicted steps read the true"
+        + " frame with a probability falling from 1 to 0 (0: off, predicted steps read the predictions).",
+        valueName: "steps"))
+    var scheduledSampling: Int = 0
     @OptionGroup(title: "Optimisation") var optimisation: OptimisationOptions
     @OptionGroup(title: "Run") var runOptions: RunOptions
     @OptionGroup(title: "Run") var threadOptions: ThreadOptions
@@ -40,6 +45,9 @@ struct TrainFrames: ParsableCommand, ReadsFiles, UsesThreads {
         }
         guard (1...64).contains(patch) else { throw ValidationError("--patch must be in 1...64, got \(patch)") }
         guard context >= 1 else { throw ValidationError("--context must be positive, got \(context)") }
+        guard scheduledSampling >= 0 else {
+            throw ValidationError("--scheduled-sampling must be ≥ 0 steps, got \(scheduledSampling)")
+        }
         guard validation >= 0 else { throw ValidationError("--validation must be ≥ 0, got \(validation)") }
         if let limit, limit < 1 { throw ValidationError("--limit must be positive, got \(limit)") }
     }
@@ -74,7 +82,9 @@ struct TrainFrames: ParsableCommand, ReadsFiles, UsesThreads {
             var g = SeededGenerator(seed: options.seed)
             model = FramePredictor(hidden: hiddenSizes!, kernelSize: kernel, patch: patch, generator: &g)
         }
-        let settings = FramesTask.Settings(frames: T, context: context, rows: R, cols: C, l1Weight: l1)
+        let settings = FramesTask.Settings(frames: T, context: context, rows: R, cols: C, l1Weight: l1,
+                                           scheduledSampling: scheduledSampling > 0 ? scheduledSampling : nil,
+                                           seed: scheduledSampling > 0 ? options.seed : nil)
         let task = try FramesTask(model: model, train: train, validation: held, settings: settings)
         print("model FramePredictor hidden \(model.hidden) kernel \(model.kernelSize) patch \(model.patch):"
               + " \(model.parameterCount) parameters")

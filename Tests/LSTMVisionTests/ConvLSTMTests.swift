@@ -133,6 +133,48 @@ import Testing
         }
     }
 
+    /// Frames `range` of the time axis of [N, T, 1, rows, cols].
+    static func frames(_ y: Tensor, _ range: Range<Int>) -> Tensor {
+        let (n, t, plane) = (y.shape[0], y.shape[1], y.shape[3] * y.shape[4])
+        let scalars = (0..<n).flatMap { i in
+            y.scalars[((i * t + range.lowerBound) * plane)..<((i * t + range.upperBound) * plane)]
+        }
+        return Tensor(shape: [n, range.count, 1, y.shape[3], y.shape[4]], scalars: scalars)
+    }
+
+    /// Scheduled sampling's forward against the inference forward (checked against PyTorch above): reading the
+    /// predictions it is the inference forward; reading the true frames, prediction k is the inference forward's
+    /// first with context k + 1; the truth flags apply per sequence; the gradients match finite differences.
+    @Test func scheduledSamplingMatchesInference() throws {
+        let (t, meta) = try fixture("frame_predictor.safetensors")
+        let model = try FramePredictorFile.model(from: Self.parameters(t), source: "frame_predictor.safetensors")
+        let context = Int(meta["context"]!)!, x = Variable(try #require(t["frames"]))
+        let (n, steps) = (x.shape[0], x.shape[1])
+        #expect(n >= 2 && steps > context + 1)
+        let flags = { (v: [Bool]) in [[Bool]](repeating: v, count: steps - 1 - context) }
+        let predicted = model.nextFrames(x, context: context, truth: flags([Bool](repeating: false, count: n)))
+        #expect(predicted.shape == [n, steps - 1, 1, x.shape[3], x.shape[4]])
+        expectClose(Self.frames(predicted.value, (context - 1)..<(steps - 1)), model(x, context: context).value, 1e-6,
+                    "reading predictions")
+        let forced = model.nextFrames(x, context: context, truth: flags([Bool](repeating: true, count: n)))
+        for k in 0..<(steps - 1) {
+            expectClose(Self.frames(forced.value, k..<(k + 1)), Self.frames(model(x, context: k + 1).value, 0..<1),
+                        1e-6, "teacher-forced frame \(k + 1)")
+        }
+        // Sequence 0 reads the truth, the others their predictions.
+        let mixed = model.nextFrames(x, context: context, truth: flags((0..<n).map { $0 == 0 }))
+        let size = mixed.value.count / n
+        expectClose(Tensor(shape: [size], scalars: Array(mixed.value.scalars[..<size])),
+                    Tensor(shape: [size], scalars: Array(forced.value.scalars[..<size])), 1e-6, "sequence 0")
+        expectClose(Tensor(shape: [size * (n - 1)], scalars: Array(mixed.value.scalars[size...])),
+                    Tensor(shape: [size * (n - 1)], scalars: Array(predicted.value.scalars[size...])), 1e-6, "others")
+        let w = Variable(randomTensor(mixed.shape, seed: 21))
+        let worst = checkGradients(model.parameters, samples: 8) {
+            (model.nextFrames(x, context: context, truth: flags((0..<n).map { $0 == 0 })) * w).sum()
+        }
+        print("scheduled sampling: worst relative finite-difference error \(worst)")
+    }
+
     @Test func pyTorchStateDictLoads() throws {
         let url = try #require(Bundle.module.url(forResource: "frame_predictor_state.safetensors", withExtension: nil,
                                                  subdirectory: "Fixtures"))

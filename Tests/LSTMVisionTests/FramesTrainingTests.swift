@@ -96,4 +96,35 @@ import Testing
                          "--out", root + "/y"])
         #expect(r.code != 0 && r.err.contains("frames of 4×4 are smaller than SSIM's 7×7 window"), "\(r.err)")
     }
+
+    /// Scheduled sampling over 3 steps (the truth flags change from step to step, then stay off): the loss covers
+    /// every next frame, and a run stopped after epoch 1 and resumed ends where an uninterrupted one does.
+    @Test func scheduledSamplingResumes() throws {
+        let root = Self.temporaryFolder(), data = root + "/data"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let cli = CLITests()
+        var r = try cli.run(["moving-mnist", "--out", data, "--train", "20", "--test", "3", "--frames", "6"])
+        #expect(r.code == 0, "\(r.err)")
+        func command(_ out: String, sampling: String = "3") -> [String] {
+            ["train", "frames", "--data", data, "--validation", "4", "--hidden", "4", "--kernel", "3", "--context", "3",
+             "--batch-size", "4", "--schedule", "constant", "--scheduled-sampling=" + sampling, "--out", root + "/" + out,
+             "--no-tensorboard"]
+        }
+        r = try cli.run(command("run") + ["--epochs", "1"])
+        #expect(r.code == 0, "\(r.err)")
+        r = try cli.run(command("run") + ["--epochs", "2", "--resume"])
+        #expect(r.code == 0, "\(r.err)")
+        r = try cli.run(command("straight") + ["--epochs", "2"])
+        #expect(r.code == 0, "\(r.err)")
+        let a = try FramePredictorFile.load(root + "/run/last.safetensors").stateDict()
+        let b = try FramePredictorFile.load(root + "/straight/last.safetensors").stateDict()
+        #expect(a.keys.map { a[$0]!.maxAbsDifference(b[$0]!) }.max()! <= 1e-6)
+        // Without scheduled sampling the same seed trains other weights: the option is used.
+        r = try cli.run(command("plain", sampling: "0") + ["--epochs", "2"])
+        #expect(r.code == 0, "\(r.err)")
+        let c = try FramePredictorFile.load(root + "/plain/last.safetensors").stateDict()
+        #expect(a.keys.map { a[$0]!.maxAbsDifference(c[$0]!) }.max()! > 1e-4)
+        r = try cli.run(command("bad", sampling: "-1"))
+        #expect(r.code != 0 && r.err.contains("--scheduled-sampling must be ≥ 0 steps, got -1"), "\(r.err)")
+    }
 }

@@ -12,13 +12,26 @@ public final class FramesTask: TrainingTask {
     public var trainable: any Module { model }
     public var checkpointed: any Module { model }
 
-    /// What the loss and the unrolling are: the given frames (`context`), the frames per sequence, the L1 weight.
+    /// What the loss and the unrolling are: the given frames (`context`), the frames per sequence, the L1 weight,
+    /// and scheduled sampling: with `scheduledSampling` = S > 0 the loss covers every next-frame prediction
+    /// (frames 1 ..< T) and, at step k, each predicted step of a sequence reads the true frame with probability
+    /// max(0, 1 − k/S), else the model's own prediction (drawn from `seed`, the step and the shard); nil or 0: the
+    /// loss covers the predicted frames, each read back as at inference.
     public struct Settings: Codable, Sendable, Equatable {
         public var frames: Int, context: Int, rows: Int, cols: Int
         public var l1Weight: Float
+        public var scheduledSampling: Int?, seed: UInt64?
 
-        public init(frames: Int, context: Int, rows: Int = 64, cols: Int = 64, l1Weight: Float = 0) {
+        public init(frames: Int, context: Int, rows: Int = 64, cols: Int = 64, l1Weight: Float = 0,
+                    scheduledSampling: Int? = nil, seed: UInt64? = nil) {
             (self.frames, self.context, self.rows, self.cols, self.l1Weight) = (frames, context, rows, cols, l1Weight)
+            (self.scheduledSampling, self.seed) = (scheduledSampling, seed)
+        }
+
+        /// The probability that a predicted step reads the true frame at `step`.
+        public func truthProbability(step: Int) -> Double {
+            guard let s = scheduledSampling, s > 0 else { return 0 }
+            return max(0, 1 - Double(step) / Double(s))
         }
     }
 
@@ -44,6 +57,9 @@ public final class FramesTask: TrainingTask {
         }
         guard s.l1Weight >= 0, s.l1Weight.isFinite else {
             throw TrainingError.invalidOption("--l1 must be finite and ≥ 0, got \(s.l1Weight)")
+        }
+        guard (s.scheduledSampling ?? 0) >= 0 else {
+            throw TrainingError.invalidOption("--scheduled-sampling must be ≥ 0 steps, got \(s.scheduledSampling!)")
         }
         guard s.rows >= 7, s.cols >= 7 else {
             throw TrainingError.invalidOption("frames of \(s.rows)×\(s.cols) are smaller than SSIM's 7×7 window")
@@ -89,8 +105,17 @@ public final class FramesTask: TrainingTask {
 
     public func batch(images: Tensor, targets: [Int], step: Int, shard: Int) throws -> TrainingBatch {
         model.zeroGrad()
-        let (prediction, truth) = predict(images)
-        return TrainingBatch(loss: loss(prediction, truth), images: images.shape[0]) { (0, 0) }
+        let s = settings, n = images.shape[0]
+        guard (s.scheduledSampling ?? 0) > 0 else {
+            let (prediction, truth) = predict(images)
+            return TrainingBatch(loss: loss(prediction, truth), images: n) { (0, 0) }
+        }
+        let frames = images.reshaped([n, s.frames, 1, s.rows, s.cols]), p = s.truthProbability(step: step)
+        var g = SeededGenerator(seed: (s.seed ?? 0) ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15)
+                                    ^ (UInt64(shard) &* 0xBF58_476D_1CE4_E5B9))
+        let truth = (0..<(s.frames - 1 - s.context)).map { _ in (0..<n).map { _ in Double(g.uniform()) < p } }
+        let prediction = model.nextFrames(Variable(frames), context: s.context, truth: truth)
+        return TrainingBatch(loss: loss(prediction, MovingMNIST.future(frames, context: 1)), images: n) { (0, 0) }
     }
 
     public func validate() throws -> FramesEvaluation? {

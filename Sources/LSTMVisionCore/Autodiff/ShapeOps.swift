@@ -76,6 +76,24 @@ public func stack(_ xs: [Variable]) -> Variable {
     }
 }
 
+/// Concatenates tensors along their first axis (all other axes equal): [A_k, ...] → [ΣA_k, ...].
+public func concatLeading(_ xs: [Variable]) -> Variable {
+    precondition(!xs.isEmpty, "concatLeading: no inputs")
+    let inner = Array(xs[0].shape.dropFirst()), n = inner.reduce(1, *)
+    for x in xs {
+        precondition(Array(x.shape.dropFirst()) == inner, "concatLeading: shapes \(xs.map(\.shape)) differ")
+    }
+    let counts = xs.map { $0.shape[0] }
+    let y = Tensor(shape: [counts.reduce(0, +)] + inner, scalars: xs.flatMap(\.value.scalars))
+    return Autograd.result(y, inputs: xs) { dy in
+        var start = 0
+        return counts.map { c in
+            defer { start += c * n }
+            return Tensor(shape: [c] + inner, scalars: Array(dy.scalars[start..<(start + c * n)]))
+        }
+    }
+}
+
 /// Selects index `i` of the first axis: [A, ...] → [...]; negative `i` counts from the end.
 public func select(_ x: Variable, _ i: Int) -> Variable {
     let a = x.shape[0], k = i < 0 ? a + i : i

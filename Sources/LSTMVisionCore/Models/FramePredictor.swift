@@ -23,25 +23,69 @@ public final class FramePredictor: Module {
     /// The predictions of frames `context` ..< T from `frames` [N, T, 1, rows, cols] (rows and cols multiples of
     /// the patch size, 1 ≤ context < T).
     public func callAsFunction(_ frames: Variable, context: Int = 10) -> Variable {
+        let x = patches(frames, context: context), (t, n) = (x.shape[0], x.shape[1])
+        var (_, states) = convLSTM(sliceLeading(x, 0..<context))
+        var prev = sigmoid(head(states.last!.h))
+        var out = [prev]
+        for _ in context..<(t - 1) {
+            (_, states) = convLSTM(reshape(prev, [1] + prev.shape), initial: states)
+            prev = sigmoid(head(states.last!.h))
+            out.append(prev)
+        }
+        return frameSequence(stack(out), batch: n)
+    }
+
+    /// The training forward of scheduled sampling (Bengio et al. 2015; PredRNN and OpenSTL train ConvLSTMs so):
+    /// the predictions of frames 1 ..< T [N, T − 1, 1, rows, cols]. Steps before `context` read the true frame; a
+    /// later step s reads the true frame for the sequences n where `truth[s − context][n]`, else the model's
+    /// previous prediction.
+    public func nextFrames(_ frames: Variable, context: Int, truth: [[Bool]]) -> Variable {
+        let x = patches(frames, context: context), (t, n) = (x.shape[0], x.shape[1])
+        precondition(truth.count == t - 1 - context && truth.allSatisfy { $0.count == n },
+                     "FramePredictor.nextFrames: needs \(t - 1 - context) × \(n) truth flags")
+        let plane = Array(x.shape.dropFirst(2))
+        // [steps, N, hidden, gh, gw] → predictions [steps, N, p², gh, gw]
+        func predict(_ h: Variable) -> Variable {
+            let y = sigmoid(head(reshape(h, [h.shape[0] * n] + h.shape.dropFirst(2))))
+            return reshape(y, [h.shape[0], n] + plane)
+        }
+        if truth.allSatisfy({ $0.allSatisfy { $0 } }) {   // all teacher-forced: one pass over T − 1 steps
+            return frameSequence(predict(convLSTM(sliceLeading(x, 0..<(t - 1))).output), batch: n)
+        }
+        var (h, states) = convLSTM(sliceLeading(x, 0..<context))
+        let given = predict(h)
+        var prev = select(given, -1), out = [given]
+        for (k, flags) in truth.enumerated() {
+            let mask = Tensor(shape: [n] + plane, scalars: flags.flatMap {
+                [Float](repeating: $0 ? 1 : 0, count: plane.reduce(1, *))
+            })
+            let keep = Tensor(shape: mask.shape, scalars: mask.scalars.map { 1 - $0 })
+            let input = select(x, context + k) * Variable(mask) + prev * Variable(keep)
+            (h, states) = convLSTM(reshape(input, [1] + input.shape), initial: states)
+            let y = predict(h)
+            prev = select(y, 0)
+            out.append(y)
+        }
+        return frameSequence(concatLeading(out), batch: n)
+    }
+
+    /// `frames` [N, T, 1, rows, cols] as time-major patches [T, N, p², rows/p, cols/p].
+    func patches(_ frames: Variable, context: Int) -> Variable {
         precondition(frames.value.rank == 5 && frames.shape[2] == 1,
                      "FramePredictor: frames must be [batch, steps, 1, rows, cols], got \(frames.shape)")
         let (n, t, rows, cols, p) = (frames.shape[0], frames.shape[1], frames.shape[3], frames.shape[4], patch)
         precondition(rows % p == 0 && cols % p == 0,
                      "FramePredictor: frames of \(rows)×\(cols) do not divide into \(p)×\(p) patches")
         precondition(context >= 1 && context < t, "FramePredictor: context \(context) must be in 1..<\(t) frames")
-        let (gh, gw) = (rows / p, cols / p)
-        // [N, T, gh, p, gw, p] → time-major patches [T, N, p, p, gh, gw] = [T, N, p², gh, gw]
-        let x = reshape(permute(reshape(frames, [n, t, gh, p, gw, p]), [1, 0, 3, 5, 2, 4]), [t, n, p * p, gh, gw])
-        var (_, states) = convLSTM(sliceLeading(x, 0..<context))
-        var prev = sigmoid(head(states.last!.h))
-        var out = [prev]
-        for _ in context..<(t - 1) {
-            (_, states) = convLSTM(reshape(prev, [1, n, p * p, gh, gw]), initial: states)
-            prev = sigmoid(head(states.last!.h))
-            out.append(prev)
-        }
-        // [T', N, p, p, gh, gw] → [N, T', gh, p, gw, p] = [N, T', 1, rows, cols]
-        let y = reshape(stack(out), [t - context, n, p, p, gh, gw])
-        return reshape(permute(y, [1, 0, 4, 2, 5, 3]), [n, t - context, 1, rows, cols])
+        // [N, T, gh, p, gw, p] → [T, N, p, p, gh, gw]
+        return reshape(permute(reshape(frames, [n, t, rows / p, p, cols / p, p]), [1, 0, 3, 5, 2, 4]),
+                       [t, n, p * p, rows / p, cols / p])
+    }
+
+    /// Time-major patches [T', N, p², gh, gw] as frames [N, T', 1, gh·p, gw·p].
+    func frameSequence(_ y: Variable, batch n: Int) -> Variable {
+        let (t, p, gh, gw) = (y.shape[0], patch, y.shape[3], y.shape[4])
+        // [T', N, p, p, gh, gw] → [N, T', gh, p, gw, p]
+        return reshape(permute(reshape(y, [t, n, p, p, gh, gw]), [1, 0, 4, 2, 5, 3]), [n, t, 1, gh * p, gw * p])
     }
 }
