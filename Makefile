@@ -56,7 +56,7 @@ fuzz: deps
 			$$(test -d Tests/Fuzz/regressions/$$t && echo Tests/Fuzz/regressions/$$t) || exit 1; \
 	done
 
-# Side-by-side speed against PyTorch (installs torch into $(VENV) from PyPI on first use).
+# Side-by-side speed against PyTorch and ONNX Runtime (installs them into $(VENV) from PyPI on first use).
 bench: build
 	bash tools/bench.sh
 

@@ -1,7 +1,7 @@
-"""Runs the rounds of `make bench`: every measurement (configuration, mode, batch) of `lstmvision bench` and of PyTorch
-(tools/bench_torch.py, in this process) back to back, the two in alternating order, so that each pair is taken seconds
-apart rather than a whole run apart (this VM's speed drifts from minute to minute). Writes each round's lines to
-runs/bench-lstmvision-R.jsonl and runs/bench-pytorch-R.jsonl. Each round also trains one full 1×128 epoch
+"""Runs the rounds of `make bench`: every measurement (configuration, mode, batch) of `lstmvision bench`, of PyTorch
+and, for inference, of ONNX Runtime (tools/bench_torch.py, in this process) back to back, in rotating order, so that
+the sides are taken seconds apart rather than a whole run apart (this VM's speed drifts from minute to minute). Writes
+each round's lines to runs/bench-SIDE-R.jsonl (SIDE: lstmvision, pytorch, onnxruntime). Each round also trains one full 1×128 epoch
 (`lstmvision train --epochs 1`, 60,000 images, batch 64), timed with the sgemm peak measured just before it, and the
 same epoch in PyTorch (tools/bench_torch.py's `epoch`), the two back to back in alternating order. Then the table
 (tools/bench_table.py).
@@ -16,11 +16,14 @@ import sys
 import torch
 
 import bench_table
-from bench_torch import epoch as torch_epoch, measure, mnist_train, sgemm_peak
+from bench_torch import epoch as torch_epoch, measure, measure_onnx, mnist_train, sgemm_peak
 
 THREADS = 2
-MEASUREMENTS = [(config, mode, batch) for config in ("1x128", "2x128-bi")
-                for mode, batches in (("train", (64, 256)), ("infer", (1, 64, 256))) for batch in batches]
+# Per configuration: the training batches, the inference batches.
+PLAN = {"1x128": ((64, 256), (1, 64, 256)), "2x128-bi": ((64, 256), (1, 64, 256)), "1x512": ((64,), (1, 64, 256)),
+        "2x256-bi": ((64,), (1, 64, 256)), "renet": ((64,), (1, 64)), "detector": ((16,), (1, 16))}
+MEASUREMENTS = [(config, mode, batch) for config, (train, infer) in PLAN.items()
+                for mode, batches in (("train", train), ("infer", infer)) for batch in batches]
 
 
 def ours(config, mode, batch, window=0.5):
@@ -44,16 +47,21 @@ def theirs(config, mode, batch):
     return measure(config, mode, batch, sgemm_peak(), 0.5)
 
 
+def onnx(config, mode, batch):
+    return measure_onnx(config, batch, sgemm_peak(), 0.5, THREADS)
+
+
 def main(rounds):
     torch.set_num_threads(THREADS)
-    files, epochs = [], []
+    epochs, measured = [], []
     images, labels = mnist_train()
     for r in range(1, rounds + 1):
         print(f"round {r} of {rounds}", flush=True)
-        lines = {"lstmvision": [], "pytorch": []}
+        lines = {"lstmvision": [], "pytorch": [], "onnxruntime": []}
         for i, (config, mode, batch) in enumerate(MEASUREMENTS):
-            sides = [("lstmvision", ours), ("pytorch", theirs)]
-            for name, run in sides if (r + i) % 2 else reversed(sides):
+            sides = [("lstmvision", ours), ("pytorch", theirs)] + ([("onnxruntime", onnx)] if mode == "infer" else [])
+            shift = (r + i) % len(sides)
+            for name, run in sides[shift:] + sides[:shift]:
                 line = run(config, mode, batch)
                 lines[name].append(line)
                 print(json.dumps(line), flush=True)
@@ -62,12 +70,11 @@ def main(rounds):
             timed.update(run())
         epochs.append(timed)
         print(json.dumps({"epoch": epochs[-1]}), flush=True)
-        for name in ("lstmvision", "pytorch"):
-            path = f"runs/bench-{name}-{r}.jsonl"
-            with open(path, "w") as f:
+        for name in lines:
+            with open(f"runs/bench-{name}-{r}.jsonl", "w") as f:
                 f.writelines(json.dumps(line) + "\n" for line in lines[name])
-            files.append(path)
-    bench_table.main("docs/performance.md", *files, epochs=epochs)
+        measured.append({name: {(x["config"], x["mode"], x["batch"]): x for x in lines[name]} for name in lines})
+    bench_table.main("docs/performance.md", measured, epochs=epochs)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""Measures the PyTorch side of `make bench`: the same row-LSTM configurations, batches and method as
-`lstmvision bench` (warm-up, median of 5 timed windows, 2 threads), one JSON line per measurement; and (`epoch`, for
+"""Measures the peers' side of `make bench`: the same models, batches and method as `lstmvision bench` (warm-up,
+median of 5 timed windows, 2 threads), one JSON line per measurement, in PyTorch and, for inference, in ONNX Runtime
+running the PyTorch model exported by `torch.onnx.export` (its outputs checked against PyTorch's); and (`epoch`, for
 tools/bench_rounds.py) the 1×128 MNIST epoch that `lstmvision train --epochs 1` times."""
 import argparse
 import gzip
 import json
+import os
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -14,12 +17,37 @@ from torch import nn
 
 from make_reference import RowLSTM  # the issue's reference module, defined once
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import lstmvision_torch as lt  # noqa: E402  (the PyTorch definitions of LSTMVision's ReNet and detector)
 
-CONFIGS = {"1x128": (128, 1, False), "2x128-bi": (128, 2, True)}
+ROWS = {"1x128": (128, 1, False), "2x128-bi": (128, 2, True), "1x512": (512, 1, False), "2x256-bi": (256, 2, True)}
+CONFIGS = list(ROWS) + ["renet", "detector"]
+
+
+def model_and_input(config, batch):
+    """The model of `config` (seeded) and a uniform input batch, as `lstmvision bench` builds them: row-LSTMs and the
+    ReNet of models/renet (2×2 patches, 32 units, FC 256) on 28×28 images, the default detector on 64×64 canvases."""
+    torch.manual_seed(1)
+    if config == "renet":
+        return lt.ReNet(hidden=32, patch=2, fc=256), torch.rand(batch, 28, 28)
+    if config == "detector":
+        return lt.LSTMDetector(), torch.rand(batch, 64, 64)
+    return RowLSTM(*ROWS[config]), torch.rand(batch, 28, 28)
+
+
+def loss_of(config, output, labels):
+    """Cross-entropy for the classifiers; for the detector the MSE of its raw outputs against zeros, as `lstmvision
+    bench` (the Hungarian matching left out on both sides)."""
+    if config == "detector":
+        return nn.functional.mse_loss(output, torch.zeros_like(output))
+    return nn.functional.cross_entropy(output, labels)
 
 
 def flops(config, batch, training):
-    hidden, layers, bi = CONFIGS[config]
+    """The gate GEMMs' floating-point operations of a row-LSTM batch (None for the other models)."""
+    if config not in ROWS:
+        return None
+    hidden, layers, bi = ROWS[config]
     dirs = 2 if bi else 1
     total = 0.0
     for layer in range(layers):
@@ -54,17 +82,14 @@ def sgemm_peak(n=1536, seconds=0.6):
 
 
 def measure(config, mode, batch, peak, window):
-    torch.manual_seed(1)
-    model = RowLSTM(*CONFIGS[config])
-    x = torch.rand(batch, 28, 28)
+    model, x = model_and_input(config, batch)
     labels = torch.arange(batch) % 10
     if mode == "train":
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-        loss_fn = nn.CrossEntropyLoss()
 
         def body():
             opt.zero_grad()
-            loss_fn(model(x), labels).backward()
+            loss_of(config, model(x), labels).backward()
             opt.step()
     else:
         model.eval()
@@ -73,10 +98,50 @@ def measure(config, mode, batch, peak, window):
             with torch.no_grad():
                 model(x)
     per_second = rate(body, window, 5)
-    gflops = per_second * flops(config, batch, mode == "train") / 1e9
+    count = flops(config, batch, mode == "train")
+    gflops = per_second * count / 1e9 if count else None
     return {"config": config, "mode": mode, "batch": batch, "images_per_second": per_second * batch,
-            "gflops": gflops, "peak_fraction": gflops / peak, "sgemm_peak_gflops": peak,
+            "gflops": gflops, "peak_fraction": gflops / peak if gflops else None, "sgemm_peak_gflops": peak,
             "threads": torch.get_num_threads(), "framework": f"pytorch {torch.__version__}"}
+
+
+_SESSIONS = {}
+
+
+def onnx_session(config, batch, threads, folder="runs/bench-onnx"):
+    """ONNX Runtime's session of the PyTorch model of `config` exported at `batch` (`torch.onnx.export`, opset 17),
+    with its input; the export and the check against PyTorch (max |difference| ≤ 1e-4) happen once per process."""
+    import onnxruntime as ort
+    key = (config, batch, threads)
+    if key not in _SESSIONS:
+        model, x = model_and_input(config, batch)
+        model.eval()
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{config}-{batch}.onnx")
+        torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["x"], output_names=["y"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        feed = {"x": x.numpy()}
+        with torch.no_grad():
+            difference = float(np.abs(session.run(None, feed)[0] - model(x).numpy()).max())
+        if not difference <= 1e-4:
+            raise SystemExit(f"{path}: ONNX Runtime's outputs differ from PyTorch's by {difference}")
+        _SESSIONS[key] = (session, feed, difference, ort.__version__)
+    return _SESSIONS[key]
+
+
+def measure_onnx(config, batch, peak, window, threads=2):
+    """Inference of `config` at `batch` in ONNX Runtime (CPU, `threads` intra-op threads, sequential)."""
+    session, feed, difference, version = onnx_session(config, batch, threads)
+    per_second = rate(lambda: session.run(None, feed), window, 5)
+    count = flops(config, batch, False)
+    gflops = per_second * count / 1e9 if count else None
+    return {"config": config, "mode": "infer", "batch": batch, "images_per_second": per_second * batch,
+            "gflops": gflops, "peak_fraction": gflops / peak if gflops else None, "sgemm_peak_gflops": peak,
+            "threads": threads, "framework": f"onnxruntime {version}", "max_abs_difference": difference}
 
 
 def mnist_train(directory="data/mnist"):
@@ -92,7 +157,7 @@ def epoch(images, labels, batch=64, seed=1):
     """Seconds of one 1×128 training epoch as a PyTorch user writes it: the data in memory, shuffled batches of 64,
     cross-entropy, Adam (lr 2e-3, as `lstmvision train`), as `lstmvision train --epochs 1` times it (no validation)."""
     torch.manual_seed(seed)
-    model = RowLSTM(*CONFIGS["1x128"])
+    model = RowLSTM(*ROWS["1x128"])
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()
@@ -108,6 +173,7 @@ def epoch(images, labels, batch=64, seed=1):
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--configs", default="1x128,2x128-bi")
+    p.add_argument("--onnx", action="store_true", help="inference in ONNX Runtime instead of PyTorch")
     p.add_argument("--modes", default="train,infer")
     p.add_argument("--infer-batches", default="1,64,256")
     p.add_argument("--train-batches", default="64,256")
@@ -119,7 +185,11 @@ def main():
     for config in a.configs.split(","):
         for mode in a.modes.split(","):
             for batch in (a.train_batches if mode == "train" else a.infer_batches).split(","):
-                print(json.dumps(measure(config, mode, int(batch), peak, a.window)), flush=True)
+                if a.onnx and mode == "infer":
+                    line = measure_onnx(config, int(batch), peak, a.window, a.threads)
+                else:
+                    line = measure(config, mode, int(batch), peak, a.window)
+                print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,13 @@ import ArgumentParser
 import Foundation
 import LSTMVision
 
-/// `lstmvision bench`: training and inference throughput of the reference row-LSTM configurations,
+/// `lstmvision bench`: training and inference throughput of the row-LSTMs, the ReNet and the detector,
 /// one JSON line per measurement, with the GEMM rate and the machine's sgemm peak measured in the same run.
 struct Bench: ParsableCommand, UsesThreads {
     static let configuration = CommandConfiguration(
         abstract: "Measure training and inference speed (images/s, GFLOP/s, fraction of the sgemm peak).")
 
-    @Option(help: "Configurations, comma-separated: 1x128, 2x128-bi.")
+    @Option(help: "Configurations, comma-separated: 1x128, 2x128-bi, 1x512, 2x256-bi, renet, detector.")
     var configs: CommaList<String> = ["1x128", "2x128-bi"]
     @Option(help: ArgumentHelp("Modes, comma-separated: train, infer, gemm (matrix products: BlockedGEMM beside"
                                + " OpenBLAS).", valueName: "mode,..."))
@@ -23,8 +23,8 @@ struct Bench: ParsableCommand, UsesThreads {
         guard window > 0, window <= 60 else {
             throw ValidationError("--window must be in (0, 60] seconds, got \(window)")
         }
-        for c in configs.values where Benchmark.config(named: c) == nil {
-            throw ValidationError("--configs takes 1x128 and 2x128-bi, got '\(c)'")
+        for c in configs.values where !Benchmark.names.contains(c) {
+            throw ValidationError("--configs takes \(Benchmark.names.joined(separator: ", ")), got '\(c)'")
         }
         for (name, list) in [("--train-batches", trainBatches), ("--infer-batches", inferBatches)] {
             for b in list.values where !(1...4096).contains(b) {

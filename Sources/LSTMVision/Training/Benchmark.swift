@@ -1,7 +1,7 @@
 import Foundation
 
-/// Throughput of the reference row-LSTM configurations, measured as PyTorch users measure theirs:
-/// warm-up, then the median of several timed windows; FLOP/s counts the LSTM gate GEMMs.
+/// Throughput of the models `make bench` compares with PyTorch and ONNX Runtime, measured as PyTorch users measure
+/// theirs: warm-up, then the median of several timed windows; FLOP/s counts the row-LSTMs' gate GEMMs.
 public enum Benchmark {
     /// One measurement, printed as a JSON line.
     public struct Measurement: Codable, Sendable {
@@ -9,8 +9,9 @@ public enum Benchmark {
         public var mode: String
         public var batch: Int
         public var images_per_second: Double
-        public var gflops: Double
-        public var peak_fraction: Double
+        /// Row-LSTMs only: the gate GEMMs' rate and its fraction of the peak.
+        public var gflops: Double?
+        public var peak_fraction: Double?
         /// The larger of the two peaks below: what this machine's GEMMs reach at best.
         public var sgemm_peak_gflops: Double
         /// OpenBLAS on large square products.
@@ -21,11 +22,19 @@ public enum Benchmark {
         public var peak_rss_mb: Double?
     }
 
-    /// The configurations of the performance issue: "1x128" and "2x128-bi" row-LSTMs on 28×28 images.
+    /// What `bench --configs` takes: row-LSTMs on 28×28 images, the ReNet of models/renet (2×2 patches, 32 units per
+    /// direction, FC 256), and the default detector (64×64 grey canvases, convolutional encoder, 3 boxes per cell).
+    public static let names = ["1x128", "2x128-bi", "1x512", "2x256-bi", "renet", "detector"]
+
+    /// The classifier configuration of `name` (nil for the detector and unknown names).
     public static func config(named name: String) -> ModelConfig? {
         switch name {
         case "1x128": return ModelConfig(kind: .row, hidden: 128, layers: 1, bidirectional: false)
         case "2x128-bi": return ModelConfig(kind: .row, hidden: 128, layers: 2, bidirectional: true)
+        case "1x512": return ModelConfig(kind: .row, hidden: 512, layers: 1, bidirectional: false)
+        case "2x256-bi": return ModelConfig(kind: .row, hidden: 256, layers: 2, bidirectional: true)
+        case "renet": return ModelConfig(kind: .renet, hidden: 32, layers: 1, bidirectional: true, patch: 2,
+                                         fcHidden: 256)
         default: return nil
         }
     }
@@ -89,49 +98,63 @@ public enum Benchmark {
 
     /// Runs `body` repeatedly: warm-up, then `windows` windows of at least `window` seconds; returns the
     /// median iterations per second.
-    static func rate(window: Double, windows: Int, _ body: () -> Void) -> Double {
+    static func rate(window: Double, windows: Int, _ body: () throws -> Void) rethrows -> Double {
         let warm = Date()
-        repeat { body() } while Date().timeIntervalSince(warm) < window / 2
+        repeat { try body() } while Date().timeIntervalSince(warm) < window / 2
         var rates: [Double] = []
         for _ in 0..<windows {
             var n = 0
             let t0 = Date()
-            repeat { body(); n += 1 } while Date().timeIntervalSince(t0) < window
+            repeat { try body(); n += 1 } while Date().timeIntervalSince(t0) < window
             rates.append(Double(n) / Date().timeIntervalSince(t0))
         }
         return rates.sorted()[rates.count / 2]
     }
 
-    /// Measures training (forward, cross-entropy, backward, Adam step) or inference of `name` at `batch`.
+    /// Measures training (forward, loss, backward, Adam step) or inference of `name` at `batch`: classifiers on
+    /// uniform 28×28 images with cross-entropy; the detector on uniform 64×64 canvases with the MSE of its raw
+    /// outputs against zeros (its Hungarian matching, a small part of a real step, left out, as on the peers' side).
     public static func measure(_ name: String, training: Bool, batch: Int, peak: Peak,
                                window: Double = 0.5, windows: Int = 5) throws -> Measurement {
-        guard let c = config(named: name) else {
-            throw TrainingError.invalidOption("unknown configuration '\(name)' (1x128 or 2x128-bi)")
+        let c = config(named: name)
+        guard c != nil || name == "detector" else {
+            throw TrainingError.invalidOption("unknown configuration '\(name)' (\(names.joined(separator: ", ")))")
         }
-        let model = try makeClassifier(c, seed: 1)
         var g = SeededGenerator(seed: 2)
-        let x = Tensor.uniform([batch, 28, 28], low: 0, high: 1, generator: &g)
-        let labels = (0..<batch).map { $0 % 10 }
+        let model: any Module, forward: (Variable) throws -> Variable, loss: (Variable) -> Variable
+        let x: Tensor
+        if let c {
+            let classifier = try makeClassifier(c, seed: 1)
+            classifier.training = training
+            let labels = (0..<batch).map { $0 % 10 }
+            (model, forward, loss) = (classifier, { classifier($0) }, { crossEntropy($0, labels: labels) })
+            x = Tensor.uniform([batch, 28, 28], low: 0, high: 1, generator: &g)
+        } else {
+            var weights = SeededGenerator(seed: 1)
+            let detector = LSTMDetector(DetectorConfig(), generator: &weights)
+            (model, forward, loss) = (detector, { try detector($0) }, { mseLoss($0, Tensor(zeros: $0.shape)) })
+            x = Tensor.uniform([batch, 64, 64], low: 0, high: 1, generator: &g)
+        }
         let adam = Adam(learningRate: 1e-4)
         let perSecond: Double
         if training {
-            perSecond = rate(window: window, windows: windows) {
+            perSecond = try rate(window: window, windows: windows) {
                 model.zeroGrad()
-                crossEntropy(model(Variable(x)), labels: labels).backward()
+                loss(try forward(Variable(x))).backward()
                 adam.step(model.namedParameters)
             }
         } else {
-            model.training = false
-            perSecond = rate(window: window, windows: windows) {
-                _ = Autograd.withoutGradients { model(Variable(x)) }
+            perSecond = try rate(window: window, windows: windows) {
+                _ = try Autograd.withoutGradients { try forward(Variable(x)) }
             }
         }
-        let gflops = perSecond * flops(c, batch: batch, training: training) / 1e9
+        let gflops = c.flatMap { $0.kind == .row ? perSecond * flops($0, batch: batch, training: training) / 1e9 : nil }
         return Measurement(config: name, mode: training ? "train" : "infer", batch: batch,
                            images_per_second: perSecond * Double(batch), gflops: gflops,
-                           peak_fraction: peak.best > 0 ? gflops / peak.best : 0, sgemm_peak_gflops: peak.best,
-                           sgemm_peak_openblas_gflops: peak.openBLAS, sgemm_peak_in_cache_gflops: peak.inCache,
-                           threads: BLAS.threads, peak_rss_mb: training ? peakResidentMegabytes() : nil)
+                           peak_fraction: gflops.map { peak.best > 0 ? $0 / peak.best : 0 },
+                           sgemm_peak_gflops: peak.best, sgemm_peak_openblas_gflops: peak.openBLAS,
+                           sgemm_peak_in_cache_gflops: peak.inCache, threads: BLAS.threads,
+                           peak_rss_mb: training ? peakResidentMegabytes() : nil)
     }
 
     /// The process's peak resident memory so far, in MiB.
