@@ -6,6 +6,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -20,19 +21,31 @@ from make_reference import RowLSTM  # the issue's reference module, defined once
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import lstmvision_torch as lt  # noqa: E402  (the PyTorch definitions of LSTMVision's ReNet and detector)
 
-ROWS = {"1x128": (128, 1, False), "2x128-bi": (128, 2, True), "1x512": (512, 1, False), "2x256-bi": (256, 2, True)}
-CONFIGS = list(ROWS) + ["renet", "detector"]
+CONFIGS = ["1x128", "2x128-bi", "1x512", "2x256-bi", "renet", "detector"]
+ROW = re.compile(r"^(\d+)x(\d+)(-bi)?(?:@(\d+)x(\d+))?$")
+
+
+def row(config):
+    """(hidden, layers, bidirectional, steps, inputs) of a row-LSTM named as `lstmvision bench` names them,
+    LxH[-bi][@TxI], or None."""
+    m = ROW.match(config)
+    if not m:
+        return None
+    return int(m[2]), int(m[1]), bool(m[3]), int(m[4] or 28), int(m[5] or 28)
 
 
 def model_and_input(config, batch):
-    """The model of `config` (seeded) and a uniform input batch, as `lstmvision bench` builds them: row-LSTMs and the
-    ReNet of models/renet (2×2 patches, 32 units, FC 256) on 28×28 images, the default detector on 64×64 canvases."""
+    """The model of `config` (seeded) and a uniform input batch, as `lstmvision bench` builds them: row-LSTMs, the
+    ReNet of models/renet (2×2 patches, 32 units, FC 256; renet@S on S×S images), the default detector on 64×64
+    canvases."""
     torch.manual_seed(1)
-    if config == "renet":
-        return lt.ReNet(hidden=32, patch=2, fc=256), torch.rand(batch, 28, 28)
+    if config.startswith("renet"):
+        size = int(config.split("@")[1]) if "@" in config else 28
+        return lt.ReNet(hidden=32, patch=2, fc=256, size=size), torch.rand(batch, size, size)
     if config == "detector":
         return lt.LSTMDetector(), torch.rand(batch, 64, 64)
-    return RowLSTM(*ROWS[config]), torch.rand(batch, 28, 28)
+    hidden, layers, bi, steps, inputs = row(config)
+    return RowLSTM(hidden, layers, bi, inputs=inputs), torch.rand(batch, steps, inputs)
 
 
 def loss_of(config, output, labels):
@@ -45,14 +58,14 @@ def loss_of(config, output, labels):
 
 def flops(config, batch, training):
     """The gate GEMMs' floating-point operations of a row-LSTM batch (None for the other models)."""
-    if config not in ROWS:
+    if row(config) is None:
         return None
-    hidden, layers, bi = ROWS[config]
+    hidden, layers, bi, steps, inputs = row(config)
     dirs = 2 if bi else 1
     total = 0.0
     for layer in range(layers):
-        inp = 28 if layer == 0 else hidden * dirs
-        total += dirs * 2 * batch * 28 * 4 * hidden * (inp + hidden)
+        inp = inputs if layer == 0 else hidden * dirs
+        total += dirs * 2 * batch * steps * 4 * hidden * (inp + hidden)
     return 3 * total if training else total
 
 
@@ -157,7 +170,7 @@ def epoch(images, labels, batch=64, seed=1):
     """Seconds of one 1×128 training epoch as a PyTorch user writes it: the data in memory, shuffled batches of 64,
     cross-entropy, Adam (lr 2e-3, as `lstmvision train`), as `lstmvision train --epochs 1` times it (no validation)."""
     torch.manual_seed(seed)
-    model = RowLSTM(*ROWS["1x128"])
+    model = RowLSTM(128, 1, False)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()

@@ -313,9 +313,9 @@ def make_schedules(out_dir):
 
 
 class RowLSTM(nn.Module):
-    def __init__(self, hidden, layers, bidirectional, classes=10):
+    def __init__(self, hidden, layers, bidirectional, classes=10, inputs=28):
         super().__init__()
-        self.lstm = nn.LSTM(28, hidden, layers, batch_first=True, bidirectional=bidirectional)
+        self.lstm = nn.LSTM(inputs, hidden, layers, batch_first=True, bidirectional=bidirectional)
         self.fc = nn.Linear(hidden * (2 if bidirectional else 1), classes)
 
     def forward(self, x):

@@ -8,7 +8,7 @@ struct Bench: ParsableCommand, UsesThreads {
     static let configuration = CommandConfiguration(
         abstract: "Measure training and inference speed (images/s, GFLOP/s, fraction of the sgemm peak).")
 
-    @Option(help: "Configurations, comma-separated: 1x128, 2x128-bi, 1x512, 2x256-bi, renet, detector.")
+    @Option(help: ArgumentHelp("Models, comma-separated: \(Benchmark.grammar).", valueName: "model,..."))
     var configs: CommaList<String> = ["1x128", "2x128-bi"]
     @Option(help: ArgumentHelp("Modes, comma-separated: train, infer, gemm (matrix products: BlockedGEMM beside"
                                + " OpenBLAS).", valueName: "mode,..."))
@@ -23,8 +23,8 @@ struct Bench: ParsableCommand, UsesThreads {
         guard window > 0, window <= 60 else {
             throw ValidationError("--window must be in (0, 60] seconds, got \(window)")
         }
-        for c in configs.values where !Benchmark.names.contains(c) {
-            throw ValidationError("--configs takes \(Benchmark.names.joined(separator: ", ")), got '\(c)'")
+        for c in configs.values where c != "detector" && Benchmark.config(named: c) == nil {
+            throw ValidationError("--configs takes \(Benchmark.grammar); got '\(c)'")
         }
         for (name, list) in [("--train-batches", trainBatches), ("--infer-batches", inferBatches)] {
             for b in list.values where !(1...4096).contains(b) {

@@ -161,7 +161,16 @@ import Testing
         #expect(abs(try #require(m.gflops) - gflops) <= 1e-9 * gflops)
         #expect(m.sgemm_peak_gflops == peak.best && m.peak_fraction == m.gflops! / peak.best)
         #expect(m.sgemm_peak_openblas_gflops == peak.openBLAS && m.sgemm_peak_in_cache_gflops == peak.inCache)
-        #expect(throws: (any Error).self) { try Benchmark.measure("3x7", training: false, batch: 1, peak: peak) }
+        #expect(throws: (any Error).self) { try Benchmark.measure("3y7", training: false, batch: 1, peak: peak) }
+        // The scaling table's models: sizes, sequence lengths and ReNet image sizes by name.
+        #expect(Benchmark.config(named: "1x64@784x1")
+                == ModelConfig(kind: .row, height: 784, width: 1, hidden: 64, layers: 1, bidirectional: false))
+        #expect(Benchmark.config(named: "3x1024-bi") == ModelConfig(kind: .row, hidden: 1024, layers: 3,
+                                                                    bidirectional: true))
+        #expect(Benchmark.config(named: "renet@112")?.height == 112 && Benchmark.config(named: "renet")?.height == 28)
+        for bad in ["0x5", "1x5@0x1", "1x5@3", "renet@27", "1x", "x5", "1x5-bi@28x28@1x1", "detector"] {
+            #expect(Benchmark.config(named: bad) == nil, "\(bad)")
+        }
         // The ReNet and the detector run (training is timed by `make bench`); GFLOP/s is counted for row-LSTMs only.
         for (name, training) in [("renet", false), ("detector", false)] {
             let r = try Benchmark.measure(name, training: training, batch: 1, peak: peak, window: 0.01, windows: 1)

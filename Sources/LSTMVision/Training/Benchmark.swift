@@ -22,21 +22,31 @@ public enum Benchmark {
         public var peak_rss_mb: Double?
     }
 
-    /// What `bench --configs` takes: row-LSTMs on 28×28 images, the ReNet of models/renet (2×2 patches, 32 units per
+    /// The models of `make bench`: row-LSTMs on 28×28 images, the ReNet of models/renet (2×2 patches, 32 units per
     /// direction, FC 256), and the default detector (64×64 grey canvases, convolutional encoder, 3 boxes per cell).
     public static let names = ["1x128", "2x128-bi", "1x512", "2x256-bi", "renet", "detector"]
+    /// What `bench --configs` takes besides `names`' models, for the scaling table.
+    public static let grammar = "LxH[-bi][@TxI] (a row-LSTM: L layers of H units over T steps of I inputs, 28x28"
+        + " by default), renet[@S] (on S×S images), detector"
 
-    /// The classifier configuration of `name` (nil for the detector and unknown names).
+    /// The classifier configuration of `name` (nil for the detector and names `grammar` does not cover).
     public static func config(named name: String) -> ModelConfig? {
-        switch name {
-        case "1x128": return ModelConfig(kind: .row, hidden: 128, layers: 1, bidirectional: false)
-        case "2x128-bi": return ModelConfig(kind: .row, hidden: 128, layers: 2, bidirectional: true)
-        case "1x512": return ModelConfig(kind: .row, hidden: 512, layers: 1, bidirectional: false)
-        case "2x256-bi": return ModelConfig(kind: .row, hidden: 256, layers: 2, bidirectional: true)
-        case "renet": return ModelConfig(kind: .renet, hidden: 32, layers: 1, bidirectional: true, patch: 2,
-                                         fcHidden: 256)
-        default: return nil
+        if name == "renet" { return config(named: "renet@28") }
+        if name.hasPrefix("renet@") {
+            guard let size = Int(name.dropFirst(6)), (2...512).contains(size), size % 2 == 0 else { return nil }
+            return ModelConfig(kind: .renet, height: size, width: size, hidden: 32, layers: 1, bidirectional: true,
+                               patch: 2, fcHidden: 256)
         }
+        let parts = name.split(separator: "@", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count) else { return nil }
+        let bidirectional = parts[0].hasSuffix("-bi")
+        let shape = (bidirectional ? parts[0].dropLast(3) : parts[0]).split(separator: "x").map { Int($0) }
+        let sequence = parts.count == 2 ? parts[1].split(separator: "x").map { Int($0) } : [28, 28]
+        guard shape.count == 2, sequence.count == 2, let layers = shape[0], let hidden = shape[1],
+              let steps = sequence[0], let inputs = sequence[1], (1...8).contains(layers), (1...4096).contains(hidden),
+              (1...4096).contains(steps), (1...4096).contains(inputs) else { return nil }
+        return ModelConfig(kind: .row, height: steps, width: inputs, hidden: hidden, layers: layers,
+                           bidirectional: bidirectional)
     }
 
     /// Floating-point operations of the gate GEMMs for one batch (×3 for training: forward, dX/dh, dW).
@@ -118,7 +128,7 @@ public enum Benchmark {
                                window: Double = 0.5, windows: Int = 5) throws -> Measurement {
         let c = config(named: name)
         guard c != nil || name == "detector" else {
-            throw TrainingError.invalidOption("unknown configuration '\(name)' (\(names.joined(separator: ", ")))")
+            throw TrainingError.invalidOption("unknown configuration '\(name)' (\(grammar))")
         }
         var g = SeededGenerator(seed: 2)
         let model: any Module, forward: (Variable) throws -> Variable, loss: (Variable) -> Variable
@@ -128,7 +138,7 @@ public enum Benchmark {
             classifier.training = training
             let labels = (0..<batch).map { $0 % 10 }
             (model, forward, loss) = (classifier, { classifier($0) }, { crossEntropy($0, labels: labels) })
-            x = Tensor.uniform([batch, 28, 28], low: 0, high: 1, generator: &g)
+            x = Tensor.uniform([batch, c.height, c.width], low: 0, high: 1, generator: &g)
         } else {
             var weights = SeededGenerator(seed: 1)
             let detector = LSTMDetector(DetectorConfig(), generator: &weights)
