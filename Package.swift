@@ -54,11 +54,13 @@ let package = Package(
         // Open MPI's C API, used only with the MPI trait.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "CImageShim", linkerSettings: [.linkedLibrary("jpeg")]),
+        // bf16 and int8 weight products for inference (AVX-512 BF16 / VNNI, chosen at run time, C references beside).
+        .target(name: "CReducedPrecision"),
         .systemLibrary(name: "CVectorMath"),
         // Threads and CPU start-up (Runtime/), the compute kernels (Kernels/): below everything else.
         .target(
             name: "LSTMVisionKernels",
-            dependencies: ["COpenBLAS", "CVectorMath"],
+            dependencies: ["COpenBLAS", "CVectorMath", "CReducedPrecision"],
             swiftSettings: vectorFlags()
         ),
         // Code generated once by protoc-gen-swift from onnx.proto and Protos/tensorboard_event.proto, committed.

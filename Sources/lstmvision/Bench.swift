@@ -17,6 +17,7 @@ struct Bench: ParsableCommand, UsesThreads {
     @Option(help: "Training batch sizes, comma-separated.") var trainBatches: CommaList<Int> = [64, 256]
     @Option(help: "Seconds per timed window (5 windows, median).") var window: Double = 0.5
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var precisionOptions: PrecisionOptions
     @Flag(help: "Print only the JSON lines.") var json = false
 
     func validate() throws {
@@ -49,7 +50,7 @@ struct Bench: ParsableCommand, UsesThreads {
             for mode in modes.values where mode != .gemm {
                 for batch in (mode == .train ? trainBatches : inferBatches).values {
                     let m = try Benchmark.measure(config, training: mode == .train, batch: batch, peak: peak,
-                                                  window: window)
+                                                  window: window, precision: precisionOptions.precision)
                     try printJSON(m)
                 }
             }

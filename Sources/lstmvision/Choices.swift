@@ -8,6 +8,7 @@ extension OptimizerKind: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}
 extension DetectorConfig.Encoder: ExpressibleByArgument {}
 extension Attack.Method: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 /// What `train` trains: the names of its subcommands, which `--task` also takes.
 enum TrainTask: String, CaseIterable, ExpressibleByArgument {

@@ -13,6 +13,7 @@ struct Eval: ParsableCommand, ReadsFiles, UsesThreads {
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var stateDictOptions: StateDictOptions
     @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var precisionOptions: PrecisionOptions
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var limits: LimitOptions
 
@@ -21,6 +22,7 @@ struct Eval: ParsableCommand, ReadsFiles, UsesThreads {
         let (hints, mnist) = try dataHints(path)
         let predictor = try Predictor.load(path, limits: limits.value, hints: hints)
         let classifier = predictor.model
+        classifier.precision = precisionOptions.precision
         let test: ImageDataset
         if let images = dataOptions.images {
             // The model's own preprocessing (recorded by train), so that its test images are read as in training.

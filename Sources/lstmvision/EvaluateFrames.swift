@@ -24,7 +24,7 @@ struct EvaluateFrames: ParsableCommand, ReadsFiles, UsesThreads {
     func run() throws {
         let (predictor, array) = try frameInputs(model: model, data: data, context: context, limits: limits.value,
                                                  window: (7, "SSIM's 7×7 window"))
-        let (T, S, R, C) = (array.shape[0], array.shape[1], array.shape[2], array.shape[3])
+        let (T, S) = (array.shape[0], array.shape[1])
         let n = min(S, limit ?? S), started = Date()
         var metrics = FrameMetrics(frames: T - context)
         Autograd.withoutGradients {

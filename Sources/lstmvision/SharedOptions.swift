@@ -299,6 +299,13 @@ func checkSeconds(_ value: Double?, _ name: String) throws {
 
 /// The number of threads for matrix products and parallel loops (default: all cores); `LSTMVisionCommand.main` runs
 /// the command with it (`Parallel.withThreads`).
+/// `--precision`: the number format of the LSTMs' weight products in inference.
+struct PrecisionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The LSTMs' weight products: fp32 (exact), bf16 or int8 weights (AVX-512 BF16 / VNNI"
+                               + " instructions; without them a plain, slow version).", valueName: "fp32|bf16|int8"))
+    var precision: Precision = .fp32
+}
+
 struct ThreadOptions: ParsableArguments {
     @Option(help: "Threads for matrix products (default: all cores).")
     var threads: Int?

@@ -139,6 +139,7 @@ import Testing
     final class Unmapped: Classifier {
         let config = ModelConfig()
         var training = false
+        var precision = Precision.fp32
         var namedParameters: NamedParameters { [] }
         func callAsFunction(_ images: Variable) -> Variable { images }
     }

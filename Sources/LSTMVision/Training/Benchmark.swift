@@ -20,6 +20,8 @@ public enum Benchmark {
         public var sgemm_peak_in_cache_gflops: Double
         public var threads: Int
         public var peak_rss_mb: Double?
+        /// The LSTMs' weight products in inference (training is always fp32).
+        public var precision: String
     }
 
     /// The models of `make bench`: row-LSTMs on 28×28 images, the ReNet of models/renet (2×2 patches, 32 units per
@@ -125,7 +127,8 @@ public enum Benchmark {
     /// uniform 28×28 images with cross-entropy; the detector on uniform 64×64 canvases with the MSE of its raw
     /// outputs against zeros (its Hungarian matching, a small part of a real step, left out, as on the peers' side).
     public static func measure(_ name: String, training: Bool, batch: Int, peak: Peak,
-                               window: Double = 0.5, windows: Int = 5) throws -> Measurement {
+                               window: Double = 0.5, windows: Int = 5, precision: Precision = .fp32)
+        throws -> Measurement {
         let c = config(named: name)
         guard c != nil || name == "detector" else {
             throw TrainingError.invalidOption("unknown configuration '\(name)' (\(grammar))")
@@ -136,12 +139,14 @@ public enum Benchmark {
         if let c {
             let classifier = try makeClassifier(c, seed: 1)
             classifier.training = training
+            if !training { classifier.precision = precision }
             let labels = (0..<batch).map { $0 % 10 }
             (model, forward, loss) = (classifier, { classifier($0) }, { crossEntropy($0, labels: labels) })
             x = Tensor.uniform([batch, c.height, c.width], low: 0, high: 1, generator: &g)
         } else {
             var weights = SeededGenerator(seed: 1)
             let detector = LSTMDetector(DetectorConfig(), generator: &weights)
+            if !training { detector.precision = precision }
             (model, forward, loss) = (detector, { try detector($0) }, { mseLoss($0, Tensor(zeros: $0.shape)) })
             x = Tensor.uniform([batch, 64, 64], low: 0, high: 1, generator: &g)
         }
@@ -164,7 +169,8 @@ public enum Benchmark {
                            peak_fraction: gflops.map { peak.best > 0 ? $0 / peak.best : 0 },
                            sgemm_peak_gflops: peak.best, sgemm_peak_openblas_gflops: peak.openBLAS,
                            sgemm_peak_in_cache_gflops: peak.inCache, threads: BLAS.threads,
-                           peak_rss_mb: training ? peakResidentMegabytes() : nil)
+                           peak_rss_mb: training ? peakResidentMegabytes() : nil,
+                           precision: training ? Precision.fp32.rawValue : precision.rawValue)
     }
 
     /// The process's peak resident memory so far, in MiB.

@@ -27,6 +27,12 @@ public final class LSTMDetector: Module {
     public let head: Linear
     /// The second stage (`config.refiner`), re-reading each detection's neighbourhood; nil when there is none.
     public let refiner: BoxRefiner?
+    /// The encoder sweeps' and the decoder's gate products in inference (`LSTM.precision`; the convolutions, the head
+    /// and the refiner stay fp32).
+    public var precision: Precision {
+        get { lstm.precision }
+        set { lstm.precision = newValue; for s in sweeps { s.precision = newValue } }
+    }
 
     /// A detector with fresh weights: He-initialised convolutions, PyTorch's default for the LSTM and the head, and
     /// a confidence prior; `config` must be valid (`make` checks it and throws).

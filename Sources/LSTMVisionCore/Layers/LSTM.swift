@@ -16,6 +16,18 @@ public final class LSTM: Module {
     /// Weights per layer and direction: [layer][direction] = (W_ih, W_hh, b_ih, b_hh).
     public let cells: [[(weightIH: Variable, weightHH: Variable, biasIH: Variable, biasHH: Variable)]]
     private var dropoutGenerator: SeededGenerator
+    /// The gate products' precision in inference: bf16 or int8 pack W_ih and W_hh when set, and every forward that
+    /// records no gradients uses them (`ReducedPrecisionLSTM.swift`); training stays fp32. The packing is a snapshot:
+    /// set it again after changing the weights.
+    public var precision: Precision = .fp32 {
+        didSet {
+            reduced = precision == .fp32 ? nil : cells.map { row in row.map {
+                ReducedLSTMDirection(weightIH: $0.weightIH.value, weightHH: $0.weightHH.value, biasIH: $0.biasIH.value,
+                                     biasHH: $0.biasHH.value, precision: precision)
+            } }
+        }
+    }
+    private var reduced: [[ReducedLSTMDirection]]?
 
     public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1, bidirectional: Bool = false,
                 dropout: Float = 0, batchFirst: Bool = true, generator: inout SeededGenerator) {
@@ -93,6 +105,9 @@ public final class LSTM: Module {
                          "LSTM: initial state must be \(expected), got \(s.h.shape) and \(s.c.shape)")
         }
         let zero = Variable(Tensor(zeros: [batch, hiddenSize]))
+        if let reduced, !Autograd.records([x] + parameters) {
+            return runReduced(seq, reduced, initialState: initialState, outputs: outputs)
+        }
         var hs: [Variable] = [], cs: [Variable] = []
         for (layer, row) in cells.enumerated() {
             let dirs = row.enumerated().map { d, cell in
@@ -113,5 +128,31 @@ public final class LSTM: Module {
             }
         }
         return (batchFirst ? swapLeadingAxes(seq) : seq, stack(hs), stack(cs))
+    }
+
+    /// `run` on the packed weights of `precision` (no gradients).
+    private func runReduced(_ x: Variable, _ layers: [[ReducedLSTMDirection]],
+                            initialState: (h: Variable, c: Variable)?, outputs: Bool)
+        -> (output: Variable?, h: Variable, c: Variable) {
+        let (N, H, D) = (x.shape[1], hiddenSize, directions)
+        let zero = Tensor(zeros: [N, H])
+        var seq = x.value, hs: [Tensor] = [], cs: [Tensor] = []
+        for (layer, row) in layers.enumerated() {
+            let k = (0..<D).map { layer * D + $0 }
+            let h0 = k.map { i in initialState.map { select($0.h, i).value } ?? zero }
+            let c0 = k.map { i in initialState.map { select($0.c, i).value } ?? zero }
+            let last = layer == numLayers - 1
+            let r = reducedLSTMLayer(seq, row, h0: h0, c0: c0, outputs: outputs || !last)
+            hs += r.h; cs += r.c
+            if let output = r.output {
+                seq = last ? output : LSTMVisionCore.dropout(Variable(output), probability: dropout, training: training,
+                                                             generator: &dropoutGenerator).value
+            }
+        }
+        let h = Variable(Tensor(shape: [hs.count, N, H], scalars: hs.flatMap(\.scalars)))
+        let c = Variable(Tensor(shape: [cs.count, N, H], scalars: cs.flatMap(\.scalars)))
+        guard outputs else { return (nil, h, c) }
+        let y = Variable(seq)
+        return (batchFirst ? swapLeadingAxes(y) : y, h, c)
     }
 }

@@ -5,6 +5,11 @@ public final class ReNetLayer: Module {
     /// Down the columns (time = grid row) and along the rows (time = grid column), both bidirectional.
     public let vertical: LSTM
     public let horizontal: LSTM
+    /// The sweeps' gate products in inference (`LSTM.precision`).
+    public var precision: Precision {
+        get { vertical.precision }
+        set { vertical.precision = newValue; horizontal.precision = newValue }
+    }
     /// Output features per cell: both directions of the horizontal sweep.
     public var outputSize: Int { 2 * horizontal.hiddenSize }
 

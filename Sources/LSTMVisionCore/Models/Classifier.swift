@@ -6,6 +6,8 @@ public protocol Classifier: Module {
     var config: ModelConfig { get }
     /// Switches dropout on (training) or off (evaluation).
     var training: Bool { get set }
+    /// The LSTMs' gate products in inference (`LSTM.precision`; the fully connected layers stay fp32).
+    var precision: Precision { get set }
     /// Logits [batch, classes].
     func callAsFunction(_ images: Variable) -> Variable
 }

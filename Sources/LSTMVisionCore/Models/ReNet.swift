@@ -10,6 +10,10 @@ public final class ReNet: Classifier {
     public let fc1: Linear?
     public let fc: Linear
     public var training = true
+    public var precision: Precision {
+        get { sweeps[0].precision }
+        set { for s in sweeps { s.precision = newValue } }
+    }
     private var dropoutGenerator: SeededGenerator
 
     public init(_ config: ModelConfig, generator: inout SeededGenerator) {

@@ -8,6 +8,10 @@ public final class SequenceClassifier: Classifier {
     public let lstm: LSTM
     public let fc: Linear
     public var training = true { didSet { lstm.training = training } }
+    public var precision: Precision {
+        get { lstm.precision }
+        set { lstm.precision = newValue }
+    }
 
     public init(_ config: ModelConfig, generator: inout SeededGenerator) {
         self.config = config
