@@ -2,7 +2,7 @@ import Foundation
 
 /// One configuration tried by a search: its values, what it reported, how it ended.
 public struct Trial: Codable, Sendable, Equatable {
-    /// Running (or interrupted: a resumed search starts it again), completed (all epochs), pruned (stopped at a
+    /// Running (or interrupted: a resumed search starts it again, from its checkpoint if it has one), completed (all epochs), pruned (stopped at a
     /// rung), failed (the run stopped on its own with an error, or reported a non-finite value).
     public enum State: String, Codable, Sendable, CaseIterable {
         case running, completed, pruned, failed
@@ -22,6 +22,8 @@ public struct Trial: Codable, Sendable, Equatable {
     public var pid: Int32?
     /// How many times it was started (more than once after a resumed search restarted it).
     public var starts: Int
+    /// How each start after the first went: from its checkpoint, or from scratch and why (nil: never restarted).
+    public var restarts: [String]?
     /// The training epochs the whole search had run when this trial ended (for best-so-far against compute).
     public var searchEpochsAtEnd: Int?
 
