@@ -126,7 +126,8 @@ struct Tune: ParsableCommand {
                                + (name == "threads" ? " (--threads is per trial)" : ""))
             }
         }
-        let maxEpochs = epochs ?? stored?.epochs ?? (kind == .frames ? FramesTask.recipe : Recipes.classification).epochs
+        let recipe = kind == .frames ? FramesTask.recipe : Recipes.classification
+        let maxEpochs = epochs ?? stored?.epochs ?? recipe.epochs
         // The fixed options alone, then each searched value (every choice, both bounds) with them.
         try Self.checkTrain(kind, fixed + ["--epochs", String(maxEpochs)], what: "the fixed train options")
         try searchSpace.validate(source: space ?? Study.path(in: out), fixed: fixed + ["--epochs", String(maxEpochs)],

@@ -2,8 +2,9 @@ import Foundation
 
 /// One configuration tried by a search: its values, what it reported, how it ended.
 public struct Trial: Codable, Sendable, Equatable {
-    /// Running (or interrupted: a resumed search starts it again, from its checkpoint if it has one), completed (all epochs), pruned (stopped at a
-    /// rung), failed (the run stopped on its own with an error, or reported a non-finite value).
+    /// Running (or interrupted: a resumed search starts it again, from its checkpoint if it has one), completed (all
+    /// epochs), pruned (stopped at a rung), failed (the run stopped on its own with an error, or reported a
+    /// non-finite value).
     public enum State: String, Codable, Sendable, CaseIterable {
         case running, completed, pruned, failed
     }
