@@ -66,10 +66,14 @@ struct Tune: ParsableCommand {
     }
 
     func run() throws {
-        // Every rank would search into the same folder: under mpirun, refuse (a search runs in one process).
-        guard Distributed.current.size == 1 else {
-            throw CLIError("tune does not run under mpirun yet: run it in one process, with --workers for"
-                           + " parallel trials")
+        // Under mpirun, rank 0 owns the search; every rank runs up to --workers trials on its own machine.
+        let world = Distributed.current
+        if world.size > 1 {
+            world.collectiveTimeout = RunOptions.defaultCollectiveTimeout
+            if !world.isRoot {
+                try RankTrials(world: world, executable: try Self.executable(), out: out, slots: workers).follow()
+                return
+            }
         }
         let say: (String) -> Void = json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
         let studyPath = Study.path(in: out)
@@ -84,22 +88,29 @@ struct Tune: ParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let perTrial = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
-        let launcher = ProcessTrialLauncher(executable: try Self.executable(), task: settings.task, out: out,
-                                            threads: perTrial, metric: settings.metric)
+        let ranks = world.size > 1
+            ? try RankTrialLauncher(ranks: RankTrials(world: world, executable: try Self.executable(), out: out,
+                                                      slots: workers),
+                                    task: settings.task, threads: perTrial, metric: settings.metric) : nil
+        let launcher: any TrialLauncher = try ranks ?? ProcessTrialLauncher(
+            executable: try Self.executable(), task: settings.task, out: out, threads: perTrial,
+            metric: settings.metric)
         let tuner = try Tuner(study: stored ?? Study(settings: settings), path: studyPath, launcher: launcher,
-                              maxTrials: trials, workers: workers, budgetEpochs: budget)
+                              maxTrials: trials, workers: ranks?.totalSlots ?? workers, budgetEpochs: budget)
         tuner.log = say
         tuner.trialEnded = { try TuningReport.write($0, to: out) }
         let rungs = settings.halving.map { h in
             "ASHA rungs at epochs \(h.rungs.map(String.init).joined(separator: ", ")) (η \(h.eta))"
         } ?? "no early stopping"
         say("search: \(trials) trials\(budget.map { " or \($0) epochs" } ?? ""), \(settings.sampler) sampler (seed"
-            + " \(settings.seed)), up to \(settings.epochs) epochs each, \(rungs); \(workers) at once, \(perTrial)"
-            + " threads each; study \(studyPath)")
+            + " \(settings.seed)), up to \(settings.epochs) epochs each, \(rungs); \(workers) at once"
+            + (world.size > 1 ? " on each of \(world.size) ranks" : "") + ", \(perTrial) threads each; study"
+            + " \(studyPath)")
         let study = try tuner.run()
         try TuningReport.write(study, to: out)
-        let best = try study.bestTrial.map { try finish(study, $0, say: say) }
+        let best = try study.bestTrial.map { try finish(study, $0, ranks: ranks, say: say) }
         if best == nil { say("no trial completed") }
+        try ranks?.close()
         if json {
             try printJSON(TuneResult(trials: TuningReport.rows(study), best: best))
         }
@@ -186,7 +197,7 @@ struct Tune: ParsableCommand {
 
     /// Prints the best trial, its `train` command line, and scores its model once on the test split (kept in
     /// OUT/best.json, so that a resumed, finished search does not score it again).
-    func finish(_ study: Study, _ trial: Trial, say: (String) -> Void) throws -> BestTrial {
+    func finish(_ study: Study, _ trial: Trial, ranks: RankTrialLauncher?, say: (String) -> Void) throws -> BestTrial {
         let s = study.settings, b = trial.best(higherIsBetter: s.higherIsBetter)!
         let folder = ProcessTrialLauncher.folder(out: out, number: trial.number)
         let words = ["lstmvision", "train", s.task] + s.trainArguments + s.space.arguments(trial.params)
@@ -200,8 +211,10 @@ struct Tune: ParsableCommand {
             best.test = old.test
         } else if !noTest {
             let trialWords = s.trainArguments + s.space.arguments(trial.params)
-            best.test = s.task == TrainTask.frames.rawValue ? try scoreFramesOnTest(best.model, trialWords)
-                : try scoreOnTest(best.model, fixed: s.trainArguments)
+            // On the rank whose machine holds the model, under mpirun.
+            let place = (trial: trial, ranks: ranks)
+            best.test = s.task == TrainTask.frames.rawValue ? try scoreFramesOnTest(best.model, trialWords, on: place)
+                : try scoreOnTest(best.model, fixed: s.trainArguments, on: place)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -222,14 +235,14 @@ struct Tune: ParsableCommand {
     }
 
     /// The accuracy of `model` on the test split of the fixed options' data, from `lstmvision eval --json`.
-    func scoreOnTest(_ model: String, fixed: [String]) throws -> TestResult {
+    func scoreOnTest(_ model: String, fixed: [String], on at: ScoringPlace) throws -> TestResult {
         let train = try TrainClassification.parse(fixed)
         let d = train.dataOptions
         var words = ["eval", "--model", model, "--json"]
         if let data = d.data { words += ["--data", data] }
         if let images = d.images { words += ["--images", images] }
         if let limit = d.limit { words += ["--limit", String(limit)] }
-        let object = try runScoring(words, model: model)
+        let object = try runScoring(words, model: model, on: at)
         guard let accuracy = object["accuracy"] as? Double else {
             throw CLIError("scoring \(model) on the test split failed: no accuracy in eval's output")
         }
@@ -238,11 +251,11 @@ struct Tune: ParsableCommand {
 
     /// The MSE, MAE and SSIM per frame of the frame predictor `model` on DATA/test.npy (DATA: the trial's `--data`),
     /// with the trial's context, from `lstmvision evaluate-frames --json`.
-    func scoreFramesOnTest(_ model: String, _ trialWords: [String]) throws -> TestResult {
+    func scoreFramesOnTest(_ model: String, _ trialWords: [String], on at: ScoringPlace) throws -> TestResult {
         let train = try TrainFrames.parse(trialWords)
         let test = (train.data as NSString).appendingPathComponent("test.npy")
         let object = try runScoring(["evaluate-frames", "--model", model, "--data", test, "--context",
-                                     String(train.context), "--json"], model: model)
+                                     String(train.context), "--json"], model: model, on: at)
         guard let mse = object["mse"] as? Double else {
             throw CLIError("scoring \(model) on \(test) failed: no mse in evaluate-frames' output")
         }
@@ -250,17 +263,27 @@ struct Tune: ParsableCommand {
                           sequences: object["sequences"] as? Int)
     }
 
-    /// Runs this executable with `words` (its JSON into OUT/test-eval.json) and returns the JSON object it printed.
-    func runScoring(_ words: [String], model: String) throws -> [String: Any] {
+    /// The trial scored and, under mpirun, rank 0's launcher (the score then runs on the trial's rank).
+    typealias ScoringPlace = (trial: Trial, ranks: RankTrialLauncher?)
+
+    /// Runs this executable with `words` (its JSON into OUT/test-eval.json, on the trial's rank under mpirun) and
+    /// returns the JSON object it printed.
+    func runScoring(_ words: [String], model: String, on at: ScoringPlace) throws -> [String: Any] {
         let file = out + "/test-eval.json", errors = out + "/test-eval.stderr.txt"
-        let pid = try ProcessTrialLauncher.spawn([try Self.executable()] + words, stdout: file, stderr: errors,
-                                                 environment: [])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let data = (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data()
+        var status: Int32 = 0, data: Data, why: String?
+        if let ranks = at.ranks, let rank = at.trial.rank {
+            let e = try ranks.score(trial: at.trial.number, rank: rank, words: words, output: file, errors: errors)
+            (status, data, why) = (e.status, Data(e.output.utf8), e.error)
+        } else {
+            let pid = try ProcessTrialLauncher.spawn([try Self.executable()] + words, stdout: file, stderr: errors,
+                                                     environment: [])
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            data = (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data()
+            why = (try? String(contentsOfFile: errors, encoding: .utf8))?.split(whereSeparator: \.isNewline).last
+                .map(String.init)
+        }
         guard status == 0, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            let why = (try? String(contentsOfFile: errors, encoding: .utf8))?.split(whereSeparator: \.isNewline).last
-            throw CLIError("scoring \(model) on the test split failed: \(why.map(String.init) ?? "no result")")
+            throw CLIError("scoring \(model) on the test split failed: \(why ?? "no result")")
         }
         return object
     }

@@ -21,6 +21,8 @@ public struct Trial: Codable, Sendable, Equatable {
     public var seconds: Double
     /// The process running it, while it runs.
     public var pid: Int32?
+    /// The MPI rank that ran it (last), in a search spread over ranks.
+    public var rank: Int?
     /// How many times it was started (more than once after a resumed search restarted it).
     public var starts: Int
     /// How each start after the first went: from its checkpoint, or from scratch and why (nil: never restarted).

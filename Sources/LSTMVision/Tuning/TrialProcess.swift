@@ -31,17 +31,35 @@ public final class ProcessTrialLauncher: TrialLauncher {
     }
 
     public func start(_ trial: Trial, arguments: [String], resuming: Bool) throws -> any TrialRun {
-        let dir = Self.folder(out: out, number: trial.number)
+        try Self.launch(executable: executable, words: commandLine(trial, arguments: arguments, resuming: resuming),
+                        folder: Self.folder(out: out, number: trial.number), metric: metric, resuming: resuming)
+    }
+
+    /// Starts `executable` with `words` as a trial training into `folder` (emptied first unless `resuming`; then
+    /// its output is appended), its metric read from column `metric` of its log.csv.
+    static func launch(executable: String, words: [String], folder dir: String, metric: String,
+                       resuming: Bool) throws -> ChildTrial {
         if !resuming { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let words = [executable] + commandLine(trial, arguments: arguments, resuming: resuming)
         // A resumed trial's output is appended: where this start's output begins.
         let stdout = dir + "/stdout.txt"
         let offset = resuming ? ((try? FileManager.default.attributesOfItem(atPath: stdout)[.size] as? Int) ?? 0) : 0
-        let pid = try Self.spawn(words, stdout: stdout, stderr: dir + "/stderr.txt",
-                                 environment: [ParentWatch.variable + "=\(getpid())"], append: resuming)
+        let pid = try spawn([executable] + words, stdout: stdout, stderr: dir + "/stderr.txt",
+                            environment: [ParentWatch.variable + "=\(getpid())"], append: resuming)
         return ChildTrial(pid: pid, folder: RunFolder(dir), metric: metric, stderr: dir + "/stderr.txt",
                           resumedFrom: resuming ? (stdout, offset) : nil)
+    }
+
+    /// The trials under `out` whose run folder holds a checkpoint.
+    static func checkpointed(out: String) -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out + "/trials")) ?? []
+        return names.compactMap { name in
+            guard let n = Int(name), n >= 0, String(format: "%03d", n) == name,
+                  FileManager.default.fileExists(atPath: RunFolder(folder(out: out, number: n)).state) else {
+                return nil
+            }
+            return n
+        }.sorted()
     }
 
     public func hasCheckpoint(trial number: Int) -> Bool {
@@ -49,8 +67,11 @@ public final class ProcessTrialLauncher: TrialLauncher {
     }
 
     public func stopStale(pid: Int32, trial: Int) {
-        // Only a live process whose command line still names this trial's folder is ended.
-        let folder = Self.folder(out: out, number: trial)
+        Self.stopStale(pid: pid, folder: Self.folder(out: out, number: trial))
+    }
+
+    /// Ends process `pid` if it is alive and its command line still names `folder` (a trial's), and waits for it.
+    static func stopStale(pid: Int32, folder: String) {
         guard pid > 0, kill(pid, 0) == 0,
               let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")),
               String(decoding: cmdline, as: UTF8.self).split(separator: "\0").contains(Substring(folder)) else {
@@ -60,7 +81,7 @@ public final class ProcessTrialLauncher: TrialLauncher {
         for _ in 0..<200 where kill(pid, 0) == 0 { usleep(50_000) }
     }
 
-    public func pause() { usleep(UInt32(interval * 1e6)) }
+    public func pause() throws { usleep(UInt32(interval * 1e6)) }
 
     /// Starts `words[0]` with the rest as arguments, stdin from /dev/null, stdout and stderr into files (emptied, or
     /// appended to when `append`), the environment with `environment` added; returns its process id.
@@ -73,7 +94,9 @@ public final class ProcessTrialLauncher: TrialLauncher {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout, mode, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderr, mode, 0o644)
-        let env = ProcessInfo.processInfo.environment.filter { $0.key != ParentWatch.variable }
+        // Not this process's MPI job (a trial under `mpirun` runs alone), nor its search's watch.
+        let env = ProcessInfo.processInfo.environment
+            .filter { $0.key != ParentWatch.variable && !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
             .map { "\($0.key)=\($0.value)" } + environment
         var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]

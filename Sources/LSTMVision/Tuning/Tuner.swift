@@ -10,7 +10,10 @@ public enum TrialExit: Equatable, Sendable {
 
 /// A trial being trained (a child process, or a scripted one in tests).
 public protocol TrialRun: AnyObject {
+    /// Its process (0 while a rank has yet to start it).
     var pid: Int32 { get }
+    /// The MPI rank running it (nil in a search of one process).
+    var rank: Int? { get }
     /// The validation metric after each epoch finished so far.
     func metrics() -> [Double]
     /// How it ended, or nil while it runs.
@@ -29,7 +32,11 @@ public protocol TrialLauncher: AnyObject {
     /// Ends a trial's process that an earlier, killed search left running (when it is still that trial's).
     func stopStale(pid: Int32, trial: Int)
     /// Waits a moment before the next look at the running trials.
-    func pause()
+    func pause() throws
+}
+
+extension TrialRun {
+    public var rank: Int? { nil }
 }
 
 /// Runs a search: keeps `workers` trials running (new ones drawn by the sampler until `maxTrials` are drawn or the
@@ -87,7 +94,7 @@ public final class Tuner {
             while running.count < workers, let i = try nextTrial() { try start(i) }
             if running.isEmpty { break }
             for i in running.keys.sorted() { try check(i) }
-            if !running.isEmpty { launcher.pause() }
+            if !running.isEmpty { try launcher.pause() }
         }
         return study
     }
@@ -129,6 +136,7 @@ public final class Tuner {
         }
         running[i] = (run, Date())
         study.trials[i].pid = run.pid
+        study.trials[i].rank = run.rank
         study.trials[i].starts += 1
         let how = resuming ? " again from its checkpoint" : t.starts > 0 ? " again from scratch" : ""
         log("trial \(i) started\(how): " + describe(t.params))
@@ -163,6 +171,10 @@ public final class Tuner {
         }
         let reported = run.metrics()
         var changed = false
+        if exit == nil && study.trials[i].pid != run.pid {       // a rank has started it
+            study.trials[i].pid = run.pid
+            changed = true
+        }
         for e in study.trials[i].metrics.count..<max(reported.count, study.trials[i].metrics.count)
             where e < reported.count {
             let value = reported[e]
