@@ -98,17 +98,18 @@ public final class RankTrials {
     }
 }
 
-/// Rank 0's launcher under MPI: trials spread over the ranks' slots (an interrupted one on the rank whose machine
-/// holds its checkpoint, a new one on the rank with the most free slots, the lowest on ties); each `pause` is a
+/// Rank 0's launcher under MPI: trials spread over the ranks' slots (an interrupted one on a rank whose machine
+/// holds its checkpoint, the one that ran it if it can; a new one on the rank with the most free slots, the lowest
+/// on ties: a rank may run one more than its slots when its checkpoints ask for it); each `pause` is a
 /// round in which the ranks report their trials and rank 0 sends the orders decided since the last one.
 public final class RankTrialLauncher: TrialLauncher {
     public let ranks: RankTrials
     public let task: String
     public let threads: Int
     public let metric: String
-    /// Every rank's slots and checkpointed trials, from the first round.
+    /// Every rank's slots, and the ranks whose machine holds each checkpointed trial, from the first round.
     public private(set) var slots: [Int] = []
-    public private(set) var checkpoints: [Int: Int] = [:]
+    public private(set) var checkpoints: [Int: [Int]] = [:]
     var pending: [TuningOrder] = []
     var live: [Int: RankTrial] = [:]
     var scores: [Int: ScoreEvent] = [:]
@@ -119,7 +120,7 @@ public final class RankTrialLauncher: TrialLauncher {
         let (reports, _) = try TuningRound.run(ranks.hello(), orders: [], over: ranks.world)
         slots = reports.map { $0.slots ?? 0 }
         for (rank, report) in reports.enumerated() {
-            for trial in report.checkpoints ?? [] where checkpoints[trial] == nil { checkpoints[trial] = rank }
+            for trial in report.checkpoints ?? [] { checkpoints[trial, default: []].append(rank) }
         }
     }
 
@@ -128,9 +129,10 @@ public final class RankTrialLauncher: TrialLauncher {
 
     public func start(_ trial: Trial, arguments: [String], resuming: Bool) throws -> any TrialRun {
         let busy = (0..<slots.count).map { r in live.values.filter { $0.rank == r && $0.ended == nil }.count }
-        var rank = 0
-        for r in slots.indices where slots[r] - busy[r] > slots[rank] - busy[rank] { rank = r }
-        if resuming { rank = checkpoints[trial.number]! }
+        let candidates = resuming ? checkpoints[trial.number] ?? [] : Array(slots.indices)
+        var rank = candidates.first ?? 0
+        for r in candidates where slots[r] - busy[r] > slots[rank] - busy[rank] { rank = r }
+        if resuming, let last = trial.rank, candidates.contains(last) { rank = last }
         let local = ProcessTrialLauncher(executable: ranks.executable, task: task, out: ranks.out, threads: threads,
                                          metric: metric)
         pending.append(.start(trial: trial.number, rank: rank,
