@@ -35,10 +35,12 @@ struct Tune: ParsableCommand {
     @Option(help: ArgumentHelp("Start no new trial once the trials have run this many epochs in all.",
                                valueName: "epochs"))
     var budget: Int?
-    @Option(help: ArgumentHelp("Trials run at once, as separate processes.", valueName: "n")) var workers: Int = 1
+    @Option(help: ArgumentHelp("Trials run at once, as separate processes (on each rank, under mpirun).",
+                               valueName: "n"))
+    var workers: Int = 1
     @Option(help: ArgumentHelp("Threads per trial (default: the cores divided by --workers).", valueName: "n"))
     var threads: Int?
-    @Flag(help: "Continue the search in --out (finished trials are kept, interrupted ones start again).")
+    @Flag(help: "Continue the search in --out (finished trials kept, interrupted ones go on from their checkpoint).")
     var resume = false
     @Flag(help: "Skip the test-split score of the best model at the end.") var noTest = false
     @Flag(help: "Print the table of trials and the best trial as one JSON object (progress goes to stderr).")
