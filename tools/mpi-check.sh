@@ -12,6 +12,7 @@
 #  - a rank killed mid-run ends the job within seconds, and its last checkpoint resumes;
 #  - a rank stopped (SIGSTOP) mid-run: the other's collective times out (--collective-timeout 3), the job ends with
 #    one error within seconds, and its last checkpoint resumes;
+#  - `tune` over 2 ranks: every trial once, on a rank the study names, the best scored once, every rank ends;
 #  - as root, two ranks as two hosts over TCP (tools/mpi-netns-check.sh).
 # Usage: tools/mpi-check.sh [BIN (an MPI-trait build; default .build/debug/lstmvision)] [WORKDIR]
 set -euo pipefail
@@ -173,6 +174,26 @@ mpi -np 2 "$BIN" train classification --resume --threads 1 --out "$WORK/hung" > 
 grep -aq "^resumed from" "$WORK/hung-resumed.txt" || fail "hung rank: the checkpoint did not resume"
 [ "$(tail -n +2 "$WORK/hung/log.csv" | wc -l)" -eq 1 ] || fail "hung rank: the resumed run did not finish its epoch"
 log "hung rank: $(grep -a "^resumed from" "$WORK/hung-resumed.txt"); the epoch done"
+
+# A search spread over ranks: rank 0 owns the study; each rank runs one trial at a time (--workers 1) as a child
+# process on its machine. Every trial runs once, on a rank the study names; the best is scored once; all ranks end.
+log "tune: mpirun -np 2, 4 trials of up to 2 epochs, one at a time on each rank"
+printf 'hidden: {choice: [4, 8]}\nlr: {float: [1.0e-3, 1.0e-2], log: true}\n' > "$WORK/space.yaml"
+mpi -np 2 "$BIN" tune --space "$WORK/space.yaml" --trials 4 --epochs 2 --eta 2 --workers 1 --threads 1 \
+  --sampler random --limit 200 --out "$WORK/tune" --json > "$WORK/tune.json" 2> "$WORK/tune.err" \
+  || { cat "$WORK/tune.err"; fail "tune: mpirun exited non-zero"; }
+study="$WORK/tune/study.json"
+[ "$(grep -c '"number" : ' "$study")" -eq 4 ] || fail "tune: not 4 trials in the study"
+[ "$(grep -c '"rank" : [01],' "$study")" -eq 4 ] || fail "tune: not every trial has its rank"
+grep -q '"rank" : 0,' "$study" && grep -q '"rank" : 1,' "$study" \
+  || fail "tune: the trials did not spread over both ranks"
+! grep -q '"state" : "running"' "$study" || fail "tune: a trial was left running"
+[ "$(grep -c "^trial [0-9]* started" "$WORK/tune.err")" -eq 4 ] || { cat "$WORK/tune.err"; fail "tune: not 4 starts"; }
+grep -q '"test_accuracy":' "$WORK/tune.json" || fail "tune: the best model was not scored on the test split"
+for n in 000 001 002 003; do [ -s "$WORK/tune/trials/$n/log.csv" ] || fail "tune: trial $n has no log.csv"; done
+! pgrep -f -- "--out $WORK/tune/trials/" > /dev/null || fail "tune: a trial process outlived the search"
+log "tune: $(grep -c '"rank" : 0,' "$study") trials on rank 0, $(grep -c '"rank" : 1,' "$study") on rank 1;"\
+  "$(grep -a "^test accuracy" "$WORK/tune.err" | cut -c1-60)…"
 
 if [ "$(id -u)" -eq 0 ]; then
   bash "$repo/tools/mpi-netns-check.sh" "$BIN" "$WORK/netns"

@@ -2,14 +2,16 @@ import ArgumentParser
 import Foundation
 import LSTMVision
 
-/// `lstmvision tune`: a hyperparameter search over `train classification`, each trial a child process.
+/// `lstmvision tune`: a hyperparameter search over `train classification` or `train frames`, each trial a child
+/// process.
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Search hyperparameters: TPE or random sampling, ASHA early stopping, parallel and resumable.",
         discussion: "Options tune does not know are train options, fixed for every trial (e.g. --limit 6000"
             + " --model row). The space file maps train options to {choice: [...]}, {int: [lo, hi]} or"
             + " {float: [lo, hi]}, ranges with an optional log: true (docs/tuning.md). Trials are scored on the"
-            + " validation split; the best one's model is scored once on the test split at the end.")
+            + " validation split (accuracy, higher is better; frames: MSE per frame, lower is better); the best"
+            + " one's model is scored once on the test split at the end.")
 
     @Option(help: ArgumentHelp("Search space file (YAML or JSON; default on --resume: the study's).",
                                valueName: "file"))
@@ -19,9 +21,9 @@ struct Tune: ParsableCommand {
     @Option(help: ArgumentHelp("Output folder: study.json, trials.csv, pictures, trials/NNN run folders.",
                                valueName: "dir"))
     var out: String = "runs/tune"
-    @Option(help: ArgumentHelp("What the trials train (classification).", valueName: "task"))
+    @Option(help: ArgumentHelp("What the trials train: classification (default) or frames.", valueName: "task"))
     var task: TrainTask?
-    @Option(help: ArgumentHelp("Sampler: tpe (default) or random.", valueName: "name")) var sampler: String?
+    @Option(help: ArgumentHelp("Sampler: tpe (default) or random.", valueName: "name")) var sampler: TuneSampler?
     @Option(help: ArgumentHelp("Sampler seed (default 0).", valueName: "n")) var seed: UInt64?
     @Option(help: ArgumentHelp("Epochs of a trial that is not stopped (default: train's, 10).", valueName: "n"))
     var epochs: Int?
@@ -33,10 +35,12 @@ struct Tune: ParsableCommand {
     @Option(help: ArgumentHelp("Start no new trial once the trials have run this many epochs in all.",
                                valueName: "epochs"))
     var budget: Int?
-    @Option(help: ArgumentHelp("Trials run at once, as separate processes.", valueName: "n")) var workers: Int = 1
+    @Option(help: ArgumentHelp("Trials run at once, as separate processes (on each rank, under mpirun).",
+                               valueName: "n"))
+    var workers: Int = 1
     @Option(help: ArgumentHelp("Threads per trial (default: the cores divided by --workers).", valueName: "n"))
     var threads: Int?
-    @Flag(help: "Continue the search in --out (finished trials are kept, interrupted ones start again).")
+    @Flag(help: "Continue the search in --out (finished trials kept, interrupted ones go on from their checkpoint).")
     var resume = false
     @Flag(help: "Skip the test-split score of the best model at the end.") var noTest = false
     @Flag(help: "Print the table of trials and the best trial as one JSON object (progress goes to stderr).")
@@ -57,9 +61,6 @@ struct Tune: ParsableCommand {
             throw ValidationError("--epochs must be in 1...1000000, got \(epochs)")
         }
         if let budget, budget < 1 { throw ValidationError("--budget must be ≥ 1 epoch, got \(budget)") }
-        if let sampler, !["tpe", "random"].contains(sampler) {
-            throw ValidationError("--sampler must be tpe or random, got '\(sampler)'")
-        }
         if noPruning && (minEpochs != nil || eta != nil) {
             throw ValidationError("--no-pruning excludes --min-epochs and --eta")
         }
@@ -67,10 +68,14 @@ struct Tune: ParsableCommand {
     }
 
     func run() throws {
-        // Every rank would search into the same folder: under mpirun, refuse (a search runs in one process).
-        guard Distributed.current.size == 1 else {
-            throw CLIError("tune does not run under mpirun yet: run it in one process, with --workers for"
-                           + " parallel trials")
+        // Under mpirun, rank 0 owns the search; every rank runs up to --workers trials on its own machine.
+        let world = Distributed.current
+        if world.size > 1 {
+            world.collectiveTimeout = RunOptions.defaultCollectiveTimeout
+            if !world.isRoot {
+                try RankTrials(world: world, executable: try Self.executable(), out: out, slots: workers).follow()
+                return
+            }
         }
         let say: (String) -> Void = json ? { FileHandle.standardError.write(Data(($0 + "\n").utf8)) } : { print($0) }
         let studyPath = Study.path(in: out)
@@ -85,22 +90,29 @@ struct Tune: ParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let perTrial = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
-        let launcher = ProcessTrialLauncher(executable: try Self.executable(), task: settings.task, out: out,
-                                            threads: perTrial, metric: settings.metric)
+        let ranks = world.size > 1
+            ? try RankTrialLauncher(ranks: RankTrials(world: world, executable: try Self.executable(), out: out,
+                                                      slots: workers),
+                                    task: settings.task, threads: perTrial, metric: settings.metric) : nil
+        let launcher: any TrialLauncher = try ranks ?? ProcessTrialLauncher(
+            executable: try Self.executable(), task: settings.task, out: out, threads: perTrial,
+            metric: settings.metric)
         let tuner = try Tuner(study: stored ?? Study(settings: settings), path: studyPath, launcher: launcher,
-                              maxTrials: trials, workers: workers, budgetEpochs: budget)
+                              maxTrials: trials, workers: ranks?.totalSlots ?? workers, budgetEpochs: budget)
         tuner.log = say
         tuner.trialEnded = { try TuningReport.write($0, to: out) }
         let rungs = settings.halving.map { h in
             "ASHA rungs at epochs \(h.rungs.map(String.init).joined(separator: ", ")) (η \(h.eta))"
         } ?? "no early stopping"
         say("search: \(trials) trials\(budget.map { " or \($0) epochs" } ?? ""), \(settings.sampler) sampler (seed"
-            + " \(settings.seed)), up to \(settings.epochs) epochs each, \(rungs); \(workers) at once, \(perTrial)"
-            + " threads each; study \(studyPath)")
+            + " \(settings.seed)), up to \(settings.epochs) epochs each, \(rungs); \(workers) at once"
+            + (world.size > 1 ? " on each of \(world.size) ranks" : "") + ", \(perTrial) threads each; study"
+            + " \(studyPath)")
         let study = try tuner.run()
         try TuningReport.write(study, to: out)
-        let best = try study.bestTrial.map { try finish(study, $0, say: say) }
+        let best = try study.bestTrial.map { try finish(study, $0, ranks: ranks, say: say) }
         if best == nil { say("no trial completed") }
+        try ranks?.close()
         if json {
             try printJSON(TuneResult(trials: TuningReport.rows(study), best: best))
         }
@@ -109,9 +121,9 @@ struct Tune: ParsableCommand {
     /// The settings of this command line, completed from a resumed study's where not given.
     func makeSettings(stored: StudySettings?) throws -> StudySettings {
         let kind = task ?? stored.map { TrainTask(rawValue: $0.task) ?? .classification } ?? .classification
-        guard kind == .classification else {
-            throw CLIError("tune searches train classification only (detection scores its epochs on its test split,"
-                           + " which a search must not select on; frames is not supported yet)")
+        guard kind != .detection else {
+            throw CLIError("tune searches train classification and train frames, not detection: train detection"
+                           + " scores its epochs on its test split, which a search must not select on")
         }
         let searchSpace: SearchSpace
         if let space {
@@ -127,11 +139,12 @@ struct Tune: ParsableCommand {
                                + (name == "threads" ? " (--threads is per trial)" : ""))
             }
         }
-        let maxEpochs = epochs ?? stored?.epochs ?? Recipes.classification.epochs
+        let recipe = kind == .frames ? FramesTask.recipe : Recipes.classification
+        let maxEpochs = epochs ?? stored?.epochs ?? recipe.epochs
         // The fixed options alone, then each searched value (every choice, both bounds) with them.
-        try Self.checkTrain(fixed + ["--epochs", String(maxEpochs)], what: "the fixed train options")
+        try Self.checkTrain(kind, fixed + ["--epochs", String(maxEpochs)], what: "the fixed train options")
         try searchSpace.validate(source: space ?? Study.path(in: out), fixed: fixed + ["--epochs", String(maxEpochs)],
-                                 reserved: Self.reserved) { try Self.checkTrain($0, what: nil) }
+                                 reserved: Self.reserved) { try Self.checkTrain(kind, $0, what: nil) }
         var halving: SuccessiveHalving?
         if !noPruning && (stored == nil || stored!.halving != nil || minEpochs != nil || eta != nil) {
             do {
@@ -139,17 +152,22 @@ struct Tune: ParsableCommand {
                                                 eta: eta ?? stored?.halving?.eta ?? 3, maxEpochs: maxEpochs)
             } catch let e as TuningError { throw CLIError(e.description) }
         }
-        return StudySettings(task: kind.rawValue, metric: "val_accuracy", higherIsBetter: true, space: searchSpace,
-                             sampler: sampler ?? stored?.sampler ?? "tpe", seed: seed ?? stored?.seed ?? 0,
+        // Classification: validation accuracy, higher is better; frames: validation MSE per frame, lower is better.
+        let (metric, higherIsBetter) = kind == .frames ? ("val_mse_per_frame", false) : ("val_accuracy", true)
+        return StudySettings(task: kind.rawValue, metric: metric, higherIsBetter: higherIsBetter, space: searchSpace,
+                             sampler: sampler?.rawValue ?? stored?.sampler ?? TuneSampler.tpe.rawValue,
+                             seed: seed ?? stored?.seed ?? 0,
                              trainArguments: fixed, epochs: maxEpochs, halving: halving)
     }
 
-    /// Parses `words` as `train classification` would (its own checks included); its message on failure.
-    static func checkTrain(_ words: [String], what: String?) throws {
+    /// Parses `words` as `train TASK` would (its own checks included); its message on failure.
+    static func checkTrain(_ task: TrainTask, _ words: [String], what: String?) throws {
         do {
-            _ = try TrainClassification.parse(words)
+            _ = task == .frames ? try TrainFrames.parse(words) as any ParsableCommand
+                : try TrainClassification.parse(words)
         } catch {
-            let m = TrainClassification.message(for: error).split(whereSeparator: \.isNewline).first.map(String.init)
+            let message = task == .frames ? TrainFrames.message(for: error) : TrainClassification.message(for: error)
+            let m = message.split(whereSeparator: \.isNewline).first.map(String.init)
             guard let what else { throw CLIError(m ?? "refused") }
             throw CLIError("train refuses \(what) (\(words.joined(separator: " "))): \(m ?? "refused")")
         }
@@ -181,7 +199,7 @@ struct Tune: ParsableCommand {
 
     /// Prints the best trial, its `train` command line, and scores its model once on the test split (kept in
     /// OUT/best.json, so that a resumed, finished search does not score it again).
-    func finish(_ study: Study, _ trial: Trial, say: (String) -> Void) throws -> BestTrial {
+    func finish(_ study: Study, _ trial: Trial, ranks: RankTrialLauncher?, say: (String) -> Void) throws -> BestTrial {
         let s = study.settings, b = trial.best(higherIsBetter: s.higherIsBetter)!
         let folder = ProcessTrialLauncher.folder(out: out, number: trial.number)
         let words = ["lstmvision", "train", s.task] + s.trainArguments + s.space.arguments(trial.params)
@@ -192,18 +210,26 @@ struct Tune: ParsableCommand {
         let path = out + "/best.json"
         if let data = try? Data(contentsOf: URL(fileURLWithPath: path)),
            let old = try? JSONDecoder().decode(BestTrial.self, from: data), old.trial == best.trial {
-            (best.testAccuracy, best.testImages) = (old.testAccuracy, old.testImages)
+            best.test = old.test
         } else if !noTest {
-            (best.testAccuracy, best.testImages) = try scoreOnTest(best.model, fixed: s.trainArguments)
+            let trialWords = s.trainArguments + s.space.arguments(trial.params)
+            // On the rank whose machine holds the model, under mpirun.
+            let place = (trial: trial, ranks: ranks)
+            best.test = s.task == TrainTask.frames.rawValue ? try scoreFramesOnTest(best.model, trialWords, on: place)
+                : try scoreOnTest(best.model, fixed: s.trainArguments, on: place)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(try encoder.encode(best), to: path)
         say(String(format: "best: trial %d, validation %@ %.4f (epoch %d of %d); model %@", trial.number, s.metric,
                    b.value, b.epoch, trial.metrics.count, best.model))
-        if let acc = best.testAccuracy, let n = best.testImages {
+        if let acc = best.test.accuracy, let n = best.test.images {
             say(String(format: "test accuracy %.2f%% on %d test images, scored once with that model (not used to"
                        + " select)", acc * 100, n))
+        }
+        if let mse = best.test.msePerFrame, let ssim = best.test.ssim, let n = best.test.sequences {
+            say(String(format: "test MSE/frame %.2f, SSIM %.4f on %d test sequences, scored once with that model (not"
+                       + " used to select)", mse, ssim, n))
         }
         say("train it again with: \(best.command)")
         say("table \(out)/trials.csv, pictures \(out)/progress.png and \(out)/param-*.png")
@@ -211,24 +237,57 @@ struct Tune: ParsableCommand {
     }
 
     /// The accuracy of `model` on the test split of the fixed options' data, from `lstmvision eval --json`.
-    func scoreOnTest(_ model: String, fixed: [String]) throws -> (Double?, Int?) {
+    func scoreOnTest(_ model: String, fixed: [String], on at: ScoringPlace) throws -> TestResult {
         let train = try TrainClassification.parse(fixed)
         let d = train.dataOptions
-        var words = [try Self.executable(), "eval", "--model", model, "--json"]
+        var words = ["eval", "--model", model, "--json"]
         if let data = d.data { words += ["--data", data] }
         if let images = d.images { words += ["--images", images] }
         if let limit = d.limit { words += ["--limit", String(limit)] }
-        let file = out + "/test-eval.json", errors = out + "/test-eval.stderr.txt"
-        let pid = try ProcessTrialLauncher.spawn(words, stdout: file, stderr: errors, environment: [])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let data = (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data()
-        guard status == 0, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let accuracy = object["accuracy"] as? Double else {
-            let why = (try? String(contentsOfFile: errors, encoding: .utf8))?.split(whereSeparator: \.isNewline).last
-            throw CLIError("scoring \(model) on the test split failed: \(why.map(String.init) ?? "no result")")
+        let object = try runScoring(words, model: model, on: at)
+        guard let accuracy = object["accuracy"] as? Double else {
+            throw CLIError("scoring \(model) on the test split failed: no accuracy in eval's output")
         }
-        return (accuracy, object["count"] as? Int)
+        return TestResult(accuracy: accuracy, images: object["count"] as? Int)
+    }
+
+    /// The MSE, MAE and SSIM per frame of the frame predictor `model` on DATA/test.npy (DATA: the trial's `--data`),
+    /// with the trial's context, from `lstmvision evaluate-frames --json`.
+    func scoreFramesOnTest(_ model: String, _ trialWords: [String], on at: ScoringPlace) throws -> TestResult {
+        let train = try TrainFrames.parse(trialWords)
+        let test = (train.data as NSString).appendingPathComponent("test.npy")
+        let object = try runScoring(["evaluate-frames", "--model", model, "--data", test, "--context",
+                                     String(train.context), "--json"], model: model, on: at)
+        guard let mse = object["mse"] as? Double else {
+            throw CLIError("scoring \(model) on \(test) failed: no mse in evaluate-frames' output")
+        }
+        return TestResult(msePerFrame: mse, maePerFrame: object["mae"] as? Double, ssim: object["ssim"] as? Double,
+                          sequences: object["sequences"] as? Int)
+    }
+
+    /// The trial scored and, under mpirun, rank 0's launcher (the score then runs on the trial's rank).
+    typealias ScoringPlace = (trial: Trial, ranks: RankTrialLauncher?)
+
+    /// Runs this executable with `words` (its JSON into OUT/test-eval.json, on the trial's rank under mpirun) and
+    /// returns the JSON object it printed.
+    func runScoring(_ words: [String], model: String, on at: ScoringPlace) throws -> [String: Any] {
+        let file = out + "/test-eval.json", errors = out + "/test-eval.stderr.txt"
+        var status: Int32 = 0, data: Data, why: String?
+        if let ranks = at.ranks, let rank = at.trial.rank {
+            let e = try ranks.score(trial: at.trial.number, rank: rank, words: words, output: file, errors: errors)
+            (status, data, why) = (e.status, Data(e.output.utf8), e.error)
+        } else {
+            let pid = try ProcessTrialLauncher.spawn([try Self.executable()] + words, stdout: file, stderr: errors,
+                                                     environment: [])
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            data = (try? Data(contentsOf: URL(fileURLWithPath: file))) ?? Data()
+            why = (try? String(contentsOfFile: errors, encoding: .utf8))?.split(whereSeparator: \.isNewline).last
+                .map(String.init)
+        }
+        guard status == 0, let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw CLIError("scoring \(model) on the test split failed: \(why ?? "no result")")
+        }
+        return object
     }
 
     static func shellQuoted(_ word: String) -> String {
@@ -237,7 +296,7 @@ struct Tune: ParsableCommand {
     }
 }
 
-/// The best trial as `tune` reports it (OUT/best.json; the `best` of --json).
+/// The best trial as `tune` reports it (OUT/best.json; the `best` of --json), its test score flat in the object.
 struct BestTrial: Codable {
     var trial: Int
     var params: [String: ParameterValue]
@@ -246,13 +305,60 @@ struct BestTrial: Codable {
     var epoch: Int
     var model: String
     var command: String
-    var testAccuracy: Double?
-    var testImages: Int?
+    var test = TestResult()
+
+    enum CodingKeys: String, CodingKey { case trial, params, metric, validation, epoch, model, command }
+
+    init(trial: Int, params: [String: ParameterValue], metric: String, validation: Double, epoch: Int, model: String,
+         command: String) {
+        (self.trial, self.params, self.metric, self.validation) = (trial, params, metric, validation)
+        (self.epoch, self.model, self.command) = (epoch, model, command)
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        trial = try c.decode(Int.self, forKey: .trial)
+        params = try c.decode([String: ParameterValue].self, forKey: .params)
+        metric = try c.decode(String.self, forKey: .metric)
+        validation = try c.decode(Double.self, forKey: .validation)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        model = try c.decode(String.self, forKey: .model)
+        command = try c.decode(String.self, forKey: .command)
+        test = try TestResult(from: decoder)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(trial, forKey: .trial)
+        try c.encode(params, forKey: .params)
+        try c.encode(metric, forKey: .metric)
+        try c.encode(validation, forKey: .validation)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(model, forKey: .model)
+        try c.encode(command, forKey: .command)
+        try test.encode(to: encoder)
+    }
+}
+
+/// The best model's score on the test split, scored once: accuracy for a classifier; MSE, MAE and SSIM per frame
+/// for a frame predictor (nil: not scored).
+struct TestResult: Codable, Equatable {
+    var accuracy: Double?
+    var images: Int?
+    var msePerFrame: Double?
+    var maePerFrame: Double?
+    var ssim: Double?
+    var sequences: Int?
 
     enum CodingKeys: String, CodingKey {
-        case trial, params, metric, validation, epoch, model, command, testAccuracy = "test_accuracy",
-             testImages = "test_images"
+        case accuracy = "test_accuracy", images = "test_images", msePerFrame = "test_mse_per_frame",
+             maePerFrame = "test_mae_per_frame", ssim = "test_ssim", sequences = "test_sequences"
     }
+}
+
+/// `tune --sampler`: the tree-structured Parzen estimator (`TPESampler`) or uniform draws (`RandomSampler`).
+enum TuneSampler: String, CaseIterable, ExpressibleByArgument {
+    case tpe, random
 }
 
 /// `tune --json`'s object.

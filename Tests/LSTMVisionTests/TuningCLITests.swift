@@ -3,8 +3,9 @@ import Testing
 @testable import LSTMVision
 @testable import LSTMVisionCore
 
-/// `lstmvision tune` itself: bad input refused in one line before any trial, and a tiny real search (trials of 200
-/// MNIST images) killed with SIGKILL mid-way, resumed, run to the end and scored once on the test split.
+/// `lstmvision tune` itself: bad input refused in one line before any trial; tiny real searches (trials of 200
+/// MNIST images) killed with SIGKILL mid-way, resumed (a trial killed mid-way from its checkpoint), run to the end
+/// and scored once on the test split; a tiny search of `train frames` (lower MSE is better).
 @Suite(.serialized) struct TuningCLITests {
     static func folder(_ name: String) -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tune-cli-\(getpid())-\(name)").path
@@ -52,6 +53,13 @@ import Testing
         ("hidden: {int: [8, 16]}", ["--limit", "0"], "train refuses the fixed train options (--limit 0 --epochs 2):"
             + " --limit must be positive, got 0"),
         ("hidden: {int: [8, 16]}", ["--eta", "1"], "--eta must be ≥ 2, got 1"),
+        ("hidden: {int: [8, 16]}", ["--sampler", "grid"], "The value 'grid' is invalid for '--sampler <name>'"),
+        ("hidden: {int: [8, 16]}", ["--task", "detection"], "tune searches train classification and train frames,"
+            + " not detection: train detection scores its epochs on its test split"),
+        ("hidden: {choice: [0, 2]}", ["--task", "frames"], "line 1: 'hidden': train refuses --hidden 0: --hidden must"
+            + " be 1 to 16 comma-separated sizes in 1...4096, got '0'"),
+        ("kernel: {int: [2, 5]}", ["--task", "frames"], "line 1: 'kernel': train refuses --kernel 2: --kernel must be"
+            + " odd and in 1...31, got 2"),
     ])
     func refusesBadInputBeforeAnyTrial(space: String, extra: [String], message: String) throws {
         let dir = Self.folder("bad"), out = dir + "/out"
@@ -149,5 +157,123 @@ import Testing
         // And a new search into the same folder is refused.
         let fresh = try Self.run(args, dir: dir, name: "fourth")
         #expect(fresh.code != 0 && fresh.err.contains("study.json exists: continue it with --resume"))
+    }
+
+    /// The search killed with SIGKILL while its trial is mid-way (an epoch logged, more to come): the resumed search
+    /// starts that trial with `train --resume` from its checkpoint: its log.csv goes on (epochs 1, 2, 3, none twice),
+    /// the epochs it had recorded are kept, and the search completes.
+    @Test func killedTrialResumesFromItsCheckpoint() throws {
+        let dir = Self.folder("checkpoint"), out = dir + "/out"
+        let space = Self.write("hidden: {choice: [4, 8]}\n", dir + "/space.yaml")
+        try Self.miniMNIST(dir + "/mnist", train: 600)
+        let args = ["tune", "--space", space, "--out", out, "--trials", "2", "--epochs", "3", "--no-pruning",
+                    "--sampler", "random", "--threads", "1", "--no-test", "--data", dir + "/mnist"]
+        let first = try Self.start(args, dir: dir, name: "first")
+        // Wait until trial 0 has logged its first epoch (recorded in the study) and has epochs to go.
+        var study: Study?
+        for _ in 0..<1200 {
+            usleep(25_000)
+            if let s = try? Study.read(Study.path(in: out)), let t = s.trials.first, t.state == .running,
+               (1..<3).contains(t.metrics.count) {
+                study = s
+                break
+            }
+        }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let killed = try #require(study, "trial 0 never logged an epoch mid-way")
+        let recorded = killed.trials[0].metrics
+        let trial = out + "/trials/000"
+        #expect(FileManager.default.fileExists(atPath: trial + "/last.state.safetensors"))
+        // Its process ends by itself within about a second (ParentWatch); then the search is resumed.
+        let orphan = killed.trials[0].pid!
+        for _ in 0..<50 where kill(orphan, 0) == 0 { usleep(100_000) }
+        let r = try Self.run(args + ["--resume"], dir: dir, name: "second")
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.contains("trial 0 started again from its checkpoint"), "\(r.out)")
+        let final = try Study.read(Study.path(in: out))
+        #expect(final.trials.map(\.state) == [.completed, .completed])
+        let t = final.trials[0]
+        #expect(t.starts == 2 && t.metrics.count == 3)
+        #expect(Array(t.metrics.prefix(recorded.count)) == recorded)
+        let note = try #require(t.restarts?.first)
+        #expect(note.hasPrefix("resumed from its checkpoint (epochs recorded: "), "\(note)")
+        #expect(t.message?.contains("resumed from its checkpoint") == true)
+        // log.csv continued: epochs 1, 2, 3 once each, the values the study holds.
+        let log = try String(contentsOfFile: trial + "/log.csv", encoding: .utf8).split(separator: "\n")
+        #expect(log.dropFirst().map { $0.split(separator: ",")[0] } == ["1", "2", "3"], "\(log)")
+        #expect(try LogCSV.column("val_accuracy", of: trial + "/log.csv") == t.metrics)
+        // The child ran train --resume (its output appended to the first start's).
+        let stdout = try String(contentsOfFile: trial + "/stdout.txt", encoding: .utf8)
+        #expect(stdout.contains("resumed from \(trial)/last.state.safetensors at epoch "), "\(stdout)")
+        #expect(stdout.components(separatedBy: "model row hidden").count == 3, "\(stdout)")
+    }
+
+    /// A checkpoint train refuses (a damaged state file): the trial starts again from scratch and says so.
+    @Test func refusedCheckpointStartsTheTrialAgainFromScratch() throws {
+        let dir = Self.folder("refused"), out = dir + "/out"
+        let space = Self.write("hidden: {choice: [4]}\n", dir + "/space.yaml")
+        try Self.miniMNIST(dir + "/mnist")
+        let args = ["tune", "--space", space, "--out", out, "--trials", "1", "--epochs", "2", "--no-pruning",
+                    "--threads", "1", "--no-test", "--data", dir + "/mnist"]
+        // A search whose trial 0 ran (killed, its study says running) and whose checkpoint is damaged.
+        var r = try Self.run(args, dir: dir, name: "first")
+        #expect(r.code == 0, "\(r.err)")
+        var study = try Study.read(Study.path(in: out))
+        study.trials[0].state = .running
+        study.trials[0].metrics = [study.trials[0].metrics[0]]
+        try study.write(to: Study.path(in: out))
+        let state = out + "/trials/000/last.state.safetensors"
+        try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: state))
+        r = try Self.run(args + ["--resume"], dir: dir, name: "second")
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.contains("trial 0: checkpoint refused ("), "\(r.out)")
+        let t = try Study.read(Study.path(in: out)).trials[0]
+        #expect(t.state == .completed && t.starts == 3 && t.metrics.count == 2)
+        #expect(t.restarts?.count == 2 && t.restarts?[1].hasPrefix("started again from scratch: checkpoint refused (")
+                == true, "\(t.restarts ?? [])")
+        let log = try String(contentsOfFile: out + "/trials/000/log.csv", encoding: .utf8).split(separator: "\n")
+        #expect(log.dropFirst().map { $0.split(separator: ",")[0] } == ["1", "2"], "\(log)")
+    }
+
+    /// `tune --task frames`: a tiny search of ConvLSTM frame predictors on Moving MNIST, scored by validation MSE per
+    /// frame (lower is better: the best is the smallest), its best model scored once on DATA/test.npy.
+    @Test func tinyFramesSearch() throws {
+        let dir = Self.folder("frames"), out = dir + "/out", data = dir + "/mm"
+        var r = try Self.run(["moving-mnist", "--out", data, "--train", "20", "--test", "3", "--frames", "6"],
+                             dir: dir, name: "data")
+        #expect(r.code == 0, "\(r.err)")
+        let space = Self.write("hidden: {choice: [2, 4]}\n", dir + "/space.yaml")
+        r = try Self.run(["tune", "--task", "frames", "--space", space, "--out", out, "--trials", "2", "--epochs",
+                          "1", "--sampler", "random", "--seed", "1", "--threads", "1", "--json", "--data", data,
+                          "--validation", "4", "--context", "3", "--kernel", "3", "--batch-size", "8"],
+                         dir: dir, name: "tune")
+        #expect(r.code == 0, "\(r.err)")
+        let study = try Study.read(Study.path(in: out))
+        #expect(study.settings.task == "frames" && study.settings.metric == "val_mse_per_frame")
+        #expect(!study.settings.higherIsBetter && study.settings.halving?.rungs == [])
+        #expect(study.trials.map(\.state) == [.completed, .completed])
+        // Each trial's metric is its log.csv's val_mse_per_frame; the best is the lower one.
+        for t in study.trials {
+            let logged = try LogCSV.column("val_mse_per_frame", of: out + "/trials/00\(t.number)/log.csv")
+            #expect(t.metrics == logged && logged.count == 1 && logged[0] > 0)
+        }
+        let lower = study.trials.min { $0.metrics[0] < $1.metrics[0] }!
+        #expect(study.bestTrial?.number == lower.number)
+        let object = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any]
+        let best = object["best"] as! [String: Any]
+        #expect(best["trial"] as? Int == lower.number && best["metric"] as? String == "val_mse_per_frame")
+        #expect(best["validation"] as? Double == lower.metrics[0])
+        #expect((best["command"] as! String).hasPrefix("lstmvision train frames --data \(data) --validation 4"))
+        #expect(best["test_accuracy"] == nil && best["test_sequences"] as? Int == 3)
+        // The test score is evaluate-frames' on DATA/test.npy with that model, scored once.
+        let eval = try Self.run(["evaluate-frames", "--model", best["model"] as! String, "--data", data + "/test.npy",
+                                 "--context", "3", "--json"], dir: dir, name: "eval")
+        let e = try JSONSerialization.jsonObject(with: Data(eval.out.utf8)) as! [String: Any]
+        #expect(best["test_mse_per_frame"] as? Double == e["mse"] as? Double)
+        #expect(best["test_ssim"] as? Double == e["ssim"] as? Double)
+        #expect(best["test_mse_per_frame"] as? Double != nil)
+        let csv = try String(contentsOfFile: out + "/trials.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 3 && csv[0].contains("best_val_mse_per_frame"), "\(csv)")
     }
 }

@@ -170,6 +170,15 @@ import Testing
         bidirectional: {choice: [false, true]}
         """, source: "fixture")
 
+    /// `trials` with every metric negated (a metric better lower, with the same ranking).
+    static func negated(_ trials: [Trial]) -> [Trial] {
+        trials.map { t in
+            var t = t
+            t.metrics = t.metrics.map { -$0 }
+            return t
+        }
+    }
+
     @Test func tpeMatchesOptuna() throws {
         for (name, trials, ref) in try Self.fixtureScenarios() {
             let n = TPESampler.gamma(trials.count)
@@ -177,6 +186,9 @@ import Testing
             let (below, above) = TPESampler.split(trials, count: n, higherIsBetter: true)
             #expect(below.map(\.number) == ref["below"] as! [Int], "\(name)")
             #expect(above.map(\.number) == ref["above"] as! [Int], "\(name)")
+            // A metric that is better lower, negated: the same split.
+            let (lowBelow, lowAbove) = TPESampler.split(Self.negated(trials), count: n, higherIsBetter: false)
+            #expect(lowBelow.map(\.number) == below.map(\.number) && lowAbove.map(\.number) == above.map(\.number))
             let good = ParzenEstimator(space: Self.fixtureSpace,
                                        observations: below.map { TPESampler.point(Self.fixtureSpace, $0.params)! })
             let bad = ParzenEstimator(space: Self.fixtureSpace,
@@ -197,6 +209,8 @@ import Testing
         let a = tpe.sample(Self.fixtureSpace, number: 30, trials: trials, higherIsBetter: true)
         #expect(a == tpe.sample(Self.fixtureSpace, number: 30, trials: trials, higherIsBetter: true))
         #expect(a == TPESamplerExpected.trial30)
+        // Minimising the negated metric draws the same.
+        #expect(tpe.sample(Self.fixtureSpace, number: 30, trials: Self.negated(trials), higherIsBetter: false) == a)
         // Before ten trials have finished it draws at random, as the random sampler does.
         #expect(tpe.sample(Self.fixtureSpace, number: 9, trials: Array(trials.prefix(9)), higherIsBetter: true)
                 == RandomSampler(seed: 5).sample(Self.fixtureSpace, number: 9, trials: [], higherIsBetter: true))
@@ -315,11 +329,10 @@ import Testing
         #expect(try tuner.run().trials.count == 3)
     }
 
-    /// The search is killed after two trials ended (the third running): the resumed one keeps those two, starts the
-    /// third again from scratch (ending the old process), and ends with the same trials as an uninterrupted search.
-    @Test func resumesAfterTheSearchWasKilled() throws {
+    /// A search killed after two trials ended, while trial 2 ran (process 4242) and had logged epoch 1 (0.55, recorded
+    /// at the first rung): its study file at `path`.
+    static func interruptedStudy(_ path: String) throws {
         struct Killed: Error {}
-        let path = Self.temporaryStudy("resume")
         let first = ScriptedLauncher(curves: Self.curves)
         let tuner = try Tuner(study: Study(settings: try Self.settings()), path: path, launcher: first, maxTrials: 7)
         tuner.log = { _ in }
@@ -337,23 +350,103 @@ import Testing
         left.trials[2].metrics = [0.55]
         left.rungs[0].append(RungEntry(trial: 2, value: 0.55))
         try left.write(to: path)
+    }
 
+    /// The trials of an uninterrupted search with `launcher`'s curves.
+    static func straightSearch(_ name: String) throws -> Study {
+        let straight = try Tuner(study: Study(settings: try Self.settings()), path: Self.temporaryStudy(name),
+                                 launcher: ScriptedLauncher(curves: Self.curves), maxTrials: 7)
+        straight.log = { _ in }
+        return try straight.run()
+    }
+
+    /// Without a checkpoint, the resumed search keeps the two ended trials, starts the third again from scratch
+    /// (ending the old process, forgetting its epoch and rung value, saying so), and ends with the same trials as an
+    /// uninterrupted search.
+    @Test func resumesAfterTheSearchWasKilled() throws {
+        let path = Self.temporaryStudy("resume")
+        try Self.interruptedStudy(path)
         let second = ScriptedLauncher(curves: Self.curves)
         let resumed = try Tuner(study: try Study.read(path), path: path, launcher: second, maxTrials: 7)
         resumed.log = { _ in }
         let study = try resumed.run()
         #expect(second.staleStops == [StaleStop(pid: 4242, trial: 2)])
-        #expect(second.started == [2, 3, 4, 5, 6])
+        #expect(second.started == [2, 3, 4, 5, 6] && second.resumed.isEmpty)
         #expect(study.trials.map(\.starts) == [1, 1, 2, 1, 1, 1, 1])
         #expect(study.trials.map(\.state) == Self.expectedStates)
         #expect(study.rungs.map { $0.map(\.trial) } == [[0, 1, 2, 3, 4], [0, 2, 4]])
+        #expect(study.trials[2].restarts == ["started again from scratch: no checkpoint"])
+        #expect(study.trials[2].message == "stopped at epoch 2: val_accuracy 0.5800 not in the top 1 of 2 at that rung;"
+                + " started again from scratch: no checkpoint")
         // The same values and results as the uninterrupted search.
-        let straight = try Tuner(study: Study(settings: try Self.settings()), path: Self.temporaryStudy("straight"),
-                                 launcher: ScriptedLauncher(curves: Self.curves), maxTrials: 7)
-        straight.log = { _ in }
-        let reference = try straight.run()
+        let reference = try Self.straightSearch("straight-resume")
         #expect(study.trials.map(\.params) == reference.trials.map(\.params))
         #expect(study.trials.map(\.metrics) == reference.trials.map(\.metrics))
+    }
+
+    /// With a checkpoint after epoch 1, the interrupted trial goes on from it: its logged epoch and its rung value
+    /// are kept (not recorded twice), it trains epochs 2… only, and the search ends as an uninterrupted one.
+    @Test func resumesAnInterruptedTrialFromItsCheckpoint() throws {
+        let path = Self.temporaryStudy("resume-checkpoint")
+        try Self.interruptedStudy(path)
+        let second = ScriptedLauncher(curves: Self.curves)
+        second.checkpoints = [2: 1]
+        let resumed = try Tuner(study: try Study.read(path), path: path, launcher: second, maxTrials: 7)
+        resumed.log = { _ in }
+        let study = try resumed.run()
+        #expect(second.started == [2, 3, 4, 5, 6] && second.resumed == [2])
+        #expect(study.trials.map(\.state) == Self.expectedStates)
+        #expect(study.rungs.map { $0.map(\.trial) } == [[0, 1, 2, 3, 4], [0, 2, 4]])
+        #expect(study.rungs[0][2] == RungEntry(trial: 2, value: 0.55))
+        #expect(study.trials[2].metrics == [0.55, 0.58])
+        #expect(study.trials[2].restarts == ["resumed from its checkpoint (epochs recorded: 1)"])
+        #expect(study.trials[2].message?.hasSuffix("; resumed from its checkpoint (epochs recorded: 1)") == true)
+        // Trial 2 trained one epoch after resuming: the scripted clock started it at epoch 2.
+        #expect(second.runs.first { $0.number == 2 }?.already == 1)
+        let reference = try Self.straightSearch("straight-checkpoint")
+        #expect(study.trials.map(\.params) == reference.trials.map(\.params))
+        #expect(study.trials.map(\.metrics) == reference.trials.map(\.metrics))
+        #expect(study.epochsRun == reference.epochsRun)
+    }
+
+    /// A checkpoint that train refuses (it fails before resuming): the trial starts again from scratch at once, its
+    /// epoch and rung value forgotten, and the message says why.
+    @Test func startsAgainFromScratchWhenTheCheckpointIsRefused() throws {
+        let path = Self.temporaryStudy("resume-refused")
+        try Self.interruptedStudy(path)
+        let second = ScriptedLauncher(curves: Self.curves)
+        second.checkpoints = [2: 1]
+        second.refused = [2]
+        let resumed = try Tuner(study: try Study.read(path), path: path, launcher: second, maxTrials: 7)
+        resumed.log = { _ in }
+        let study = try resumed.run()
+        #expect(second.started == [2, 2, 3, 4, 5, 6] && second.resumed == [2])
+        #expect(study.trials.map(\.starts) == [1, 1, 3, 1, 1, 1, 1])
+        #expect(study.trials.map(\.state) == Self.expectedStates)
+        #expect(study.rungs.map { $0.map(\.trial) } == [[0, 1, 2, 3, 4], [0, 2, 4]])
+        #expect(study.trials[2].restarts == ["resumed from its checkpoint (epochs recorded: 1)",
+                                             "started again from scratch: checkpoint refused (bad state)"])
+        #expect(study.trials[2].metrics == [0.55, 0.58])
+    }
+
+    /// A metric that is better lower (an MSE): the curves mirrored (1 − x) give the same decisions, the same best
+    /// trial, and rung values recorded negated.
+    @Test func lowerIsBetterMirrorsHigherIsBetter() throws {
+        var settings = try Self.settings()
+        (settings.metric, settings.higherIsBetter) = ("val_mse_per_frame", false)
+        let mirrored = Self.curves.map { $0?.map { $0.isNaN ? $0 : 1 - $0 } }
+        let tuner = try Tuner(study: Study(settings: settings), path: Self.temporaryStudy("lower"),
+                              launcher: ScriptedLauncher(curves: mirrored), maxTrials: 7)
+        tuner.log = { _ in }
+        let study = try tuner.run()
+        let reference = try Self.straightSearch("straight-lower")
+        #expect(study.trials.map(\.state) == Self.expectedStates)
+        #expect(study.trials.map(\.metrics.count) == reference.trials.map(\.metrics.count))
+        #expect(study.rungs.map { $0.map(\.trial) } == reference.rungs.map { $0.map(\.trial) })
+        #expect(study.rungs[0].map(\.value) == reference.rungs[0].map { $0.value - 1 })
+        #expect(study.bestTrial?.number == 0 && study.trials[0].best(higherIsBetter: false)?.value == 1 - 0.8)
+        #expect(study.trials[1].message == "stopped at epoch 1: val_mse_per_frame 0.6000 not in the top 1 of 2 at"
+                + " that rung")
     }
 }
 
@@ -386,37 +479,52 @@ final class ScriptedLauncher: TrialLauncher {
     var staleStops: [StaleStop] = []
     var runs: [ScriptedRun] = []
     var mostRunning = 0
+    /// The epochs in each trial's checkpoint; trials resumed (started from it); trials whose checkpoint is refused.
+    var checkpoints: [Int: Int] = [:]
+    var resumed: [Int] = []
+    var refused: Set<Int> = []
 
     init(curves: [[Double]?]) { self.curves = curves }
 
-    func start(_ trial: Trial, arguments: [String]) throws -> any TrialRun {
+    func start(_ trial: Trial, arguments: [String], resuming: Bool) throws -> any TrialRun {
         started.append(trial.number)
         #expect(arguments.suffix(2) == ["--epochs", "4"] && arguments.prefix(2) == ["--limit", "100"])
-        let run = ScriptedRun(launcher: self, number: trial.number, curve: curves[trial.number], from: clock)
+        let already = resuming ? checkpoints[trial.number] ?? 0 : 0
+        if resuming { resumed.append(trial.number) }
+        if !resuming { checkpoints[trial.number] = nil }
+        let run = ScriptedRun(launcher: self, number: trial.number, curve: curves[trial.number], from: clock,
+                              already: already, refused: resuming && refused.contains(trial.number))
         runs.append(run)
         mostRunning = max(mostRunning, runs.filter { !$0.done }.count)
         return run
     }
+
+    func hasCheckpoint(trial number: Int) -> Bool { checkpoints[number] != nil }
 
     func stopStale(pid: Int32, trial: Int) { staleStops.append(StaleStop(pid: pid, trial: trial)) }
 
     func pause() { clock += 1 }
 }
 
+/// A scripted trial: from its checkpoint after `already` epochs (shown at once, as a resumed run's log has them),
+/// one more epoch per pause; `refused`: a checkpoint train refuses (it ends at once, its old log unchanged).
 final class ScriptedRun: TrialRun {
     unowned let launcher: ScriptedLauncher
-    let number: Int, curve: [Double]?, from: Int
+    let number: Int, curve: [Double]?, from: Int, already: Int, refused: Bool
     var pid: Int32 { Int32(1000 + number) }
 
-    init(launcher: ScriptedLauncher, number: Int, curve: [Double]?, from: Int) {
+    init(launcher: ScriptedLauncher, number: Int, curve: [Double]?, from: Int, already: Int = 0,
+         refused: Bool = false) {
         (self.launcher, self.number, self.curve, self.from) = (launcher, number, curve, from)
+        (self.already, self.refused) = (already, refused)
     }
 
-    var shown: Int { min(launcher.clock - from, curve?.count ?? 0) }
+    var shown: Int { min(already + (refused ? 0 : launcher.clock - from), curve?.count ?? 0) }
 
     func metrics() -> [Double] { Array((curve ?? []).prefix(shown)) }
 
     func exit() -> TrialExit? {
+        if refused { done = true; return .refused("bad state") }
         guard let curve else { done = true; return .failed("out of memory (exit status 1)") }
         if shown >= curve.count { done = true }
         return shown >= curve.count ? .finished : nil

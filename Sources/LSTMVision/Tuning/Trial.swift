@@ -2,8 +2,9 @@ import Foundation
 
 /// One configuration tried by a search: its values, what it reported, how it ended.
 public struct Trial: Codable, Sendable, Equatable {
-    /// Running (or interrupted: a resumed search starts it again), completed (all epochs), pruned (stopped at a
-    /// rung), failed (the run stopped on its own with an error, or reported a non-finite value).
+    /// Running (or interrupted: a resumed search starts it again, from its checkpoint if it has one), completed (all
+    /// epochs), pruned (stopped at a rung), failed (the run stopped on its own with an error, or reported a
+    /// non-finite value).
     public enum State: String, Codable, Sendable, CaseIterable {
         case running, completed, pruned, failed
     }
@@ -20,8 +21,12 @@ public struct Trial: Codable, Sendable, Equatable {
     public var seconds: Double
     /// The process running it, while it runs.
     public var pid: Int32?
+    /// The MPI rank that ran it (last), in a search spread over ranks.
+    public var rank: Int?
     /// How many times it was started (more than once after a resumed search restarted it).
     public var starts: Int
+    /// How each start after the first went: from its checkpoint, or from scratch and why (nil: never restarted).
+    public var restarts: [String]?
     /// The training epochs the whole search had run when this trial ended (for best-so-far against compute).
     public var searchEpochsAtEnd: Int?
 

@@ -1,9 +1,10 @@
 import Foundation
 
 /// Runs each trial as a child process of the `lstmvision` executable: `EXE train TASK ARGS --out OUT/trials/NNN
-/// --threads T --no-tensorboard --no-test-score`, its output in the run folder (stdout.txt, stderr.txt), its metric
-/// read from the run folder's log.csv after each epoch. The child ends itself when the search's process dies
-/// (`ParentWatch`), and a trial started again begins in an emptied folder.
+/// --threads T --no-tensorboard` (and `--no-test-score` for classification, the one task that scores its test split),
+/// its output in the run folder (stdout.txt, stderr.txt), its metric read from the run folder's log.csv after each
+/// epoch. The child ends itself when the search's process dies (`ParentWatch`). A trial started again from its
+/// checkpoint runs `train … --resume` in its folder (output appended); from scratch, it begins in an emptied folder.
 public final class ProcessTrialLauncher: TrialLauncher {
     public let executable: String
     public let task: String
@@ -22,25 +23,55 @@ public final class ProcessTrialLauncher: TrialLauncher {
         out + "/trials/" + String(format: "%03d", number)
     }
 
-    /// The words after the executable for `trial` with `arguments`.
-    public func commandLine(_ trial: Trial, arguments: [String]) -> [String] {
+    /// The words after the executable for `trial` with `arguments` (`--resume` when `resuming`).
+    public func commandLine(_ trial: Trial, arguments: [String], resuming: Bool = false) -> [String] {
         ["train", task] + arguments + ["--out", Self.folder(out: out, number: trial.number), "--threads",
-                                       String(threads), "--no-tensorboard", "--no-test-score"]
+                                       String(threads), "--no-tensorboard"]
+            + (task == "classification" ? ["--no-test-score"] : []) + (resuming ? ["--resume"] : [])
     }
 
-    public func start(_ trial: Trial, arguments: [String]) throws -> any TrialRun {
-        let dir = Self.folder(out: out, number: trial.number)
-        try? FileManager.default.removeItem(atPath: dir)
+    public func start(_ trial: Trial, arguments: [String], resuming: Bool) throws -> any TrialRun {
+        try Self.launch(executable: executable, words: commandLine(trial, arguments: arguments, resuming: resuming),
+                        folder: Self.folder(out: out, number: trial.number), metric: metric, resuming: resuming)
+    }
+
+    /// Starts `executable` with `words` as a trial training into `folder` (emptied first unless `resuming`; then
+    /// its output is appended), its metric read from column `metric` of its log.csv.
+    static func launch(executable: String, words: [String], folder dir: String, metric: String,
+                       resuming: Bool) throws -> ChildTrial {
+        if !resuming { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let words = [executable] + commandLine(trial, arguments: arguments)
-        let pid = try Self.spawn(words, stdout: dir + "/stdout.txt", stderr: dir + "/stderr.txt",
-                                 environment: [ParentWatch.variable + "=\(getpid())"])
-        return ChildTrial(pid: pid, folder: RunFolder(dir), metric: metric, stderr: dir + "/stderr.txt")
+        // A resumed trial's output is appended: where this start's output begins.
+        let stdout = dir + "/stdout.txt"
+        let offset = resuming ? ((try? FileManager.default.attributesOfItem(atPath: stdout)[.size] as? Int) ?? 0) : 0
+        let pid = try spawn([executable] + words, stdout: stdout, stderr: dir + "/stderr.txt",
+                            environment: [ParentWatch.variable + "=\(getpid())"], append: resuming)
+        return ChildTrial(pid: pid, folder: RunFolder(dir), metric: metric, stderr: dir + "/stderr.txt",
+                          resumedFrom: resuming ? (stdout, offset) : nil)
+    }
+
+    /// The trials under `out` whose run folder holds a checkpoint.
+    static func checkpointed(out: String) -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out + "/trials")) ?? []
+        return names.compactMap { name in
+            guard let n = Int(name), n >= 0, String(format: "%03d", n) == name,
+                  FileManager.default.fileExists(atPath: RunFolder(folder(out: out, number: n)).state) else {
+                return nil
+            }
+            return n
+        }.sorted()
+    }
+
+    public func hasCheckpoint(trial number: Int) -> Bool {
+        FileManager.default.fileExists(atPath: RunFolder(Self.folder(out: out, number: number)).state)
     }
 
     public func stopStale(pid: Int32, trial: Int) {
-        // Only a live process whose command line still names this trial's folder is ended.
-        let folder = Self.folder(out: out, number: trial)
+        Self.stopStale(pid: pid, folder: Self.folder(out: out, number: trial))
+    }
+
+    /// Ends process `pid` if it is alive and its command line still names `folder` (a trial's), and waits for it.
+    static func stopStale(pid: Int32, folder: String) {
         guard pid > 0, kill(pid, 0) == 0,
               let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")),
               String(decoding: cmdline, as: UTF8.self).split(separator: "\0").contains(Substring(folder)) else {
@@ -50,18 +81,22 @@ public final class ProcessTrialLauncher: TrialLauncher {
         for _ in 0..<200 where kill(pid, 0) == 0 { usleep(50_000) }
     }
 
-    public func pause() { usleep(UInt32(interval * 1e6)) }
+    public func pause() throws { usleep(UInt32(interval * 1e6)) }
 
-    /// Starts `words[0]` with the rest as arguments, stdin from /dev/null, stdout and stderr into files, the
-    /// environment with `environment` added; returns its process id.
-    public static func spawn(_ words: [String], stdout: String, stderr: String, environment: [String]) throws -> Int32 {
+    /// Starts `words[0]` with the rest as arguments, stdin from /dev/null, stdout and stderr into files (emptied, or
+    /// appended to when `append`), the environment with `environment` added; returns its process id.
+    public static func spawn(_ words: [String], stdout: String, stderr: String, environment: [String],
+                             append: Bool = false) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        let mode = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let env = ProcessInfo.processInfo.environment.filter { $0.key != ParentWatch.variable }
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, mode, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, mode, 0o644)
+        // Not this process's MPI job (a trial under `mpirun` runs alone), nor its search's watch.
+        let env = ProcessInfo.processInfo.environment
+            .filter { $0.key != ParentWatch.variable && !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
             .map { "\($0.key)=\($0.value)" } + environment
         var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
@@ -94,10 +129,16 @@ final class ChildTrial: TrialRun {
     let folder: RunFolder
     let metric: String
     let stderr: String
+    /// For `train --resume`: its stdout file and where this start's output begins there.
+    let resumedFrom: (stdout: String, offset: Int)?
     var ended: TrialExit?
 
-    init(pid: Int32, folder: RunFolder, metric: String, stderr: String) {
-        (self.pid, self.folder, self.metric, self.stderr) = (pid, folder, metric, stderr)
+    /// What `train --resume` prints once it has read its checkpoint (`Trainer.resume`).
+    static let resumedLine = "resumed from "
+
+    init(pid: Int32, folder: RunFolder, metric: String, stderr: String, resumedFrom: (String, Int)? = nil) {
+        (self.pid, self.folder, self.metric, self.stderr, self.resumedFrom) =
+            (pid, folder, metric, stderr, resumedFrom)
     }
 
     func metrics() -> [Double] { (try? LogCSV.column(metric, of: folder.log)) ?? [] }
@@ -111,7 +152,16 @@ final class ChildTrial: TrialRun {
         if signal == 0 && code == 0 { return record(.finished) }
         let last = lastErrorLine()
         let how = signal != 0 ? "killed by signal \(signal)" : "exit status \(code)"
-        return record(.failed(last.map { "\($0) (\(how))" } ?? how))
+        let message = last.map { "\($0) (\(how))" } ?? how
+        return record(resumedFrom != nil && !resumed() ? .refused(message) : .failed(message))
+    }
+
+    /// Whether a `train --resume` child printed that it read its checkpoint.
+    func resumed() -> Bool {
+        guard let (stdout, offset) = resumedFrom, let data = try? InputLimits.default.readFile(stdout) else {
+            return false
+        }
+        return String(decoding: data.dropFirst(offset), as: UTF8.self).contains(Self.resumedLine)
     }
 
     func stop() {

@@ -1,14 +1,19 @@
 import Foundation
 
-/// How a trial ended on its own: all its epochs, or an error (its last error line).
+/// How a trial ended on its own: all its epochs, an error (its last error line), or, for a trial started from its
+/// checkpoint, an error before it resumed (the checkpoint refused: the trial is started again from scratch).
 public enum TrialExit: Equatable, Sendable {
     case finished
     case failed(String)
+    case refused(String)
 }
 
 /// A trial being trained (a child process, or a scripted one in tests).
 public protocol TrialRun: AnyObject {
+    /// Its process (0 while a rank has yet to start it).
     var pid: Int32 { get }
+    /// The MPI rank running it (nil in a search of one process).
+    var rank: Int? { get }
     /// The validation metric after each epoch finished so far.
     func metrics() -> [Double]
     /// How it ended, or nil while it runs.
@@ -19,18 +24,27 @@ public protocol TrialRun: AnyObject {
 
 /// Starts trials: `train` with the trial's arguments (fixed options, its values, the epochs) into its run folder.
 public protocol TrialLauncher: AnyObject {
-    func start(_ trial: Trial, arguments: [String]) throws -> any TrialRun
+    /// Starts `trial` in an emptied run folder, or, when `resuming`, from the checkpoint in its run folder (`train
+    /// --resume`: its log goes on from the epochs it had logged).
+    func start(_ trial: Trial, arguments: [String], resuming: Bool) throws -> any TrialRun
+    /// Whether trial `number`'s run folder holds a checkpoint a resumed trial can start from.
+    func hasCheckpoint(trial number: Int) -> Bool
     /// Ends a trial's process that an earlier, killed search left running (when it is still that trial's).
     func stopStale(pid: Int32, trial: Int)
     /// Waits a moment before the next look at the running trials.
-    func pause()
+    func pause() throws
+}
+
+extension TrialRun {
+    public var rank: Int? { nil }
 }
 
 /// Runs a search: keeps `workers` trials running (new ones drawn by the sampler until `maxTrials` are drawn or the
 /// trials have run `budgetEpochs` epochs in all), reads each one's metric after every epoch, stops it at an ASHA rung
 /// when it falls below the top 1/η, records crashes and non-finite values as failures and goes on, and rewrites the
 /// study file after every change. A study read back from its file goes on where it stopped: finished trials are
-/// kept, interrupted ones start again from scratch. Single-threaded: one loop looks at all trials in turn.
+/// kept, interrupted ones go on from their checkpoint (their logged epochs and rung values kept), or start again
+/// from scratch when it is missing or refused. Single-threaded: one loop looks at all trials in turn.
 public final class Tuner {
     public private(set) var study: Study
     public let path: String
@@ -45,6 +59,8 @@ public final class Tuner {
     public var trialEnded: (Study) throws -> Void = { _ in }
 
     var running: [Int: (run: any TrialRun, started: Date)] = [:]
+    /// Trials an earlier, killed search left running, not started again yet.
+    var interrupted: Set<Int> = []
 
     public init(study: Study, path: String, launcher: any TrialLauncher, maxTrials: Int, workers: Int = 1,
                 budgetEpochs: Int? = nil) throws {
@@ -66,19 +82,19 @@ public final class Tuner {
     /// Runs until every trial has ended and no more may start; returns the study.
     @discardableResult
     public func run() throws -> Study {
-        // Trials an earlier, killed search left running: their processes end, their partial results go.
+        // Trials an earlier, killed search left running: their processes end; their results so far stay until they
+        // start again (from their checkpoint, or from scratch without one).
         for i in study.trials.indices where study.trials[i].state == .running && running[i] == nil {
             if let pid = study.trials[i].pid { launcher.stopStale(pid: pid, trial: i) }
             study.trials[i].pid = nil
-            study.trials[i].metrics = []
-            for k in study.rungs.indices { study.rungs[k].removeAll { $0.trial == i } }
+            interrupted.insert(i)
         }
         try save()
         while true {
             while running.count < workers, let i = try nextTrial() { try start(i) }
             if running.isEmpty { break }
             for i in running.keys.sorted() { try check(i) }
-            if !running.isEmpty { launcher.pause() }
+            if !running.isEmpty { try launcher.pause() }
         }
         return study
     }
@@ -94,14 +110,23 @@ public final class Tuner {
         return n
     }
 
-    /// Starts trial `i` and records its process.
+    /// Starts trial `i` and records its process: an interrupted trial from its checkpoint when it has one.
     func start(_ i: Int) throws {
+        var resuming = false
+        if interrupted.remove(i) != nil {
+            if launcher.hasCheckpoint(trial: i) {
+                resuming = true
+                note(i, "resumed from its checkpoint (epochs recorded: \(study.trials[i].metrics.count))")
+            } else {
+                restartFromScratch(i, why: "no checkpoint")
+            }
+        }
         let t = study.trials[i]
         let args = study.settings.trainArguments + study.settings.space.arguments(t.params)
             + ["--epochs", String(study.settings.epochs)]
         let run: any TrialRun
         do {
-            run = try launcher.start(t, arguments: args)
+            run = try launcher.start(t, arguments: args, resuming: resuming)
         } catch {
             study.trials[i].state = .failed
             study.trials[i].message = "cannot start: \(error)"
@@ -111,17 +136,45 @@ public final class Tuner {
         }
         running[i] = (run, Date())
         study.trials[i].pid = run.pid
+        study.trials[i].rank = run.rank
         study.trials[i].starts += 1
-        log("trial \(i) started\(t.starts > 0 ? " again" : ""): " + describe(t.params))
+        let how = resuming ? " again from its checkpoint" : t.starts > 0 ? " again from scratch" : ""
+        log("trial \(i) started\(how): " + describe(t.params))
         try save()
+    }
+
+    /// Forgets what trial `i` reported (its epochs, its rung values) before it starts again from scratch.
+    func restartFromScratch(_ i: Int, why: String) {
+        study.trials[i].metrics = []
+        for k in study.rungs.indices { study.rungs[k].removeAll { $0.trial == i } }
+        note(i, "started again from scratch: \(why)")
+    }
+
+    /// Adds a line to trial `i`'s restart notes (kept in its message when it ends).
+    func note(_ i: Int, _ line: String) {
+        study.trials[i].restarts = (study.trials[i].restarts ?? []) + [line]
     }
 
     /// Reads trial `i`'s new epochs, judges it at rungs, and records its end.
     func check(_ i: Int) throws {
         guard let (run, started) = running[i] else { return }
         let exit = run.exit()           // first: an ended run's log is complete
+        if case let .refused(message)? = exit {
+            // Its checkpoint was refused before it trained: nothing new was logged; it starts again from scratch.
+            running[i] = nil
+            study.trials[i].pid = nil
+            study.trials[i].seconds += Date().timeIntervalSince(started)
+            restartFromScratch(i, why: "checkpoint refused (\(message))")
+            log("trial \(i): checkpoint refused (\(message))")
+            try start(i)
+            return
+        }
         let reported = run.metrics()
         var changed = false
+        if exit == nil && study.trials[i].pid != run.pid {       // a rank has started it
+            study.trials[i].pid = run.pid
+            changed = true
+        }
         for e in study.trials[i].metrics.count..<max(reported.count, study.trials[i].metrics.count)
             where e < reported.count {
             let value = reported[e]
@@ -153,7 +206,7 @@ public final class Tuner {
             try end(i, n > 0 ? .completed : .failed,
                     n >= want ? nil : n > 0 ? "ended after \(n) of \(want) epochs" : "ended without a finished epoch",
                     started: started)
-        case let .failed(message)?:
+        case let .failed(message)?, let .refused(message)?:
             try end(i, .failed, message, started: started)
         }
     }
@@ -162,7 +215,9 @@ public final class Tuner {
     func end(_ i: Int, _ state: Trial.State, _ message: String?, started: Date) throws {
         running[i] = nil
         study.trials[i].state = state
-        study.trials[i].message = message
+        let notes = study.trials[i].restarts ?? []
+        study.trials[i].message = message == nil && notes.isEmpty ? nil
+            : ([message].compactMap { $0 } + notes).joined(separator: "; ")
         study.trials[i].pid = nil
         study.trials[i].seconds += Date().timeIntervalSince(started)
         study.trials[i].searchEpochsAtEnd = study.epochsRun

@@ -14,9 +14,11 @@ public enum TuningReport {
         public let last: Double?
         public let seconds: Double
         public let message: String?
+        /// The MPI rank that ran it (nil in a search of one process).
+        public var rank: Int?
 
         enum CodingKeys: String, CodingKey {
-            case trial, state, params, epochs, best, last, seconds, message, bestEpoch = "best_epoch"
+            case trial, state, params, epochs, best, last, seconds, message, rank, bestEpoch = "best_epoch"
         }
     }
 
@@ -26,16 +28,17 @@ public enum TuningReport {
             let best = t.best(higherIsBetter: study.settings.higherIsBetter)
             return Row(trial: t.number, state: t.state.rawValue, params: t.params, epochs: t.metrics.count,
                        best: best?.value, bestEpoch: best?.epoch, last: t.metrics.last,
-                       seconds: (t.seconds * 10).rounded() / 10, message: t.message)
+                       seconds: (t.seconds * 10).rounded() / 10, message: t.message, rank: t.rank)
         }
     }
 
     /// trials.csv: trial, state, one column per parameter, epochs, best_<metric>, best_epoch, last_<metric>,
-    /// seconds, message (quoted where it holds a comma or a quote).
+    /// seconds, message (quoted where it holds a comma or a quote), and rank when a trial ran under MPI.
     public static func csv(_ study: Study) -> String {
         let names = study.settings.space.parameters.map(\.name), m = study.settings.metric
+        let ranked = study.trials.contains { $0.rank != nil }
         var text = (["trial", "state"] + names + ["epochs", "best_" + m, "best_epoch", "last_" + m, "seconds",
-                                                  "message"]).joined(separator: ",") + "\n"
+                                                  "message"] + (ranked ? ["rank"] : [])).joined(separator: ",") + "\n"
         func quoted(_ s: String) -> String {
             s.contains(",") || s.contains("\"") || s.contains("\n")
                 ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
@@ -47,6 +50,7 @@ public enum TuningReport {
             let bestEpoch: String = r.bestEpoch.map { String($0) } ?? ""
             fields += [String(r.epochs), best, bestEpoch, last, String(format: "%.1f", r.seconds)]
             fields.append(quoted(r.message ?? ""))
+            if ranked { fields.append(r.rank.map(String.init) ?? "") }
             text += fields.joined(separator: ",") + "\n"
         }
         return text
