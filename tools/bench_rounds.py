@@ -26,10 +26,11 @@ MEASUREMENTS = [(config, mode, batch) for config, (train, infer) in PLAN.items()
                 for mode, batches in (("train", train), ("infer", infer)) for batch in batches]
 
 
-def ours(config, mode, batch, window=0.5):
+def ours(config, mode, batch, window=0.5, precision="fp32"):
     option = "--train-batches" if mode == "train" else "--infer-batches"
     out = subprocess.run([".build/release/lstmvision", "bench", "--json", "--threads", str(THREADS), "--configs", config,
-                          "--modes", mode, option, str(batch), "--window", str(window)], check=True, capture_output=True, text=True).stdout
+                          "--modes", mode, option, str(batch), "--window", str(window), "--precision", precision],
+                         check=True, capture_output=True, text=True).stdout
     return next(json.loads(line) for line in out.splitlines() if line.startswith("{"))
 
 

@@ -15,7 +15,7 @@ import Testing
     }
 
     static func write(_ text: String, _ path: String) -> String {
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         return path
     }
 
@@ -25,8 +25,8 @@ import Testing
         p.executableURL = URL(fileURLWithPath: CLITests.executable)
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: CLITests.root)
-        FileManager.default.createFile(atPath: dir + "/\(name).out", contents: nil)
-        FileManager.default.createFile(atPath: dir + "/\(name).err", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/\(name).out", contents: nil)
+        _ = FileManager.default.createFile(atPath: dir + "/\(name).err", contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: dir + "/\(name).out")
         p.standardError = FileHandle(forWritingAtPath: dir + "/\(name).err")
         try p.run()
