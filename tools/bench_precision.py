@@ -13,6 +13,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_rounds import THREADS, ours  # noqa: E402
+from bench_table import replace_block  # noqa: E402
 from bench_torch import measure_onnx, sgemm_peak  # noqa: E402
 
 POINTS = [(model, batch) for model in ("1x128", "2x128-bi", "renet") for batch in (1, 64)]
@@ -53,17 +54,9 @@ def main(rounds):
                  "ratios per round then their median.\n\n" + "\n".join(rows) +
                  "\n\nReproduce: `.venv/bin/python tools/bench_precision.py ROUNDS` after `swift build -c release`.\n"
                  "<!-- precision:end -->")
-    path = "docs/performance.md"
-    with open(path) as f:
-        page = f.read()
-    start, end = page.find("<!-- precision:start"), page.find("<!-- precision:end -->")
-    if start >= 0 and end > start:
-        page = page[:start] + generated + page[end + len("<!-- precision:end -->"):]
-    else:
-        marker = "## Tried, and did not pay"
-        page = page.replace(marker, generated + "\n\n" + marker, 1)
-    with open(path, "w") as f:
-        f.write(page)
+    marker = "## Tried, and did not pay"
+    replace_block("docs/performance.md", "precision", generated,
+                  lambda page: page.replace(marker, generated + "\n\n" + marker, 1))
     print(generated)
 
 

@@ -14,6 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_rounds import THREADS, ours  # noqa: E402
+from bench_table import replace_block  # noqa: E402
 from bench_torch import measure, sgemm_peak  # noqa: E402
 
 # (series, what grows, [(value shown, model, mode, batch)])
@@ -81,15 +82,7 @@ def table(results, rounds):
 
 
 def write(path, generated):
-    with open(path) as f:
-        page = f.read()
-    start, end = page.find("<!-- scaling:start"), page.find("<!-- scaling:end -->")
-    if start >= 0 and end > start:
-        page = page[:start] + generated + page[end + len("<!-- scaling:end -->"):]
-    else:
-        page += "\n## Scaling\n\n" + generated + "\n"
-    with open(path, "w") as f:
-        f.write(page)
+    replace_block(path, "scaling", generated, lambda page: page + "\n## Scaling\n\n" + generated + "\n")
     print(generated)
 
 

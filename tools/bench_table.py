@@ -109,18 +109,23 @@ def main(out_path, rounds, epochs=()):
                  "use, then `ROUNDS` (default 3) rounds of `tools/bench_rounds.py`: `lstmvision bench --json` for one "
                  "measurement and `tools/bench_torch.py`'s for the same, 2 threads each; then this table).\n"
                  "<!-- bench:end -->")
-    # Only the part between the markers is replaced; the hand-written rest of the page stays.
+    replace_block(out_path, "bench", generated, lambda page: "# Performance\n\n" + generated + "\n")
+
+
+def replace_block(path, name, generated, otherwise):
+    """Replaces the part of `path` between its `<!-- NAME:start` and `<!-- NAME:end -->` markers with `generated` (the
+    hand-written rest of the page stays); without the markers the page becomes `otherwise(page)`."""
     try:
-        with open(out_path) as f:
+        with open(path) as f:
             page = f.read()
     except FileNotFoundError:
         page = ""
-    start, end = page.find("<!-- bench:start"), page.find("<!-- bench:end -->")
+    start, end = page.find(f"<!-- {name}:start"), page.find(f"<!-- {name}:end -->")
     if start >= 0 and end > start:
-        page = page[:start] + generated + page[end + len("<!-- bench:end -->"):]
+        page = page[:start] + generated + page[end + len(f"<!-- {name}:end -->"):]
     else:
-        page = "# Performance\n\n" + generated + "\n"
-    with open(out_path, "w") as f:
+        page = otherwise(page)
+    with open(path, "w") as f:
         f.write(page)
 
 

@@ -107,8 +107,8 @@ import Testing
         #expect(r.code == 0, "\(r.err)")
         func command(_ out: String, sampling: String = "3") -> [String] {
             ["train", "frames", "--data", data, "--validation", "4", "--hidden", "4", "--kernel", "3", "--context", "3",
-             "--batch-size", "4", "--schedule", "constant", "--scheduled-sampling=" + sampling, "--out", root + "/" + out,
-             "--no-tensorboard"]
+             "--batch-size", "4", "--schedule", "constant", "--scheduled-sampling=" + sampling,
+             "--out", root + "/" + out, "--no-tensorboard"]
         }
         r = try cli.run(command("run") + ["--epochs", "1"])
         #expect(r.code == 0, "\(r.err)")
