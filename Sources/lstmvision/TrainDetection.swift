@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import LSTMVision
 
-/// `lstmvision train detection`: trains an `LSTMDetector`, scoring COCO AP on the test split after each epoch.
+/// `lstmvision train detection`: trains an `LSTMDetector`, scoring COCO AP on the validation split after each epoch:
+/// the dataset's own (its val or test split), or, with `--validation-split`, training images held out, the test split
+/// then scored once with the best model at the end.
 struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
     static let configuration = CommandConfiguration(
         commandName: TrainTask.detection.rawValue,
@@ -17,6 +19,8 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
     @OptionGroup(title: "Run") var runOptions: RunOptions
     @OptionGroup(title: "Run") var threadOptions: ThreadOptions
     @OptionGroup(title: "Input limits", visibility: .hidden) var limits: LimitOptions
+    /// A `tune` trial: the test split is not scored (the search scores its best model once, at the end).
+    @Flag(help: .hidden) var noTestScore = false
 
     func run() throws {
         let options: TrainingOptions, loss: HungarianLoss, saved: DetectorConfig?
@@ -59,7 +63,7 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
         }
         dataOptions = DetectionDataOptions.withDefaults(dataOptions)
         let loaded = try DetectionDataOptions.load(dataOptions, detector: saved, limits: limits.value)
-        let (train, test, refresh) = (loaded.train, loaded.test, loaded.refresh)
+        let (train, validation, refresh) = (loaded.train, loaded.validation, loaded.refresh)
         let config = saved ?? detector.config(for: train, refiner: refiner.refiner ? refiner.config : nil)
         let model = try LSTMDetector.make(config, seed: options.seed)
         if let startingWeights, let path = refiner.addRefinerTo {
@@ -73,10 +77,13 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
         print("LSTM detector: \(c.width)×\(c.height) → \(c.gridWidth)×\(c.gridHeight) cells,"
               + " \(c.encoderDescription), hidden \(c.hidden), \(c.maxBoxes) boxes per cell\(second):"
               + " \(model.parameterCount) parameters")
-        print("data \(loaded.description): \(train.count) training, \(test.map { String($0.count) } ?? "no")"
-              + " validation images; \(BLAS.threads) threads")
+        let held = validation.map(\.count.description) ?? "no"
+        print("data \(loaded.description): \(train.count) training, \(held) validation"
+              + (loaded.test.map { " (\(loaded.validationSource)), \($0.count) test" } ?? "")
+              + " images; \(BLAS.threads) threads")
         if augmentation.isEnabled { print("augmentation: \(augmentation)") }
-        let task = try DetectionTask(model: model, train: train, validation: test, loss: loss, refinerLoss: refinerLoss,
+        let task = try DetectionTask(model: model, train: train, validation: validation, loss: loss,
+                                     refinerLoss: refinerLoss,
                                      onlyRefiner: onlyRefiner, augmentation: augmentation, seed: options.seed)
         task.refresh = refresh
         let result = try fit(task, options: options, out: runOptions.out, timeLimit: runOptions.timeLimit,
@@ -84,12 +91,45 @@ struct TrainDetection: ParsableCommand, ReadsFiles, UsesThreads {
                              metadata: [SavedDataOptions.key: dataOptions.json], resume: runOptions.resume,
                              tensorBoard: runOptions.tensorboard, writesTensorBoard: !runOptions.noTensorboard,
                              shards: runOptions.shards, collectiveTimeout: runOptions.collectiveTimeout)
-        if let last = result.history.last {
-            print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs;"
-                         + " best model %@, log %@, plot %@",
-                         result.seconds, last.validationAP, last.validationAP50, last.epoch,
-                         result.folder.bestModel, result.folder.log, result.folder.plot))
-        }
+        guard Distributed.current.isRoot, let last = result.history.last else { return }
+        print(String(format: "done in %.0f s: validation AP %.4f, AP50 %.4f after %d epochs;"
+                     + " best model %@, log %@, plot %@",
+                     result.seconds, last.validationAP, last.validationAP50, last.epoch,
+                     result.folder.bestModel, result.folder.log, result.folder.plot))
+        guard let test = loaded.test, !noTestScore,
+              let best = result.history.filter({ !$0.validationAP.isNaN })
+                .max(by: { $0.validationAP < $1.validationAP }) else { return }
+        let score = try DetectionTestScore.write(result.folder, test: test, loss: loss, epoch: best.epoch,
+                                                 limits: limits.value)
+        print(String(format: "test AP %.4f, AP50 %.4f on %d test images (%@), scored once with the best model (epoch"
+                     + " %d); test score %@", score.ap, score.ap50, score.images, loaded.testSource, best.epoch,
+                     result.folder.testScore))
+    }
+}
+
+/// What `train detection --validation-split` writes after the last epoch: the best model's COCO AP on the test
+/// split (`OUT/test.json`).
+struct DetectionTestScore: Codable {
+    let ap: Double
+    let ap50: Double
+    let loss: Double
+    let images: Int
+    let bestEpoch: Int
+    let model: String
+
+    enum CodingKeys: String, CodingKey { case ap = "AP", ap50 = "AP50", loss, images, model, bestEpoch = "best_epoch" }
+
+    /// Scores the run's best model on `test` and writes `OUT/test.json` atomically.
+    static func write(_ folder: RunFolder, test: DetectionDataset, loss: HungarianLoss, epoch: Int,
+                      limits: InputLimits) throws -> DetectionTestScore {
+        let model = try DetectorFile.load(folder.bestModel, limits: limits)
+        let e = try DetectionEvaluation.run(model, on: test, loss: loss)
+        let score = DetectionTestScore(ap: e.metrics.AP, ap50: e.metrics.AP50, loss: e.loss, images: test.count,
+                                       bestEpoch: epoch, model: folder.bestModel)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try AtomicFile.write(try encoder.encode(score), to: folder.testScore)
+        return score
     }
 }
 
@@ -212,12 +252,19 @@ struct DetectionDataOptions: ParsableArguments {
     var testCount: Int?
     @Flag(inversion: .prefixedNo, help: "New training canvases each epoch (default: on).")
     var freshCanvases: Bool?
+    @Option(help: ArgumentHelp("Fraction of the training images held out to choose the best epoch; the validation"
+                               + " or test split is then scored once at the end (default: validate on that split).",
+                               valueName: "x"))
+    var validationSplit: Double?
 
     func validate() throws {
         for (name, value) in [("--limit", limit), ("--train-count", trainCount), ("--test-count", testCount)] {
             if let value, value <= 0 { throw ValidationError("\(name) must be positive, got \(value)") }
         }
         if let size { _ = try Self.parseSize(size) }
+        if let validationSplit, !(validationSplit > 0 && validationSplit < 1) {
+            throw ValidationError("--validation-split must be in (0, 1), got \(validationSplit)")
+        }
         if data == nil, images != nil || validation != nil || size != nil {
             throw ValidationError("--images, --validation and --size need --data")
         }
@@ -236,7 +283,8 @@ struct DetectionDataOptions: ParsableArguments {
 
     /// The data options of this command line as checkpoints keep them (nil where not given).
     var given: SavedDataOptions {
-        SavedDataOptions(data: data, images: images, limit: limit, trainCount: trainCount, testCount: testCount,
+        SavedDataOptions(data: data, images: images, limit: limit, validationSplit: validationSplit,
+                         trainCount: trainCount, testCount: testCount,
                          freshCanvases: freshCanvases, validation: validation,
                          size: try? size.map { try Self.parseSize($0) }.map { "\($0.width)x\($0.height)" })
     }
@@ -252,12 +300,25 @@ struct DetectionDataOptions: ParsableArguments {
         return o
     }
 
-    /// What `load` read: the splits (no validation split when the dataset has none), the training set of each later
-    /// epoch for fresh synthetic canvases, and what the data is, for the progress line.
+    /// What `load` read: the training images; the validation split, the dataset's own (none when it has none) or,
+    /// with a validation split, images held out from training, the dataset's own split then the test split; the
+    /// training set of each later epoch for fresh synthetic canvases; and what the data is, for the progress line.
     struct Loaded {
-        var train: DetectionDataset, test: DetectionDataset?
+        var train: DetectionDataset, validation: DetectionDataset?, test: DetectionDataset?
         var refresh: ((Int) throws -> DetectionDataset)?
         var description: String
+        var validationSource = "the dataset's validation split", testSource = "the dataset's validation split"
+
+        /// With `fraction`, the validation split becomes the test split and `fraction` of the training images
+        /// (seeded, `DetectionDataset.splitValidation`) the validation split.
+        func holdingOut(_ fraction: Double?) -> Loaded {
+            guard let fraction, train.count >= 2 else { return self }
+            var o = self
+            (o.train, o.validation) = train.splitValidation(fraction: fraction)
+            o.test = validation
+            o.validationSource = String(format: "%g%% of the training images", fraction * 100)
+            return o
+        }
     }
 
     /// The detection set as `options` (see `withDefaults`) describe them. `detector` (a resumed or loaded detector's
@@ -275,15 +336,27 @@ struct DetectionDataOptions: ParsableArguments {
             let trainCount = options.trainCount ?? Recipes.syntheticDetection.trainCount
             let testCount = options.testCount ?? Recipes.syntheticDetection.testCount
             let trainN = min(trainCount, limit ?? trainCount), testN = min(testCount, limit ?? testCount)
-            let mnist = MNIST.defaultDirectory(), digits = try MNIST.load(directory: mnist, split: .train,
-                                                                           limits: limits)
+            let mnist = MNIST.defaultDirectory()
+            var digits = try MNIST.load(directory: mnist, split: .train, limits: limits), held: DetectionDataset?
+            if let fraction = options.validationSplit {
+                // Validation canvases from training digits that the training canvases never show.
+                let (kept, heldDigits) = digits.splitValidation(fraction: fraction)
+                digits = kept
+                held = Recipes.SyntheticDetection.validationSet(
+                    from: heldDigits, count: max(1, Int((fraction * Double(trainN)).rounded())))
+            }
             let train = Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: 0)
             let testDigits = try MNIST.load(directory: mnist, split: .test, limits: limits)
             let test = Recipes.SyntheticDetection.testSet(from: testDigits, count: testN)
-            let refresh = { Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: $0) }
-            return Loaded(train: train, test: test, refresh: options.freshCanvases ?? true ? refresh : nil,
-                          description: "synthetic canvases from the embedded MNIST"
-                            + (options.freshCanvases ?? true ? ", new ones every epoch" : ""))
+            let refresh = { [digits] in Recipes.SyntheticDetection.trainingSet(from: digits, count: trainN, epoch: $0) }
+            var loaded = Loaded(train: train, validation: held ?? test, test: held.map { _ in test },
+                                refresh: options.freshCanvases ?? true ? refresh : nil,
+                                description: "synthetic canvases from the embedded MNIST"
+                                    + (options.freshCanvases ?? true ? ", new ones every epoch" : ""))
+            loaded.testSource = "canvases of MNIST's test digits"
+            loaded.validationSource = held == nil ? loaded.testSource : String(
+                format: "canvases of the %g%% of MNIST's training digits held out", options.validationSplit! * 100)
+            return loaded
         }
         let source = try DetectionSource(path: path, images: options.images, validation: options.validation,
                                          limits: limits)
@@ -307,8 +380,38 @@ struct DetectionDataOptions: ParsableArguments {
             !$0.isIdentity
         }.count
         let note = resized > 0 ? ", \(resized) images letterboxed to \(size)" : ""
-        return Loaded(train: train.prefix(limit ?? train.count), test: test.map { $0.prefix(limit ?? $0.count) },
-                      refresh: nil, description: "\(path) (\(source.kind)\(note))")
+        return Loaded(train: train.prefix(limit ?? train.count), validation: test.map { $0.prefix(limit ?? $0.count) },
+                      test: nil, refresh: nil, description: "\(path) (\(source.kind)\(note))")
+            .holdingOut(options.validationSplit)
+    }
+}
+
+extension DetectionDataOptions {
+    /// The split a trained detector is scored on (`evaluate --model`): the dataset's validation or test split, or
+    /// the synthetic test canvases, fitted to `detector`'s input; and what it is, for the report.
+    static func loadTest(_ options: SavedDataOptions, detector: DetectorConfig,
+                         limits: InputLimits = .default) throws -> (DetectionDataset, String) {
+        let size = DetectionDataset.InputSize(width: detector.width, height: detector.height)
+        guard let path = options.data else {
+            guard size == .init(width: 64, height: 64) else {
+                throw CLIError("the synthetic canvases are 64×64; a \(size) detector needs --data")
+            }
+            let count = options.testCount ?? Recipes.syntheticDetection.testCount
+            let digits = try MNIST.load(directory: MNIST.defaultDirectory(), split: .test, limits: limits)
+            let test = Recipes.SyntheticDetection.testSet(from: digits, count: min(count, options.limit ?? count))
+            return (test, "synthetic canvases of MNIST's test digits")
+        }
+        let source = try DetectionSource(path: path, images: options.images, validation: options.validation,
+                                         limits: limits)
+        guard let split = try source.validation() else {
+            throw CLIError("\(path): no validation or test split to score (COCO: give it with --validation)")
+        }
+        let test = try DetectionDataset.make(split.coco, source: split.source, images: split.images,
+                                             channels: detector.channels, size: size, limits: limits)
+        guard test.classNames == detector.classNames else {
+            throw CLIError("\(split.source): its categories differ from the detector's")
+        }
+        return (test.prefix(options.limit ?? test.count), split.source)
     }
 }
 

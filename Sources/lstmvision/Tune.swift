@@ -2,16 +2,17 @@ import ArgumentParser
 import Foundation
 import LSTMVision
 
-/// `lstmvision tune`: a hyperparameter search over `train classification` or `train frames`, each trial a child
-/// process.
+/// `lstmvision tune`: a hyperparameter search over `train classification`, `train detection` or `train frames`, each
+/// trial a child process.
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Search hyperparameters: TPE or random sampling, ASHA early stopping, parallel and resumable.",
         discussion: "Options tune does not know are train options, fixed for every trial (e.g. --limit 6000"
             + " --model row). The space file maps train options to {choice: [...]}, {int: [lo, hi]} or"
             + " {float: [lo, hi]}, ranges with an optional log: true (docs/tuning.md). Trials are scored on the"
-            + " validation split (accuracy, higher is better; frames: MSE per frame, lower is better); the best"
-            + " one's model is scored once on the test split at the end.")
+            + " validation split (accuracy, higher is better; detection: COCO AP of training images held out by"
+            + " --validation-split, 0.1 unless given; frames: MSE per frame, lower is better); the best one's model"
+            + " is scored once on the test split at the end.")
 
     @Option(help: ArgumentHelp("Search space file (YAML or JSON; default on --resume: the study's).",
                                valueName: "file"))
@@ -21,7 +22,8 @@ struct Tune: ParsableCommand {
     @Option(help: ArgumentHelp("Output folder: study.json, trials.csv, pictures, trials/NNN run folders.",
                                valueName: "dir"))
     var out: String = "runs/tune"
-    @Option(help: ArgumentHelp("What the trials train: classification (default) or frames.", valueName: "task"))
+    @Option(help: ArgumentHelp("What the trials train: classification (default), detection or frames.",
+                               valueName: "task"))
     var task: TrainTask?
     @Option(help: ArgumentHelp("Sampler: tpe (default) or random.", valueName: "name")) var sampler: TuneSampler?
     @Option(help: ArgumentHelp("Sampler seed (default 0).", valueName: "n")) var seed: UInt64?
@@ -121,17 +123,18 @@ struct Tune: ParsableCommand {
     /// The settings of this command line, completed from a resumed study's where not given.
     func makeSettings(stored: StudySettings?) throws -> StudySettings {
         let kind = task ?? stored.map { TrainTask(rawValue: $0.task) ?? .classification } ?? .classification
-        guard kind != .detection else {
-            throw CLIError("tune searches train classification and train frames, not detection: train detection"
-                           + " scores its epochs on its test split, which a search must not select on")
-        }
         let searchSpace: SearchSpace
         if let space {
             searchSpace = try SearchSpace.read(space)
         } else {
             searchSpace = stored!.space
         }
-        let fixed = trainArguments.isEmpty && stored != nil ? stored!.trainArguments : trainArguments
+        var fixed = trainArguments.isEmpty && stored != nil ? stored!.trainArguments : trainArguments
+        // Detection validates on its test split unless training images are held out: hold out 10% by default.
+        if kind == .detection, stored == nil, !fixed.contains(where: { $0.hasPrefix("--validation-split") }),
+           !searchSpace.parameters.contains(where: { $0.name == "validation-split" }) {
+            fixed += ["--validation-split", "0.1"]
+        }
         for word in fixed where word.hasPrefix("--") {
             let name = String(word.dropFirst(2).split(separator: "=", maxSplits: 1).first ?? "")
             if Self.reserved.contains(name) {
@@ -139,7 +142,11 @@ struct Tune: ParsableCommand {
                                + (name == "threads" ? " (--threads is per trial)" : ""))
             }
         }
-        let recipe = kind == .frames ? FramesTask.recipe : Recipes.classification
+        let recipe = switch kind {
+        case .frames: FramesTask.recipe
+        case .detection: Recipes.detection
+        case .classification: Recipes.classification
+        }
         let maxEpochs = epochs ?? stored?.epochs ?? recipe.epochs
         // The fixed options alone, then each searched value (every choice, both bounds) with them.
         try Self.checkTrain(kind, fixed + ["--epochs", String(maxEpochs)], what: "the fixed train options")
@@ -152,8 +159,13 @@ struct Tune: ParsableCommand {
                                                 eta: eta ?? stored?.halving?.eta ?? 3, maxEpochs: maxEpochs)
             } catch let e as TuningError { throw CLIError(e.description) }
         }
-        // Classification: validation accuracy, higher is better; frames: validation MSE per frame, lower is better.
-        let (metric, higherIsBetter) = kind == .frames ? ("val_mse_per_frame", false) : ("val_accuracy", true)
+        // Classification: validation accuracy, detection: validation AP, both higher is better; frames: validation
+        // MSE per frame, lower is better.
+        let (metric, higherIsBetter) = switch kind {
+        case .frames: ("val_mse_per_frame", false)
+        case .detection: ("val_AP", true)
+        case .classification: ("val_accuracy", true)
+        }
         return StudySettings(task: kind.rawValue, metric: metric, higherIsBetter: higherIsBetter, space: searchSpace,
                              sampler: sampler?.rawValue ?? stored?.sampler ?? TuneSampler.tpe.rawValue,
                              seed: seed ?? stored?.seed ?? 0,
@@ -162,11 +174,15 @@ struct Tune: ParsableCommand {
 
     /// Parses `words` as `train TASK` would (its own checks included); its message on failure.
     static func checkTrain(_ task: TrainTask, _ words: [String], what: String?) throws {
+        let command: any ParsableCommand.Type = switch task {
+        case .frames: TrainFrames.self
+        case .detection: TrainDetection.self
+        case .classification: TrainClassification.self
+        }
         do {
-            _ = task == .frames ? try TrainFrames.parse(words) as any ParsableCommand
-                : try TrainClassification.parse(words)
+            _ = try command.parse(words)
         } catch {
-            let message = task == .frames ? TrainFrames.message(for: error) : TrainClassification.message(for: error)
+            let message = command.message(for: error)
             let m = message.split(whereSeparator: \.isNewline).first.map(String.init)
             guard let what else { throw CLIError(m ?? "refused") }
             throw CLIError("train refuses \(what) (\(words.joined(separator: " "))): \(m ?? "refused")")
@@ -215,8 +231,11 @@ struct Tune: ParsableCommand {
             let trialWords = s.trainArguments + s.space.arguments(trial.params)
             // On the rank whose machine holds the model, under mpirun.
             let place = (trial: trial, ranks: ranks)
-            best.test = s.task == TrainTask.frames.rawValue ? try scoreFramesOnTest(best.model, trialWords, on: place)
-                : try scoreOnTest(best.model, fixed: s.trainArguments, on: place)
+            best.test = switch TrainTask(rawValue: s.task) {
+            case .frames: try scoreFramesOnTest(best.model, trialWords, on: place)
+            case .detection: try scoreDetectionOnTest(best.model, trialWords, on: place)
+            default: try scoreOnTest(best.model, fixed: s.trainArguments, on: place)
+            }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -226,6 +245,10 @@ struct Tune: ParsableCommand {
         if let acc = best.test.accuracy, let n = best.test.images {
             say(String(format: "test accuracy %.2f%% on %d test images, scored once with that model (not used to"
                        + " select)", acc * 100, n))
+        }
+        if let ap = best.test.ap, let ap50 = best.test.ap50, let n = best.test.images {
+            say(String(format: "test AP %.4f, AP50 %.4f on %d test images, scored once with that model (not used to"
+                       + " select)", ap, ap50, n))
         }
         if let mse = best.test.msePerFrame, let ssim = best.test.ssim, let n = best.test.sequences {
             say(String(format: "test MSE/frame %.2f, SSIM %.4f on %d test sequences, scored once with that model (not"
@@ -249,6 +272,22 @@ struct Tune: ParsableCommand {
             throw CLIError("scoring \(model) on the test split failed: no accuracy in eval's output")
         }
         return TestResult(accuracy: accuracy, images: object["count"] as? Int)
+    }
+
+    /// The COCO AP of the detector `model` on the test split of the trial's data options, from `lstmvision evaluate
+    /// --model --json`.
+    func scoreDetectionOnTest(_ model: String, _ trialWords: [String], on at: ScoringPlace) throws -> TestResult {
+        let d = try TrainDetection.parse(trialWords).data
+        var words = ["evaluate", "--model", model, "--json"]
+        for (name, value) in [("--data", d.data), ("--images", d.images), ("--validation", d.validation),
+                              ("--limit", d.limit.map(String.init)), ("--test-count", d.testCount.map(String.init))] {
+            if let value { words += [name, value] }
+        }
+        let object = try runScoring(words, model: model, on: at)
+        guard let ap = object["AP"] as? Double else {
+            throw CLIError("scoring \(model) on the test split failed: no AP in evaluate's output")
+        }
+        return TestResult(images: object["images"] as? Int, ap: ap, ap50: object["AP50"] as? Double)
     }
 
     /// The MSE, MAE and SSIM per frame of the frame predictor `model` on DATA/test.npy (DATA: the trial's `--data`),
@@ -340,18 +379,21 @@ struct BestTrial: Codable {
     }
 }
 
-/// The best model's score on the test split, scored once: accuracy for a classifier; MSE, MAE and SSIM per frame
-/// for a frame predictor (nil: not scored).
+/// The best model's score on the test split, scored once: accuracy for a classifier; COCO AP and AP50 for a
+/// detector; MSE, MAE and SSIM per frame for a frame predictor (nil: not scored).
 struct TestResult: Codable, Equatable {
     var accuracy: Double?
     var images: Int?
+    var ap: Double?
+    var ap50: Double?
     var msePerFrame: Double?
     var maePerFrame: Double?
     var ssim: Double?
     var sequences: Int?
 
     enum CodingKeys: String, CodingKey {
-        case accuracy = "test_accuracy", images = "test_images", msePerFrame = "test_mse_per_frame",
+        case accuracy = "test_accuracy", images = "test_images", ap = "test_AP", ap50 = "test_AP50",
+             msePerFrame = "test_mse_per_frame",
              maePerFrame = "test_mae_per_frame", ssim = "test_ssim", sequences = "test_sequences"
     }
 }

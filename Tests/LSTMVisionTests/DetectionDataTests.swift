@@ -407,3 +407,86 @@ private func write(_ text: String, to path: String) throws {
         #expect(other.code != 0 && other.err.contains("a resumed run must"), "\(other.err)")
     }
 }
+
+/// `train detection --validation-split`: epochs scored on training images held out, the dataset's own split scored
+/// once at the end (OUT/test.json), as `evaluate --model` scores it.
+@Suite(.serialized) struct DetectionValidationSplitTests {
+    static func object(_ path: String) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+    }
+
+    @Test func splitIsSeededDisjointAndKeepsOrder() throws {
+        let dir = scratch("split")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let all = DetectionDataset.synthetic(from: try MNIST.load(directory: MNIST.defaultDirectory(), split: .test,
+                                                                  limits: .default).prefix(50), count: 20, epoch: 0)
+        let (train, held) = all.splitValidation(fraction: 0.25)
+        #expect(train.count == 15 && held.count == 5)
+        #expect(Set(train.imageIDs).isDisjoint(with: held.imageIDs) && Set(train.imageIDs + held.imageIDs).count == 20)
+        #expect(train.imageIDs == train.imageIDs.sorted() && held.imageIDs == held.imageIDs.sorted())
+        let again = all.splitValidation(fraction: 0.25)
+        #expect(again.validation.imageIDs == held.imageIDs && again.validation.pixels == held.pixels)
+        let k = all.imageIDs.firstIndex(of: held.imageIDs[0])!
+        #expect(held.targets[0] == all.targets[k] && held.letterboxes[0] == all.letterboxes[k])
+        #expect(held.pixels.prefix(all.imageSize) == all.pixels[(k * all.imageSize)..<((k + 1) * all.imageSize)])
+        #expect(all.splitValidation(fraction: 0.25, seed: 9).validation.imageIDs != held.imageIDs)
+    }
+
+    @Test func yoloHoldsOutTrainingImagesAndScoresItsValSplitOnce() throws {
+        let dir = scratch("cli-valsplit")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try DetectionDataTests.writeYOLO(dir)
+        let data = dir + "/data.yaml"
+        let r = try CLITests().run(["train", "detection", "--data", data, "--size", "32", "--validation-split", "0.5",
+                                    "--out", dir + "/run"] + DetectionDataCLITests.tiny)
+        try #require(r.code == 0, "\(r.err)")
+        #expect(r.out.contains(": 2 training, 2 validation (50% of the training images), 2 test images"), "\(r.out)")
+        let test = try Self.object(dir + "/run/test.json")
+        #expect(test["images"] as? Int == 2 && test["best_epoch"] as? Int == 1, "\(test)")
+        // evaluate --model scores the same split with the same model: the same AP.
+        let e = try CLITests().run(["evaluate", "--model", dir + "/run/model.safetensors", "--data", data, "--json"])
+        try #require(e.code == 0, "\(e.err)")
+        let scored = try JSONSerialization.jsonObject(with: Data(e.out.utf8)) as! [String: Any]
+        #expect(scored["AP"] as? Double == test["AP"] as? Double)
+        #expect(scored["AP50"] as? Double == test["AP50"] as? Double)
+        #expect(scored["images"] as? Int == 2 && scored["AP"] as? Double != nil, "\(scored)")
+        #expect(r.out.contains(String(format: "test AP %.4f", test["AP"] as! Double)), "\(r.out)")
+        // A resumed run keeps its split; another one is refused.
+        let other = try CLITests().run(["train", "detection", "--resume", "--epochs", "2", "--validation-split", "0.25",
+                                        "--out", dir + "/run"])
+        #expect(other.code != 0 && other.err.contains("trained with --validation-split 0.5, not 0.25"), "\(other.err)")
+        let bad = try CLITests().run(["train", "detection", "--validation-split", "1", "--out", dir + "/x"])
+        #expect(bad.code != 0 && bad.err.contains("--validation-split must be in (0, 1), got 1.0"), "\(bad.err)")
+        let neither = try CLITests().run(["evaluate", "--gt", data])
+        #expect(neither.code != 0 && neither.err.contains("give --gt and --detections, or --model"), "\(neither.err)")
+    }
+
+    @Test func syntheticCanvasesHoldOutTrainingDigits() throws {
+        let dir = scratch("cli-valsplit-synthetic")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try CLITests().run(["train", "detection", "--train-count", "8", "--test-count", "4",
+                                    "--validation-split", "0.25", "--out", dir + "/run"] + DetectionDataCLITests.tiny)
+        try #require(r.code == 0, "\(r.err)")
+        #expect(r.out.contains("8 training, 2 validation (canvases of the 25% of MNIST's training digits held out),"
+                               + " 4 test images"), "\(r.out)")
+        let e = try CLITests().run(["evaluate", "--model", dir + "/run/model.safetensors", "--test-count", "4",
+                                    "--json"])
+        try #require(e.code == 0, "\(e.err)")
+        let scored = try JSONSerialization.jsonObject(with: Data(e.out.utf8)) as! [String: Any]
+        let test = try Self.object(dir + "/run/test.json")
+        #expect(scored["AP"] as? Double == test["AP"] as? Double && scored["images"] as? Int == 4, "\(scored)")
+        // The epoch was scored on canvases of the held-out digits: the logged AP is the model's on them.
+        let digits = try MNIST.load(directory: MNIST.defaultDirectory(), split: .train, limits: .default)
+        let validation = Recipes.SyntheticDetection.validationSet(from: digits.splitValidation(fraction: 0.25).1,
+                                                                  count: 2)
+        let model = try DetectorFile.load(dir + "/run/model.safetensors")
+        let logged = try LogCSV.column("val_AP", of: dir + "/run/log.csv")
+        #expect(logged == [try DetectionEvaluation.run(model, on: validation).metrics.AP], "\(logged)")
+        // --no-test-score (tune's trials) leaves the test split alone.
+        let quiet = try CLITests().run(["train", "detection", "--train-count", "8", "--test-count", "4",
+                                        "--validation-split", "0.25", "--no-test-score", "--out", dir + "/run2"]
+                                       + DetectionDataCLITests.tiny)
+        #expect(quiet.code == 0 && !quiet.out.contains("test AP")
+                && !FileManager.default.fileExists(atPath: dir + "/run2/test.json"), "\(quiet.out)")
+    }
+}

@@ -5,7 +5,8 @@ import Testing
 
 /// `lstmvision tune` itself: bad input refused in one line before any trial; tiny real searches (trials of 200
 /// MNIST images) killed with SIGKILL mid-way, resumed (a trial killed mid-way from its checkpoint), run to the end
-/// and scored once on the test split; a tiny search of `train frames` (lower MSE is better).
+/// and scored once on the test split; tiny searches of `train detection` (on held-out training canvases) and of
+/// `train frames` (lower MSE is better).
 @Suite(.serialized) struct TuningCLITests {
     static func folder(_ name: String) -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tune-cli-\(getpid())-\(name)").path
@@ -54,8 +55,8 @@ import Testing
             + " --limit must be positive, got 0"),
         ("hidden: {int: [8, 16]}", ["--eta", "1"], "--eta must be ≥ 2, got 1"),
         ("hidden: {int: [8, 16]}", ["--sampler", "grid"], "The value 'grid' is invalid for '--sampler <name>'"),
-        ("hidden: {int: [8, 16]}", ["--task", "detection"], "tune searches train classification and train frames,"
-            + " not detection: train detection scores its epochs on its test split"),
+        ("max-boxes: {int: [0, 3]}", ["--task", "detection"], "line 1: 'max-boxes': train refuses --max-boxes 0:"
+            + " --max-boxes must be in 1...64, got 0"),
         ("hidden: {choice: [0, 2]}", ["--task", "frames"], "line 1: 'hidden': train refuses --hidden 0: --hidden must"
             + " be 1 to 16 comma-separated sizes in 1...4096, got '0'"),
         ("kernel: {int: [2, 5]}", ["--task", "frames"], "line 1: 'kernel': train refuses --kernel 2: --kernel must be"
@@ -234,6 +235,41 @@ import Testing
                 == true, "\(t.restarts ?? [])")
         let log = try String(contentsOfFile: out + "/trials/000/log.csv", encoding: .utf8).split(separator: "\n")
         #expect(log.dropFirst().map { $0.split(separator: ",")[0] } == ["1", "2"], "\(log)")
+    }
+
+    /// `tune --task detection`: a tiny search of detectors on synthetic canvases, scored by the COCO AP of held-out
+    /// training canvases (--validation-split 0.1 added), its best model scored once on the test canvases.
+    @Test func tinyDetectionSearch() throws {
+        let dir = Self.folder("detection"), out = dir + "/out"
+        let space = Self.write("hidden: {choice: [4, 8]}\n", dir + "/space.yaml")
+        let r = try Self.run(["tune", "--task", "detection", "--space", space, "--out", out, "--trials", "2",
+                              "--epochs", "1", "--sampler", "random", "--seed", "1", "--threads", "1", "--json",
+                              "--train-count", "20", "--test-count", "4", "--conv-widths", "4,4,4", "--batch-size",
+                              "4"], dir: dir, name: "tune")
+        #expect(r.code == 0, "\(r.err)")
+        let study = try Study.read(Study.path(in: out))
+        #expect(study.settings.task == "detection" && study.settings.metric == "val_AP")
+        #expect(study.settings.higherIsBetter && study.trials.map(\.state) == [.completed, .completed])
+        #expect(study.settings.trainArguments.suffix(2) == ["--validation-split", "0.1"])
+        for t in study.trials {
+            let folder = out + "/trials/00\(t.number)"
+            #expect(t.metrics == (try LogCSV.column("val_AP", of: folder + "/log.csv")))
+            let said = try String(contentsOfFile: folder + "/stdout.txt", encoding: .utf8)
+            #expect(said.contains("20 training, 2 validation (canvases of the 10% of MNIST's training digits held"
+                                  + " out), 4 test images") && !said.contains("test AP"), "\(said)")
+            #expect(!FileManager.default.fileExists(atPath: folder + "/test.json"))
+        }
+        let best = (try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as! [String: Any])["best"]
+            as! [String: Any]
+        let higher = study.trials.max { $0.metrics[0] < $1.metrics[0] }!
+        #expect(best["validation"] as? Double == higher.metrics[0] && best["metric"] as? String == "val_AP")
+        #expect((best["command"] as! String).contains("--validation-split 0.1"), "\(best)")
+        // The test score is evaluate --model's on the test canvases, scored once.
+        let e = try Self.run(["evaluate", "--model", best["model"] as! String, "--test-count", "4", "--json"],
+                             dir: dir, name: "eval")
+        let scored = try JSONSerialization.jsonObject(with: Data(e.out.utf8)) as! [String: Any]
+        #expect(best["test_AP"] as? Double == scored["AP"] as? Double && best["test_images"] as? Int == 4, "\(best)")
+        #expect(best["test_AP50"] as? Double == scored["AP50"] as? Double && scored["AP"] as? Double != nil)
     }
 
     /// `tune --task frames`: a tiny search of ConvLSTM frame predictors on Moving MNIST, scored by validation MSE per

@@ -52,7 +52,16 @@ public enum Recipes {
             DetectionDataset.synthetic(from: trainDigits, count: count, epoch: epoch)
         }
 
-        /// `count` test canvases (the validation set) from MNIST's test digits.
+        /// The seed of the validation canvases `train detection --validation-split` draws from held-out digits.
+        public static let validationSeed: UInt64 = 2
+
+        /// `count` validation canvases from `heldDigits`, training digits the training canvases leave out.
+        public static func validationSet(from heldDigits: ImageDataset, count: Int) -> DetectionDataset {
+            DetectionDataset(samples: MultiDigitDetection.generate(from: heldDigits, count: count,
+                                                                   seed: validationSeed))
+        }
+
+        /// `count` test canvases (the validation set, unless training holds some out) from MNIST's test digits.
         public static func testSet(from testDigits: ImageDataset, count: Int) -> DetectionDataset {
             DetectionDataset(samples: MultiDigitDetection.generate(from: testDigits, count: count, seed: testSeed))
         }

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Runs each trial as a child process of the `lstmvision` executable: `EXE train TASK ARGS --out OUT/trials/NNN
-/// --threads T --no-tensorboard` (and `--no-test-score` for classification, the one task that scores its test split),
-/// its output in the run folder (stdout.txt, stderr.txt), its metric read from the run folder's log.csv after each
-/// epoch. The child ends itself when the search's process dies (`ParentWatch`). A trial started again from its
+/// --threads T --no-tensorboard` (and `--no-test-score` for classification and detection, which score their test
+/// split), its output in the run folder (stdout.txt, stderr.txt), its metric read from the run folder's log.csv after
+/// each epoch. The child ends itself when the search's process dies (`ParentWatch`). A trial started again from its
 /// checkpoint runs `train … --resume` in its folder (output appended); from scratch, it begins in an emptied folder.
 public final class ProcessTrialLauncher: TrialLauncher {
     public let executable: String
@@ -27,7 +27,7 @@ public final class ProcessTrialLauncher: TrialLauncher {
     public func commandLine(_ trial: Trial, arguments: [String], resuming: Bool = false) -> [String] {
         ["train", task] + arguments + ["--out", Self.folder(out: out, number: trial.number), "--threads",
                                        String(threads), "--no-tensorboard"]
-            + (task == "classification" ? ["--no-test-score"] : []) + (resuming ? ["--resume"] : [])
+            + (task == "frames" ? [] : ["--no-test-score"]) + (resuming ? ["--resume"] : [])
     }
 
     public func start(_ trial: Trial, arguments: [String], resuming: Bool) throws -> any TrialRun {

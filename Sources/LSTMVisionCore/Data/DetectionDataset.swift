@@ -178,16 +178,32 @@ public struct DetectionDataset: Dataset {
     }
 
     /// The first `n` images (or all when fewer).
-    public func prefix(_ n: Int) -> DetectionDataset {
-        let k = min(max(n, 0), count)
+    public func prefix(_ n: Int) -> DetectionDataset { subset(Array(0..<min(max(n, 0), count))) }
+
+    /// Images `indices`, in that order.
+    public func subset(_ indices: [Int]) -> DetectionDataset {
         var out = DetectionDataset(height: height, width: width, channels: channels,
-                                   pixels: Array(pixels[0..<(k * imageSize)]),
-                                   targets: Array(targets[0..<k]), imageIDs: Array(imageIDs[0..<k]),
+                                   pixels: indices.flatMap { pixels[($0 * imageSize)..<(($0 + 1) * imageSize)] },
+                                   targets: indices.map { targets[$0] }, imageIDs: indices.map { imageIDs[$0] },
                                    classNames: classNames, categoryIDs: categoryIDs,
-                                   letterboxes: Array(letterboxes[0..<k]),
-                                   originalTargets: Array(originalTargets[0..<k]))
+                                   letterboxes: indices.map { letterboxes[$0] },
+                                   originalTargets: indices.map { originalTargets[$0] })
         out.warnings = warnings
         return out
+    }
+
+    /// A seeded random `fraction` of the images held out for validation (at least one, and one left to train on),
+    /// as `ImageDataset.splitValidation` does; both parts keep the images' order.
+    public func splitValidation(fraction: Double, seed: UInt64 = ImageDataset.validationSeed)
+        -> (train: DetectionDataset, validation: DetectionDataset) {
+        precondition(fraction > 0 && fraction < 1 && count >= 2,
+                     "splitValidation: needs a fraction in (0, 1) and two images, got \(fraction), \(count)")
+        let n = min(count - 1, max(1, Int((fraction * Double(count)).rounded())))
+        var order = Array(0..<count)
+        var g = SeededGenerator(seed: seed)
+        order.shuffle(using: &g)
+        let held = Set(order.prefix(n))
+        return (subset((0..<count).filter { !held.contains($0) }), subset(order.prefix(n).sorted()))
     }
 
     /// The ground truth as a COCO dataset (for `COCOEvaluator`), with the images' ids, original sizes and boxes, and
