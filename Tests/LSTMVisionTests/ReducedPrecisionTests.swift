@@ -81,6 +81,49 @@ import Testing
         }
     }
 
+    /// One sequence on two threads in lockstep, each half of the units packed alone: the same values, bit for bit, as
+    /// the whole direction on one thread (each row is packed and scaled on its own), forwards and reversed.
+    @Test(arguments: [Precision.bf16, .int8])
+    func lockstepHalvesMatchTheWholeDirection(_ precision: Precision) throws {
+        try #require(Lockstep.available)
+        let (T, I, H) = (9, 28, 64)
+        let d = ReducedLSTMDirection(weightIH: randomTensor([4 * H, I], seed: 40, scale: 0.3),
+                                     weightHH: randomTensor([4 * H, H], seed: 41, scale: 0.3),
+                                     biasIH: randomTensor([4 * H], seed: 42), biasHH: randomTensor([4 * H], seed: 43),
+                                     precision: precision)
+        let x = randomTensor([T, 1, I], seed: 44), start = randomTensor([2, H], seed: 45, scale: 0.5)
+        for reverse in [false, true] {
+            var (out1, h1, c1) = ([Float](repeating: 0, count: T * 3 * H), [Float](repeating: 0, count: H),
+                                  [Float](repeating: 0, count: H))
+            var (out2, h2, c2) = (out1, h1, c1)
+            var ran = false
+            x.scalars.withUnsafeBufferPointer { xp in start.scalars.withUnsafeBufferPointer { sp in
+                let (xb, sb) = (xp.baseAddress!, sp.baseAddress!)
+                d.forward(xb, steps: T, batch: 1, rows: 0..<1, reverse: reverse, h0: sb, c0: sb + H, output: &out1,
+                          outputWidth: 3 * H, column: H, h: &h1, c: &c1)
+                // One lockstep runs at a time (other tests may hold it): try again until this one has run.
+                for _ in 0..<10_000 where !ran {
+                    ran = Parallel.$threads.withValue(2) {
+                        d.forwardHalves(xb, steps: T, reverse: reverse, h0: sb, c0: sb + H, output: &out2,
+                                        outputWidth: 3 * H, column: H, h: &h2, c: &c2)
+                    }
+                    if !ran { usleep(1_000) }
+                }
+            } }
+            #expect(ran)
+            #expect(out1 == out2 && h1 == h2 && c1 == c2, "\(precision) reverse \(reverse)")
+            #expect(out1[H..<(2 * H)].contains { $0 != 0 } && !out1[0..<H].contains { $0 != 0 })
+        }
+        // Through the layer: a 2-layer LSTM on one sequence, 2 threads (lockstep) against 1.
+        var g = SeededGenerator(seed: 46)
+        let lstm = LSTM(inputSize: I, hiddenSize: H, numLayers: 2, generator: &g)
+        lstm.precision = precision
+        let seq = Variable(randomTensor([1, T, I], seed: 47))
+        let two = Parallel.$threads.withValue(2) { Autograd.withoutGradients { lstm(seq) } }
+        let one = Parallel.$threads.withValue(1) { Autograd.withoutGradients { lstm(seq) } }
+        #expect(two.output.value == one.output.value && two.h.value == one.h.value && two.c.value == one.c.value)
+    }
+
     /// A 2-layer bidirectional LSTM with an initial state: the reduced forward near the fp32 one (a misplaced
     /// direction, step or row would be off by far more), the same on one thread and two, fp32 again when set back.
     @Test(arguments: [Precision.bf16, .int8])
