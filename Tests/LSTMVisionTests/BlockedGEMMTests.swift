@@ -79,6 +79,7 @@ import Testing
         #expect(!BLAS.blockedPays(transB: false, m: 32, n: 64, k: 128))
         #expect(!BLAS.blockedPays(transB: true, m: 64, n: 512, k: 160))
         #expect(!BLAS.blockedPays(transB: false, m: 128, n: 28, k: 512))
+        #expect(!BLAS.blockedPays(transB: false, m: 1, n: 4096, k: 4096))   // one row: a matrix-vector product
         #expect(BLAS.blockedPays(transB: true, m: 256, n: 3200, k: 4096) == BlockedGEMM.isAVX512Build)
     }
 }

@@ -22,6 +22,32 @@ import Testing
         }
     }
 
+    /// One row of C (a batch of one) runs as `cblas_sgemv` over B, split in column blocks when large: the same
+    /// values as the reference for every transpose, padded leading dimensions, beta 0 and 2, one thread and two.
+    @Test func oneRowProductMatchesReference() {
+        for (n, k) in [(5, 9), (300, 2000)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (lda, ldb) = (ta ? 3 : k + 2, tb ? k + 1 : n + 3)   // A [k × lda] or [1 × lda], B padded
+                let a = randomTensor([ta ? k : 1, lda], seed: 4), b = randomTensor([tb ? n : k, ldb], seed: 5)
+                for (beta, threads) in [(Float(0), 1), (2, 2)] {
+                    let start = randomTensor([1, n], seed: 6).scalars
+                    var want = start, got = beta == 0 ? [Float](repeating: .nan, count: n) : start
+                    BLAS.gemmReference(transA: ta, transB: tb, m: 1, n: n, k: k, alpha: 0.5, a: a.scalars, lda: lda,
+                                       b: b.scalars, ldb: ldb, beta: beta, c: &want, ldc: n)
+                    a.scalars.withUnsafeBufferPointer { ap in b.scalars.withUnsafeBufferPointer { bp in
+                        got.withUnsafeMutableBufferPointer { cp in
+                            BLAS.gemm(transA: ta, transB: tb, m: 1, n: n, k: k, alpha: 0.5, a: ap.baseAddress!,
+                                      lda: lda, b: bp.baseAddress!, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: n,
+                                      threads: threads)
+                        }
+                    } }
+                    let d = Tensor(shape: [n], scalars: want).maxAbsDifference(Tensor(shape: [n], scalars: got))
+                    #expect(d < 1e-4, "n \(n) k \(k) transA \(ta) transB \(tb) beta \(beta): \(d)")
+                }
+            }
+        }
+    }
+
     /// The squared norm (interleaved partial sums; two halves on two threads from 2¹⁵ values) is exact on small
     /// integers, at every size around its loop's and its split's edges, and within Double rounding of a plain sum on
     /// random values.

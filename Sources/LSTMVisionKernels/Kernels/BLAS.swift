@@ -22,9 +22,10 @@ public enum BLAS {
     /// True when `BlockedGEMM` beats OpenBLAS's AVX2 kernels on a product of this size (measured in
     /// docs/performance.md): an AVX-512 build, at least 2²⁰ multiply-adds, at least 64 columns (a narrower C wastes
     /// lanes of the 64-column kernel), and for a transposed B at least 128 rows (its transposing pack costs about as
-    /// much as 64 rows of arithmetic). `LSTMVISION_GEMM=openblas` turns it off.
+    /// much as 64 rows of arithmetic); never one row (a matrix-vector product). `LSTMVISION_GEMM=openblas` turns it
+    /// off.
     public static func blockedPays(transB: Bool, m: Int, n: Int, k: Int) -> Bool {
-        blockedEnabled && m * n * k >= 1 << 20 && n >= 64 && (!transB || m >= 128)
+        blockedEnabled && m > 1 && m * n * k >= 1 << 20 && n >= 64 && (!transB || m >= 128)
     }
 
     /// False when the environment sets `LSTMVISION_GEMM=openblas` (every product on OpenBLAS, as before BlockedGEMM).
@@ -44,7 +45,10 @@ public enum BLAS {
             return
         }
         let parts = m * n * k >= parallelWork ? min(threads, max(m, n) / 16) : 1
-        if parts <= 1 {
+        if m == 1 {
+            rowTimesMatrix(transA: transA, transB: transB, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                           beta: beta, c: c, parts: parts)
+        } else if parts <= 1 {
             gemmOneThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                           b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         } else if m >= n {   // row blocks of C: rows of op(A)
@@ -60,6 +64,28 @@ public enum BLAS {
                 gemmOneThread(transA: transA, transB: transB, m: m, n: r.count, k: k, alpha: alpha, a: a, lda: lda,
                               b: b + r.lowerBound * (transB ? ldb : 1), ldb: ldb,
                               beta: beta, c: c + r.lowerBound, ldc: ldc)
+            }
+        }
+    }
+
+    /// One row of C (m = 1, a batch of one): c = alpha · op(A) · op(B) + beta · c as `cblas_sgemv` over B, in
+    /// `parts` blocks of C's columns. sgemm would pack all of B for the one row, reading it twice (a ReNet's 12544×256
+    /// FC weights: most of a batch-1 forward).
+    @usableFromInline
+    static func rowTimesMatrix(transA: Bool, transB: Bool, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
+                               lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>,
+                               parts: Int) {
+        _ = openBLASSingleThreaded
+        nonisolated(unsafe) let (a, b, c) = (a, b, c)
+        // op(A)'s row: A's first row, or (transposed) its first column, lda apart.
+        let incA = Int32(transA ? lda : 1)
+        Parallel.forParts(n, parts: max(parts, 1)) { r in
+            if transB {   // B [n × k]: c_j = B_j · a
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(r.count), Int32(k), alpha, b + r.lowerBound * ldb,
+                            Int32(ldb), a, incA, beta, c + r.lowerBound, 1)
+            } else {      // B [k × n]: c = Bᵀ · a over B's columns r
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(r.count), alpha, b + r.lowerBound,
+                            Int32(ldb), a, incA, beta, c + r.lowerBound, 1)
             }
         }
     }
