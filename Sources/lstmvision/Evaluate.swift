@@ -17,13 +17,17 @@ struct Evaluate: ParsableCommand, ReadsFiles {
     var detections: String?
     @Option(help: ArgumentHelp("A detector file to run on the data instead of --gt/--detections.", valueName: "file"))
     var model: String?
-    @OptionGroup(title: "Data (with --model)") var data: DetectionDataOptions
+    @OptionGroup(title: "Data (with --model)") var data: ScoredDataOptions
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var limits: LimitOptions
 
     func validate() throws {
         switch (gt, detections, model) {
-        case (.some, .some, nil): break
+        case (.some, .some, nil):
+            if data.data != nil || data.images != nil || data.validation != nil || data.limit != nil
+                || data.testCount != nil {
+                throw ValidationError("the data options go with --model")
+            }
         case (nil, nil, .some): break
         default: throw ValidationError("give --gt and --detections, or --model")
         }
@@ -32,7 +36,7 @@ struct Evaluate: ParsableCommand, ReadsFiles {
     func run() throws {
         if let model {
             let detector = try DetectorFile.load(model, limits: limits.value)
-            let (test, source) = try DetectionDataOptions.loadTest(data.given, detector: detector.config,
+            let (test, source) = try DetectionDataOptions.loadTest(data.saved, detector: detector.config,
                                                                    limits: limits.value)
             let e = try DetectionEvaluation.run(detector, on: test)
             if json {
@@ -62,5 +66,32 @@ struct Evaluate: ParsableCommand, ReadsFiles {
             try c.encode(images, forKey: .images)
             try c.encode(source, forKey: .source)
         }
+    }
+}
+
+/// The split `evaluate --model` scores: `train detection`'s data options that choose it.
+struct ScoredDataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A detect-data folder (its test/), a COCO annotation .json (with --validation), or a"
+                               + " YOLO dataset (its val); default: the synthetic test canvases.", valueName: "path"))
+    var data: String?
+    @Option(help: ArgumentHelp("The images of a COCO --data file (default: images/ beside it, or its folder).",
+                               valueName: "dir"))
+    var images: String?
+    @Option(help: ArgumentHelp("The COCO annotation file to score, with a COCO --data.", valueName: "file"))
+    var validation: String?
+    @Option(help: ArgumentHelp("Score only the first N images.", valueName: "N")) var limit: Int?
+    @Option(help: ArgumentHelp("Synthetic test canvases (default \(Recipes.syntheticDetection.testCount)).",
+                               valueName: "n"))
+    var testCount: Int?
+
+    func validate() throws {
+        for (name, value) in [("--limit", limit), ("--test-count", testCount)] {
+            if let value, value <= 0 { throw ValidationError("\(name) must be positive, got \(value)") }
+        }
+    }
+
+    /// As `train detection` keeps its data options.
+    var saved: SavedDataOptions {
+        SavedDataOptions(data: data, images: images, limit: limit, testCount: testCount, validation: validation)
     }
 }
