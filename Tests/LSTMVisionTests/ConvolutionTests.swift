@@ -124,6 +124,25 @@ import Testing
         #expect(x.grad!.scalars == expected)
     }
 
+    /// Planes shared among two threads (a batch above `Parallel.forItems`' threshold): the outputs and gradients of
+    /// one thread, bit for bit, with overlapping windows (stride below the kernel) and a NaN.
+    @Test func maxPoolOnTwoThreadsMatchesOne() {
+        var values = randomTensor([4, 16, 20, 20], seed: 21)
+        values.scalars[777] = .nan
+        let r = randomTensor([4, 16, 9, 9], seed: 22)
+        func run(_ threads: Int) -> (Tensor, Tensor) {
+            Parallel.$threads.withValue(threads) {
+                let x = Variable(values, requiresGrad: true)
+                let y = maxPool2d(x, kernel: 3, stride: 2)
+                (y * Variable(r)).sum().backward()
+                return (y.value, x.grad!)
+            }
+        }
+        let (y1, g1) = run(1), (y2, g2) = run(2)
+        #expect(y1.scalars.map(\.bitPattern) == y2.scalars.map(\.bitPattern) && g1 == g2)
+        #expect(y1.scalars.contains { $0.isNaN } && y1.shape == [4, 16, 9, 9])
+    }
+
     @Test func conv2DLayerInitialisation() {
         var g = SeededGenerator(seed: 3)
         let conv = Conv2D(4, 6, kernelSize: 3, stride: 2, padding: 1, generator: &g)

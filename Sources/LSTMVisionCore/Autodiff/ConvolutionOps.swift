@@ -225,23 +225,29 @@ public func maxPool2d(_ x: Variable, kernel: Int, stride: Int) -> Variable {
     let oh = slidingOutputSize(H, kernel: kernel, stride: stride, padding: 0)
     let ow = slidingOutputSize(W, kernel: kernel, stride: stride, padding: 0)
     var y = [Float](repeating: 0, count: planes * oh * ow)
-    // argmax [N·C·H'·W']: the flat input index each output was taken from.
+    // argmax [N·C·H'·W']: the flat input index each output was taken from. Planes are independent: shared among the
+    // threads (the rest of a step often leaves one core idle here).
     var argmax = [Int](repeating: 0, count: y.count)
     x.value.scalars.withUnsafeBufferPointer { xp in
     y.withUnsafeMutableBufferPointer { yp in
     argmax.withUnsafeMutableBufferPointer { ap in
-        for p in 0..<planes {
-            let plane = xp.baseAddress! + p * H * W
-            for oy in 0..<oh { for ox in 0..<ow {
-                var best = -Float.infinity, at = oy * stride * W + ox * stride
-                for iy in (oy * stride)..<(oy * stride + kernel) { for ix in (ox * stride)..<(ox * stride + kernel) {
-                    let v = plane[iy * W + ix]
-                    if v > best || v.isNaN { best = v; at = iy * W + ix }
+        nonisolated(unsafe) let (xb, yb, ab) = (xp.baseAddress!, yp.baseAddress!, ap.baseAddress!)
+        Parallel.forItems(planes, size: H * W) { range in
+            for p in range {
+                let plane = xb + p * H * W
+                for oy in 0..<oh { for ox in 0..<ow {
+                    var best = -Float.infinity, at = oy * stride * W + ox * stride
+                    for iy in (oy * stride)..<(oy * stride + kernel) {
+                        for ix in (ox * stride)..<(ox * stride + kernel) {
+                            let v = plane[iy * W + ix]
+                            if v > best || v.isNaN { best = v; at = iy * W + ix }
+                        }
+                    }
+                    let o = (p * oh + oy) * ow + ox
+                    yb[o] = best
+                    ab[o] = p * H * W + at
                 } }
-                let o = (p * oh + oy) * ow + ox
-                yp[o] = best
-                ap[o] = p * H * W + at
-            } }
+            }
         }
     } } }
     let output = Tensor(shape: [x.shape[0], x.shape[1], oh, ow], scalars: y)
@@ -249,7 +255,13 @@ public func maxPool2d(_ x: Variable, kernel: Int, stride: Int) -> Variable {
         var dx = [Float](repeating: 0, count: x.value.count)
         dx.withUnsafeMutableBufferPointer { d in
             dy.scalars.withUnsafeBufferPointer { g in
-                for (o, i) in argmax.enumerated() { d[i] += g[o] }   // dX[argmax] += dY
+                argmax.withUnsafeBufferPointer { a in
+                    nonisolated(unsafe) let (db, gb, ab) = (d.baseAddress!, g.baseAddress!, a.baseAddress!)
+                    // dX[argmax] += dY, by planes: each plane's outputs point into that plane only.
+                    Parallel.forItems(planes, size: H * W) { range in
+                        for o in (range.lowerBound * oh * ow)..<(range.upperBound * oh * ow) { db[ab[o]] += gb[o] }
+                    }
+                }
             }
         }
         return [Tensor(shape: x.shape, scalars: dx)]
