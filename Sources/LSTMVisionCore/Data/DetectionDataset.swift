@@ -196,14 +196,8 @@ public struct DetectionDataset: Dataset {
     /// as `ImageDataset.splitValidation` does; both parts keep the images' order.
     public func splitValidation(fraction: Double, seed: UInt64 = ImageDataset.validationSeed)
         -> (train: DetectionDataset, validation: DetectionDataset) {
-        precondition(fraction > 0 && fraction < 1 && count >= 2,
-                     "splitValidation: needs a fraction in (0, 1) and two images, got \(fraction), \(count)")
-        let n = min(count - 1, max(1, Int((fraction * Double(count)).rounded())))
-        var order = Array(0..<count)
-        var g = SeededGenerator(seed: seed)
-        order.shuffle(using: &g)
-        let held = Set(order.prefix(n))
-        return (subset((0..<count).filter { !held.contains($0) }), subset(order.prefix(n).sorted()))
+        let (train, held) = ImageDataset.validationDraw(count: count, fraction: fraction, seed: seed)
+        return (subset(train), subset(held))
     }
 
     /// The ground truth as a COCO dataset (for `COCOEvaluator`), with the images' ids, original sizes and boxes, and

@@ -51,6 +51,13 @@ extension ImageDataset {
     /// The draw depends on `seed` alone, by default a fixed one, so runs of any training seed see the same split.
     public func splitValidation(fraction: Double, seed: UInt64 = Self.validationSeed)
         -> (train: ImageDataset, validation: ImageDataset) {
+        let (train, held) = Self.validationDraw(count: count, fraction: fraction, seed: seed)
+        return (subset(train), subset(held))
+    }
+
+    /// The indices `splitValidation` keeps for training and holds out, each in increasing order (any dataset's
+    /// split: `DetectionDataset.splitValidation` draws the same).
+    public static func validationDraw(count: Int, fraction: Double, seed: UInt64) -> (train: [Int], held: [Int]) {
         precondition(fraction > 0 && fraction < 1 && count >= 2,
                      "splitValidation: needs a fraction in (0, 1) and two images, got \(fraction), \(count)")
         let n = min(count - 1, max(1, Int((fraction * Double(count)).rounded())))
@@ -58,7 +65,7 @@ extension ImageDataset {
         var g = SeededGenerator(seed: seed)
         order.shuffle(using: &g)
         let held = Set(order.prefix(n))
-        return (subset((0..<count).filter { !held.contains($0) }), subset(order.prefix(n).sorted()))
+        return ((0..<count).filter { !held.contains($0) }, order.prefix(n).sorted())
     }
 
     /// The seed of `splitValidation`'s default draw.
