@@ -119,6 +119,21 @@ kill "$holder"
 expect_error "non-finite" "non-finite loss (inf) at step 3" \
   mpi -np 2 "$BIN" "${CLS[@]}" --epochs 1 --optimizer sgd --lr 3e38 --clip 0 --schedule constant --out "$WORK/nan"
 
+# Waits for the first checkpoint of the job writing to $WORK/NAME and prints the process id of its rank 1 (or fails,
+# on stderr, which ends the script through set -e).
+rank1_after_checkpoint() {
+  local name=$1 p
+  for _ in $(seq 600); do [ -e "$WORK/$name/last.state.safetensors" ] && break; sleep 0.1; done
+  [ -e "$WORK/$name/last.state.safetensors" ] || fail "$name rank: no checkpoint was written" >&2
+  for p in $(pgrep -f -- "--out $WORK/$name"); do
+    if tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -x "OMPI_COMM_WORLD_RANK=1" > /dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  fail "$name rank: rank 1 not found" >&2
+}
+
 # A rank that dies (SIGKILL to rank 1 after the first checkpoint): mpirun ends the other within seconds, non-zero,
 # and the last checkpoint, written atomically by rank 0, resumes.
 DEAD=(train classification --hidden 16 --limit 500 --batch-size 32 --threads 1 --seed 3 --no-tensorboard --epochs 2
@@ -126,13 +141,7 @@ DEAD=(train classification --hidden 16 --limit 500 --batch-size 32 --threads 1 -
 log "dead rank: mpirun -np 2, rank 1 killed after the first checkpoint"
 mpi -np 2 "$BIN" "${DEAD[@]}" > "$WORK/dead.txt" 2> "$WORK/dead.err" &
 job=$!
-for _ in $(seq 600); do [ -e "$WORK/dead/last.state.safetensors" ] && break; sleep 0.1; done
-[ -e "$WORK/dead/last.state.safetensors" ] || fail "dead rank: no checkpoint was written"
-victim=""
-for p in $(pgrep -f -- "--out $WORK/dead"); do
-  tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -x "OMPI_COMM_WORLD_RANK=1" > /dev/null && victim=$p
-done
-[ -n "$victim" ] || fail "dead rank: rank 1 not found"
+victim=$(rank1_after_checkpoint dead)
 killed=$(date +%s.%N)
 kill -KILL "$victim"
 if wait "$job"; then fail "dead rank: the job exited 0"; fi
@@ -152,13 +161,7 @@ HUNG=(train classification --hidden 16 --limit 400 --batch-size 32 --threads 1 -
       --checkpoint-every 4 --collective-timeout 3 --out "$WORK/hung")
 mpi -np 2 "$BIN" "${HUNG[@]}" > "$WORK/hung.txt" 2> "$WORK/hung.err" &
 job=$!
-for _ in $(seq 600); do [ -e "$WORK/hung/last.state.safetensors" ] && break; sleep 0.1; done
-[ -e "$WORK/hung/last.state.safetensors" ] || fail "hung rank: no checkpoint was written"
-victim=""
-for p in $(pgrep -f -- "--out $WORK/hung"); do
-  tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -x "OMPI_COMM_WORLD_RANK=1" > /dev/null && victim=$p
-done
-[ -n "$victim" ] || fail "hung rank: rank 1 not found"
+victim=$(rank1_after_checkpoint hung)
 stopped=$(date +%s.%N)
 kill -STOP "$victim"
 for _ in $(seq 300); do kill -0 "$job" 2> /dev/null || break; sleep 0.1; done

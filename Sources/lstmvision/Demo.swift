@@ -5,11 +5,12 @@ import LSTMVision
 /// `lstmvision demo`: the README's main job, on the embedded MNIST: trains a row-LSTM for about a
 /// minute (validating on 10% of the training images), scores it once on the 10,000 test images, and classifies a
 /// few test images written as PNG files;
-/// then trains the LSTM detector for about a minute on synthetic multi-digit canvases (`DemoDetection.swift`).
+/// then trains the LSTM detector for about a minute on synthetic multi-digit canvases (`DemoDetection.swift`), and
+/// draws the shipped ConvLSTM frame predictor's forecasts of a few Moving MNIST sequences (`DemoForecast.swift`).
 struct Demo: ParsableCommand, ReadsFiles {
     static let configuration = CommandConfiguration(
         abstract: "Train a row-LSTM on the embedded MNIST for about a minute, evaluate it and predict a few images;"
-            + " then train and try the LSTM detector.")
+            + " then train and try the LSTM detector, and forecast a few Moving MNIST sequences.")
 
     @OptionGroup var dataOptions: DataOptions
     @Option(help: "Output folder.") var out: String = "runs/demo"
@@ -18,6 +19,8 @@ struct Demo: ParsableCommand, ReadsFiles {
     @Option(help: "Time budget for training, in seconds.") var seconds: Double = 75
     @Option(help: "Time budget for training the detector, in seconds (0: skip detection).")
     var detectionSeconds: Double = 60
+    @Option(help: "The frame predictor whose forecasts end the demo (a file or a name under models/; none: skip them).")
+    var forecastModel: String = "moving-mnist"
     @OptionGroup var limits: LimitOptions
 
     func validate() throws {
@@ -66,5 +69,6 @@ struct Demo: ParsableCommand, ReadsFiles {
         print("curves:  \(result.folder.plot), log \(result.folder.log)")
         print("next:    .build/release/lstmvision predict --model \(result.folder.bestModel) \(files[0])")
         if detectionSeconds > 0 { try runDetectionDemo() }
+        if forecastModel != "none" { try runForecastDemo() }
     }
 }

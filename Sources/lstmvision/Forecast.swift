@@ -23,17 +23,22 @@ struct Forecast: ParsableCommand, ReadsFiles, UsesThreads {
     func run() throws {
         let (predictor, array) = try frameInputs(model: model, data: data, context: context,
                                                  limits: limits.value)
-        let (T, S, R, C) = (array.shape[0], array.shape[1], array.shape[2], array.shape[3])
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let n = min(S, count)
+        let n = min(array.shape[1], count)
         for s in 0..<n {
             let frames = MovingMNIST.batch(array, s..<(s + 1))
             let prediction = Autograd.withoutGradients { predictor(Variable(frames), context: context).value }
-            let image = ForecastStrip.image(frames: frames.reshaped([T, 1, R, C]),
-                                            prediction: prediction.reshaped([T - context, 1, R, C]), context: context)
             let path = (out as NSString).appendingPathComponent(String(format: "forecast-%06d.png", s + 1))
-            try ImageCodecs.writePNG(image, to: path)
+            try ImageCodecs.writePNG(Self.strip(frames: frames, prediction: prediction, context: context), to: path)
         }
         print("wrote \(n) forecast strips (rows: \(context) given frames, true future, prediction, |error|) to \(out)")
+    }
+
+    /// The strip of one sequence: `frames` [1, T, 1, rows, cols] in [0, 1] and the `prediction`
+    /// [1, T − context, 1, rows, cols].
+    static func strip(frames: Tensor, prediction: Tensor, context: Int) -> Image {
+        let (T, R, C) = (frames.shape[1], frames.shape[3], frames.shape[4])
+        return ForecastStrip.image(frames: frames.reshaped([T, 1, R, C]),
+                                   prediction: prediction.reshaped([T - context, 1, R, C]), context: context)
     }
 }

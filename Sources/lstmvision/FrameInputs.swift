@@ -4,7 +4,7 @@ import LSTMVision
 /// (`context` below the frame count; frames cut into whole patches and, where `window` says so, at least that side).
 func frameInputs(model: String, data: String, context: Int, limits: InputLimits,
                  window: (side: Int, name: String)? = nil) throws -> (predictor: FramePredictor, array: NPY.Array) {
-    let predictor = try FramePredictorFile.load(model, limits: limits)
+    let predictor = try FramePredictorFile.load(try ModelLocator.path(model), limits: limits)
     let array = try MovingMNIST.read(data, limits: limits)
     let (T, R, C) = (array.shape[0], array.shape[2], array.shape[3])
     guard context >= 1, context < T else {

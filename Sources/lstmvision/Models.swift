@@ -18,7 +18,11 @@ struct Models: ParsableCommand, ReadsFiles {
         for (name, path) in models {
             let (tensors, metadata) = try SafeTensors.read(path, limits: limits.value)
             let what: String
-            if DetectorFile.isDetector(metadata: metadata, tensors: tensors) {
+            if FramePredictorFile.isFramePredictor(tensors) {
+                let p = try FramePredictorFile.model(from: tensors, source: path)
+                what = "frame predictor (ConvLSTM), hidden \(p.hidden.map(String.init).joined(separator: ",")),"
+                    + " kernel \(p.kernelSize), \(p.patch)×\(p.patch) patches"
+            } else if DetectorFile.isDetector(metadata: metadata, tensors: tensors) {
                 let c = try DetectorFile.config(in: metadata, tensors: tensors, source: path)
                 what = "detector \(c.width)×\(c.height)×\(c.channels), \(c.encoderDescription), classes"
                     + " \(c.classNames.joined(separator: " "))"
@@ -28,7 +32,7 @@ struct Models: ParsableCommand, ReadsFiles {
                 what = "\(c.kind) classifier \(c.width)×\(c.height)×\(c.channels), hidden \(c.hidden), \(layers),"
                     + " \(c.classes) classes"
             }
-            let figures = ["accuracy", "AP", "AP50"].compactMap { key in
+            let figures = ["accuracy", "AP", "AP50", "mse", "ssim"].compactMap { key in
                 metadata[key].flatMap(Double.init).map { String(format: "%@ %.4f", key, $0) }
             }
             print("\(name): \(what)\(figures.isEmpty ? "" : "; validation " + figures.joined(separator: ", "))")

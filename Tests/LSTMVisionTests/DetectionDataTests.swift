@@ -5,8 +5,7 @@ import Testing
 
 /// A temporary folder for one test, removed by `clean`.
 private func scratch(_ name: String) -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-\(name)-\(getpid())").path
-    try? FileManager.default.removeItem(atPath: dir)
+    let dir = freshTemporaryPath(name)
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }

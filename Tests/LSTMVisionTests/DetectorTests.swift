@@ -22,11 +22,7 @@ import Testing
                                                                       seed: seed))
     }
 
-    func tempDir(_ name: String) -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-det-\(name)-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: d)
-        return d
-    }
+    func tempDir(_ name: String) -> String { freshTemporaryPath("det-\(name)") }
 
     // MARK: - Shape ops
 

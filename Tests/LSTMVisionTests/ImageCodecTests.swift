@@ -51,18 +51,6 @@ import Testing
         return difference
     }
 
-    private func imageError(_ body: () throws -> Image) -> ImageError? {
-        do {
-            _ = try body()
-            Issue.record("expected an ImageError, got an image")
-        } catch let error as ImageError {
-            return error
-        } catch {
-            Issue.record("expected an ImageError, got \(error)")
-        }
-        return nil
-    }
-
     // MARK: - PNG
 
     /// 8-bit PNGs are lossless and so is the compositing arithmetic (Pillow's, c·a/255 rounded): exact.

@@ -24,19 +24,6 @@ import Testing
         #expect(worst <= tolerance, "\(what): worst difference \(worst)")
     }
 
-    /// Runs `body` and returns the ImageError it throws (recording an issue when it throws nothing or something else).
-    private func imageError(_ body: () throws -> Image) -> ImageError? {
-        do {
-            _ = try body()
-            Issue.record("expected an ImageError, got an image")
-        } catch let error as ImageError {
-            return error
-        } catch {
-            Issue.record("expected an ImageError, got \(error)")
-        }
-        return nil
-    }
-
     private var fixtureJPEG: String {
         Bundle.module.path(forResource: "small", ofType: "jpg", inDirectory: "Fixtures/images")!
     }

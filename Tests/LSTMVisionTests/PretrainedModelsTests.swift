@@ -49,6 +49,26 @@ import Testing
         #expect(abs(gotAP - ap) <= 0.002 && abs(gotAP50 - ap50) <= 0.002, "\(name): AP \(gotAP), AP50 \(gotAP50)")
     }
 
+    /// The frame predictor, by name, on the first test sequence of `moving-mnist --seed 1` cut to 12 frames (10
+    /// given, 2 predicted: a debug build takes about 30 s a sequence), against the figures a release build measured
+    /// (`evaluate-frames --json`; models/README.md gives those of the 10,000 test sequences).
+    @Test func framePredictorRescoresItsMeasuredFigures() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("models-frames-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let made = try cli.run(["moving-mnist", "--train", "0", "--test", "1", "--frames", "12", "--seed", "1",
+                                "--out", dir])
+        #expect(made.code == 0, "\(made.err)")
+        let r = try cli.run(["evaluate-frames", "--model", "moving-mnist", "--data", dir + "/test.npy", "--json"])
+        let e = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "\(r.err)")
+        let mse = try #require(e["mse_per_frame"] as? [Double]), ssim = try #require(e["ssim_per_frame"] as? [Double])
+        let (publishedMSE, publishedSSIM) = ([123.0734764, 125.7616473], [0.0413236215, 0.0377006111])
+        #expect(mse.count == 2 && zip(mse, publishedMSE).allSatisfy { abs($0 - $1) <= 1e-4 * $1 }, "MSE \(mse)")
+        #expect(ssim.count == 2 && zip(ssim, publishedSSIM).allSatisfy { abs($0 - $1) <= 1e-5 }, "SSIM \(ssim)")
+        let list = try cli.run(["models"])
+        #expect(list.out.contains("moving-mnist: frame predictor (ConvLSTM), hidden 64,64, kernel 5, 4×4 patches"),
+                "\(list.out)")
+    }
+
     @Test func modelsListsAndPredictTakesANameAndAnyImage() throws {
         let list = try cli.run(["models"])
         #expect(list.code == 0 && list.out.contains("row-1x128: row classifier 28×28×1, hidden 128"), "\(list.out)")

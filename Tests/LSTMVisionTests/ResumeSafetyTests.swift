@@ -9,20 +9,9 @@ import Testing
 @Suite(.serialized) struct ResumeSafetyTests {
     static let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 6, classes: 4)
 
-    func tempDir(_ name: String) -> String {
-        let d = FileManager.default.temporaryDirectory
-            .appendingPathComponent("lstmvision-resume-\(name)-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: d)
-        return d
-    }
+    func tempDir(_ name: String) -> String { freshTemporaryPath("resume-\(name)") }
 
-    func options() -> TrainingOptions {
-        var o = TrainingOptions()
-        o.epochs = 2
-        o.batchSize = 16
-        o.warmupSteps = 2
-        return o
-    }
+    func options() -> TrainingOptions { twoEpochOptions() }
 
     /// A classifier trainer on `data` in `dir`, quiet.
     func trainer(_ dir: String, data: ImageDataset = TrainingTests.bars(64, seed: 1), options: TrainingOptions? = nil,

@@ -11,21 +11,10 @@ import Testing
 @Suite struct SurvivingTests {
     static let config = ModelConfig(kind: .row, height: 8, width: 8, hidden: 6, classes: 4)
 
-    func tempDir(_ name: String) -> String {
-        let d = FileManager.default.temporaryDirectory
-            .appendingPathComponent("lstmvision-surviving-\(name)-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: d)
-        return d
-    }
+    func tempDir(_ name: String) -> String { freshTemporaryPath("surviving-\(name)") }
 
     /// 2 epochs of 4 batches of 16.
-    func options() -> TrainingOptions {
-        var o = TrainingOptions()
-        o.epochs = 2
-        o.batchSize = 16
-        o.warmupSteps = 2
-        return o
-    }
+    func options() -> TrainingOptions { twoEpochOptions() }
 
     /// A quiet classifier trainer in `dir` on 64 images with a validation set; `stopAt` makes its stop flag read
     /// SIGTERM from that 1-based step on (the step whose exchange would see a signal).

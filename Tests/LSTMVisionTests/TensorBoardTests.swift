@@ -10,12 +10,7 @@ import Testing
 /// logs (per step, per epoch as log.csv, resumed without repeated steps). tools/tensorboard-check.sh reads a real
 /// run's files with TensorBoard's EventAccumulator.
 @Suite(.serialized) struct TensorBoardTests {
-    func tempDir(_ name: String) -> String {
-        let d = FileManager.default.temporaryDirectory
-            .appendingPathComponent("lstmvision-tensorboard-\(name)-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: d)
-        return d
-    }
+    func tempDir(_ name: String) -> String { freshTemporaryPath("tensorboard-\(name)") }
 
     func eventFiles(_ dir: String) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("events.out.tfevents.") }

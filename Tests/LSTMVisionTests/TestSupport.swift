@@ -62,3 +62,32 @@ func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
     var g = SeededGenerator(seed: seed)
     return Tensor.normal(shape, std: scale, generator: &g)
 }
+
+/// A path under the system temporary directory for one test, `lstmvision-NAME-PID`, emptied of an earlier run's files.
+func freshTemporaryPath(_ name: String) -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-\(name)-\(getpid())").path
+    try? FileManager.default.removeItem(atPath: path)
+    return path
+}
+
+/// Two epochs of batches of 16 with 2 warm-up steps: the short runs of the resume and stop tests.
+func twoEpochOptions() -> TrainingOptions {
+    var o = TrainingOptions()
+    o.epochs = 2
+    o.batchSize = 16
+    o.warmupSteps = 2
+    return o
+}
+
+/// Runs `body` and returns the ImageError it throws (recording an issue when it throws nothing or something else).
+func imageError(_ body: () throws -> Image, sourceLocation: SourceLocation = #_sourceLocation) -> ImageError? {
+    do {
+        _ = try body()
+        Issue.record("expected an ImageError, got an image", sourceLocation: sourceLocation)
+    } catch let error as ImageError {
+        return error
+    } catch {
+        Issue.record("expected an ImageError, got \(error)", sourceLocation: sourceLocation)
+    }
+    return nil
+}

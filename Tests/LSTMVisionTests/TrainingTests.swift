@@ -19,11 +19,7 @@ import Testing
                             classNames: ["0", "1", "2", "3"])
     }
 
-    func tempDir(_ name: String) -> String {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("lstmvision-\(name)-\(getpid())").path
-        try? FileManager.default.removeItem(atPath: d)
-        return d
-    }
+    func tempDir(_ name: String) -> String { freshTemporaryPath("\(name)") }
 
     func options(epochs: Int) -> TrainingOptions {
         var o = TrainingOptions()

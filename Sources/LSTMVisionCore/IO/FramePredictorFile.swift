@@ -15,6 +15,11 @@ public enum FramePredictorFile {
         return try model(from: tensors, source: path)
     }
 
+    /// Whether `tensors` look like a frame predictor's state dict (a 1×1 `head` and a first ConvLSTM cell).
+    public static func isFramePredictor(_ tensors: [String: Tensor]) -> Bool {
+        tensors["head.weight"] != nil && tensors["cells.0.conv.weight"] != nil
+    }
+
     /// The frame predictor whose parameters are `state` (PyTorch names), sizes inferred; every inconsistency is one
     /// `CheckpointError` naming `source` and the tensor.
     public static func model(from state: [String: Tensor], source: String) throws -> FramePredictor {
