@@ -19,9 +19,10 @@ extension Demo {
         for s in 0..<count {
             let frames = MovingMNIST.batch(array, s..<(s + 1))
             let prediction = Autograd.withoutGradients { predictor(Variable(frames), context: context).value }
+            let truth = MovingMNIST.future(frames, context: context)
             var one = FrameMetrics(frames: frameCount - context)
-            one.add(prediction: prediction, truth: MovingMNIST.future(frames, context: context))
-            all.add(prediction: prediction, truth: MovingMNIST.future(frames, context: context))
+            one.add(prediction: prediction, truth: truth)
+            all.add(prediction: prediction, truth: truth)
             let strip = "\(folder)/forecast-\(s + 1).png"
             try ImageCodecs.writePNG(Forecast.strip(frames: frames, prediction: prediction, context: context),
                                      to: strip)

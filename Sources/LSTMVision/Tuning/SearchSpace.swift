@@ -130,10 +130,12 @@ public struct SearchSpace: Codable, Sendable, Equatable {
             guard Set(choices).count == choices.count else { throw fail("'\(name)': a choice is listed twice") }
             return .choice(choices)
         case "int":
-            let (low, high) = try bounds(words, of: "int", name: name, log: log, fail: fail) { Int($0) }
+            let expected = "int must be [low, high] with two integers"
+            let (low, high) = try bounds(words, name: name, expected: expected, log: log, fail: fail) { Int($0) }
             return .int(low: low, high: high, log: log)
         default:
-            let (low, high) = try bounds(words, of: "float", name: name, log: log, fail: fail) {
+            let expected = "float must be [low, high] with two finite numbers"
+            let (low, high) = try bounds(words, name: name, expected: expected, log: log, fail: fail) {
                 Double($0).flatMap { $0.isFinite ? $0 : nil }
             }
             return .float(low: low, high: high, log: log)
@@ -141,12 +143,12 @@ public struct SearchSpace: Codable, Sendable, Equatable {
     }
 
     /// `[low, high]` of an int or float range: two values, low not above high, both above zero on a log scale.
-    static func bounds<T: Comparable & Numeric>(_ words: [String], of type: String, name: String, log: Bool,
+    /// `expected` says what a well-formed range is, for the error.
+    static func bounds<T: Comparable & Numeric>(_ words: [String], name: String, expected: String, log: Bool,
                                                 fail: (String) -> TuningError, parse: (String) -> T?) throws
         -> (T, T) {
         guard words.count == 2, let low = parse(words[0]), let high = parse(words[1]) else {
-            let values = type == "int" ? "two integers" : "two finite numbers"
-            throw fail("'\(name)': \(type) must be [low, high] with \(values), got [\(words.joined(separator: ", "))]")
+            throw fail("'\(name)': \(expected), got [\(words.joined(separator: ", "))]")
         }
         guard low <= high else { throw fail("'\(name)': empty range [\(low), \(high)] (low above high)") }
         guard !log || low > 0 else { throw fail("'\(name)': a log range must be above zero, got [\(low), \(high)]") }
