@@ -143,6 +143,25 @@ import Testing
         #expect(y1.scalars.contains { $0.isNaN } && y1.shape == [4, 16, 9, 9])
     }
 
+    /// The 2×2, stride-2 pooling sixteen windows at a time: the scalar path's outputs and indices bit for bit, on
+    /// values drawn from five levels (ties in most windows), with NaNs and -inf, on widths that run both the vector
+    /// blocks and the scalar tail (35 outputs a row: two blocks and three windows), and an odd height.
+    @Test func maxPoolVectorPathMatchesScalar() {
+        var g = SeededGenerator(seed: 23)
+        let levels: [Float] = [-.infinity, -1, 0, 2, .nan]
+        let x = Tensor(shape: [2, 3, 41, 71], scalars: (0..<(2 * 3 * 41 * 71)).map { _ in
+            Int.random(in: 0..<20, using: &g) == 0 ? levels[4] : levels[Int.random(in: 0..<4, using: &g)]
+        })
+        let (yv, av, _) = maxPoolForward(x, kernel: 2, stride: 2, vectorized: true)
+        let (ys, as_, _) = maxPoolForward(x, kernel: 2, stride: 2, vectorized: false)
+        #expect(yv.shape == [2, 3, 20, 35] && ys.shape == yv.shape)
+        #expect(yv.scalars.map(\.bitPattern) == ys.scalars.map(\.bitPattern) && av == as_)
+        #expect(yv.scalars.contains { $0.isNaN } && yv.scalars.contains(-.infinity))
+        // The tie rule itself: the first maximum of a window of equal values is its top-left pixel.
+        let flat = Tensor(repeating: 2, shape: [1, 1, 2, 64])
+        #expect(maxPoolForward(flat, kernel: 2, stride: 2, vectorized: true).1 == (0..<32).map { Int32(2 * $0) })
+    }
+
     @Test func conv2DLayerInitialisation() {
         var g = SeededGenerator(seed: 3)
         let conv = Conv2D(4, 6, kernelSize: 3, stride: 2, padding: 1, generator: &g)

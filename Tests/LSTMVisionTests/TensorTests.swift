@@ -65,6 +65,24 @@ import Testing
         #expect(Tensor(shape: [40_000], scalars: [Float](repeating: 1, count: 39_999) + [.nan]).squaredNorm().isNaN)
     }
 
+    /// VectorMath.sum: small integers (exact in any order) for every length around the 16- and 64-lane steps, and
+    /// random values to a float's rounding of a plain double sum.
+    @Test func vectorSumMatchesPlainSum() {
+        for n in [0, 1, 15, 16, 17, 63, 64, 65, 100, 1000, 4099] {
+            let small = (0..<n).map { Float($0 % 11 - 5) }
+            let exact = small.reduce(0, +)
+            let r = randomTensor([max(n, 1)], seed: UInt64(n) + 3).scalars.prefix(n)
+            let plain = r.reduce(0.0) { $0 + Double($1) }, magnitude = r.reduce(0.0) { $0 + Double(abs($1)) }
+            small.withUnsafeBufferPointer { p in
+                #expect(VectorMath.sum(p.baseAddress ?? UnsafePointer(bitPattern: 16)!, n) == exact, "n = \(n)")
+            }
+            Array(r).withUnsafeBufferPointer { p in
+                let sum = VectorMath.sum(p.baseAddress ?? UnsafePointer(bitPattern: 16)!, n)
+                #expect(abs(Double(sum) - plain) <= 1e-6 * magnitude, "n = \(n): \(sum) against \(plain)")
+            }
+        }
+    }
+
     /// Swapping the two leading axes (shared among the threads from 2¹⁵ values) moves every row of the last axis.
     @Test func swapLeadingAxesMovesEveryRow() {
         for shape in [[3, 2, 4], [28, 64, 28]] {

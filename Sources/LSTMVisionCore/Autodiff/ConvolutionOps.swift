@@ -126,74 +126,120 @@ private func convGeometry(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, stride
 
 /// 2-D convolution (cross-correlation, as PyTorch): x [N, C, H, W] ⋆ weight [O, C, kh, kw] + bias [O]
 /// → [N, O, H', W'] with H' = ⌊(H + 2·padding − kh) / stride⌋ + 1 (likewise W'), zero padding.
+/// The images of a batch are shared among the threads, each unfolding and multiplying its own (one-thread
+/// products); a single image runs its product on all of them.
 public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0) -> Variable {
     let g = convGeometry(x.value, weight.value, bias?.value, stride: stride, padding: padding)
     let N = x.shape[0], O = weight.shape[0], K = g.patch, L = g.positions
     let imageSize = g.channels * g.height * g.width
-    // cols [K, L]: one image unfolded at a time (the backward unfolds again rather than keep N of them).
-    var cols = [Float](repeating: 0, count: K * L)
-    var y = [Float](repeating: 0, count: N * O * L)
+    let parts = imageParts(N, work: O * K * L), productThreads = parts == 1 ? Parallel.threads : 1
+    var y = uninitializedFloats(N * O * L)   // every image's block written below
     x.value.scalars.withUnsafeBufferPointer { xp in
     weight.value.scalars.withUnsafeBufferPointer { wp in
-    cols.withUnsafeMutableBufferPointer { cp in
     y.withUnsafeMutableBufferPointer { yp in
-        for n in 0..<N {
-            let c = cp.baseAddress!, yn = yp.baseAddress! + n * O * L
-            im2col(xp.baseAddress! + n * imageSize, g, c)
-            if let bias {   // Y_n starts as the bias broadcast over positions, then += W · cols_n.
-                for o in 0..<O { (yn + o * L).update(repeating: bias.value.scalars[o], count: L) }
+        nonisolated(unsafe) let (xb, wb, yb) = (xp.baseAddress!, wp.baseAddress!, yp.baseAddress!)
+        let biasValues = bias?.value.scalars
+        Parallel.forParts(N, parts: parts) { images in
+            // cols [K, L]: one image unfolded at a time (the backward unfolds again rather than keep N of them).
+            var cols = uninitializedFloats(K * L)
+            cols.withUnsafeMutableBufferPointer { cp in
+                for n in images {
+                    let c = cp.baseAddress!, yn = yb + n * O * L
+                    im2col(xb + n * imageSize, g, c)
+                    if let biasValues {   // Y_n starts as the bias broadcast over positions, then += W · cols_n.
+                        for o in 0..<O { (yn + o * L).update(repeating: biasValues[o], count: L) }
+                    }
+                    // Y_n [O, L] = W [O, K] · cols_n [K, L]
+                    BLAS.gemm(transA: false, transB: false, m: O, n: L, k: K, a: wb, lda: K, b: c, ldb: L,
+                              beta: biasValues == nil ? 0 : 1, c: yn, ldc: L, threads: productThreads)
+                }
             }
-            // Y_n [O, L] = W [O, K] · cols_n [K, L]
-            BLAS.gemm(transA: false, transB: false, m: O, n: L, k: K, a: wp.baseAddress!, lda: K,
-                      b: c, ldb: L, beta: bias == nil ? 0 : 1, c: yn, ldc: L)
         }
-    } } } }
+    } } }
     let output = Tensor(shape: [N, O, g.outH, g.outW], scalars: y)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return Autograd.result(output, inputs: inputs) { dy in
-        var dx = [Float](repeating: 0, count: x.needsGrad ? N * imageSize : 0)
-        var dw = [Float](repeating: 0, count: weight.needsGrad ? O * K : 0)
-        var cols = [Float](repeating: 0, count: weight.needsGrad ? K * L : 0)
-        var dcols = [Float](repeating: 0, count: x.needsGrad ? K * L : 0)
+        // dW sums over the images in `convWeightGroups` fixed groups of consecutive images (each group's sum in
+        // image order, then the groups' in group order), so that it does not depend on how many threads share them.
+        let groupCount = min(N, convWeightGroups)
+        var dx = uninitializedFloats(x.needsGrad ? N * imageSize : 0)                // each image's block zeroed below
+        var partials = uninitializedFloats(weight.needsGrad ? groupCount * O * K : 0)   // set by a group's first image
+        let groupParts = imageParts(groupCount, work: N * O * K * L / groupCount)
+        let threads = groupParts == 1 ? Parallel.threads : 1
         dy.scalars.withUnsafeBufferPointer { dyp in
         x.value.scalars.withUnsafeBufferPointer { xp in
-        cols.withUnsafeMutableBufferPointer { cp in
         weight.value.scalars.withUnsafeBufferPointer { wp in
-        dw.withUnsafeMutableBufferPointer { dwp in
+        partials.withUnsafeMutableBufferPointer { pp in
         dx.withUnsafeMutableBufferPointer { dxp in
-        dcols.withUnsafeMutableBufferPointer { dcp in
-            for n in 0..<N {
-                let dyn = dyp.baseAddress! + n * O * L
-                if weight.needsGrad {   // dW [O, K] += dY_n [O, L] · cols_nᵀ [L, K]
-                    im2col(xp.baseAddress! + n * imageSize, g, cp.baseAddress!)
-                    BLAS.gemm(transA: false, transB: true, m: O, n: K, k: L, a: dyn, lda: L,
-                              b: cp.baseAddress!, ldb: L, beta: n == 0 ? 0 : 1, c: dwp.baseAddress!, ldc: K)
-                }
-                if x.needsGrad {
-                    // dcols_n [K, L] = Wᵀ [K, O] · dY_n [O, L], folded back into dX_n.
-                    BLAS.gemm(transA: true, transB: false, m: K, n: L, k: O, a: wp.baseAddress!, lda: K,
-                              b: dyn, ldb: L, beta: 0, c: dcp.baseAddress!, ldc: L)
-                    col2im(dcp.baseAddress!, g, dxp.baseAddress! + n * imageSize)
-                }
-            }
-        } } } } } } }
-        var grads: [Tensor?] = [x.needsGrad ? Tensor(shape: x.shape, scalars: dx) : nil,
-                                weight.needsGrad ? Tensor(shape: weight.shape, scalars: dw) : nil]
-        if let bias {   // db[o] = Σ_n Σ_positions dY[n, o, ·]
-            var db: Tensor?
-            if bias.needsGrad {
-                var sums = [Float](repeating: 0, count: O)
-                dy.scalars.withUnsafeBufferPointer { d in
-                    for n in 0..<N {
-                        for o in 0..<O { sums[o] += d[((n * O + o) * L)..<((n * O + o + 1) * L)].reduce(0, +) }
+            nonisolated(unsafe) let (dyb, xb, wb, pb, dxb) =
+                (dyp.baseAddress!, xp.baseAddress!, wp.baseAddress!, pp.baseAddress, dxp.baseAddress)
+            Parallel.forParts(groupCount, parts: groupParts) { groupRange in
+                var cols = uninitializedFloats(weight.needsGrad ? K * L : 0)
+                var dcols = uninitializedFloats(x.needsGrad ? K * L : 0)
+                cols.withUnsafeMutableBufferPointer { cp in
+                dcols.withUnsafeMutableBufferPointer { dcp in
+                    for group in groupRange {
+                        let images = (group * N / groupCount)..<((group + 1) * N / groupCount)
+                        for n in images {
+                            let dyn = dyb + n * O * L
+                            if weight.needsGrad {   // dW_group [O, K] += dY_n [O, L] · cols_nᵀ [L, K]
+                                im2col(xb + n * imageSize, g, cp.baseAddress!)
+                                BLAS.gemm(transA: false, transB: true, m: O, n: K, k: L, a: dyn, lda: L,
+                                          b: cp.baseAddress!, ldb: L, beta: n == images.lowerBound ? 0 : 1,
+                                          c: pb! + group * O * K, ldc: K, threads: threads)
+                            }
+                            if x.needsGrad {
+                                // dcols_n [K, L] = Wᵀ [K, O] · dY_n [O, L], folded back into dX_n.
+                                BLAS.gemm(transA: true, transB: false, m: K, n: L, k: O, a: wb, lda: K,
+                                          b: dyn, ldb: L, beta: 0, c: dcp.baseAddress!, ldc: L, threads: threads)
+                                let dxn = dxb! + n * imageSize
+                                dxn.update(repeating: 0, count: imageSize)
+                                col2im(dcp.baseAddress!, g, dxn)
+                            }
+                        }
                     }
-                }
-                db = Tensor(shape: [O], scalars: sums)
+                } }
             }
-            grads.append(db)
+        } } } } }
+        var dw: Tensor?
+        if weight.needsGrad {
+            var sum = Array(partials[0..<(O * K)])
+            for group in 1..<groupCount {
+                let base = group * O * K
+                for i in 0..<(O * K) { sum[i] += partials[base + i] }
+            }
+            dw = Tensor(shape: weight.shape, scalars: sum)
+        }
+        var grads: [Tensor?] = [x.needsGrad ? Tensor(shape: x.shape, scalars: dx) : nil, dw]
+        if let bias {   // db[o] = Σ_n Σ_positions dY[n, o, ·]
+            grads.append(bias.needsGrad ? Tensor(shape: [O], scalars: channelSums(dy, images: N, channels: O))
+                                        : nil)
         }
         return grads
     }
+}
+
+/// The fixed number of groups of images whose weight gradients conv2d's backward sums apart (their partial sums
+/// are what the threads share).
+let convWeightGroups = 4
+
+/// How many threads share the images of a batch: one per thread (at most one per image) once the products come to
+/// `BLAS.parallelWork` multiply-adds in all.
+private func imageParts(_ images: Int, work perImage: Int) -> Int {
+    images > 1 && images * perImage >= BLAS.parallelWork ? min(Parallel.threads, images) : 1
+}
+
+/// Σ over images and positions of x [N, C, L] per channel: [C], each row summed 16 lanes at a time, the
+/// images added in order.
+private func channelSums(_ x: Tensor, images: Int, channels: Int) -> [Float] {
+    let L = x.count / max(images * channels, 1)
+    var sums = [Float](repeating: 0, count: channels)
+    x.scalars.withUnsafeBufferPointer { p in
+        for n in 0..<images {
+            for c in 0..<channels { sums[c] += VectorMath.sum(p.baseAddress! + (n * channels + c) * L, L) }
+        }
+    }
+    return sums
 }
 
 /// Direct six-loop convolution with conv2d's semantics, the reference the im2col version is tested against.
@@ -218,52 +264,110 @@ func conv2dReference(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, pa
 /// [N, C, H', W'] with H' = ⌊(H − kernel) / stride⌋ + 1. The gradient goes to the first maximum of each
 /// window in row-major order (NaN wins, as in PyTorch); overlapping windows add up.
 public func maxPool2d(_ x: Variable, kernel: Int, stride: Int) -> Variable {
-    precondition(x.value.rank == 4, "maxPool2d: input must be [batch, channels, height, width], got \(x.shape)")
-    precondition(kernel > 0 && stride > 0, "maxPool2d: kernel and stride must be positive, got \(kernel), \(stride)")
-    let planes = x.shape[0] * x.shape[1], H = x.shape[2], W = x.shape[3]
-    precondition(kernel <= H && kernel <= W, "maxPool2d: kernel \(kernel) does not fit input \(H)×\(W)")
-    let oh = slidingOutputSize(H, kernel: kernel, stride: stride, padding: 0)
-    let ow = slidingOutputSize(W, kernel: kernel, stride: stride, padding: 0)
-    var y = [Float](repeating: 0, count: planes * oh * ow)
-    // argmax [N·C·H'·W']: the flat input index each output was taken from. Planes are independent: shared among the
-    // threads (the rest of a step often leaves one core idle here).
-    var argmax = [Int](repeating: 0, count: y.count)
-    x.value.scalars.withUnsafeBufferPointer { xp in
-    y.withUnsafeMutableBufferPointer { yp in
-    argmax.withUnsafeMutableBufferPointer { ap in
-        nonisolated(unsafe) let (xb, yb, ab) = (xp.baseAddress!, yp.baseAddress!, ap.baseAddress!)
-        Parallel.forItems(planes, size: H * W) { range in
-            for p in range {
-                let plane = xb + p * H * W
-                for oy in 0..<oh { for ox in 0..<ow {
-                    var best = -Float.infinity, at = oy * stride * W + ox * stride
-                    for iy in (oy * stride)..<(oy * stride + kernel) {
-                        for ix in (ox * stride)..<(ox * stride + kernel) {
-                            let v = plane[iy * W + ix]
-                            if v > best || v.isNaN { best = v; at = iy * W + ix }
-                        }
-                    }
-                    let o = (p * oh + oy) * ow + ox
-                    yb[o] = best
-                    ab[o] = p * H * W + at
-                } }
-            }
-        }
-    } } }
-    let output = Tensor(shape: [x.shape[0], x.shape[1], oh, ow], scalars: y)
-    return Autograd.result(output, inputs: [x]) { dy in
+    let (y, argmax, g) = maxPoolForward(x.value, kernel: kernel, stride: stride, vectorized: true)
+    let planes = g.planes, planeSize = g.height * g.width, outputs = g.outH * g.outW
+    return Autograd.result(y, inputs: [x]) { dy in
         var dx = [Float](repeating: 0, count: x.value.count)
         dx.withUnsafeMutableBufferPointer { d in
             dy.scalars.withUnsafeBufferPointer { g in
                 argmax.withUnsafeBufferPointer { a in
                     nonisolated(unsafe) let (db, gb, ab) = (d.baseAddress!, g.baseAddress!, a.baseAddress!)
                     // dX[argmax] += dY, by planes: each plane's outputs point into that plane only.
-                    Parallel.forItems(planes, size: H * W) { range in
-                        for o in (range.lowerBound * oh * ow)..<(range.upperBound * oh * ow) { db[ab[o]] += gb[o] }
+                    Parallel.forItems(planes, size: planeSize) { range in
+                        for p in range {
+                            let plane = db + p * planeSize
+                            for o in (p * outputs)..<((p + 1) * outputs) { plane[Int(ab[o])] += gb[o] }
+                        }
                     }
                 }
             }
         }
         return [Tensor(shape: x.shape, scalars: dx)]
     }
+}
+
+/// The sizes of a max pooling: planes (N·C) of height × width, windows kernel × kernel `stride` apart.
+struct PoolGeometry {
+    let planes: Int, height: Int, width: Int, kernel: Int, stride: Int
+    var outH: Int { slidingOutputSize(height, kernel: kernel, stride: stride, padding: 0) }
+    var outW: Int { slidingOutputSize(width, kernel: kernel, stride: stride, padding: 0) }
+}
+
+/// Max pooling's forward: the outputs, and for each the index within its plane of the input it was taken from.
+/// `vectorized` runs 2×2 windows of stride 2 sixteen outputs at a time; false runs every window by `windowMax`
+/// (the reference the tests hold the vectorized path to).
+func maxPoolForward(_ x: Tensor, kernel: Int, stride: Int, vectorized: Bool) -> (Tensor, [Int32], PoolGeometry) {
+    precondition(x.rank == 4, "maxPool2d: input must be [batch, channels, height, width], got \(x.shape)")
+    precondition(kernel > 0 && stride > 0, "maxPool2d: kernel and stride must be positive, got \(kernel), \(stride)")
+    let g = PoolGeometry(planes: x.shape[0] * x.shape[1], height: x.shape[2], width: x.shape[3], kernel: kernel,
+                         stride: stride)
+    precondition(kernel <= g.height && kernel <= g.width,
+                 "maxPool2d: kernel \(kernel) does not fit input \(g.height)×\(g.width)")
+    precondition(g.height * g.width <= Int(Int32.max), "maxPool2d: planes of over 2³¹ pixels")
+    let oh = g.outH, ow = g.outW, H = g.height, W = g.width
+    let fast = vectorized && kernel == 2 && stride == 2
+    var y = uninitializedFloats(g.planes * oh * ow)        // every output written below
+    var argmax = [Int32](repeating: 0, count: y.count)
+    x.scalars.withUnsafeBufferPointer { xp in
+    y.withUnsafeMutableBufferPointer { yp in
+    argmax.withUnsafeMutableBufferPointer { ap in
+        nonisolated(unsafe) let (xb, yb, ab) = (xp.baseAddress!, yp.baseAddress!, ap.baseAddress!)
+        // Planes are independent: shared among the threads (the rest of a step often leaves one core idle here).
+        Parallel.forItems(g.planes, size: H * W) { range in
+            for p in range {
+                let plane = xb + p * H * W
+                for oy in 0..<oh {
+                    let out = p * oh * ow + oy * ow
+                    var ox = 0
+                    if fast {
+                        while ox + 16 <= ow {
+                            maxPool2x2(plane, row: 2 * oy, column: 2 * ox, width: W, yb + out + ox, ab + out + ox)
+                            ox += 16
+                        }
+                    }
+                    for ox in ox..<ow {
+                        (yb[out + ox], ab[out + ox]) = windowMax(plane, oy: oy, ox: ox, g)
+                    }
+                }
+            }
+        }
+    } } }
+    return (Tensor(shape: [x.shape[0], x.shape[1], oh, ow], scalars: y), argmax, g)
+}
+
+/// The maximum of one window of `plane` and its index in the plane: the first maximum in row-major order, or the
+/// last NaN.
+@inline(__always)
+private func windowMax(_ plane: UnsafePointer<Float>, oy: Int, ox: Int, _ g: PoolGeometry) -> (Float, Int32) {
+    var best = -Float.infinity, at = oy * g.stride * g.width + ox * g.stride
+    for iy in (oy * g.stride)..<(oy * g.stride + g.kernel) {
+        for ix in (ox * g.stride)..<(ox * g.stride + g.kernel) {
+            let v = plane[iy * g.width + ix]
+            if v > best || v.isNaN { best = v; at = iy * g.width + ix }
+        }
+    }
+    return (best, Int32(at))
+}
+
+/// Sixteen 2×2 windows of stride 2 side by side, from input row `row` and column `column` on: their maxima into y and
+/// their indices in the plane into `at`, with `windowMax`'s choices (the first maximum, the last NaN).
+@inline(__always)
+private func maxPool2x2(_ plane: UnsafePointer<Float>, row: Int, column: Int, width: Int,
+                        _ y: UnsafeMutablePointer<Float>, _ at: UnsafeMutablePointer<Int32>) {
+    let top = UnsafeRawPointer(plane + row * width + column).loadUnaligned(as: SIMD32<Float>.self)
+    let bottom = UnsafeRawPointer(plane + (row + 1) * width + column).loadUnaligned(as: SIMD32<Float>.self)
+    // The windows' top-left pixels, then the other three in row-major order: each replaces the best when greater,
+    // or when NaN.
+    let corner = SIMD16<Int32>(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) &+ Int32(row * width + column)
+    var best = top.evenHalf, index = corner
+    @inline(__always) func take(_ v: SIMD16<Float>, _ offset: Int) {
+        let wins = (v .> best) .| (v .!= v)
+        best.replace(with: v, where: wins)
+        index.replace(with: corner &+ Int32(offset), where: wins)
+    }
+    take(top.oddHalf, 1)
+    take(bottom.evenHalf, width)
+    take(bottom.oddHalf, width + 1)
+    UnsafeMutableRawPointer(y).storeBytes(of: best, as: SIMD16<Float>.self)
+    UnsafeMutableRawPointer(at).storeBytes(of: index, as: SIMD16<Int32>.self)
 }

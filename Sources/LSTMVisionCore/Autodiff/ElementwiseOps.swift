@@ -19,12 +19,20 @@ public func * (a: Variable, s: Float) -> Variable {
 
 /// max(x, 0); the gradient at 0 is 0, as in PyTorch.
 public func relu(_ x: Variable) -> Variable {
-    var y = x.value
-    y.scalars.withUnsafeMutableBufferPointer { p in for i in p.indices where p[i] < 0 { p[i] = 0 } }   // NaN stays NaN
+    let y = mapTensor(x.value) { $0.replacing(with: 0, where: $0 .< 0) }   // NaN stays NaN
     return Autograd.result(y, inputs: [x]) { dy in
         var dx = dy
         dx.scalars.withUnsafeMutableBufferPointer { d in
-            y.scalars.withUnsafeBufferPointer { v in for i in d.indices where v[i] <= 0 { d[i] = 0 } }
+            y.scalars.withUnsafeBufferPointer { v in
+                guard let db = d.baseAddress, let vb = v.baseAddress else { return }
+                var i = 0
+                while i + 16 <= d.count {   // dx = dy where y > 0 (NaN too), else 0
+                    VectorMath.store(VectorMath.load(db + i).replacing(with: 0, where: VectorMath.load(vb + i) .<= 0),
+                                     db + i)
+                    i += 16
+                }
+                for i in i..<d.count where vb[i] <= 0 { db[i] = 0 }
+            }
         }
         return [dx]
     }

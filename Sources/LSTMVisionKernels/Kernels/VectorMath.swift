@@ -71,6 +71,21 @@ public enum VectorMath {
         }
     }
 
+    /// The sum of `n` floats from `x`, in four 16-lane partial sums added at the end.
+    @inlinable
+    public static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var (s0, s1, s2, s3) = (V(), V(), V(), V())
+        var i = 0
+        while i + 64 <= n {
+            s0 += load(x + i); s1 += load(x + i + 16); s2 += load(x + i + 32); s3 += load(x + i + 48)
+            i += 64
+        }
+        while i + 16 <= n { s0 += load(x + i); i += 16 }
+        var total = ((s0 + s1) + (s2 + s3)).sum()
+        while i < n { total += x[i]; i += 1 }
+        return total
+    }
+
     /// Scalar references of the kernels above, through libm.
     package static func expReference(_ x: Float) -> Float { Foundation.exp(x) }
     package static func sigmoidReference(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
