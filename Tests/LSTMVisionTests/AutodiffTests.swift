@@ -72,7 +72,7 @@ import Testing
     /// The outputs and final states, and in training every gradient, match the reference's. The shapes: one sequence
     /// (the lockstep halves), few rows (the inputs up front), 8–16 rows per chain (fused step products), an input
     /// wide enough that SmallGEMM slices the fused product (180 + 16), a width SmallGEMM does not take (H = 6), one it
-    /// takes in the forward but not the backward (H = 20), many chains (136) and more rows than SmallGEMM pays for
+    /// takes in the forward but not the backward (H = 20), many chains (136) and many rows on one thread's chain
     /// (300). Up to 128 rows, 5 steps: the backward's weight-gradient products then run in several chunks, the last
     /// one partial.
     @Test(arguments: [(1, 7, 32), (2, 5, 16), (20, 16, 16), (32, 12, 16), (16, 180, 16), (32, 5, 6), (9, 20, 20),
@@ -122,12 +122,13 @@ import Testing
         #expect(!plan(64, 128, [false, false]).concurrentDirections)
         #expect(plan(8, 128, [false, false]).concurrentDirections)
         #expect(!plan(136, 128, [true, true]).concurrentDirections)
-        // Fused from 8 rows per chain (on two threads: one chain up to 15 rows, then two), the inputs up front below;
-        // OpenBLAS past 128 rows per thread, for widths SmallGEMM does not take, and when the kernel is OpenBLAS.
+        // Fused from 8 rows per chain (on two threads: one chain up to 15 rows, then two), the inputs up front below,
+        // at any batch; OpenBLAS for widths SmallGEMM does not take, and when the kernel is OpenBLAS.
         #expect(plan(16, 128, [true]).strategies == [.smallGEMMFused])
         #expect(plan(4, 128, [true]).strategies == [.smallGEMMInputUpFront])
         #expect(plan(256, 128, [false]).strategies == [.smallGEMMFused])
-        #expect(plan(258, 128, [false]).strategies == [.openBLAS])
+        #expect(plan(1024, 128, [false]).strategies == [.smallGEMMFused])
+        #expect(plan(1024, 128, [true]).strategies == [.smallGEMMFused])
         #expect(plan(64, 6, [true]).strategies == [.openBLAS])
         #expect(plan(64, 128, [true], kernel: .openBLAS).strategies == [.openBLAS])
     }

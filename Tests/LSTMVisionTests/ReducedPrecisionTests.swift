@@ -124,6 +124,34 @@ import Testing
         #expect(two.output.value == one.output.value && two.h.value == one.h.value && two.c.value == one.c.value)
     }
 
+    /// Many rows run through the time loop in blocks (`ReducedLSTMDirection.blockRows`): the same values, bit for bit,
+    /// as each row run alone, the last block partial, forwards and reversed.
+    @Test(arguments: [Precision.bf16, .int8])
+    func rowBlocksMatchRowsAlone(_ precision: Precision) {
+        let (T, N, I, H) = (4, 2 * ReducedLSTMDirection.blockRows + 5, 12, 16)
+        let d = ReducedLSTMDirection(weightIH: randomTensor([4 * H, I], seed: 60, scale: 0.3),
+                                     weightHH: randomTensor([4 * H, H], seed: 61, scale: 0.3),
+                                     biasIH: randomTensor([4 * H], seed: 62), biasHH: randomTensor([4 * H], seed: 63),
+                                     precision: precision)
+        let x = randomTensor([T, N, I], seed: 64), start = randomTensor([2 * N, H], seed: 65, scale: 0.5)
+        for reverse in [false, true] {
+            var (out1, h1, c1) = ([Float](repeating: 0, count: T * N * H), [Float](repeating: 0, count: N * H),
+                                  [Float](repeating: 0, count: N * H))
+            var (out2, h2, c2) = (out1, h1, c1)
+            x.scalars.withUnsafeBufferPointer { xp in start.scalars.withUnsafeBufferPointer { sp in
+                let (xb, sb) = (xp.baseAddress!, sp.baseAddress!)
+                d.forward(xb, steps: T, batch: N, rows: 0..<N, reverse: reverse, h0: sb, c0: sb + N * H,
+                          output: &out1, outputWidth: H, column: 0, h: &h1, c: &c1)
+                for r in 0..<N {
+                    d.forward(xb, steps: T, batch: N, rows: r..<(r + 1), reverse: reverse, h0: sb, c0: sb + N * H,
+                              output: &out2, outputWidth: H, column: 0, h: &h2, c: &c2)
+                }
+            } }
+            #expect(out1 == out2 && h1 == h2 && c1 == c2, "\(precision) reverse \(reverse)")
+            #expect(!out1.contains(0) && !h1.contains(0))
+        }
+    }
+
     /// A 2-layer bidirectional LSTM with an initial state: the reduced forward near the fp32 one (a misplaced
     /// direction, step or row would be off by far more), the same on one thread and two, fp32 again when set back.
     @Test(arguments: [Precision.bf16, .int8])

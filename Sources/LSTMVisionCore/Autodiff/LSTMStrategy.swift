@@ -2,8 +2,7 @@ import Foundation
 
 /// The kernel the LSTM's matrix products may use: a value, so that tests and comparisons can force either.
 enum LSTMKernel: Sendable {
-    /// SmallGEMM for each product whose width it takes (a multiple of 16) and, for the forward's products, where
-    /// it pays (`SmallGEMM.pays`); OpenBLAS for the rest.
+    /// SmallGEMM for each product whose width it takes (a multiple of 16); OpenBLAS for the rest.
     case smallGEMM
     /// OpenBLAS for every product but the backward's weight-gradient sums, which are SmallGEMM's in either case (their
     /// rows are padded to a multiple of 16).
@@ -57,17 +56,17 @@ struct LSTMPlan: Equatable, Sendable {
     /// The plan for directions over `rows` rows with `hidden` units, each training (its activations kept for the
     /// backward) or not, on `threads`, with the products on `kernel`:
     /// - directions run concurrently when there are several threads and the rows are too few to split (under 16),
-    ///   or in training while SmallGEMM pays for all rows on one thread (up to 128);
-    /// - a direction uses SmallGEMM when it takes 4H columns and pays for the rows per thread (up to 128), then:
-    ///   lockstep halves for one sequence in inference on two threads (H a multiple of 32), fused step products with
-    ///   8 or more rows per chain, else the input products up front; otherwise OpenBLAS.
+    ///   or in training up to 128 rows;
+    /// - a direction uses SmallGEMM when it takes 4H columns, at any batch (it runs at most 32 rows through a panel
+    ///   at a time; on two threads the chains are 32 rows at most), then: lockstep halves for one sequence in inference on two threads (H a multiple of 32), fused
+    ///   step products with 8 or more rows per chain, else the input products up front; otherwise OpenBLAS.
     static func choose(rows N: Int, hidden H: Int, training: [Bool], threads: Int = Parallel.threads,
                        kernel: LSTMKernel = .default) -> LSTMPlan {
         let fewRows = Parallel.rowBlocks(N, threads: threads) <= 1
         let concurrent = training.count > 1 && threads > 1
-            && (fewRows || (training.contains(true) && SmallGEMM.pays(rows: N, threads: 1)))
+            && (fewRows || (training.contains(true) && N <= 128))
         let each = concurrent ? 1 : threads
-        let smallGEMM = kernel.usesSmallGEMM(columns: 4 * H) && SmallGEMM.pays(rows: N, threads: each)
+        let smallGEMM = kernel.usesSmallGEMM(columns: 4 * H)
         let rowsPerChain = LSTMForward.rowChains(N, threads: each)[0].count
         let strategies = training.map { keep -> LSTMStrategy in
             guard smallGEMM else { return .openBLAS }

@@ -80,11 +80,24 @@ struct ReducedLSTMDirection: Sendable {
         }
     }
 
+    /// The most rows `forward` runs through the time loop at once.
+    static let blockRows = 32
+
     /// Rows `rows` of x [T, N, I] from h0, c0 [N, H]: writes each step's h into `output` [T, N, D·H] at column
     /// `column` (when given), the final h and c into `h`, `c` [N, H].
     func forward(_ x: UnsafePointer<Float>, steps T: Int, batch N: Int, rows: Range<Int>, reverse: Bool,
                  h0: UnsafePointer<Float>, c0: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>?,
                  outputWidth: Int, column: Int, h: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>) {
+        // Blocks of at most 32 rows, one after the other: a block's gates stay in cache (the ReNet's 896 rows at batch
+        // 64 made them 6.4 MB). Every row is scaled and computed alone, so the blocks give the same values.
+        if rows.count > ReducedLSTMDirection.blockRows {
+            for lo in stride(from: rows.lowerBound, to: rows.upperBound, by: ReducedLSTMDirection.blockRows) {
+                forward(x, steps: T, batch: N, rows: lo..<min(lo + ReducedLSTMDirection.blockRows, rows.upperBound),
+                        reverse: reverse, h0: h0, c0: c0, output: output, outputWidth: outputWidth, column: column,
+                        h: h, c: c)
+            }
+            return
+        }
         let (H, I, n) = (hidden, weightIH.columns, rows.count)
         guard n > 0 else { return }
         // [T, n, 4H] gates: bias, plus the input products of every step.

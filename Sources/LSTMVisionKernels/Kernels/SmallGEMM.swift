@@ -59,12 +59,6 @@ public enum SmallGEMM {
     /// it is the caller's choice (the LSTM's: `LSTMKernel`).
     public static func supports(n: Int) -> Bool { n > 0 && n % 16 == 0 }
 
-    /// True when a batch of `rows` split over the threads leaves at most 128 rows per thread: there the fused step
-    /// product is faster than OpenBLAS; with more rows, OpenBLAS's own blocking pays off.
-    public static func pays(rows: Int, threads: Int = Parallel.threads) -> Bool {
-        rows / Parallel.rowBlocks(rows, threads: threads) <= 128
-    }
-
     /// C = A·B (`accumulate` false) or C += A·B, row-major with leading dimensions; B is [k×n], packed.
     public static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                                 b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
