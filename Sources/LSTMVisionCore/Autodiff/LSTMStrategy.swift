@@ -58,8 +58,9 @@ struct LSTMPlan: Equatable, Sendable {
     /// - directions run concurrently when there are several threads and the rows are too few to split (under 16),
     ///   or in training up to 128 rows;
     /// - a direction uses SmallGEMM when it takes 4H columns, at any batch (it runs at most 32 rows through a panel
-    ///   at a time; on two threads the chains are 32 rows at most), then: lockstep halves for one sequence in inference on two threads (H a multiple of 32), fused
-    ///   step products with 8 or more rows per chain, else the input products up front; otherwise OpenBLAS.
+    ///   at a time; on two threads the chains are 32 rows at most), then: lockstep halves for one sequence in
+    ///   inference on two threads (H a multiple of 32), fused step products with 8 or more rows per chain, else the
+    ///   input products up front; otherwise OpenBLAS.
     static func choose(rows N: Int, hidden H: Int, training: [Bool], threads: Int = Parallel.threads,
                        kernel: LSTMKernel = .default) -> LSTMPlan {
         let fewRows = Parallel.rowBlocks(N, threads: threads) <= 1

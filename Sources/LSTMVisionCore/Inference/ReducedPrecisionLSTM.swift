@@ -88,48 +88,42 @@ struct ReducedLSTMDirection: Sendable {
     func forward(_ x: UnsafePointer<Float>, steps T: Int, batch N: Int, rows: Range<Int>, reverse: Bool,
                  h0: UnsafePointer<Float>, c0: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>?,
                  outputWidth: Int, column: Int, h: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>) {
-        // Blocks of at most 32 rows, one after the other: a block's gates stay in cache (the ReNet's 896 rows at batch
-        // 64 made them 6.4 MB). Every row is scaled and computed alone, so the blocks give the same values.
-        if rows.count > ReducedLSTMDirection.blockRows {
-            for lo in stride(from: rows.lowerBound, to: rows.upperBound, by: ReducedLSTMDirection.blockRows) {
-                forward(x, steps: T, batch: N, rows: lo..<min(lo + ReducedLSTMDirection.blockRows, rows.upperBound),
-                        reverse: reverse, h0: h0, c0: c0, output: output, outputWidth: outputWidth, column: column,
-                        h: h, c: c)
-            }
-            return
-        }
-        let (H, I, n) = (hidden, weightIH.columns, rows.count)
-        guard n > 0 else { return }
-        // [T, n, 4H] gates: bias, plus the input products of every step.
-        var gates = [Float](repeating: 0, count: T * n * 4 * H)
-        var state = [Float](repeating: 0, count: 4 * n * H)   // h, c, next c, next h
+        let (H, I) = (hidden, weightIH.columns), most = min(rows.count, ReducedLSTMDirection.blockRows)
+        guard most > 0 else { return }
+        // The rows in blocks of at most `blockRows`, one after the other, in one set of buffers: a block's gates
+        // stay in cache (the ReNet's 896 rows at batch 64 made them 6.4 MB). Each row is scaled and computed alone,
+        // so the blocks give the values of all rows at once.
+        var gates = [Float](repeating: 0, count: T * most * 4 * H)   // [T, n, 4H]: bias + every step's input product
+        var state = [Float](repeating: 0, count: 4 * most * H)       // h, c, next c, next h
         gates.withUnsafeMutableBufferPointer { gp in state.withUnsafeMutableBufferPointer { sp in
             let g = gp.baseAddress!, s = sp.baseAddress!
-            bias.withUnsafeBufferPointer { b in
-                for r in 0..<(T * n) { (g + r * 4 * H).update(from: b.baseAddress!, count: 4 * H) }
-            }
-            for t in 0..<T {
-                weightIH.multiply(x + (t * N + rows.lowerBound) * I, count: n, ldx: I, into: g + t * n * 4 * H,
-                                  ldy: 4 * H, accumulate: true)
-            }
-            var (hp, cp, cn, hn) = (s, s + n * H, s + 2 * n * H, s + 3 * n * H)
-            hp.update(from: h0 + rows.lowerBound * H, count: n * H)
-            cp.update(from: c0 + rows.lowerBound * H, count: n * H)
-            for step in 0..<T {
-                let t = reverse ? T - 1 - step : step, gt = g + t * n * 4 * H
-                weightHH.multiply(hp, count: n, ldx: H, into: gt, ldy: 4 * H, accumulate: true)
-                LSTMKernels.cellForward(gates: gt, cPrev: cp, c: cn, tanhC: nil, h: hn, batch: n, hidden: H)
-                swap(&cp, &cn)
-                swap(&hp, &hn)
-                if let output {
-                    for r in 0..<n {
-                        (output + (t * N + rows.lowerBound + r) * outputWidth + column).update(from: hp + r * H,
-                                                                                                count: H)
+            for lo in stride(from: rows.lowerBound, to: rows.upperBound, by: most) {
+                let n = min(most, rows.upperBound - lo)
+                bias.withUnsafeBufferPointer { b in
+                    for r in 0..<(T * n) { (g + r * 4 * H).update(from: b.baseAddress!, count: 4 * H) }
+                }
+                for t in 0..<T {
+                    weightIH.multiply(x + (t * N + lo) * I, count: n, ldx: I, into: g + t * n * 4 * H, ldy: 4 * H,
+                                      accumulate: true)
+                }
+                var (hp, cp, cn, hn) = (s, s + n * H, s + 2 * n * H, s + 3 * n * H)
+                hp.update(from: h0 + lo * H, count: n * H)
+                cp.update(from: c0 + lo * H, count: n * H)
+                for step in 0..<T {
+                    let t = reverse ? T - 1 - step : step, gt = g + t * n * 4 * H
+                    weightHH.multiply(hp, count: n, ldx: H, into: gt, ldy: 4 * H, accumulate: true)
+                    LSTMKernels.cellForward(gates: gt, cPrev: cp, c: cn, tanhC: nil, h: hn, batch: n, hidden: H)
+                    swap(&cp, &cn)
+                    swap(&hp, &hn)
+                    if let output {
+                        for r in 0..<n {
+                            (output + (t * N + lo + r) * outputWidth + column).update(from: hp + r * H, count: H)
+                        }
                     }
                 }
+                (h + lo * H).update(from: hp, count: n * H)
+                (c + lo * H).update(from: cp, count: n * H)
             }
-            (h + rows.lowerBound * H).update(from: hp, count: n * H)
-            (c + rows.lowerBound * H).update(from: cp, count: n * H)
         } }
     }
 }
